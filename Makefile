@@ -1,0 +1,45 @@
+# kafka2pg — the two commands a newcomer needs are `make demo` and `make test`.
+# Both start (and, when missing, install) a local Apache Kafka broker and a
+# PostgreSQL server through scripts/services.sh.
+
+GO      ?= go
+BIN     := bin/kafka2pg
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+SERVICES := scripts/services.sh
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build test test-unit vet demo bench chaos services-up services-down clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/kafka2pg
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Every test, unit and end-to-end, against the real services.
+test: vet build
+	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
+	KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Unit tests only; no services needed.
+test-unit:
+	$(GO) test -race -short -count=1 ./...
+
+demo: build
+	@bash scripts/demo.sh
+
+bench: build
+	@bash scripts/bench.sh
+
+services-up:
+	@$(SERVICES) up
+
+services-down:
+	@$(SERVICES) down
+
+clean:
+	rm -rf bin

@@ -1,0 +1,730 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env returns a lookupEnv over a fixed map.
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
+}
+
+// lines joins document lines so that lines[i] is line i+1.
+func lines(ls ...string) []byte { return []byte(strings.Join(ls, "\n") + "\n") }
+
+// minimal is the smallest valid document; tests append keys after it.
+var minimal = []string{
+	"kafka:",                               // 1
+	"  brokers: [\"127.0.0.1:9092\"]",      // 2
+	"  group: orders-sink",                 // 3
+	"  topics: [orders]",                   // 4
+	"postgres:",                            // 5
+	"  url: postgres://u:pw@127.0.0.1/app", // 6
+	"routes:",                              // 7
+	"  - topic: orders",                    // 8
+}
+
+// with returns minimal with extra lines appended (starting at line 9).
+func with(extra ...string) []byte {
+	return lines(append(append([]string(nil), minimal...), extra...)...)
+}
+
+func mustParse(t *testing.T, data []byte, vars map[string]string) *Config {
+	t.Helper()
+	cfg, err := Parse(data, env(vars))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return cfg
+}
+
+func problemsOf(t *testing.T, data []byte, vars map[string]string) []Problem {
+	t.Helper()
+	cfg, err := Parse(data, env(vars))
+	if err == nil {
+		t.Fatalf("Parse succeeded, want problems; config: %s", cfg.Redacted())
+	}
+	if cfg != nil {
+		t.Errorf("Parse returned a Config with an error")
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error is %T, want *ValidationError: %v", err, err)
+	}
+	if len(ve.Problems) == 0 {
+		t.Fatal("ValidationError without problems")
+	}
+	return ve.Problems
+}
+
+func TestParseMinimalFillsEveryDefault(t *testing.T) {
+	got := mustParse(t, lines(minimal...), nil)
+	want := &Config{
+		Kafka: Kafka{
+			Brokers:        []string{"127.0.0.1:9092"},
+			Group:          "orders-sink",
+			Topics:         []string{"orders"},
+			Start:          "earliest",
+			ClientID:       "kafka2pg",
+			SessionTimeout: Duration(45 * time.Second),
+			FetchMaxBytes:  16 * MiB,
+		},
+		Postgres: Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4},
+		Delivery: "at-least-once",
+		Batch: Batch{
+			MaxRows:          10000,
+			MaxBytes:         16 * MiB,
+			MaxWait:          Duration(100 * time.Millisecond),
+			MaxInflightBytes: 64 * MiB,
+		},
+		Errors: Errors{
+			Tolerance: "none",
+			Retry:     Retry{Initial: Duration(100 * time.Millisecond), Max: Duration(30 * time.Second)},
+		},
+		Log:             Log{Format: "text", Level: "info"},
+		ShutdownTimeout: Duration(30 * time.Second),
+		Routes: []Route{{
+			Topic: "orders",
+			Table: "orders",
+			Value: Format{"json"},
+			Key:   Format{"string"},
+			Mode:  "insert",
+		}},
+	}
+	got.lines = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse(minimal):\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// fullWant is testdata/full.yaml parsed with fullEnv.
+var (
+	fullEnv  = map[string]string{"KAFKA_PASSWORD": "k-secret-1", "PGPASSWORD": "pg-secret-2"}
+	fullWant = &Config{
+		Kafka: Kafka{
+			Brokers:        []string{"kafka-1.internal:9092", "kafka-2.internal:9092"},
+			Group:          "orders-sink",
+			Topics:         []string{"orders", "customers", "shop.events.v1"},
+			Start:          "latest",
+			ClientID:       "orders-sink-1",
+			SessionTimeout: Duration(30 * time.Second),
+			FetchMaxBytes:  32 * MiB,
+			TLS: &TLS{
+				CAFile:     "/etc/kafka2pg/ca.pem",
+				CertFile:   "/etc/kafka2pg/client.pem",
+				KeyFile:    "/etc/kafka2pg/client.key",
+				ServerName: "kafka.internal",
+			},
+			SASL: &SASL{Mechanism: "SCRAM-SHA-512", Username: "orders-sink", Password: "k-secret-1"},
+		},
+		Postgres: Postgres{
+			URL:      "postgres://sink:pg-secret-2@db.internal:5432/shop?sslmode=verify-full",
+			MaxConns: 8,
+		},
+		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink"},
+		Delivery:       "at-least-once",
+		Batch: Batch{
+			MaxRows:          5000,
+			MaxBytes:         8 * MiB,
+			MaxWait:          Duration(250 * time.Millisecond),
+			MaxInflightBytes: 128 * MiB,
+		},
+		Errors: Errors{
+			Tolerance: "none",
+			Retry: Retry{
+				Initial:    Duration(200 * time.Millisecond),
+				Max:        Duration(time.Minute),
+				MaxElapsed: Duration(10 * time.Minute),
+			},
+		},
+		HTTP:            HTTP{Listen: "127.0.0.1:9187"},
+		Log:             Log{Format: "json", Level: "debug"},
+		ShutdownTimeout: Duration(time.Minute),
+		Routes: []Route{
+			{
+				Topic:             "orders",
+				Table:             "shop.orders",
+				Value:             Format{"json"},
+				Key:               Format{"string"},
+				Mode:              "upsert",
+				ConflictKey:       []string{"order_id"},
+				DeleteOnTombstone: true,
+				VersionColumn:     "updated_at",
+				SoftDeleteColumn:  "deleted_at",
+				Columns:           map[string]string{},
+			},
+			{
+				Topics: []string{"customers"},
+				Table:  "customers",
+				Value:  Format{"json"},
+				Key:    Format{"json"},
+				Mode:   "upsert",
+			},
+			{
+				Topic: "shop.events.v1",
+				Table: "shop_events_v1",
+				Value: Format{"json"},
+				Key:   Format{"string"},
+				Mode:  "raw",
+			},
+		},
+	}
+)
+
+func TestLoadFull(t *testing.T) {
+	for k, v := range fullEnv {
+		t.Setenv(k, v)
+	}
+	got, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got.lines["routes[2].mode"] != 69 {
+		t.Errorf("line of routes[2].mode = %d, want 69", got.lines["routes[2].mode"])
+	}
+	got.lines = nil
+	if !reflect.DeepEqual(got, fullWant) {
+		t.Errorf("Load(full.yaml):\n got %+v\nwant %+v", got, fullWant)
+	}
+	if r := got.RouteFor("customers"); r != &got.Routes[1] {
+		t.Errorf("RouteFor(customers) = %p, want routes[1]", r)
+	}
+	if s, tb := got.Routes[0].TableName(); s != "shop" || tb != "orders" {
+		t.Errorf("routes[0].TableName() = %q, %q", s, tb)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		t.Errorf("Load(missing) returned a ValidationError")
+	}
+	if err == nil || !strings.Contains(err.Error(), "testdata/does-not-exist.yaml") {
+		t.Errorf("Load(missing) error %v does not name the path", err)
+	}
+
+	// An unset variable is the document's fault: a ValidationError.
+	t.Setenv("KAFKA_PASSWORD", "x")
+	t.Setenv("PGPASSWORD", "")
+	os.Unsetenv("PGPASSWORD")
+	_, err = Load("testdata/full.yaml")
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 ||
+		ve.Problems[0] != (Problem{"postgres.url", 23, "environment variable PGPASSWORD is not set"}) {
+		t.Fatalf("Load without PGPASSWORD: %v", err)
+	}
+}
+
+func TestEnvExpansionInParse(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra []string
+		vars  map[string]string
+		check func(*Config) any // returns the value to compare
+		want  any
+	}{
+		{
+			name:  "integer from variable",
+			extra: []string{"batch:", "  max_rows: ${ROWS}"},
+			vars:  map[string]string{"ROWS": "250"},
+			check: func(c *Config) any { return c.Batch.MaxRows },
+			want:  250,
+		},
+		{
+			name:  "quoted integer from variable",
+			extra: []string{"batch:", "  max_rows: \"${ROWS}\""},
+			vars:  map[string]string{"ROWS": "250"},
+			check: func(c *Config) any { return c.Batch.MaxRows },
+			want:  250,
+		},
+		{
+			name:  "default used when unset",
+			extra: []string{"batch:", "  max_wait: ${WAIT:-5s}"},
+			check: func(c *Config) any { return c.Batch.MaxWait },
+			want:  Duration(5 * time.Second),
+		},
+		{
+			name:  "default used when empty",
+			extra: []string{"batch:", "  max_wait: ${WAIT:-5s}"},
+			vars:  map[string]string{"WAIT": ""},
+			check: func(c *Config) any { return c.Batch.MaxWait },
+			want:  Duration(5 * time.Second),
+		},
+		{
+			name:  "value wins over default",
+			extra: []string{"batch:", "  max_wait: ${WAIT:-5s}"},
+			vars:  map[string]string{"WAIT": "1s"},
+			check: func(c *Config) any { return c.Batch.MaxWait },
+			want:  Duration(time.Second),
+		},
+		{
+			name:  "empty expansion means not set",
+			extra: []string{"batch:", "  max_wait: ${WAIT:-}"},
+			check: func(c *Config) any { return c.Batch.MaxWait },
+			want:  Duration(100 * time.Millisecond),
+		},
+		{
+			name:  "inside a string, with $$ and a lone $",
+			extra: []string{"schema_registry:", "  url: http://u:${PW}@h/x?a=$$b&c=$5"},
+			vars:  map[string]string{"PW": "p@ss"},
+			check: func(c *Config) any { return c.SchemaRegistry.URL },
+			want:  "http://u:p@ss@h/x?a=$b&c=$5",
+		},
+		{
+			name:  "variable value is not YAML",
+			extra: []string{"schema_registry:", "  username: ${U}"},
+			vars:  map[string]string{"U": "a # b: [c]"},
+			check: func(c *Config) any { return c.SchemaRegistry.Username },
+			want:  "a # b: [c]",
+		},
+		{
+			name:  "boolean from variable",
+			extra: []string{"    delete_on_tombstone: ${DEL}"},
+			vars:  map[string]string{"DEL": "true"},
+			check: func(c *Config) any { return c.Routes[0].DeleteOnTombstone },
+			want:  true,
+		},
+		{
+			name:  "list item from variable",
+			extra: []string{"    mode: upsert", "    conflict_key: [\"${C}\", id]"},
+			vars:  map[string]string{"C": "tenant"},
+			check: func(c *Config) any { return c.Routes[0].ConflictKey },
+			want:  []string{"tenant", "id"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, with(tt.extra...), tt.vars)
+			if got := tt.check(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %#v, want %#v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseKeysAreNotExpanded(t *testing.T) {
+	ps := problemsOf(t, with("${KEY}: x"), map[string]string{"KEY": "delivery"})
+	if len(ps) != 1 || ps[0].Path != "${KEY}" || ps[0].Line != 9 || !strings.HasPrefix(ps[0].Msg, "unknown key") {
+		t.Errorf("problems = %v", ps)
+	}
+}
+
+// replaced returns minimal with line n (1-based) replaced by text, which may
+// hold several lines.
+func replaced(n int, text string) []byte {
+	ls := append([]string(nil), minimal...)
+	ls[n-1] = text
+	return lines(ls...)
+}
+
+// TestProblems asserts each documented message: path, line and text.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  []byte
+		vars map[string]string
+		path string
+		line int
+		msg  string // a fragment of Msg
+	}{
+		// Structure and types.
+		{"unknown key with suggestion", lines("kafka:", "  group: g", "  brokerz: [a:1]"), nil,
+			"kafka.brokerz", 3, "unknown key; did you mean brokers?"},
+		{"unknown key without suggestion", with("frobnicate: 1"), nil,
+			"frobnicate", 9, "unknown key; want one of batch, delivery, errors, http, kafka, log, postgres, routes, schema_registry, shutdown_timeout"},
+		{"unknown key in route", with("    tabel: x"), nil,
+			"routes[0].tabel", 9, "did you mean table?"},
+		{"wrong type integer", with("batch:", "  max_rows: lots"), nil,
+			"batch.max_rows", 10, `want an integer, got "lots"`},
+		{"wrong type bool", with("    delete_on_tombstone: yes"), nil,
+			"routes[0].delete_on_tombstone", 9, `want true or false, got "yes"`},
+		{"wrong type list", with("errors:", "  retry: [1s]"), nil,
+			"errors.retry", 10, "want a mapping, got a list"},
+		{"scalar for a list", lines("kafka:", "  brokers: \"a:1\""), nil,
+			"kafka.brokers", 2, `want a list, got "a:1"`},
+		{"mapping for a string", with("log:", "  level: {x: 1}"), nil,
+			"log.level", 10, "want a string, got a mapping"},
+		{"null list item", with("    topics: [~]"), nil,
+			"routes[0].topics[0]", 9, "want a string, got null"},
+		{"duplicate key", with("delivery: at-least-once", "delivery: at-least-once"), nil,
+			"delivery", 10, "duplicate key; first given at line 9"},
+		{"syntax error (parser)", lines("kafka:", "  brokers: [a:1", "group: x"), nil,
+			"", 2, "invalid YAML: did not find expected ',' or ']'"},
+		{"syntax error (scanner)", lines("kafka:", "  group: x", "  brokers: a: b"), nil,
+			"", 3, "invalid YAML: mapping values are not allowed in this context"},
+		{"second document", append(lines(minimal...), "---\nlog: {}\n"...), nil,
+			"", 9, "a second YAML document"},
+		{"top level not a mapping", lines("- a"), nil,
+			"", 1, `want a mapping, got a list`},
+		{"duration without unit", with("batch:", "  max_wait: 100"), nil,
+			"batch.max_wait", 10, `need a unit, e.g. 100ms; got "100"`},
+		{"duration garbage", with("shutdown_timeout: soon"), nil,
+			"shutdown_timeout", 9, `want a duration such as 100ms, 30s or 2m; got "soon"`},
+		{"byte size garbage", with("batch:", "  max_bytes: 16M"), nil,
+			"batch.max_bytes", 10, `want a byte size such as 1024, 512KiB, 16MiB or 64MB; got "16M"`},
+
+		// Environment.
+		{"unset variable", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topics: [t]", "postgres:", "  url: ${DATABASE_URL}", "routes: [{topic: t}]"), nil,
+			"postgres.url", 6, "environment variable DATABASE_URL is not set"},
+		{"unset variable in a list", with("    topics: [\"${MORE}\"]"), nil,
+			"routes[0].topics[0]", 9, "environment variable MORE is not set"},
+		{"unterminated reference", with("log:", "  level: ${LEVEL"), nil,
+			"log.level", 10, "unterminated ${"},
+		{"invalid name", with("log:", "  level: ${1X}"), nil,
+			"log.level", 10, "invalid environment variable reference ${1X}"},
+
+		// Required.
+		{"missing brokers", lines("kafka:", "  group: g", "  topics: [t]", "postgres: {url: 'host=h'}", "routes: [{topic: t}]"), nil,
+			"kafka.brokers", 1, "required"},
+		{"missing group", lines("kafka:", "  brokers: [a:1]", "  topics: [t]", "postgres: {url: 'host=h'}", "routes: [{topic: t}]"), nil,
+			"kafka.group", 1, "required"},
+		{"missing postgres url", lines("kafka: {brokers: [a:1], group: g, topics: [t]}", "routes: [{topic: t}]"), nil,
+			"postgres.url", 0, "required"},
+		{"no routes", lines("kafka: {brokers: [a:1], group: g, topics: [t]}", "postgres: {url: 'host=h'}", "routes: []"), nil,
+			"routes", 3, "required; add at least one route"},
+		{"route without topic", with("  - table: x"), nil,
+			"routes[1]", 9, "needs topic or topics"},
+
+		// Kafka.
+		{"broker without port", lines("kafka:", "  brokers: [a:1, localhost]"), nil,
+			"kafka.brokers[1]", 2, `want host:port, got "localhost"`},
+		{"topics and pattern", replaced(4, "  topics: [orders]\n  topic_pattern: '^o'"), nil,
+			"kafka.topic_pattern", 5, "set kafka.topics or kafka.topic_pattern, not both"},
+		{"neither topics nor pattern", lines("kafka: {brokers: [a:1], group: g}", "postgres: {url: 'host=h'}", "routes: [{topic: t}]"), nil,
+			"kafka.topics", 1, "required; set kafka.topics or kafka.topic_pattern"},
+		{"topic without route", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topics: [orders, payments]", "postgres: {url: 'host=h'}", "routes: [{topic: orders}]"), nil,
+			"kafka.topics[1]", 4, `topic "payments" has no route`},
+		{"route topic not consumed", with("  - topic: payments"), nil,
+			"routes[1].topic", 9, `topic "payments" is not in kafka.topics`},
+		{"route topic does not match pattern", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topic_pattern: '^shop\\.'", "postgres: {url: 'host=h'}", "routes:", "  - topic: shop.orders", "  - topic: orders"), nil,
+			"routes[1].topic", 8, `topic "orders" does not match kafka.topic_pattern "^shop\\.`},
+		{"invalid pattern", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topic_pattern: 'a('", "postgres: {url: 'host=h'}", "routes: [{topic: a}]"), nil,
+			"kafka.topic_pattern", 4, "invalid regular expression"},
+		{"topic in two routes", with("  - topics: [x, orders]"), nil,
+			"routes[1].topics[1]", 9, `topic "orders" is already routed by routes[0]`},
+		{"invalid topic name", with("  - topic: 'a b'"), nil,
+			"routes[1].topic", 9, `invalid topic name "a b"`},
+		{"start enum", replaced(3, "  group: g\n  start: beginning"), nil,
+			"kafka.start", 4, `must be one of earliest, latest; got "beginning"`},
+		{"client id empty", replaced(3, "  group: g\n  client_id: ''"), nil,
+			"kafka.client_id", 4, "must not be empty"},
+		{"session timeout", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topics: [t]", "  session_timeout: 500ms", "postgres: {url: 'host=h'}", "routes: [{topic: t}]"), nil,
+			"kafka.session_timeout", 5, "must be at least 1s; got 500ms"},
+		{"sasl without username and password", lines("kafka:", "  brokers: [a:1]", "  sasl:", "    mechanism: plain"), nil,
+			"kafka.sasl.username", 3, "required with kafka.sasl"},
+		{"sasl mechanism", lines("kafka:", "  sasl:", "    mechanism: gssapi"), nil,
+			"kafka.sasl.mechanism", 3, `must be one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; got "gssapi"`},
+		{"tls cert without key", lines("kafka:", "  tls:", "    cert_file: c.pem"), nil,
+			"kafka.tls.key_file", 2, "required when kafka.tls.cert_file is set"},
+
+		// Postgres.
+		{"postgres scheme", lines("postgres:", "  url: mysql://u:secret@h/db"), nil,
+			"postgres.url", 2, `want a postgres:// or postgresql:// URL or a key=value connection string; got scheme "mysql"`},
+		{"postgres not a DSN", lines("postgres:", "  url: localhost"), nil,
+			"postgres.url", 2, "want a postgres:// or postgresql:// URL or a key=value connection string"},
+		{"postgres invalid URL", lines("postgres:", "  url: 'postgres://u:secret@h:port/db'"), nil,
+			"postgres.url", 2, "invalid URL: invalid port"},
+		{"max_conns range", lines("postgres:", "  max_conns: 0"), nil,
+			"postgres.max_conns", 2, "must be between 1 and 1000; got 0"},
+
+		// Enums and not supported yet.
+		{"delivery enum", with("delivery: twice"), nil,
+			"delivery", 9, `must be one of at-least-once, exactly-once; got "twice"`},
+		{"exactly-once", with("delivery: exactly-once"), nil,
+			"delivery", 9, "exactly-once is not supported yet in this version"},
+		{"tolerance all", with("errors: {tolerance: all}"), nil,
+			"errors.tolerance", 9, "not supported yet in this version"},
+		{"tolerance enum", with("errors: {tolerance: some}"), nil,
+			"errors.tolerance", 9, `must be one of none, all; got "some"`},
+		{"dlq topic", with("errors:", "  dlq: {topic: orders.dlq}"), nil,
+			"errors.dlq.topic", 10, "not supported yet in this version"},
+		{"dlq table", with("errors:", "  dlq:", "    table: dlq"), nil,
+			"errors.dlq.table", 11, "not supported yet in this version"},
+		{"value format enum", with("    value: {format: xml}"), nil,
+			"routes[0].value.format", 9, `must be one of json, json-connect, avro, protobuf, json-schema, string, bytes; got "xml"`},
+		{"value format avro", with("    value: {format: avro}"), nil,
+			"routes[0].value.format", 9, "avro is not supported yet in this version (supported: json)"},
+		{"key format bytes", with("    key:", "      format: bytes"), nil,
+			"routes[0].key.format", 10, "bytes is not supported yet in this version (supported: string, json)"},
+		{"unwrap", with("    unwrap: debezium"), nil,
+			"routes[0].unwrap", 9, "not supported yet in this version"},
+		{"filter", with("    filter: 'value.x > 1'"), nil,
+			"routes[0].filter", 9, "not supported yet in this version"},
+		{"columns", with("    columns: {a: 'value.b'}"), nil,
+			"routes[0].columns", 9, "not supported yet in this version"},
+		{"auto_create", with("    auto_create: true"), nil,
+			"routes[0].auto_create", 9, "not supported yet in this version"},
+		{"auto_evolve", with("    auto_evolve: true"), nil,
+			"routes[0].auto_evolve", 9, "not supported yet in this version"},
+		{"mode enum", with("    mode: upsret"), nil,
+			"routes[0].mode", 9, `must be one of insert, upsert, raw; got "upsret"`},
+		{"log format", with("log: {format: xml}"), nil,
+			"log.format", 9, `must be one of text, json; got "xml"`},
+		{"log level", with("log:", "  level: trace"), nil,
+			"log.level", 10, `must be one of debug, info, warn, error; got "trace"`},
+
+		// Mode rules.
+		{"conflict_key with insert", with("    conflict_key: [id]"), nil,
+			"routes[0].conflict_key", 9, "only valid with mode: upsert"},
+		{"version_column with insert", with("    version_column: v"), nil,
+			"routes[0].version_column", 9, "only valid with mode: upsert"},
+		{"raw with conflict_key", with("    mode: raw", "    conflict_key: [id]"), nil,
+			"routes[0].conflict_key", 10, "not valid with mode: raw"},
+		{"raw with delete_on_tombstone", with("    mode: raw", "    delete_on_tombstone: true"), nil,
+			"routes[0].delete_on_tombstone", 10, "not valid with mode: raw"},
+		{"raw with version_column", with("    mode: raw", "    version_column: v"), nil,
+			"routes[0].version_column", 10, "not valid with mode: raw"},
+		{"raw with soft_delete_column", with("    mode: raw", "    soft_delete_column: d"), nil,
+			"routes[0].soft_delete_column", 10, "not valid with mode: raw"},
+		{"soft delete without delete", with("    mode: upsert", "    soft_delete_column: d"), nil,
+			"routes[0].soft_delete_column", 10, "requires delete_on_tombstone: true"},
+		{"conflict_key duplicate", with("    mode: upsert", "    conflict_key: [id, id]"), nil,
+			"routes[0].conflict_key[1]", 10, `duplicate column "id"; already conflict_key[0]`},
+		{"conflict_key empty", with("    mode: upsert", "    conflict_key:", "      - id", "      - ''"), nil,
+			"routes[0].conflict_key[1]", 12, "must not be empty"},
+
+		// Identifiers.
+		{"table with quote", with("    table: 'a\"b'"), nil,
+			"routes[0].table", 9, `must not contain '"': quoted identifiers are not supported`},
+		{"table too long", with("    table: " + strings.Repeat("t", 64)), nil,
+			"routes[0].table", 9, "table name must be at most 63 bytes; got 64"},
+		{"schema empty", with("    table: .orders"), nil,
+			"routes[0].table", 9, "schema name must not be empty"},
+		{"table empty", with("    table: ''"), nil,
+			"routes[0].table", 9, "table name must not be empty"},
+		{"table with NUL", with("    table: \"a\\0b\""), nil,
+			"routes[0].table", 9, "table name must not contain a NUL byte"},
+		{"version column too long", with("    mode: upsert", "    version_column: "+strings.Repeat("v", 64)), nil,
+			"routes[0].version_column", 10, "must be at most 63 bytes"},
+
+		// Ranges.
+		{"max_rows zero", with("batch: {max_rows: 0}"), nil,
+			"batch.max_rows", 9, "must be between 1 and 1000000; got 0"},
+		{"max_rows too many", with("batch: {max_rows: 2000000}"), nil,
+			"batch.max_rows", 9, "must be between 1 and 1000000; got 2000000"},
+		{"max_bytes small", with("batch:", "  max_bytes: 512"), nil,
+			"batch.max_bytes", 10, "must be at least 1KiB; got 512"},
+		{"max_wait negative", with("batch:", "  max_wait: -1s"), nil,
+			"batch.max_wait", 10, "must not be negative; got -1s"},
+		{"inflight below max_bytes", with("batch:", "  max_bytes: 128MiB"), nil,
+			"batch.max_inflight_bytes", 9, "must be at least batch.max_bytes (128MiB); got 64MiB"},
+		{"fetch_max_bytes zero", lines("kafka:", "  fetch_max_bytes: 0"), nil,
+			"kafka.fetch_max_bytes", 2, "must be greater than 0; got 0"},
+		{"retry initial zero", with("errors:", "  retry:", "    initial: 0s"), nil,
+			"errors.retry.initial", 11, "must be greater than 0; got 0s"},
+		{"retry max below initial", with("errors:", "  retry:", "    initial: 2s", "    max: 1s"), nil,
+			"errors.retry.max", 12, "must be at least errors.retry.initial (2s); got 1s"},
+		{"retry max_elapsed negative", with("errors: {retry: {max_elapsed: -1m}}"), nil,
+			"errors.retry.max_elapsed", 9, "must not be negative; got -1m0s"},
+		{"shutdown_timeout zero", with("shutdown_timeout: 0"), nil,
+			"shutdown_timeout", 9, "must be greater than 0; got 0s"},
+		{"http listen", with("http:", "  listen: 9187"), nil,
+			"http.listen", 10, `want host:port, got "9187"`},
+		{"http listen port", with("http:", "  listen: localhost:http"), nil,
+			"http.listen", 10, `want host:port with a port number from 0 to 65535, got "localhost:http"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := problemsOf(t, tt.doc, tt.vars)
+			for _, p := range ps {
+				if p.Path == tt.path && p.Line == tt.line && strings.Contains(p.Msg, tt.msg) {
+					return
+				}
+			}
+			t.Errorf("no problem %s (line %d): ...%s...; got:\n%s", tt.path, tt.line, tt.msg, (&ValidationError{ps}).Error())
+		})
+	}
+}
+
+func TestProblemsAllAtOnce(t *testing.T) {
+	doc := lines(
+		"kafka:",                     // 1
+		"  brokerz: [a:1]",           // 2 unknown key
+		"  group: g",                 // 3
+		"  topics: [orders, other]",  // 4 other has no route
+		"postgres:",                  // 5
+		"  url: ${DATABASE_URL}",     // 6 unset
+		"  max_conns: many",          // 7 type
+		"batch: {max_wait: 5}",       // 8 unit
+		"delivery: exactly-once",     // 9 not supported
+		"routes:",                    // 10
+		"  - topic: orders",          // 11
+		"    mode: upsret",           // 12 enum
+		"    conflict_key: [id, id]", // 13 duplicate
+	)
+	ps := problemsOf(t, doc, nil)
+	want := []string{
+		"config: kafka.brokers (line 1): required; list at least one broker as host:port",
+		"config: kafka.brokerz (line 2): unknown key; did you mean brokers?",
+		`config: kafka.topics[1] (line 4): topic "other" has no route`,
+		"config: postgres.url (line 6): environment variable DATABASE_URL is not set",
+		`config: postgres.max_conns (line 7): want an integer, got "many"`,
+		`config: batch.max_wait (line 8): need a unit, e.g. 100ms; got "5"`,
+		"config: delivery (line 9): exactly-once is not supported yet in this version",
+		`config: routes[0].mode (line 12): must be one of insert, upsert, raw; got "upsret"`,
+		`config: routes[0].conflict_key[1] (line 13): duplicate column "id"; already conflict_key[0]`,
+	}
+	got := strings.Split((&ValidationError{ps}).Error(), "\n")
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestEmptyDocument(t *testing.T) {
+	for _, doc := range []string{"", "# nothing\n", "~\n"} {
+		ps := problemsOf(t, []byte(doc), nil)
+		var paths []string
+		for _, p := range ps {
+			paths = append(paths, p.Path)
+		}
+		want := []string{"kafka.brokers", "kafka.group", "kafka.topics", "postgres.url", "routes"}
+		if !reflect.DeepEqual(paths, want) {
+			t.Errorf("Parse(%q) problem paths = %v, want %v", doc, paths, want)
+		}
+	}
+}
+
+func TestNullMeansDefault(t *testing.T) {
+	cfg := mustParse(t, with("batch:", "  max_rows:", "  max_wait: ~", "http: {listen: null}"), nil)
+	if cfg.Batch.MaxRows != 10000 || cfg.Batch.MaxWait != Duration(100*time.Millisecond) || cfg.HTTP.Listen != "" {
+		t.Errorf("batch = %+v, http = %+v", cfg.Batch, cfg.HTTP)
+	}
+}
+
+func TestExplicitZeroIsKept(t *testing.T) {
+	cfg := mustParse(t, with("batch: {max_wait: 0}", "errors: {retry: {max_elapsed: 0s}}"), nil)
+	if cfg.Batch.MaxWait != 0 || cfg.Errors.Retry.MaxElapsed != 0 {
+		t.Errorf("max_wait = %v, max_elapsed = %v, want 0", cfg.Batch.MaxWait, cfg.Errors.Retry.MaxElapsed)
+	}
+}
+
+func TestAnchorsAndMerge(t *testing.T) {
+	doc := lines(
+		"kafka: {brokers: [a:1], group: g, topics: [a, b]}",
+		"postgres: {url: 'host=h'}",
+		"x-route: &upsert",
+		"  mode: upsert",
+		"  conflict_key: [id]",
+	)
+	// x-route is not a key kafka2pg knows: anchors must live under keys it
+	// knows, so put the template in the first route instead.
+	ps := problemsOf(t, doc, nil)
+	if !slices.ContainsFunc(ps, func(p Problem) bool {
+		return p.Path == "x-route" && p.Line == 3 && strings.HasPrefix(p.Msg, "unknown key")
+	}) {
+		t.Errorf("problems = %v", ps)
+	}
+
+	cfg := mustParse(t, lines(
+		"kafka: {brokers: [a:1], group: g, topics: [a, b]}",
+		"postgres: {url: 'host=h'}",
+		"routes:",
+		"  - &upsert",
+		"    topic: a",
+		"    mode: upsert",
+		"    conflict_key: [id]",
+		"  - <<: *upsert",
+		"    topic: b",
+	), nil)
+	r := cfg.Routes[1]
+	if r.Topic != "b" || r.Mode != "upsert" || !reflect.DeepEqual(r.ConflictKey, []string{"id"}) || r.Table != "b" {
+		t.Errorf("merged route = %+v", r)
+	}
+}
+
+func TestSASLMechanismNormalised(t *testing.T) {
+	cfg := mustParse(t, lines(
+		"kafka:",
+		"  brokers: [a:1]",
+		"  group: g",
+		"  topics: [t]",
+		"  sasl: {mechanism: Scram-Sha-256, username: u, password: p}",
+		"postgres: {url: 'host=h password=secret'}",
+		"routes: [{topic: t}]",
+	), nil)
+	if cfg.Kafka.SASL.Mechanism != MechanismScramSHA256 {
+		t.Errorf("mechanism = %q", cfg.Kafka.SASL.Mechanism)
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	tests := []struct {
+		p    Problem
+		want string
+	}{
+		{Problem{"routes[2].mode", 14, "bad"}, "routes[2].mode (line 14): bad"},
+		{Problem{"routes[2].mode", 0, "bad"}, "routes[2].mode: bad"},
+		{Problem{"", 3, "bad"}, "line 3: bad"},
+		{Problem{"", 0, "bad"}, "bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.p.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+	e := &ValidationError{[]Problem{{"a", 1, "x"}, {"b", 0, "y"}}}
+	if got, want := e.Error(), "config: a (line 1): x\nconfig: b: y"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestValidateWithoutLines(t *testing.T) {
+	cfg := mustParse(t, lines(minimal...), nil)
+	c := *cfg
+	c.lines = nil
+	c.Postgres.MaxConns = 0
+	ps := c.Validate()
+	if len(ps) != 1 || ps[0] != (Problem{"postgres.max_conns", 0, "must be between 1 and 1000; got 0"}) {
+		t.Errorf("Validate() = %v", ps)
+	}
+	if ps := cfg.Validate(); ps != nil {
+		t.Errorf("Validate() of a parsed config = %v", ps)
+	}
+}
+
+func TestNotAMappingIsTheOnlyProblem(t *testing.T) {
+	ps := problemsOf(t, lines("- kafka", "- postgres"), nil)
+	if len(ps) != 1 || ps[0] != (Problem{"", 1, "want a mapping, got a list"}) {
+		t.Errorf("problems = %v", ps)
+	}
+}
+
+func TestValidateConfigBuiltInCode(t *testing.T) {
+	c := *fullWant
+	c.Routes = append([]Route(nil), fullWant.Routes...)
+	c.Routes[1].Table = "" // TableName's default applies
+	if ps := c.Validate(); ps != nil {
+		t.Errorf("Validate() = %v", ps)
+	}
+	if _, tb := c.Routes[1].TableName(); tb != "customers" {
+		t.Errorf("TableName() = %q", tb)
+	}
+}
+
+func TestParseNilLookupUsesEnvironment(t *testing.T) {
+	t.Setenv("KAFKA2PG_CONFIG_TEST_GROUP", "from-env")
+	cfg, err := Parse(lines(
+		"kafka: {brokers: [a:1], group: '${KAFKA2PG_CONFIG_TEST_GROUP}', topics: [t]}",
+		"postgres: {url: 'host=h'}",
+		"routes: [{topic: t}]",
+	), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Group != "from-env" {
+		t.Errorf("group = %q", cfg.Kafka.Group)
+	}
+}

@@ -1,0 +1,328 @@
+package coerce
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/valyala/fastjson"
+)
+
+// FromJSON converts v to a value that pgx encodes in binary for t's OID, or
+// returns an *Error saying why v does not fit. JSON null gives (nil, nil), a
+// SQL NULL. The result shares no memory with v: fastjson may reuse v's memory
+// once FromJSON returns.
+//
+// FromJSON reads v and may unescape its strings in place (fastjson does that
+// lazily), so v must not be used by another goroutine at the same time; t is
+// only read. The package documentation lists the accepted inputs and the Go
+// type returned for each kind.
+func (t *Type) FromJSON(v *fastjson.Value) (any, error) {
+	if v.Type() == fastjson.TypeNull {
+		return nil, nil
+	}
+	switch t.Kind {
+	case KindInt2:
+		return ret(t.jsonInt2(v))
+	case KindInt4:
+		return ret(t.jsonInt4(v))
+	case KindInt8:
+		return ret(t.jsonInt8(v))
+	case KindNumeric:
+		return ret(t.jsonNumeric(v))
+	case KindFloat4:
+		return ret(t.jsonFloat4(v))
+	case KindFloat8:
+		return ret(t.jsonFloat8(v))
+	case KindText:
+		return ret(t.jsonText(v))
+	case KindBool:
+		return ret(t.jsonBool(v))
+	case KindTimestamptz, KindTimestamp:
+		return ret(t.jsonTime(v))
+	case KindDate:
+		return ret(t.jsonDate(v))
+	case KindUUID:
+		return ret(t.jsonUUID(v))
+	case KindJSON, KindJSONB:
+		return ret(t.jsonJSON(v))
+	case KindBytea:
+		return ret(t.jsonBytea(v))
+	case KindEnum:
+		i, err := t.jsonEnumIndex(v)
+		if err != nil {
+			return nil, err
+		}
+		return t.label(i), nil
+	case KindArray:
+		return t.arrayFromJSON(v)
+	}
+	return nil, t.badKind()
+}
+
+// FromText converts the textual form of a value, as found in a string Kafka
+// key, to the same values FromJSON returns. The input is a bare string with
+// the rules of a JSON string for the kind, except: integers, numeric and
+// floats parse s as a number; bytea takes the bytes of s as they are (not
+// base64); json and jsonb store s as a JSON string; an array column takes s
+// as a JSON array. The empty string is a value, not NULL.
+//
+// The result may share memory with s (text and enum results are s or a
+// label); s is a Go string, so it is immutable. FromText is safe for
+// concurrent use.
+func (t *Type) FromText(s string) (any, error) {
+	switch t.Kind {
+	case KindInt2:
+		n, err := t.parseInt(s, false, true)
+		return ret(int16(n), err)
+	case KindInt4:
+		n, err := t.parseInt(s, false, true)
+		return ret(int32(n), err)
+	case KindInt8:
+		return ret(t.parseInt(s, false, true))
+	case KindNumeric:
+		return ret(t.parseNumeric(s, false, true))
+	case KindFloat4:
+		f, err := t.parseFloat(s, 32, false, true)
+		return ret(float32(f), err)
+	case KindFloat8:
+		return ret(t.parseFloat(s, 64, false, true))
+	case KindText:
+		n, err := t.checkText(s)
+		return ret(s[:n], err)
+	case KindBool:
+		return ret(t.parseBool(s))
+	case KindTimestamptz, KindTimestamp:
+		return ret(t.parseTime(s))
+	case KindDate:
+		return ret(t.parseDateValue(s))
+	case KindUUID:
+		return ret(t.parseUUID(s))
+	case KindJSON, KindJSONB:
+		return ret(jsonStringOf(s, t.Kind == KindJSONB))
+	case KindBytea:
+		b := make([]byte, len(s))
+		copy(b, s)
+		return b, nil
+	case KindEnum:
+		i, err := t.enumIndex(s)
+		if err != nil {
+			return nil, err
+		}
+		return t.label(i), nil
+	case KindArray:
+		var p fastjson.Parser
+		v, err := p.Parse(s)
+		if err != nil || v.Type() != fastjson.TypeArray {
+			return nil, errorf(quote(s) + " is not a JSON array for " + t.name())
+		}
+		return t.arrayFromJSON(v)
+	}
+	return nil, t.badKind()
+}
+
+// ret boxes x, or returns only err when there is one, so that a failed
+// conversion does not allocate for a value nobody will use.
+func ret[T any](x T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+func (t *Type) badKind() *Error {
+	return errorf("coerce: column type " + t.name() + " has invalid kind " + t.Kind.String())
+}
+
+// describe names the JSON type and value of v for an error reason.
+func describe(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return "a string " + quote(b2s(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return "a number " + clip(b2s(v.MarshalTo(buf[:0])))
+	case fastjson.TypeTrue:
+		return "a boolean true"
+	case fastjson.TypeFalse:
+		return "a boolean false"
+	case fastjson.TypeObject:
+		return "an object"
+	case fastjson.TypeArray:
+		return "an array"
+	}
+	return "null"
+}
+
+// want is the reason for a JSON value of the wrong JSON type.
+func (t *Type) want(what string, v *fastjson.Value) *Error {
+	return errorf("want " + what + " for " + t.name() + ", got " + describe(v))
+}
+
+// numberText returns the raw text of JSON number v, using buf as scratch.
+// The result shares buf's memory or v's.
+func numberText(v *fastjson.Value, buf []byte) string {
+	return b2s(v.MarshalTo(buf[:0]))
+}
+
+func (t *Type) jsonInt(v *fastjson.Value) (int64, error) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return t.parseInt(numberText(v, buf[:]), true, false)
+	case fastjson.TypeString:
+		return t.parseInt(b2s(v.GetStringBytes()), false, false)
+	}
+	return 0, t.want("a number", v)
+}
+
+func (t *Type) jsonInt2(v *fastjson.Value) (int16, error) {
+	n, err := t.jsonInt(v)
+	return int16(n), err
+}
+
+func (t *Type) jsonInt4(v *fastjson.Value) (int32, error) {
+	n, err := t.jsonInt(v)
+	return int32(n), err
+}
+
+func (t *Type) jsonInt8(v *fastjson.Value) (int64, error) { return t.jsonInt(v) }
+
+func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return t.parseNumeric(numberText(v, buf[:]), true, false)
+	case fastjson.TypeString:
+		return t.parseNumeric(b2s(v.GetStringBytes()), false, false)
+	}
+	return pgtype.Numeric{}, t.want("a number", v)
+}
+
+func (t *Type) jsonFloat(v *fastjson.Value, bitSize int) (float64, error) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return t.parseFloat(numberText(v, buf[:]), bitSize, true, false)
+	case fastjson.TypeString:
+		return t.parseFloat(b2s(v.GetStringBytes()), bitSize, false, false)
+	}
+	return 0, t.want("a number", v)
+}
+
+func (t *Type) jsonFloat4(v *fastjson.Value) (float32, error) {
+	f, err := t.jsonFloat(v, 32)
+	return float32(f), err
+}
+
+func (t *Type) jsonFloat8(v *fastjson.Value) (float64, error) { return t.jsonFloat(v, 64) }
+
+// jsonText converts any JSON value to text: a string as is, a number as its
+// text, a boolean as true/false, an object or array as compact JSON.
+func (t *Type) jsonText(v *fastjson.Value) (string, error) {
+	var s string
+	switch v.Type() {
+	case fastjson.TypeString:
+		s = b2s(v.GetStringBytes())
+	case fastjson.TypeTrue:
+		return t.constText("true")
+	case fastjson.TypeFalse:
+		return t.constText("false")
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		s = numberText(v, buf[:])
+		if _, ok := parseDecimal(s, true); !ok {
+			return "", errorf("number " + clip(s) + " is not valid JSON")
+		}
+	default:
+		b, err := compactJSON(v, false)
+		if err != nil {
+			return "", err
+		}
+		n, err := t.checkText(b2s(b))
+		return b2s(b[:n]), err // b is ours: no copy needed
+	}
+	n, err := t.checkText(s)
+	if err != nil {
+		return "", err
+	}
+	return strings.Clone(s[:n]), nil // s shares v's or buf's memory
+}
+
+// constText checks a constant (true/false) against t's length limit.
+func (t *Type) constText(s string) (string, error) {
+	n, err := t.checkText(s)
+	return s[:n], err
+}
+
+func (t *Type) jsonBool(v *fastjson.Value) (bool, error) {
+	switch v.Type() {
+	case fastjson.TypeTrue:
+		return true, nil
+	case fastjson.TypeFalse:
+		return false, nil
+	case fastjson.TypeString:
+		return t.parseBool(b2s(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		s := numberText(v, buf[:])
+		if d, ok := parseDecimal(s, true); ok {
+			if n, st := d.int64(); st == intOK && (n == 0 || n == 1) {
+				return n == 1, nil
+			}
+		}
+		return false, errorf("value " + clip(s) + " is not a valid " + t.name() + " (want 0 or 1)")
+	}
+	return false, t.want("a boolean", v)
+}
+
+func (t *Type) jsonTime(v *fastjson.Value) (time.Time, error) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return t.parseTime(b2s(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		return t.fromMillis(numberText(v, buf[:]), true)
+	}
+	return time.Time{}, t.want("an RFC 3339 string or epoch milliseconds", v)
+}
+
+func (t *Type) jsonDate(v *fastjson.Value) (time.Time, error) {
+	if v.Type() != fastjson.TypeString {
+		return time.Time{}, t.want(`a "YYYY-MM-DD" string`, v)
+	}
+	return t.parseDateValue(b2s(v.GetStringBytes()))
+}
+
+func (t *Type) jsonUUID(v *fastjson.Value) ([16]byte, error) {
+	if v.Type() != fastjson.TypeString {
+		return [16]byte{}, t.want("a string", v)
+	}
+	return t.parseUUID(b2s(v.GetStringBytes()))
+}
+
+func (t *Type) jsonJSON(v *fastjson.Value) ([]byte, error) {
+	return compactJSON(v, t.Kind == KindJSONB)
+}
+
+func (t *Type) jsonBytea(v *fastjson.Value) ([]byte, error) {
+	if v.Type() != fastjson.TypeString {
+		return nil, t.want("a base64 string", v)
+	}
+	return t.decodeBase64(v.GetStringBytes())
+}
+
+func (t *Type) jsonEnumIndex(v *fastjson.Value) (int, error) {
+	if v.Type() != fastjson.TypeString {
+		return 0, t.want("a string", v)
+	}
+	return t.enumIndex(b2s(v.GetStringBytes()))
+}
+
+func (t *Type) jsonEnum(v *fastjson.Value) (string, error) {
+	i, err := t.jsonEnumIndex(v)
+	if err != nil {
+		return "", err
+	}
+	return t.Labels[i], nil
+}

@@ -1,0 +1,133 @@
+package pgwrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Class says what the pipeline may do after a failed write.
+type Class int
+
+const (
+	// Transient: the server cannot have kept a partial effect and the same
+	// write may succeed later (connection lost, serialization failure,
+	// deadlock, admin shutdown, too many connections). Retried with backoff.
+	Transient Class = iota + 1
+	// Data: the rows themselves are rejected (SQLSTATE classes 22 and 23).
+	// Retrying the same rows cannot succeed.
+	Data
+	// Systemic: the table, the schema or the permissions are wrong (42xxx,
+	// 28xxx, disk full …). Retrying does not help until an operator acts.
+	Systemic
+)
+
+func (c Class) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Data:
+		return "data"
+	case Systemic:
+		return "systemic"
+	}
+	return "unknown"
+}
+
+// Classify decides whether err, returned by a write transaction, is worth
+// retrying. It looks at SQLSTATEs and error types, never at message text.
+// A lost connection is transient whatever was in flight: a transaction that
+// was not acknowledged as committed is rolled back by the server, or — for a
+// COMMIT lost in flight — may have committed, which at-least-once delivery
+// tolerates (the batch is written again; upserts and raw mode are idempotent).
+func Classify(err error) Class {
+	if err == nil {
+		return 0
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return classifySQLState(pgErr.Code)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller's context ended; the caller decides what that means.
+		return Transient
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return Transient
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return Transient
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return Transient
+	}
+	// Anything else from the connection layer (unexpected EOF, "conn
+	// closed", a broken pipe wrapped by pgx) is a lost connection.
+	return Transient
+}
+
+func classifySQLState(code string) Class {
+	switch code {
+	case "40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"57P01", // admin_shutdown
+		"57P02", // crash_shutdown
+		"57P03", // cannot_connect_now
+		"53300", // too_many_connections
+		"55P03", // lock_not_available
+		"55006", // object_in_use
+		"25P03", // idle_in_transaction_session_timeout
+		"57014": // query_canceled (statement_timeout, pg_cancel_backend)
+		return Transient
+	}
+	if len(code) < 2 {
+		return Systemic
+	}
+	switch code[:2] {
+	case "08": // connection exceptions
+		return Transient
+	case "22", "23": // data exception, integrity constraint violation
+		return Data
+	case "53": // insufficient resources: disk full, out of memory
+		return Systemic
+	}
+	return Systemic
+}
+
+// WriteError is a failed batch write that will not be retried.
+type WriteError struct {
+	Table string // quoted, schema-qualified
+	Class Class
+	// FirstOffset and LastOffset bound the batch (one partition).
+	Topic                   string
+	Partition               int32
+	FirstOffset, LastOffset int64
+	Err                     error
+}
+
+func (e *WriteError) Error() string {
+	msg := e.Err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(e.Err, &pgErr) {
+		msg = fmt.Sprintf("%s (SQLSTATE %s", pgErr.Message, pgErr.Code)
+		if pgErr.ColumnName != "" {
+			msg += ", column " + pgErr.ColumnName
+		}
+		if pgErr.ConstraintName != "" {
+			msg += ", constraint " + pgErr.ConstraintName
+		}
+		msg += ")"
+		if pgErr.Detail != "" {
+			msg += ": " + pgErr.Detail
+		}
+	}
+	return fmt.Sprintf("writing %s: %s error for topic %s partition %d offsets %d..%d: %s",
+		e.Table, e.Class, e.Topic, e.Partition, e.FirstOffset, e.LastOffset, msg)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }

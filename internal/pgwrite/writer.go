@@ -1,0 +1,476 @@
+package pgwrite
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Mode is how rows reach the table.
+type Mode int
+
+const (
+	// Insert appends rows with COPY straight into the table.
+	Insert Mode = iota + 1
+	// Upsert copies rows into a staging table, then runs one
+	// INSERT … SELECT … ON CONFLICT (key) DO UPDATE.
+	Upsert
+	// Raw is Insert into kafka2pg's raw table with ON CONFLICT DO NOTHING on
+	// (topic, partition, offset), so a replayed record is not stored twice.
+	Raw
+)
+
+// Op is what one record does to its row.
+type Op uint8
+
+const (
+	OpWrite  Op = iota // insert or upsert the row
+	OpDelete           // delete the row with this key (or soft-delete it)
+)
+
+// Row is one record's effect on the table. Vals has one slot per table
+// column; only the slots whose bit is set in Set are written (a column the
+// record did not mention is left out of the statement, so it gets its default
+// on insert and keeps its stored value on update).
+type Row struct {
+	Op   Op
+	Vals []any
+	Set  Bitset
+	// Key is the encoded key (see AppendKey): the identity used to keep the
+	// last change per key inside a batch and to sort rows. Empty in insert
+	// and raw mode without deletes.
+	Key string
+	// Timestamp is the Kafka record timestamp, stored by soft deletes.
+	Timestamp time.Time
+}
+
+// Spec says how a route writes to its table. Build it once with NewWriter.
+type Spec struct {
+	Table         *Table
+	Mode          Mode
+	KeyCols       []string // conflict key (upsert) or the key deletes use; may be empty in insert/raw mode
+	VersionCol    string   // upsert only: update only when the incoming value is greater
+	SoftDeleteCol string   // deletes set this column instead of deleting
+}
+
+// Writer applies batches of rows to one table. It is safe for concurrent
+// use: each Write runs on its own pooled connection and transaction.
+type Writer struct {
+	spec       Spec
+	keyIdx     []int
+	versionIdx int
+	softIdx    int
+	stage      string // temp table names, unique per target table
+	delStage   string
+	// upsertSQL caches statements by column signature.
+	sqlCache map[string]string
+}
+
+// NewWriter checks spec against the table and prepares the statements.
+func NewWriter(spec Spec) (*Writer, error) {
+	t := spec.Table
+	w := &Writer{spec: spec, versionIdx: -1, softIdx: -1,
+		stage:    "kafka2pg_stage_" + strconv.FormatUint(uint64(t.OID), 10),
+		delStage: "kafka2pg_del_" + strconv.FormatUint(uint64(t.OID), 10),
+	}
+	for _, k := range spec.KeyCols {
+		i := t.Column(k)
+		if i < 0 {
+			return nil, fmt.Errorf("%s has no column %q (key)", t, k)
+		}
+		w.keyIdx = append(w.keyIdx, i)
+	}
+	if spec.Mode == Upsert {
+		if len(spec.KeyCols) == 0 {
+			return nil, fmt.Errorf("%s: upsert needs a primary key or conflict_key", t)
+		}
+		if !t.HasUniqueKey(spec.KeyCols) {
+			return nil, fmt.Errorf("%s: no unique index or primary key on exactly (%s), which ON CONFLICT needs", t, strings.Join(spec.KeyCols, ", "))
+		}
+	}
+	if spec.VersionCol != "" {
+		if w.versionIdx = t.Column(spec.VersionCol); w.versionIdx < 0 {
+			return nil, fmt.Errorf("%s has no column %q (version_column)", t, spec.VersionCol)
+		}
+	}
+	if spec.SoftDeleteCol != "" {
+		if w.softIdx = t.Column(spec.SoftDeleteCol); w.softIdx < 0 {
+			return nil, fmt.Errorf("%s has no column %q (soft_delete_column)", t, spec.SoftDeleteCol)
+		}
+	}
+	return w, nil
+}
+
+// Table returns the target table.
+func (w *Writer) Table() *Table { return w.spec.Table }
+
+// Write applies rows (in record order) in one transaction on a connection
+// from pool. Either every row's effect is committed or none is. It does not
+// retry: the caller classifies the error (Classify) and decides.
+func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if err := w.ensureStages(ctx, conn.Conn()); err != nil {
+		return err
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	if err := w.Apply(ctx, tx, rows); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// ensureStages creates this connection's temporary staging tables once. They
+// are created outside the batch transaction so that a rolled-back batch does
+// not take them away; ON COMMIT DELETE ROWS empties them after every batch.
+func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
+	data := conn.PgConn().CustomData()
+	if data[w.stage] != nil {
+		return nil
+	}
+	target := w.spec.Table.Ident().Sanitize()
+	sql := "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{w.stage}.Sanitize() +
+		" ON COMMIT DELETE ROWS AS SELECT * FROM " + target + " WITH NO DATA"
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("creating staging table for %s: %w", target, err)
+	}
+	if len(w.keyIdx) > 0 {
+		sql = "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{w.delStage}.Sanitize() +
+			" ON COMMIT DELETE ROWS AS SELECT " + quoteList(w.spec.KeyCols, "") +
+			", NULL::timestamptz AS kafka2pg_deleted_at FROM " + target + " WITH NO DATA"
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("creating staging table for %s: %w", target, err)
+		}
+	}
+	data[w.stage] = true
+	return nil
+}
+
+// Apply writes rows inside tx. Exported for callers that add their own
+// statements to the same transaction (the exactly-once offset store).
+func (w *Writer) Apply(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	switch w.spec.Mode {
+	case Upsert:
+		return w.applyUpsert(ctx, tx, rows)
+	case Raw:
+		return w.applyGroups(ctx, tx, rows, w.rawSQL)
+	default:
+		return w.applyInsert(ctx, tx, rows)
+	}
+}
+
+// applyInsert keeps record order between inserts and deletes: inserts are
+// copied in runs, and each run of deletes is applied where it stood.
+func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	for len(rows) > 0 {
+		n := 1
+		for n < len(rows) && rows[n].Op == rows[0].Op {
+			n++
+		}
+		run := rows[:n]
+		rows = rows[n:]
+		var err error
+		if run[0].Op == OpDelete {
+			err = w.applyDeletes(ctx, tx, run)
+		} else {
+			err = w.applyGroups(ctx, tx, run, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyUpsert keeps the last change per key (or the highest version), then
+// writes upserts and deletes, each sorted by key so that concurrent writers
+// take row locks in one order and cannot deadlock.
+func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	type fate struct {
+		write   int  // index of the winning write, -1 when none
+		del     int  // index of the last delete
+		deleted bool // the last change is a delete
+	}
+	last := make(map[string]int, len(rows)) // key → index in fates
+	fates := make([]fate, 0, len(rows))
+	for i := range rows {
+		fi, seen := last[rows[i].Key]
+		if !seen {
+			fi = len(fates)
+			fates = append(fates, fate{write: -1, del: -1})
+			last[rows[i].Key] = fi
+		}
+		f := &fates[fi]
+		if rows[i].Op == OpDelete {
+			f.deleted, f.del = true, i
+			if w.softIdx < 0 {
+				f.write = -1 // a hard delete makes earlier writes moot
+			}
+			continue
+		}
+		if f.write >= 0 && w.versionIdx >= 0 &&
+			compareVersions(rows[i].Vals[w.versionIdx], rows[f.write].Vals[w.versionIdx]) < 0 {
+			continue // an older version arriving later does not win
+		}
+		f.write, f.deleted = i, false
+	}
+	writes := make([]Row, 0, len(last))
+	var deletes []Row
+	for _, f := range fates {
+		// With soft deletes a key written and then deleted in one batch is
+		// written, then stamped; a hard delete needs no write.
+		if f.write >= 0 {
+			writes = append(writes, rows[f.write])
+		}
+		if f.deleted {
+			deletes = append(deletes, rows[f.del])
+		}
+	}
+	byKey := func(a, b Row) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(writes, byKey)
+	slices.SortFunc(deletes, byKey)
+	if w.softIdx < 0 && len(deletes) > 0 {
+		if err := w.applyDeletes(ctx, tx, deletes); err != nil {
+			return err
+		}
+	}
+	if err := w.applyGroups(ctx, tx, writes, w.upsertSQL); err != nil {
+		return err
+	}
+	if w.softIdx >= 0 && len(deletes) > 0 {
+		return w.applyDeletes(ctx, tx, deletes)
+	}
+	return nil
+}
+
+// applyGroups writes rows grouped by the set of columns they carry. With
+// stmt nil rows are copied straight into the table; otherwise they are
+// copied into the staging table and stmt(cols) moves them.
+func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []Row, stmt func(cols []string) string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	groups := groupBySet(rows)
+	for gi, g := range groups {
+		cols := w.columnNames(g.set)
+		target := w.spec.Table.Ident()
+		if stmt != nil {
+			target = pgx.Identifier{w.stage}
+			if gi > 0 {
+				if _, err := tx.Exec(ctx, "TRUNCATE "+target.Sanitize()); err != nil {
+					return err
+				}
+			}
+		}
+		src := &rowSource{rows: g.rows, idx: g.set.Indexes(), i: -1}
+		if _, err := tx.CopyFrom(ctx, target, cols, src); err != nil {
+			return err
+		}
+		if stmt != nil {
+			if _, err := tx.Exec(ctx, stmt(cols)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *Writer) columnNames(set Bitset) []string {
+	idx := set.Indexes()
+	cols := make([]string, len(idx))
+	for i, c := range idx {
+		cols[i] = w.spec.Table.Columns[c].Name
+	}
+	return cols
+}
+
+// upsertSQL is INSERT … SELECT … ORDER BY key ON CONFLICT (key) DO UPDATE
+// SET every written non-key column; with a version column the update only
+// happens when the incoming version is greater than the stored one.
+func (w *Writer) upsertSQL(cols []string) string {
+	t := w.spec.Table
+	var set []string
+	for _, c := range cols {
+		if !slices.Contains(w.spec.KeyCols, c) {
+			q := pgx.Identifier{c}.Sanitize()
+			set = append(set, q+" = EXCLUDED."+q)
+		}
+	}
+	if w.softIdx >= 0 && !slices.Contains(cols, w.spec.SoftDeleteCol) {
+		// A write after a soft delete brings the row back.
+		set = append(set, pgx.Identifier{w.spec.SoftDeleteCol}.Sanitize()+" = NULL")
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(t.Ident().Sanitize())
+	b.WriteString(" AS t (")
+	b.WriteString(quoteList(cols, ""))
+	b.WriteString(") SELECT ")
+	b.WriteString(quoteList(cols, ""))
+	b.WriteString(" FROM ")
+	b.WriteString(pgx.Identifier{w.stage}.Sanitize())
+	b.WriteString(" ORDER BY ")
+	b.WriteString(quoteList(w.spec.KeyCols, ""))
+	b.WriteString(" ON CONFLICT (")
+	b.WriteString(quoteList(w.spec.KeyCols, ""))
+	b.WriteString(") ")
+	if len(set) == 0 {
+		b.WriteString("DO NOTHING")
+		return b.String()
+	}
+	b.WriteString("DO UPDATE SET ")
+	b.WriteString(strings.Join(set, ", "))
+	if w.versionIdx >= 0 {
+		v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
+		if slices.Contains(cols, w.spec.VersionCol) {
+			b.WriteString(" WHERE t." + v + " IS NULL OR EXCLUDED." + v + " > t." + v)
+		}
+	}
+	return b.String()
+}
+
+// rawSQL moves staged raw rows into the table, skipping (topic, partition,
+// offset) already stored.
+func (w *Writer) rawSQL(cols []string) string {
+	return "INSERT INTO " + w.spec.Table.Ident().Sanitize() + " (" + quoteList(cols, "") + ") SELECT " +
+		quoteList(cols, "") + " FROM " + pgx.Identifier{w.stage}.Sanitize() + " ON CONFLICT DO NOTHING"
+}
+
+// applyDeletes copies the keys of delete rows into the delete staging table
+// and deletes (or soft-deletes) the matching rows.
+func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []Row) error {
+	stage := pgx.Identifier{w.delStage}
+	cols := append(slices.Clone(w.spec.KeyCols), "kafka2pg_deleted_at")
+	vals := make([]any, len(cols))
+	i := -1
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		i++
+		if i >= len(rows) {
+			return nil, nil
+		}
+		for k, c := range w.keyIdx {
+			vals[k] = rows[i].Vals[c]
+		}
+		vals[len(vals)-1] = rows[i].Timestamp
+		return vals, nil
+	})
+	if _, err := tx.CopyFrom(ctx, stage, cols, src); err != nil {
+		return err
+	}
+	var match []string
+	for _, k := range w.spec.KeyCols {
+		q := pgx.Identifier{k}.Sanitize()
+		match = append(match, "t."+q+" = d."+q)
+	}
+	var sql string
+	target := w.spec.Table.Ident().Sanitize()
+	if w.softIdx >= 0 {
+		sql = "UPDATE " + target + " AS t SET " + pgx.Identifier{w.spec.SoftDeleteCol}.Sanitize() +
+			" = d.kafka2pg_deleted_at FROM " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
+	} else {
+		sql = "DELETE FROM " + target + " AS t USING " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
+	}
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		return err
+	}
+	// The staging table is emptied at commit; a later delete run in the
+	// same transaction must not see these keys again.
+	_, err := tx.Exec(ctx, "TRUNCATE "+stage.Sanitize())
+	return err
+}
+
+type rowGroup struct {
+	set  Bitset
+	rows []Row
+}
+
+// groupBySet splits rows by the columns they carry, keeping the order of
+// first appearance and the rows' order inside each group.
+func groupBySet(rows []Row) []rowGroup {
+	// The common case: every record has the same shape.
+	same := true
+	for i := 1; i < len(rows); i++ {
+		if !rows[i].Set.Equal(rows[0].Set) {
+			same = false
+			break
+		}
+	}
+	if same {
+		return []rowGroup{{set: rows[0].Set, rows: rows}}
+	}
+	var groups []rowGroup
+	index := map[string]int{}
+	for _, r := range rows {
+		k := r.Set.key()
+		gi, ok := index[k]
+		if !ok {
+			gi = len(groups)
+			index[k] = gi
+			groups = append(groups, rowGroup{set: r.Set})
+		}
+		groups[gi].rows = append(groups[gi].rows, r)
+	}
+	return groups
+}
+
+// rowSource feeds rows to COPY, projected onto the group's columns. pgx
+// encodes each row before asking for the next, so one slice is reused.
+type rowSource struct {
+	rows []Row
+	idx  []int
+	i    int
+	buf  []any
+}
+
+func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *rowSource) Err() error { return nil }
+func (s *rowSource) Values() ([]any, error) {
+	if s.buf == nil {
+		s.buf = make([]any, len(s.idx))
+	}
+	vals := s.rows[s.i].Vals
+	for k, c := range s.idx {
+		s.buf[k] = vals[c]
+	}
+	return s.buf, nil
+}
+
+// compareVersions orders two version column values of the same column.
+// NULL sorts first.
+func compareVersions(a, b any) int {
+	if a == nil || b == nil {
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return -1
+		default:
+			return 1
+		}
+	}
+	switch x := a.(type) {
+	case int16:
+		return cmp.Compare(x, b.(int16))
+	case int32:
+		return cmp.Compare(x, b.(int32))
+	case int64:
+		return cmp.Compare(x, b.(int64))
+	case time.Time:
+		return x.Compare(b.(time.Time))
+	}
+	return 0
+}

@@ -1,0 +1,750 @@
+// Package pipeline is kafka2pg's engine: it consumes the configured topics
+// with a Kafka consumer group, hands each assigned partition to a worker
+// that maps, batches and writes its records in offset order, and commits a
+// partition's offset to Kafka only after the transaction holding every
+// record below it has committed in PostgreSQL.
+//
+// Concurrency: one poll loop, one worker goroutine per assigned partition
+// (at most postgres.max_conns write at once, bounded by the pool), one
+// committer, one progress logger. Run owns and waits for all of them.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/transform"
+)
+
+// Options are the parts of a run that do not come from the config file.
+type Options struct {
+	Logger *slog.Logger
+	// StopAtEnd makes Run return nil once every partition of the topics has
+	// been written and committed up to the end offsets seen at start. Meant
+	// for demos, benchmarks and one-off loads with a single instance.
+	StopAtEnd bool
+	// ProgressInterval is how often a progress line is logged; 0 = 10s.
+	ProgressInterval time.Duration
+	// CommitInterval is how often durable offsets are committed to Kafka; 0 = 1s.
+	CommitInterval time.Duration
+}
+
+// ErrAborted is returned by Run after Abort.
+var ErrAborted = errors.New("aborted: stopped without draining")
+
+// Pipeline is one running kafka2pg instance. Create it with New, run it with
+// Run; Abort may be called from any goroutine.
+type Pipeline struct {
+	cfg    *config.Config
+	opts   Options
+	log    *slog.Logger
+	pool   *pgxpool.Pool
+	client *kgo.Client
+	routes map[string]*route
+	budget *budget
+	stats  stats
+
+	hardCtx   context.Context // cancelled by Abort
+	hardStop  context.CancelFunc
+	fatalOnce sync.Once
+	fatalErr  error
+	fatalCh   chan struct{}
+	endCh     chan struct{} // closed when StopAtEnd is satisfied
+	endOnce   sync.Once
+
+	wg       sync.WaitGroup // workers
+	mu       sync.Mutex
+	workers  map[tp]*worker
+	durable  map[tp]kgo.EpochOffset // next offset whose predecessors are all durable
+	commited map[tp]int64           // last offset committed to Kafka
+	hwm      map[tp]int64           // high watermarks seen in fetches
+	ends     map[tp]int64           // StopAtEnd targets
+	commitMu sync.Mutex             // serialises snapshot+commit so commits never go backwards
+}
+
+type route struct {
+	cfg       *config.Route
+	table     *pgwrite.Table
+	writer    *pgwrite.Writer
+	mapSpec   transform.Spec
+	tableName string
+}
+
+// New connects to PostgreSQL, reads every route's table from the catalog
+// (creating raw tables), checks the routes against the tables and creates
+// the Kafka client. Nothing is consumed until Run.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ProgressInterval == 0 {
+		opts.ProgressInterval = 10 * time.Second
+	}
+	if opts.CommitInterval == 0 {
+		opts.CommitInterval = time.Second
+	}
+	p := &Pipeline{
+		cfg: cfg, opts: opts, log: opts.Logger,
+		routes:   map[string]*route{},
+		budget:   newBudget(int64(cfg.Batch.MaxInflightBytes)),
+		fatalCh:  make(chan struct{}),
+		endCh:    make(chan struct{}),
+		workers:  map[tp]*worker{},
+		durable:  map[tp]kgo.EpochOffset{},
+		commited: map[tp]int64{},
+		hwm:      map[tp]int64{},
+	}
+	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
+
+	tables, err := p.prepareRoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.Postgres.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres.url: %w", p.redactErr(err))
+	}
+	pcfg.MaxConns = int32(cfg.Postgres.MaxConns)
+	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		pgwrite.RegisterTypes(c.TypeMap(), tables)
+		return nil
+	}
+	if p.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", p.redactErr(err))
+	}
+
+	kopts, err := source.ClientOpts(cfg.Kafka)
+	if err != nil {
+		p.pool.Close()
+		return nil, err
+	}
+	reset := kgo.NewOffset().AtStart()
+	if cfg.Kafka.Start == "latest" {
+		reset = kgo.NewOffset().AtEnd()
+	}
+	kopts = append(kopts,
+		kgo.ConsumerGroup(cfg.Kafka.Group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(reset),
+		kgo.SessionTimeout(time.Duration(cfg.Kafka.SessionTimeout)),
+		kgo.FetchMaxBytes(int32(cfg.Kafka.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(min(int64(cfg.Kafka.FetchMaxBytes), 8<<20))),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+	)
+	if cfg.Kafka.TopicPattern != "" {
+		kopts = append(kopts, kgo.ConsumeRegex(), kgo.ConsumeTopics(cfg.Kafka.TopicPattern))
+	} else {
+		kopts = append(kopts, kgo.ConsumeTopics(cfg.Kafka.Topics...))
+	}
+	if p.client, err = kgo.NewClient(kopts...); err != nil {
+		p.pool.Close()
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	return p, nil
+}
+
+// prepareRoutes reads (or, in raw mode, creates) each route's table on one
+// connection and builds its writer and mapper spec.
+func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) {
+	conn, err := pgx.Connect(ctx, p.cfg.Postgres.URL)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", p.redactErr(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var tables []*pgwrite.Table
+	for i := range p.cfg.Routes {
+		rc := &p.cfg.Routes[i]
+		r, err := PrepareRoute(ctx, conn, rc, true)
+		if err != nil {
+			return nil, fmt.Errorf("routes[%d] (table %s): %w", i, r.tableName, err)
+		}
+		tables = append(tables, r.table)
+		for _, t := range rc.AllTopics() {
+			p.routes[t] = r
+		}
+	}
+	return tables, nil
+}
+
+// PrepareRoute loads the route's table and checks the route against it. With
+// create set, a raw-mode table is created when missing. The returned route
+// is non-nil (for its table name) even on error.
+func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create bool) (*route, error) {
+	schema, name := rc.TableName()
+	r := &route{cfg: rc, tableName: pgx.Identifier{name}.Sanitize()}
+	if schema != "" {
+		r.tableName = pgx.Identifier{schema, name}.Sanitize()
+	}
+	keyFormat := transform.KeyString
+	if rc.Key.Format == "json" {
+		keyFormat = transform.KeyJSON
+	}
+	mode := pgwrite.Insert
+	switch rc.Mode {
+	case "upsert":
+		mode = pgwrite.Upsert
+	case "raw":
+		mode = pgwrite.Raw
+		if create {
+			if _, err := conn.Exec(ctx, transform.RawTableDDL(r.tableName, keyFormat)); err != nil {
+				return r, fmt.Errorf("creating raw table: %w", err)
+			}
+		}
+	}
+	t, err := pgwrite.LoadTable(ctx, conn, schema, name)
+	if err != nil {
+		return r, err
+	}
+	r.table = t
+	keyCols := rc.ConflictKey
+	if len(keyCols) == 0 && mode != pgwrite.Raw {
+		keyCols = t.PrimaryKey
+	}
+	if mode == pgwrite.Raw {
+		keyCols = nil
+	}
+	if (mode == pgwrite.Upsert || rc.DeleteOnTombstone) && len(keyCols) == 0 {
+		what := "mode upsert"
+		if mode != pgwrite.Upsert {
+			what = "delete_on_tombstone"
+		}
+		return r, fmt.Errorf("%s needs a key, but %s has no primary key and conflict_key is not set", what, t)
+	}
+	if mode == pgwrite.Insert && !rc.DeleteOnTombstone {
+		keyCols = nil // insert mode without deletes has no use for a key
+	}
+	for _, c := range keyCols {
+		if t.Column(c) < 0 {
+			return r, fmt.Errorf("conflict_key: %s has no column %q", t, c)
+		}
+	}
+	if rc.VersionColumn != "" {
+		i := t.Column(rc.VersionColumn)
+		if i < 0 {
+			return r, fmt.Errorf("version_column: %s has no column %q", t, rc.VersionColumn)
+		}
+		if !versionType(t.Columns[i]) {
+			return r, fmt.Errorf("version_column: column %q is %s; it must be smallint, integer, bigint, timestamp or timestamptz", rc.VersionColumn, t.Columns[i].TypeName)
+		}
+	}
+	if rc.SoftDeleteColumn != "" {
+		i := t.Column(rc.SoftDeleteColumn)
+		if i < 0 {
+			return r, fmt.Errorf("soft_delete_column: %s has no column %q", t, rc.SoftDeleteColumn)
+		}
+		if !timestampType(t.Columns[i]) {
+			return r, fmt.Errorf("soft_delete_column: column %q is %s; it must be timestamp or timestamptz", rc.SoftDeleteColumn, t.Columns[i].TypeName)
+		}
+	}
+	r.writer, err = pgwrite.NewWriter(pgwrite.Spec{Table: t, Mode: mode, KeyCols: keyCols,
+		VersionCol: rc.VersionColumn, SoftDeleteCol: rc.SoftDeleteColumn})
+	if err != nil {
+		return r, err
+	}
+	r.mapSpec = transform.Spec{Table: t, Mode: mode, KeyFormat: keyFormat, KeyCols: keyCols,
+		DeleteOnTombstone: rc.DeleteOnTombstone}
+	if _, err := transform.NewMapper(r.mapSpec); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// Run consumes until ctx is cancelled (a soft stop: fetching stops, every
+// worker writes what it holds, offsets are committed and the group is left,
+// within cfg.ShutdownTimeout), until a record or write fails for good (the
+// same soft stop, then the error is returned), until StopAtEnd is satisfied,
+// or until Abort. Run closes the pipeline's connections before it returns.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.pool.Close()
+	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted())
+	if p.opts.StopAtEnd {
+		if err := p.loadEnds(ctx); err != nil {
+			p.client.Close()
+			return err
+		}
+	}
+
+	pollCtx, stopPolling := context.WithCancel(p.hardCtx)
+	defer stopPolling()
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		p.pollLoop(pollCtx)
+	}()
+	bgCtx, stopBg := context.WithCancel(p.hardCtx)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); p.commitLoop(bgCtx) }()
+	go func() { defer bg.Done(); p.progressLoop(bgCtx) }()
+
+	reason := "stop requested"
+	select {
+	case <-ctx.Done():
+	case <-p.fatalCh:
+		reason = "error"
+	case <-p.endCh:
+		reason = "caught up with the end offsets seen at start"
+	case <-p.hardCtx.Done():
+	}
+	p.log.Info("kafka2pg stopping: draining and committing", "reason", reason)
+	stopPolling()
+	<-pollDone
+
+	// Soft stop: every worker writes what it holds, bounded by the timeout.
+	deadline := time.Duration(p.cfg.ShutdownTimeout)
+	drained := make(chan struct{})
+	go func() {
+		p.mu.Lock()
+		for _, w := range p.workers {
+			w.stop(draining)
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+		close(drained)
+	}()
+	timeout := time.NewTimer(deadline)
+	defer timeout.Stop()
+	var runErr error
+	select {
+	case <-drained:
+	case <-timeout.C:
+		runErr = fmt.Errorf("shutdown_timeout (%s) passed before every batch was written; offsets of unwritten batches were not committed", deadline)
+		p.Abort()
+		<-drained
+	case <-p.hardCtx.Done():
+		<-drained
+	}
+	stopBg()
+	bg.Wait()
+	if p.hardCtx.Err() == nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := p.commit(cctx, nil); err != nil {
+			p.log.Warn("final offset commit failed; the next run replays from the last committed offsets", "err", err)
+		}
+		cancel()
+		p.client.CloseAllowingRebalance()
+	} else {
+		p.client.Close()
+	}
+	p.logProgress(true, time.Now(), 0, 0)
+	if p.fatalErr != nil {
+		return p.fatalErr
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if p.hardCtx.Err() != nil {
+		return ErrAborted
+	}
+	return nil
+}
+
+// Abort stops at once: in-flight transactions are rolled back, nothing more
+// is committed. Safe to call from any goroutine, more than once.
+func (p *Pipeline) Abort() { p.hardStop() }
+
+// fail records the first unrecoverable error and starts the soft stop.
+func (p *Pipeline) fail(err error) {
+	p.fatalOnce.Do(func() {
+		p.fatalErr = err
+		close(p.fatalCh)
+	})
+}
+
+func (p *Pipeline) pollLoop(ctx context.Context) {
+	for {
+		if err := p.budget.wait(ctx); err != nil {
+			return
+		}
+		fetches := p.client.PollRecords(ctx, 50000)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			p.client.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			p.log.Warn("fetch error; the client retries", "topic", topic, "partition", partition, "err", err)
+		})
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			key := tp{fp.Topic, fp.Partition}
+			w, err := p.worker(key)
+			if err != nil {
+				p.fail(err)
+				return
+			}
+			p.mu.Lock()
+			p.hwm[key] = fp.HighWatermark
+			p.mu.Unlock()
+			w.push(fp.Records)
+		})
+		p.client.AllowRebalance()
+	}
+}
+
+// worker returns the partition's worker, starting it on first use. Called
+// only from the poll loop between a poll and AllowRebalance, so it never
+// races with a revoke of the same partition.
+func (p *Pipeline) worker(key tp) (*worker, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w, ok := p.workers[key]; ok {
+		return w, nil
+	}
+	r, ok := p.routes[key.topic]
+	if !ok {
+		return nil, fmt.Errorf("topic %s matches kafka.topic_pattern but no route names it", key.topic)
+	}
+	m, err := transform.NewMapper(r.mapSpec)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(p.hardCtx)
+	w := &worker{p: p, tp: key, route: r, mapper: m, ctx: ctx, cancel: cancel,
+		notify: make(chan struct{}, 1), done: make(chan struct{})}
+	p.workers[key] = w
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer cancel()
+		w.run()
+	}()
+	return w, nil
+}
+
+// write writes one batch, retrying transient failures with exponential
+// backoff and jitter until it succeeds, ctx ends, or errors.retry.max_elapsed
+// passes.
+func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.Row, first, last int64) error {
+	retry := p.cfg.Errors.Retry
+	backoff := time.Duration(retry.Initial)
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		err := r.writer.Write(ctx, p.pool, rows)
+		if err == nil {
+			if attempt > 1 {
+				p.log.Info("write succeeded after retries", "table", r.tableName, "topic", key.topic, "partition", key.partition, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		werr := &pgwrite.WriteError{Table: r.tableName, Class: pgwrite.Classify(err), Topic: key.topic,
+			Partition: key.partition, FirstOffset: first, LastOffset: last, Err: err}
+		if werr.Class != pgwrite.Transient {
+			return werr
+		}
+		if me := time.Duration(retry.MaxElapsed); me > 0 && time.Since(start)+backoff > me {
+			return fmt.Errorf("gave up after %d attempts over %s (errors.retry.max_elapsed): %w", attempt, time.Since(start).Round(time.Millisecond), werr)
+		}
+		p.stats.retries.Add(1)
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		p.log.Warn("write failed, retrying", "table", r.tableName, "topic", key.topic, "partition", key.partition,
+			"attempt", attempt, "backoff", sleep.Round(time.Millisecond), "err", werr.Err.Error())
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, time.Duration(retry.Max))
+	}
+}
+
+// markDurable records that every record of the partition below off.Offset
+// has its effect committed in PostgreSQL.
+func (p *Pipeline) markDurable(key tp, off kgo.EpochOffset) {
+	p.mu.Lock()
+	p.durable[key] = off
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) commitLoop(ctx context.Context) {
+	t := time.NewTicker(p.opts.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
+				p.log.Warn("offset commit failed; retried at the next interval", "err", err)
+			}
+		}
+	}
+}
+
+// commit commits the durable offsets that are ahead of Kafka's (only those
+// of the given partitions when only is non-nil).
+func (p *Pipeline) commit(ctx context.Context, only map[tp]bool) error {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	p.mu.Lock()
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	n := 0
+	for k, off := range p.durable {
+		if only != nil && !only[k] {
+			continue
+		}
+		if c, ok := p.commited[k]; ok && c >= off.Offset {
+			continue
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[k.topic][k.partition] = off
+		n++
+	}
+	p.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	var cerr error
+	p.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, t := range resp.Topics {
+			for _, part := range t.Partitions {
+				if err := kerr.ErrorForCode(part.ErrorCode); err != nil {
+					cerr = fmt.Errorf("topic %s partition %d: %w", t.Topic, part.Partition, err)
+					continue
+				}
+				k := tp{t.Topic, part.Partition}
+				p.commited[k] = offsets[t.Topic][part.Partition].Offset
+			}
+		}
+	})
+	if cerr == nil {
+		p.checkEnd()
+	}
+	return cerr
+}
+
+// onRevoked runs (from kgo, between polls) when partitions are taken away in
+// a rebalance or when leaving the group: their workers write what they hold,
+// their offsets are committed, then they are given up.
+func (p *Pipeline) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	ws, keys := p.detach(revoked)
+	if len(keys) == 0 {
+		return
+	}
+	for _, w := range ws {
+		w.stop(draining)
+	}
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-p.hardCtx.Done():
+			return
+		}
+	}
+	if err := p.commit(ctx, keys); err != nil {
+		p.log.Warn("commit on revoke failed; the new owner replays from the last committed offset", "err", err)
+	}
+	p.forget(keys)
+	p.log.Info("partitions revoked", "partitions", revoked)
+}
+
+// onLost runs when partitions were lost without a clean revoke (session
+// expired, fenced): their workers stop at once and nothing is committed for
+// them; the new owner replays from the last committed offset.
+func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	ws, keys := p.detach(lost)
+	for _, w := range ws {
+		w.stop(aborting)
+	}
+	for _, w := range ws {
+		<-w.done
+	}
+	p.forget(keys)
+	if len(keys) > 0 {
+		p.log.Warn("partitions lost", "partitions", lost)
+	}
+}
+
+func (p *Pipeline) detach(parts map[string][]int32) ([]*worker, map[tp]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ws []*worker
+	keys := map[tp]bool{}
+	for topic, ps := range parts {
+		for _, part := range ps {
+			k := tp{topic, part}
+			keys[k] = true
+			if w, ok := p.workers[k]; ok {
+				ws = append(ws, w)
+				delete(p.workers, k)
+			}
+		}
+	}
+	return ws, keys
+}
+
+func (p *Pipeline) forget(keys map[tp]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range keys {
+		delete(p.durable, k)
+		delete(p.commited, k)
+		delete(p.hwm, k)
+	}
+}
+
+// loadEnds records, for StopAtEnd, each partition's end offset now and the
+// group's committed offsets, so that partitions already done count as done.
+func (p *Pipeline) loadEnds(ctx context.Context) error {
+	adm := kadm.NewClient(p.client)
+	topics := p.cfg.Kafka.Topics
+	if p.cfg.Kafka.TopicPattern != "" {
+		return errors.New("stopping at the end offsets needs kafka.topics, not kafka.topic_pattern")
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("listing end offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("listing start offsets: %w", err)
+	}
+	// A group's coordinator may not be ready yet (a new group, a broker that
+	// just started): retry what Kafka says is retriable.
+	var committed kadm.OffsetResponses
+	for attempt := 0; ; attempt++ {
+		committed, err = adm.FetchOffsets(ctx, p.cfg.Kafka.Group)
+		if err == nil || !kerr.IsRetriable(err) || attempt >= 60 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("fetching committed offsets of group %s: %w", p.cfg.Kafka.Group, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ends = map[tp]int64{}
+	var lerr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			lerr = fmt.Errorf("end offset of topic %s partition %d: %w", o.Topic, o.Partition, o.Err)
+			return
+		}
+		k := tp{o.Topic, o.Partition}
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok && s.Offset >= o.Offset {
+			return // empty partition
+		}
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At >= o.Offset {
+			return // already done
+		}
+		p.ends[k] = o.Offset
+	})
+	if lerr != nil {
+		return lerr
+	}
+	if len(p.ends) == 0 {
+		p.endOnce.Do(func() { close(p.endCh) })
+	}
+	return nil
+}
+
+func (p *Pipeline) checkEnd() {
+	if p.ends == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, end := range p.ends {
+		if p.commited[k] < end {
+			return
+		}
+	}
+	p.endOnce.Do(func() { close(p.endCh) })
+}
+
+func (p *Pipeline) progressLoop(ctx context.Context) {
+	t := time.NewTicker(p.opts.ProgressInterval)
+	defer t.Stop()
+	last, lastRecords, lastRows := time.Now(), int64(0), int64(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			lastRecords, lastRows = p.logProgress(false, last, lastRecords, lastRows)
+			last = now
+		}
+	}
+}
+
+// logProgress logs one progress line with rates since the previous one.
+func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRows int64) (int64, int64) {
+	records, rows := p.stats.records.Load(), p.stats.rows.Load()
+	secs := time.Since(since).Seconds()
+	var lag int64
+	known := false
+	p.mu.Lock()
+	for k, h := range p.hwm {
+		if d, ok := p.durable[k]; ok {
+			lag += max(h-d.Offset, 0)
+			known = true
+		}
+	}
+	p.mu.Unlock()
+	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(),
+		"batches", p.stats.batches.Load(), "retries", p.stats.retries.Load(),
+		"inflight_bytes", p.budget.inUse()}
+	if !final && secs > 0 {
+		attrs = append(attrs, "records_per_s", int64(float64(records-prevRecords)/secs), "rows_per_s", int64(float64(rows-prevRows)/secs))
+	}
+	if known {
+		attrs = append(attrs, "lag", lag)
+	}
+	msg := "progress"
+	if final {
+		msg = "totals"
+	}
+	p.log.Info(msg, attrs...)
+	return records, rows
+}
+
+// Stats are running totals, for tests and the embedding API.
+type Stats struct {
+	Records, Rows, Skipped, Batches, Retries int64
+}
+
+// Stats returns the running totals.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(),
+		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load()}
+}
+
+// redactErr hides the connection string's password should a connection
+// error quote it (pgx redacts it itself; this is the second lock). The
+// wrapped error stays reachable for errors.As.
+func (p *Pipeline) redactErr(err error) error {
+	return RedactPassword(err, p.cfg.Postgres.URL)
+}

@@ -1,0 +1,23 @@
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// stats are the running totals behind the progress log line and the
+// metrics. All fields are safe for concurrent use.
+type stats struct {
+	records   atomic.Int64 // records whose effect is durable (rows + skipped)
+	rows      atomic.Int64 // rows written
+	skipped   atomic.Int64 // tombstones ignored by a route without delete_on_tombstone
+	batches   atomic.Int64
+	retries   atomic.Int64
+	batchNano atomic.Int64
+}
+
+func (s *stats) observeBatch(rows int, d time.Duration) {
+	s.rows.Add(int64(rows))
+	s.batches.Add(1)
+	s.batchNano.Add(int64(d))
+}

@@ -1,0 +1,233 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/transform"
+)
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// stop modes, in increasing severity.
+const (
+	running  = iota
+	draining // write everything received, then exit
+	aborting // exit as soon as possible, writing nothing more
+)
+
+// worker owns one assigned partition: it maps that partition's records to
+// rows, batches them and writes each batch in one transaction, strictly in
+// offset order. Only after a batch commits does it report the next offset as
+// durable. The poll loop feeds it with push; the pipeline stops it with stop
+// and waits on done.
+type worker struct {
+	p      *Pipeline
+	tp     tp
+	route  *route
+	mapper *transform.Mapper
+	ctx    context.Context // cancelled on abort: in-flight writes roll back
+	cancel context.CancelFunc
+	notify chan struct{} // capacity 1: "the queue or the mode changed"
+	done   chan struct{} // closed when run returns
+
+	mu     sync.Mutex
+	queue  []*kgo.Record
+	held   int64 // budget bytes of queued records
+	mode   int
+	exited bool
+}
+
+// push queues records; it never blocks. Records pushed after the worker
+// exited are dropped and take no budget.
+func (w *worker) push(recs []*kgo.Record) {
+	var n int64
+	for _, r := range recs {
+		n += recordSize(r)
+	}
+	w.mu.Lock()
+	if w.exited {
+		w.mu.Unlock()
+		return
+	}
+	w.queue = append(w.queue, recs...)
+	w.held += n
+	w.mu.Unlock()
+	w.p.budget.add(n)
+	w.wake()
+}
+
+func (w *worker) wake() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) stop(mode int) {
+	w.mu.Lock()
+	if mode > w.mode {
+		w.mode = mode
+	}
+	w.mu.Unlock()
+	if mode == aborting {
+		w.cancel()
+	}
+	w.wake()
+}
+
+// take hands the queued records to the worker; their budget bytes move to
+// the batch, which releases them when it is durable.
+func (w *worker) take() ([]*kgo.Record, int64, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q, n := w.queue, w.held
+	w.queue, w.held = nil, 0
+	return q, n, w.mode
+}
+
+// batch is the records taken but not yet durable.
+type batch struct {
+	rows    []pgwrite.Row
+	records int // rows plus skipped records
+	bytes   int64
+	first   int64
+	last    *kgo.Record
+	started time.Time
+}
+
+func (b *batch) reset() {
+	b.rows = b.rows[:0]
+	b.records, b.bytes, b.last = 0, 0, nil
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	var b batch
+	var spare int64 // budget of records taken but not in the batch yet
+	defer func() {
+		w.mu.Lock()
+		w.exited = true
+		held := w.held
+		w.queue, w.held = nil, 0
+		w.mu.Unlock()
+		w.p.budget.release(held + b.bytes + spare)
+	}()
+	cfg := w.p.cfg.Batch
+	maxWait := time.Duration(cfg.MaxWait)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		recs, n, mode := w.take()
+		if mode == aborting {
+			spare += n
+			return
+		}
+		if len(recs) == 0 {
+			if mode == draining {
+				w.flush(&b)
+				return
+			}
+			if b.records == 0 {
+				select {
+				case <-w.notify:
+				case <-w.ctx.Done():
+					return
+				}
+				continue
+			}
+			timer.Reset(max(time.Until(b.started.Add(maxWait)), 0))
+			select {
+			case <-w.notify:
+				timer.Stop()
+				continue
+			case <-timer.C:
+				if !w.flush(&b) {
+					return
+				}
+			case <-w.ctx.Done():
+				return
+			}
+			continue
+		}
+		spare += n
+		for _, r := range recs {
+			size := recordSize(r)
+			if w.mapper.Skip(r) {
+				w.p.stats.skipped.Add(1)
+			} else {
+				b.rows = append(b.rows, pgwrite.Row{})
+				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); err != nil {
+					// Write what came before the bad record, then stop:
+					// nothing at or after it is written or committed. Its
+					// budget and the rest's stay in spare, released on exit.
+					b.rows = b.rows[:len(b.rows)-1]
+					if w.flush(&b) {
+						w.p.fail(err)
+					}
+					return
+				}
+			}
+			spare -= size
+			if b.records == 0 {
+				b.first, b.started = r.Offset, time.Now()
+			}
+			b.records++
+			b.bytes += size
+			b.last = r
+			if len(b.rows) >= cfg.MaxRows || b.bytes >= int64(cfg.MaxBytes) {
+				if !w.flush(&b) {
+					return
+				}
+			}
+		}
+		if maxWait == 0 || (b.records > 0 && time.Since(b.started) >= maxWait) {
+			if !w.flush(&b) {
+				return
+			}
+		}
+	}
+}
+
+// flush writes the batch (retrying transient failures) and marks its last
+// offset durable. It returns false when the worker must exit: the write
+// failed for good (the pipeline is told) or the worker is aborting.
+func (w *worker) flush(b *batch) bool {
+	if b.records == 0 {
+		return true
+	}
+	if len(b.rows) > 0 {
+		start := time.Now()
+		err := w.p.write(w.ctx, w.route, w.tp, b.rows, b.first, b.last.Offset)
+		if err != nil {
+			if w.ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				w.p.fail(err)
+			}
+			return false
+		}
+		w.p.stats.observeBatch(len(b.rows), time.Since(start))
+	}
+	w.p.stats.records.Add(int64(b.records))
+	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: b.last.Offset + 1})
+	w.p.budget.release(b.bytes)
+	b.reset()
+	return true
+}
+
+// recordSize is what a record costs the in-flight budget: its payload plus
+// an allowance for the structures that carry it.
+func recordSize(r *kgo.Record) int64 {
+	n := int64(len(r.Key)+len(r.Value)) + 256
+	for _, h := range r.Headers {
+		n += int64(len(h.Key) + len(h.Value))
+	}
+	return n
+}
