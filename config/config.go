@@ -107,7 +107,7 @@ type Kafka struct {
 	ClientID string `yaml:"client_id"`
 	// SessionTimeout is the group session timeout. Default 45s, at least 1s.
 	SessionTimeout Duration `yaml:"session_timeout"`
-	// FetchMaxBytes caps one fetch response. Default 16MiB, > 0.
+	// FetchMaxBytes caps one fetch response (compressed bytes). Default 4MiB, > 0.
 	FetchMaxBytes ByteSize `yaml:"fetch_max_bytes"`
 	// TLS enables TLS to the brokers when non-nil (an empty `tls: {}` means
 	// TLS with the system roots).

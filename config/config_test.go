@@ -77,7 +77,7 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			Start:          "earliest",
 			ClientID:       "kafka2pg",
 			SessionTimeout: Duration(45 * time.Second),
-			FetchMaxBytes:  16 * MiB,
+			FetchMaxBytes:  4 * MiB,
 		},
 		Postgres: Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4},
 		Delivery: "at-least-once",

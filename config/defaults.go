@@ -11,7 +11,7 @@ import (
 const (
 	defaultClientID         = "kafka2pg"
 	defaultSessionTimeout   = Duration(45 * time.Second)
-	defaultFetchMaxBytes    = 16 * MiB
+	defaultFetchMaxBytes    = 4 * MiB
 	defaultMaxConns         = 4
 	defaultMaxRows          = 10000
 	defaultMaxBytes         = 16 * MiB

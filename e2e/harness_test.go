@@ -23,12 +23,12 @@ import (
 
 // env is one test's world: a fresh database, a fresh topic and group.
 type env struct {
-	t      *testing.T
-	dbURL  string
-	pool   *pgxpool.Pool
-	topic  string
-	group  string
-	parts  int
+	t     *testing.T
+	dbURL string
+	pool  *pgxpool.Pool
+	topic string
+	group string
+	parts int
 }
 
 func newEnv(t *testing.T, partitions int) *env {

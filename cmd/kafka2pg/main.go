@@ -14,6 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // only served with --pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -133,6 +136,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("run", stderr, &c)
 	stopAtEnd := fs.Bool("stop-at-end", false, "exit 0 once everything up to the end offsets seen at start is written and committed")
+	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this host:port (for diagnosing CPU and memory; keep it on loopback)")
 	cfg, code := loadConfig(fs, &c, args, stderr)
 	if cfg == nil {
 		return code
@@ -141,6 +145,17 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "kafka2pg run:", err)
 		return exitUsage
+	}
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			fmt.Fprintln(stderr, "kafka2pg run: --pprof:", err)
+			return exitUsage
+		}
+		srv := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // diagnostics only
+		defer srv.Close()
+		log.Info("serving /debug/pprof", "addr", ln.Addr().String())
 	}
 
 	// First SIGINT/SIGTERM: soft stop (drain, commit, leave the group).

@@ -140,8 +140,9 @@ func describe(v *fastjson.Value) string {
 	case fastjson.TypeString:
 		return "a string " + quote(b2s(v.GetStringBytes()))
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		return "a number " + clip(b2s(v.MarshalTo(buf[:0])))
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return "a number " + clip(s)
 	case fastjson.TypeTrue:
 		return "a boolean true"
 	case fastjson.TypeFalse:
@@ -159,17 +160,21 @@ func (t *Type) want(what string, v *fastjson.Value) *Error {
 	return errorf("want " + what + " for " + t.name() + ", got " + describe(v))
 }
 
-// numberText returns the raw text of JSON number v, using buf as scratch.
-// The result shares buf's memory or v's.
-func numberText(v *fastjson.Value, buf []byte) string {
-	return b2s(v.MarshalTo(buf[:0]))
+// numberText returns the raw text of JSON number v in a pooled scratch
+// buffer (fastjson has no accessor for it, and MarshalTo makes any buffer
+// passed to it escape). The text is valid until putScratch(bp).
+func numberText(v *fastjson.Value) (s string, bp *[]byte) {
+	bp = scratchPool.Get().(*[]byte)
+	*bp = v.MarshalTo((*bp)[:0])
+	return b2s(*bp), bp
 }
 
 func (t *Type) jsonInt(v *fastjson.Value) (int64, error) {
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		return t.parseInt(numberText(v, buf[:]), true, false)
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.parseInt(s, true, false)
 	case fastjson.TypeString:
 		return t.parseInt(b2s(v.GetStringBytes()), false, false)
 	}
@@ -191,8 +196,9 @@ func (t *Type) jsonInt8(v *fastjson.Value) (int64, error) { return t.jsonInt(v) 
 func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		return t.parseNumeric(numberText(v, buf[:]), true, false)
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.parseNumeric(s, true, false)
 	case fastjson.TypeString:
 		return t.parseNumeric(b2s(v.GetStringBytes()), false, false)
 	}
@@ -202,8 +208,9 @@ func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
 func (t *Type) jsonFloat(v *fastjson.Value, bitSize int) (float64, error) {
 	switch v.Type() {
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		return t.parseFloat(numberText(v, buf[:]), bitSize, true, false)
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.parseFloat(s, bitSize, true, false)
 	case fastjson.TypeString:
 		return t.parseFloat(b2s(v.GetStringBytes()), bitSize, false, false)
 	}
@@ -229,8 +236,9 @@ func (t *Type) jsonText(v *fastjson.Value) (string, error) {
 	case fastjson.TypeFalse:
 		return t.constText("false")
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		s = numberText(v, buf[:])
+		var bp *[]byte
+		s, bp = numberText(v)
+		defer putScratch(bp)
 		if _, ok := parseDecimal(s, true); !ok {
 			return "", errorf("number " + clip(s) + " is not valid JSON")
 		}
@@ -240,13 +248,16 @@ func (t *Type) jsonText(v *fastjson.Value) (string, error) {
 			return "", err
 		}
 		n, err := t.checkText(b2s(b))
-		return b2s(b[:n]), err // b is ours: no copy needed
+		if err != nil {
+			return "", err
+		}
+		return b2s(b[:n]), nil // b is a new slice nobody else holds: no copy needed
 	}
 	n, err := t.checkText(s)
 	if err != nil {
 		return "", err
 	}
-	return strings.Clone(s[:n]), nil // s shares v's or buf's memory
+	return strings.Clone(s[:n]), nil // s shares v's or the scratch buffer's memory
 }
 
 // constText checks a constant (true/false) against t's length limit.
@@ -264,8 +275,8 @@ func (t *Type) jsonBool(v *fastjson.Value) (bool, error) {
 	case fastjson.TypeString:
 		return t.parseBool(b2s(v.GetStringBytes()))
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		s := numberText(v, buf[:])
+		s, bp := numberText(v)
+		defer putScratch(bp)
 		if d, ok := parseDecimal(s, true); ok {
 			if n, st := d.int64(); st == intOK && (n == 0 || n == 1) {
 				return n == 1, nil
@@ -281,8 +292,9 @@ func (t *Type) jsonTime(v *fastjson.Value) (time.Time, error) {
 	case fastjson.TypeString:
 		return t.parseTime(b2s(v.GetStringBytes()))
 	case fastjson.TypeNumber:
-		var buf [32]byte
-		return t.fromMillis(numberText(v, buf[:]), true)
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.fromMillis(s, true)
 	}
 	return time.Time{}, t.want("an RFC 3339 string or epoch milliseconds", v)
 }

@@ -244,3 +244,5 @@ func TestErrorMessageQuotesAtMost64Characters(t *testing.T) {
 }
 
 type fastjsonParser = fastjson.Parser
+
+const fastjsonTypeNull = fastjson.TypeNull

@@ -97,8 +97,11 @@
 //
 // Conversion runs once per column of every record: it uses no reflection
 // and no regular expressions, parses numbers and timestamps by hand, and
-// allocates only the result (one allocation for most kinds, two for text
-// and numeric). A *Type is immutable; FromJSON and FromText are safe for
+// allocates only the result: the interface holding it (none for booleans and
+// enum labels) plus, for text, bytea, json/jsonb and numeric, its storage.
+// Numbers are read exactly from their JSON text, never through float64,
+// except for real and double precision, which strconv.ParseFloat rounds
+// correctly. A *Type is immutable; FromJSON and FromText are safe for
 // concurrent use on the same Type, but a fastjson value must not be shared
 // between goroutines, because FromJSON may unescape its strings in place.
 package coerce

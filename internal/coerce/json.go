@@ -1,19 +1,28 @@
 package coerce
 
 import (
+	"bytes"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
 
-// scratch buffers for building JSON text; the result is copied out at its
-// exact size, so a value costs one allocation.
+// scratchPool holds buffers for building JSON text and reading number text;
+// a result is copied out at its exact size, so a value costs one allocation.
 var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // maxPooledScratch is the largest buffer returned to the pool; a rare huge
 // value must not keep its buffer alive.
 const maxPooledScratch = 64 << 10
+
+// putScratch returns a buffer from scratchPool.
+func putScratch(bp *[]byte) {
+	if cap(*bp) <= maxPooledScratch {
+		*bp = (*bp)[:0]
+		scratchPool.Put(bp)
+	}
+}
 
 // compactJSON returns v as compact JSON text, re-encoded from the parsed
 // value (fastjson's own MarshalTo is not used: it writes strings it has
@@ -23,36 +32,33 @@ const maxPooledScratch = 64 << 10
 // keys holding U+0000 are rejected because PostgreSQL's jsonb cannot store
 // them; json stores them as the escape \u0000.
 //
+// fastjson unescapes strings best effort: an escape it cannot decode, such as
+// a lone UTF-16 surrogate (\ud800), stays as its characters and is written
+// back as text (a backslash followed by "ud800"); PostgreSQL would reject the
+// lone surrogate in jsonb.
+//
 // The result is a new slice owned by the caller, never nil.
 func compactJSON(v *fastjson.Value, jsonb bool) ([]byte, error) {
 	bp := scratchPool.Get().(*[]byte)
-	buf, err := appendJSON((*bp)[:0], v, jsonb)
-	var out []byte
-	if err == nil {
-		out = make([]byte, len(buf))
-		copy(out, buf)
+	defer putScratch(bp)
+	var err error
+	*bp, err = appendJSON((*bp)[:0], v, jsonb)
+	if err != nil {
+		return nil, err
 	}
-	if cap(buf) <= maxPooledScratch {
-		*bp = buf[:0]
-		scratchPool.Put(bp)
-	}
-	return out, err
+	return bytes.Clone(*bp), nil
 }
 
 // jsonStringOf returns s encoded as a JSON string, as a new slice.
 func jsonStringOf(s string, jsonb bool) ([]byte, error) {
 	bp := scratchPool.Get().(*[]byte)
-	buf, err := appendJSONString((*bp)[:0], s, jsonb)
-	var out []byte
-	if err == nil {
-		out = make([]byte, len(buf))
-		copy(out, buf)
+	defer putScratch(bp)
+	var err error
+	*bp, err = appendJSONString((*bp)[:0], s, jsonb)
+	if err != nil {
+		return nil, err
 	}
-	if cap(buf) <= maxPooledScratch {
-		*bp = buf[:0]
-		scratchPool.Put(bp)
-	}
-	return out, err
+	return bytes.Clone(*bp), nil
 }
 
 func appendJSON(dst []byte, v *fastjson.Value, jsonb bool) ([]byte, error) {

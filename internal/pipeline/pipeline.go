@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,6 +30,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
@@ -42,6 +45,9 @@ type Options struct {
 	ProgressInterval time.Duration
 	// CommitInterval is how often durable offsets are committed to Kafka; 0 = 1s.
 	CommitInterval time.Duration
+	// Metrics receives the pipeline's metrics; nil = a fresh set. It is
+	// served on http.listen when that is configured.
+	Metrics *telemetry.Metrics
 }
 
 // ErrAborted is returned by Run after Abort.
@@ -58,6 +64,7 @@ type Pipeline struct {
 	routes map[string]*route
 	budget *budget
 	stats  stats
+	m      *telemetry.Metrics
 
 	hardCtx   context.Context // cancelled by Abort
 	hardStop  context.CancelFunc
@@ -66,6 +73,7 @@ type Pipeline struct {
 	fatalCh   chan struct{}
 	endCh     chan struct{} // closed when StopAtEnd is satisfied
 	endOnce   sync.Once
+	commitNow chan struct{} // capacity 1: commit without waiting for the tick
 
 	wg       sync.WaitGroup // workers
 	mu       sync.Mutex
@@ -98,16 +106,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 	if opts.CommitInterval == 0 {
 		opts.CommitInterval = time.Second
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics()
+	}
 	p := &Pipeline{
 		cfg: cfg, opts: opts, log: opts.Logger,
-		routes:   map[string]*route{},
-		budget:   newBudget(int64(cfg.Batch.MaxInflightBytes)),
-		fatalCh:  make(chan struct{}),
-		endCh:    make(chan struct{}),
-		workers:  map[tp]*worker{},
-		durable:  map[tp]kgo.EpochOffset{},
-		commited: map[tp]int64{},
-		hwm:      map[tp]int64{},
+		routes:    map[string]*route{},
+		m:         opts.Metrics,
+		budget:    newBudget(int64(cfg.Batch.MaxInflightBytes), opts.Metrics),
+		fatalCh:   make(chan struct{}),
+		endCh:     make(chan struct{}),
+		commitNow: make(chan struct{}, 1),
+		workers:   map[tp]*worker{},
+		durable:   map[tp]kgo.EpochOffset{},
+		commited:  map[tp]int64{},
+		hwm:       map[tp]int64{},
 	}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
 
@@ -120,6 +133,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		return nil, fmt.Errorf("postgres.url: %w", p.redactErr(err))
 	}
 	pcfg.MaxConns = int32(cfg.Postgres.MaxConns)
+	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pcfg.ConnConfig.RuntimeParams["application_name"] = "kafka2pg"
+	}
 	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
 		pgwrite.RegisterTypes(c.TypeMap(), tables)
 		return nil
@@ -282,6 +298,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 
+	if p.cfg.HTTP.Listen != "" {
+		srv, err := telemetry.Listen(p.cfg.HTTP.Listen, p.m)
+		if err != nil {
+			p.client.Close()
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		defer srv.Close() //nolint:errcheck // best effort at exit
+		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
+	}
+	p.m.SetRunning(true)
+	defer p.m.SetRunning(false)
+
 	pollCtx, stopPolling := context.WithCancel(p.hardCtx)
 	defer stopPolling()
 	pollDone := make(chan struct{})
@@ -304,6 +332,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		reason = "caught up with the end offsets seen at start"
 	case <-p.hardCtx.Done():
 	}
+	p.m.SetRunning(false)
 	p.log.Info("kafka2pg stopping: draining and committing", "reason", reason)
 	stopPolling()
 	<-pollDone
@@ -370,11 +399,17 @@ func (p *Pipeline) fail(err error) {
 }
 
 func (p *Pipeline) pollLoop(ctx context.Context) {
+	// Polls take at most as many records as fit the budget's free room at
+	// the average record cost seen so far, so one poll overshoots the limit
+	// by little; what a poll does not take stays in kgo's buffer (at most one
+	// fetch per broker, not refetched until consumed).
+	avg := int64(4096) // a cautious first guess; polls refine it
 	for {
-		if err := p.budget.wait(ctx); err != nil {
+		free, err := p.budget.wait(ctx)
+		if err != nil {
 			return
 		}
-		fetches := p.client.PollRecords(ctx, 50000)
+		fetches := p.client.PollRecords(ctx, int(min(max(free/avg, 16), 50000)))
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			p.client.AllowRebalance()
 			return
@@ -382,10 +417,15 @@ func (p *Pipeline) pollLoop(ctx context.Context) {
 		fetches.EachError(func(topic string, partition int32, err error) {
 			p.log.Warn("fetch error; the client retries", "topic", topic, "partition", partition, "err", err)
 		})
+		var polled, n int64
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
 			}
+			for _, r := range fp.Records {
+				polled += recordSize(r)
+			}
+			n += int64(len(fp.Records))
 			key := tp{fp.Topic, fp.Partition}
 			w, err := p.worker(key)
 			if err != nil {
@@ -397,6 +437,9 @@ func (p *Pipeline) pollLoop(ctx context.Context) {
 			p.mu.Unlock()
 			w.push(fp.Records)
 		})
+		if n > 0 {
+			avg = max((avg*3+polled/n)/4, 64)
+		}
 		p.client.AllowRebalance()
 	}
 }
@@ -420,8 +463,12 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 	}
 	ctx, cancel := context.WithCancel(p.hardCtx)
 	w := &worker{p: p, tp: key, route: r, mapper: m, ctx: ctx, cancel: cancel,
-		notify: make(chan struct{}, 1), done: make(chan struct{})}
+		notify: make(chan struct{}, 1), done: make(chan struct{}),
+		mRecords: p.m.Records.WithLabelValues(key.topic), mSkipped: p.m.Skipped.WithLabelValues(key.topic),
+		mRows: p.m.Rows.WithLabelValues(r.tableName), mBatches: p.m.Batches.WithLabelValues(r.tableName),
+		mSeconds: p.m.BatchSeconds.WithLabelValues(r.tableName), mBatchRows: p.m.BatchRows.WithLabelValues(r.tableName)}
 	p.workers[key] = w
+	p.m.Assigned.Set(float64(len(p.workers)))
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -438,6 +485,12 @@ func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.R
 	retry := p.cfg.Errors.Retry
 	backoff := time.Duration(retry.Initial)
 	start := time.Now()
+	stalled := false
+	defer func() {
+		if stalled {
+			p.m.Stalled(-1)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		err := r.writer.Write(ctx, p.pool, rows)
 		if err == nil {
@@ -458,6 +511,11 @@ func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.R
 			return fmt.Errorf("gave up after %d attempts over %s (errors.retry.max_elapsed): %w", attempt, time.Since(start).Round(time.Millisecond), werr)
 		}
 		p.stats.retries.Add(1)
+		p.m.Retries.WithLabelValues(r.tableName).Inc()
+		if !stalled {
+			stalled = true
+			p.m.Stalled(1)
+		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
 		p.log.Warn("write failed, retrying", "table", r.tableName, "topic", key.topic, "partition", key.partition,
 			"attempt", attempt, "backoff", sleep.Round(time.Millisecond), "err", werr.Err.Error())
@@ -477,7 +535,16 @@ func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.R
 func (p *Pipeline) markDurable(key tp, off kgo.EpochOffset) {
 	p.mu.Lock()
 	p.durable[key] = off
+	end, atEnd := p.ends[key]
 	p.mu.Unlock()
+	if atEnd && off.Offset >= end {
+		// StopAtEnd: a partition reached its end; commit now rather than
+		// at the next tick, so the run ends as soon as it is done.
+		select {
+		case p.commitNow <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (p *Pipeline) commitLoop(ctx context.Context) {
@@ -487,10 +554,11 @@ func (p *Pipeline) commitLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-p.commitNow:
 		case <-t.C:
-			if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
-				p.log.Warn("offset commit failed; retried at the next interval", "err", err)
-			}
+		}
+		if err := p.commit(ctx, nil); err != nil && ctx.Err() == nil {
+			p.log.Warn("offset commit failed; retried at the next interval", "err", err)
 		}
 	}
 }
@@ -540,7 +608,10 @@ func (p *Pipeline) commit(ctx context.Context, only map[tp]bool) error {
 		}
 	})
 	if cerr == nil {
+		p.m.OffsetCommits.WithLabelValues("ok").Inc()
 		p.checkEnd()
+	} else {
+		p.m.OffsetCommits.WithLabelValues("error").Inc()
 	}
 	return cerr
 }
@@ -600,8 +671,10 @@ func (p *Pipeline) detach(parts map[string][]int32) ([]*worker, map[tp]bool) {
 				ws = append(ws, w)
 				delete(p.workers, k)
 			}
+			p.m.Lag.DeleteLabelValues(k.topic, strconv.Itoa(int(k.partition)))
 		}
 	}
+	p.m.Assigned.Set(float64(len(p.workers)))
 	return ws, keys
 }
 
@@ -709,8 +782,10 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	p.mu.Lock()
 	for k, h := range p.hwm {
 		if d, ok := p.durable[k]; ok {
-			lag += max(h-d.Offset, 0)
+			l := max(h-d.Offset, 0)
+			lag += l
 			known = true
+			p.m.Lag.WithLabelValues(k.topic, strconv.Itoa(int(k.partition))).Set(float64(l))
 		}
 	}
 	p.mu.Unlock()
@@ -726,6 +801,10 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	msg := "progress"
 	if final {
 		msg = "totals"
+		var ru syscall.Rusage
+		if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+			attrs = append(attrs, "peak_rss_mib", ru.Maxrss/1024) // Linux reports KiB
+		}
 	}
 	p.log.Info(msg, attrs...)
 	return records, rows

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
@@ -38,6 +39,9 @@ type worker struct {
 	cancel context.CancelFunc
 	notify chan struct{} // capacity 1: "the queue or the mode changed"
 	done   chan struct{} // closed when run returns
+
+	mRecords, mSkipped, mRows, mBatches prometheus.Counter
+	mSeconds, mBatchRows                prometheus.Observer
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
@@ -163,6 +167,7 @@ func (w *worker) run() {
 			size := recordSize(r)
 			if w.mapper.Skip(r) {
 				w.p.stats.skipped.Add(1)
+				w.mSkipped.Inc()
 			} else {
 				b.rows = append(b.rows, pgwrite.Row{})
 				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); err != nil {
@@ -170,6 +175,10 @@ func (w *worker) run() {
 					// nothing at or after it is written or committed. Its
 					// budget and the rest's stay in spare, released on exit.
 					b.rows = b.rows[:len(b.rows)-1]
+					var rerr *transform.RecordError
+					if errors.As(err, &rerr) {
+						w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(rerr.Stage)).Inc()
+					}
 					if w.flush(&b) {
 						w.p.fail(err)
 					}
@@ -213,19 +222,28 @@ func (w *worker) flush(b *batch) bool {
 			}
 			return false
 		}
-		w.p.stats.observeBatch(len(b.rows), time.Since(start))
+		took := time.Since(start)
+		w.p.stats.observeBatch(len(b.rows), took)
+		w.mRows.Add(float64(len(b.rows)))
+		w.mBatches.Inc()
+		w.mSeconds.Observe(took.Seconds())
+		w.mBatchRows.Observe(float64(len(b.rows)))
 	}
 	w.p.stats.records.Add(int64(b.records))
+	w.mRecords.Add(float64(b.records))
 	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: b.last.Offset + 1})
 	w.p.budget.release(b.bytes)
 	b.reset()
 	return true
 }
 
-// recordSize is what a record costs the in-flight budget: its payload plus
-// an allowance for the structures that carry it.
+// recordSize is what a record costs the in-flight budget: an estimate of
+// the memory it holds from fetch to commit — the payload, the decoded row
+// (about as large again: strings, numerics, JSON copies) and the fixed cost
+// of the kgo.Record and the row's slots (measured at about 700 bytes for a
+// ten-column row).
 func recordSize(r *kgo.Record) int64 {
-	n := int64(len(r.Key)+len(r.Value)) + 256
+	n := int64(len(r.Key)+len(r.Value))*2 + 768
 	for _, h := range r.Headers {
 		n += int64(len(h.Key) + len(h.Value))
 	}

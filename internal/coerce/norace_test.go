@@ -1,0 +1,5 @@
+//go:build !race
+
+package coerce_test
+
+const raceEnabled = false

@@ -1,0 +1,143 @@
+// Package telemetry holds kafka2pg's Prometheus metrics and serves them with
+// the health and readiness endpoints. Metrics, not logs, describe normal
+// operation.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the pipeline's instruments. Create them with NewMetrics; all
+// methods are safe for concurrent use.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	Records        *prometheus.CounterVec   // topic
+	Rows           *prometheus.CounterVec   // table
+	Skipped        *prometheus.CounterVec   // topic
+	Batches        *prometheus.CounterVec   // table
+	BatchSeconds   *prometheus.HistogramVec // table
+	BatchRows      *prometheus.HistogramVec // table
+	Retries        *prometheus.CounterVec   // table
+	Lag            *prometheus.GaugeVec     // topic, partition
+	InflightBytes  prometheus.Gauge
+	InflightLimit  prometheus.Gauge
+	FetchPaused    prometheus.Gauge
+	Assigned       prometheus.Gauge
+	OffsetCommits  *prometheus.CounterVec // result
+	RecordErrors   *prometheus.CounterVec // topic, stage
+	ready          atomic.Bool
+	stalled        atomic.Int64 // writers currently retrying
+	readinessGauge prometheus.GaugeFunc
+}
+
+// NewMetrics registers every instrument on a fresh registry (plus the Go
+// and process collectors).
+func NewMetrics() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.Records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_total",
+		Help: "Records whose effect is durable in PostgreSQL (written rows and skipped tombstones)."}, []string{"topic"})
+	m.Rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_rows_written_total",
+		Help: "Rows (inserts, upserts, deletes) committed to the table, before in-batch deduplication."}, []string{"table"})
+	m.Skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_skipped_total",
+		Help: "Tombstones skipped because the route does not delete on tombstones."}, []string{"topic"})
+	m.Batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_batches_total",
+		Help: "Batches committed."}, []string{"table"})
+	m.BatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kafka2pg_batch_write_seconds",
+		Help: "Time to write and commit one batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"table"})
+	m.BatchRows = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kafka2pg_batch_rows",
+		Help: "Rows per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}, []string{"table"})
+	m.Retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_write_retries_total",
+		Help: "Batch writes retried after a transient PostgreSQL failure."}, []string{"table"})
+	m.Lag = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kafka2pg_partition_lag",
+		Help: "High watermark minus the next offset not yet durable, per assigned partition."}, []string{"topic", "partition"})
+	m.InflightBytes = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kafka2pg_inflight_bytes",
+		Help: "Bytes of records fetched but not yet durable."})
+	m.InflightLimit = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kafka2pg_inflight_limit_bytes",
+		Help: "batch.max_inflight_bytes: fetching pauses above it."})
+	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kafka2pg_fetch_paused",
+		Help: "1 while fetching is paused because max_inflight_bytes are in flight (backpressure)."})
+	m.Assigned = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kafka2pg_assigned_partitions",
+		Help: "Partitions this instance is working on."})
+	m.OffsetCommits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_offset_commits_total",
+		Help: "Offset commits to Kafka by result (ok, error)."}, []string{"result"})
+	m.RecordErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_record_errors_total",
+		Help: "Records that could not become rows, by stage."}, []string{"topic", "stage"})
+	m.readinessGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka2pg_ready",
+		Help: "1 when the pipeline is running and no write is stalled in retries."}, func() float64 {
+		if m.Ready() {
+			return 1
+		}
+		return 0
+	})
+	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Batches, m.BatchSeconds, m.BatchRows,
+		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
+		m.RecordErrors, m.readinessGauge} {
+		f(c)
+	}
+	return m
+}
+
+// SetRunning marks the pipeline as started (true) or stopping (false).
+func (m *Metrics) SetRunning(v bool) { m.ready.Store(v) }
+
+// Stalled counts a writer entering (+1) or leaving (-1) a retry loop.
+func (m *Metrics) Stalled(delta int64) { m.stalled.Add(delta) }
+
+// Ready reports whether the pipeline runs and no write is stalled.
+func (m *Metrics) Ready() bool { return m.ready.Load() && m.stalled.Load() == 0 }
+
+// Server serves /metrics, /healthz and /readyz.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr (host:port; port 0 picks one) and serves in the
+// background until Close.
+func Listen(addr string, m *Metrics) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !m.Ready() {
+			http.Error(w, "not ready: starting, stopping, or a write is being retried", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener failed after start; nothing to return it to
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}
