@@ -20,10 +20,11 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Every test, unit and end-to-end, against the real services.
+# Every test, unit and end-to-end, against the real services. -p 1: one
+# package at a time, because end-to-end tests restart PostgreSQL.
 test: vet build
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
-	KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only; no services needed.
 test-unit:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -63,13 +64,28 @@ func Classify(err error) Class {
 	if errors.As(err, &netErr) {
 		return Transient
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return Transient
 	}
-	// Anything else from the connection layer (unexpected EOF, "conn
-	// closed", a broken pipe wrapped by pgx) is a lost connection.
-	return Transient
+	var lost *ConnLostError
+	if errors.As(err, &lost) {
+		return Transient
+	}
+	// Anything else did not come from the server nor from a broken
+	// connection (a value pgx cannot encode, a bug): retrying the same rows
+	// would fail the same way.
+	return Systemic
 }
+
+// ConnLostError marks a write whose connection was closed by the failure:
+// whatever the error text, the server either rolled the transaction back or
+// (for a COMMIT lost in flight) committed it, and trying again is safe for
+// at-least-once delivery.
+type ConnLostError struct{ Err error }
+
+func (e *ConnLostError) Error() string { return "connection lost: " + e.Err.Error() }
+func (e *ConnLostError) Unwrap() error { return e.Err }
 
 func classifySQLState(code string) Class {
 	switch code {

@@ -120,7 +120,15 @@ func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row) erro
 		return err
 	}
 	defer conn.Release()
-	if err := w.ensureStages(ctx, conn.Conn()); err != nil {
+	err = w.write(ctx, conn.Conn(), rows)
+	if err != nil && conn.Conn().IsClosed() {
+		return &ConnLostError{Err: err}
+	}
+	return err
+}
+
+func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row) error {
+	if err := w.ensureStages(ctx, conn); err != nil {
 		return err
 	}
 	tx, err := conn.Begin(ctx)
