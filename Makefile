@@ -22,9 +22,11 @@ vet:
 
 # Every test, unit and end-to-end, against the real services. -p 1: one
 # package at a time, because end-to-end tests restart PostgreSQL.
-test: vet build
+# The end-to-end tests run a -race build of the binary.
+test: vet
+	$(GO) build -race -o bin/kafka2pg-race ./cmd/kafka2pg
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
-	KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-race $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only; no services needed.
 test-unit:

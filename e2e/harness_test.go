@@ -175,3 +175,19 @@ func (e *env) committedTotal() int64 {
 	}
 	return n
 }
+
+// rewrite replaces old with new in the file at path (once) and returns path.
+func rewrite(t *testing.T, path, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

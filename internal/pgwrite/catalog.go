@@ -34,6 +34,19 @@ type Table struct {
 	byName       map[string]int
 }
 
+// NewTable builds a table description without the catalog (for tests and
+// for tables kafka2pg is about to create).
+func NewTable(schema, name string, cols []Column, primaryKey []string) *Table {
+	t := &Table{Schema: schema, Name: name, Columns: cols, PrimaryKey: primaryKey, byName: map[string]int{}}
+	for i, c := range cols {
+		t.byName[c.Name] = i
+	}
+	if len(primaryKey) > 0 {
+		t.UniqueKeys = [][]string{primaryKey}
+	}
+	return t
+}
+
 // Ident is the quoted, schema-qualified name.
 func (t *Table) Ident() pgx.Identifier {
 	if t.Schema == "" {
