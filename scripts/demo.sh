@@ -15,8 +15,8 @@ psql -q "$DATABASE_URL" -c "DROP TABLE IF EXISTS orders"
 psql -q "$DATABASE_URL" -f examples/orders/schema.sql
 
 echo "== producing $COUNT order events to topic orders (8 partitions)"
-go run ./examples/orders/produce -brokers "$KAFKA2PG_BROKERS" -topic orders -partitions 8 \
-  -count "$COUNT" -recreate
+expected=$(go run ./examples/orders/produce -brokers "$KAFKA2PG_BROKERS" -topic orders -partitions 8 \
+  -count "$COUNT" -recreate | sed -n 's/^expected_rows=//p')
 # A fresh consumer group each run, so the demo always starts from the beginning.
 group="orders-sink-demo-$(date +%s)"
 sed "s/group: orders-sink/group: $group/" examples/orders/pipeline.yaml > bin/demo-pipeline.yaml
@@ -31,6 +31,13 @@ end=$(date +%s.%N)
 echo "== result"
 psql -q "$DATABASE_URL" -c "SELECT count(*) AS rows, count(DISTINCT status) AS statuses, sum(amount) AS total_amount FROM orders"
 psql -q "$DATABASE_URL" -c "SELECT order_id, customer_id, status, amount, currency, express, created_at, version FROM orders ORDER BY order_id LIMIT 5"
+rows=$(psql -qtA "$DATABASE_URL" -c "SELECT count(*) FROM orders")
+if [ "$rows" = "$expected" ]; then
+  echo "the table holds $rows orders: exactly the orders alive after the last event (the producer's model)"
+else
+  echo "MISMATCH: the table holds $rows orders, the producer's model says $expected" >&2
+  exit 1
+fi
 python3 - "$start" "$end" "$COUNT" <<'PY'
 import sys
 start, end, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])

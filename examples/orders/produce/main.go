@@ -99,6 +99,7 @@ func run(brokers, topic string, partitions, count, keys int, tombstones float64,
 
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	versions := make(map[int64]int64)
+	alive := make(map[int64]bool) // the model: which orders exist after the last event
 	start := time.Now()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	errs := make(chan error, 1)
@@ -106,7 +107,9 @@ func run(brokers, topic string, partitions, count, keys int, tombstones float64,
 		id := int64(rng.IntN(keys)) + 1
 		versions[id]++
 		rec := &kgo.Record{Key: []byte(strconv.FormatInt(id, 10))}
+		alive[id] = false
 		if rng.Float64() >= tombstones {
+			alive[id] = true
 			o := Order{
 				OrderID:    id,
 				CustomerID: int64(rng.IntN(50000)) + 1,
@@ -145,7 +148,16 @@ func run(brokers, topic string, partitions, count, keys int, tombstones float64,
 	default:
 	}
 	el := time.Since(start)
+	n := 0
+	for _, ok := range alive {
+		if ok {
+			n++
+		}
+	}
 	fmt.Fprintf(os.Stderr, "produced %d events (%d distinct keys) to %s in %s (%.0f/s)\n",
 		count, len(versions), topic, el.Round(time.Millisecond), float64(count)/el.Seconds())
+	// The last line is the expected row count of an upsert sink with
+	// delete_on_tombstone, for scripts to compare with.
+	fmt.Printf("expected_rows=%d\n", n)
 	return nil
 }
