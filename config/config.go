@@ -149,6 +149,17 @@ type Postgres struct {
 	URL string `yaml:"url"`
 	// MaxConns caps the pool. Default 4, 1..1000.
 	MaxConns int `yaml:"max_conns"`
+	// OffsetsTable is where delivery: exactly-once stores each partition's
+	// next offset, "table" or "schema.table". Default "kafka2pg_offsets".
+	OffsetsTable string `yaml:"offsets_table"`
+}
+
+// OffsetsTableName splits offsets_table like Route.TableName.
+func (p *Postgres) OffsetsTableName() (schema, table string) {
+	if s, t, ok := strings.Cut(p.OffsetsTable, "."); ok {
+		return s, t
+	}
+	return "", p.OffsetsTable
 }
 
 // SchemaRegistry configures the Confluent-compatible Schema Registry. It is

@@ -79,7 +79,7 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			SessionTimeout: Duration(45 * time.Second),
 			FetchMaxBytes:  4 * MiB,
 		},
-		Postgres: Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4},
+		Postgres: Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4, OffsetsTable: "kafka2pg_offsets"},
 		Delivery: "at-least-once",
 		Batch: Batch{
 			MaxRows:          10000,
@@ -129,7 +129,8 @@ var (
 		},
 		Postgres: Postgres{
 			URL:      "postgres://sink:pg-secret-2@db.internal:5432/shop?sslmode=verify-full",
-			MaxConns: 8,
+			MaxConns:     8,
+			OffsetsTable: "sink.kafka2pg_offsets",
 		},
 		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink"},
 		Delivery:       "at-least-once",
@@ -189,8 +190,8 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got.lines["routes[2].mode"] != 69 {
-		t.Errorf("line of routes[2].mode = %d, want 69", got.lines["routes[2].mode"])
+	if got.lines["routes[2].mode"] != 70 {
+		t.Errorf("line of routes[2].mode = %d, want 70", got.lines["routes[2].mode"])
 	}
 	got.lines = nil
 	if !reflect.DeepEqual(got, fullWant) {
@@ -443,8 +444,10 @@ func TestProblems(t *testing.T) {
 		// Enums and not supported yet.
 		{"delivery enum", with("delivery: twice"), nil,
 			"delivery", 9, `must be one of at-least-once, exactly-once; got "twice"`},
-		{"exactly-once", with("delivery: exactly-once"), nil,
-			"delivery", 9, "exactly-once is not supported yet in this version"},
+		{"offsets table quoted", lines("postgres:", "  offsets_table: 'a\"b'"), nil,
+			"postgres.offsets_table", 2, `must not contain '"': quoted identifiers are not supported; write schema.table`},
+		{"offsets table empty schema", lines("postgres:", "  offsets_table: .offsets"), nil,
+			"postgres.offsets_table", 2, "schema name must not be empty"},
 		{"tolerance all", with("errors: {tolerance: all}"), nil,
 			"errors.tolerance", 9, "not supported yet in this version"},
 		{"tolerance enum", with("errors: {tolerance: some}"), nil,
@@ -559,7 +562,7 @@ func TestProblemsAllAtOnce(t *testing.T) {
 		"  url: ${DATABASE_URL}",     // 6 unset
 		"  max_conns: many",          // 7 type
 		"batch: {max_wait: 5}",       // 8 unit
-		"delivery: exactly-once",     // 9 not supported
+		"delivery: exactly-twice",    // 9 not an option
 		"routes:",                    // 10
 		"  - topic: orders",          // 11
 		"    mode: upsret",           // 12 enum
@@ -573,7 +576,7 @@ func TestProblemsAllAtOnce(t *testing.T) {
 		"config: postgres.url (line 6): environment variable DATABASE_URL is not set",
 		`config: postgres.max_conns (line 7): want an integer, got "many"`,
 		`config: batch.max_wait (line 8): need a unit, e.g. 100ms; got "5"`,
-		"config: delivery (line 9): exactly-once is not supported yet in this version",
+		`config: delivery (line 9): must be one of at-least-once, exactly-once; got "exactly-twice"`,
 		`config: routes[0].mode (line 12): must be one of insert, upsert, raw; got "upsret"`,
 		`config: routes[0].conflict_key[1] (line 13): duplicate column "id"; already conflict_key[0]`,
 	}

@@ -56,6 +56,7 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	dur("kafka.session_timeout", &c.Kafka.SessionTimeout, defaultSessionTimeout)
 	size("kafka.fetch_max_bytes", &c.Kafka.FetchMaxBytes, defaultFetchMaxBytes)
 	num("postgres.max_conns", &c.Postgres.MaxConns, defaultMaxConns)
+	str("postgres.offsets_table", &c.Postgres.OffsetsTable, "kafka2pg_offsets")
 	str("delivery", &c.Delivery, DeliveryAtLeastOnce)
 	num("batch.max_rows", &c.Batch.MaxRows, defaultMaxRows)
 	size("batch.max_bytes", &c.Batch.MaxBytes, defaultMaxBytes)

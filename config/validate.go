@@ -35,9 +35,6 @@ func (c *Config) Validate() []Problem {
 	v.kafka()
 	v.postgres()
 	v.enum("delivery", c.Delivery, deliveries)
-	if c.Delivery == DeliveryExactlyOnce {
-		v.add("delivery", "exactly-once is %s", notSupported)
-	}
 	v.batch()
 	v.errors()
 	if c.HTTP.Listen != "" {
@@ -166,6 +163,19 @@ func (v *validator) postgres() {
 	}
 	if p.MaxConns < 1 || p.MaxConns > 1000 {
 		v.add("postgres.max_conns", "must be between 1 and 1000; got %d", p.MaxConns)
+	}
+	if strings.Contains(p.OffsetsTable, `"`) {
+		v.add("postgres.offsets_table", "must not contain '\"': quoted identifiers are not supported; write schema.table")
+	} else {
+		schema, table := p.OffsetsTableName()
+		if strings.Contains(p.OffsetsTable, ".") {
+			if msg := checkIdent(schema); msg != "" {
+				v.add("postgres.offsets_table", "schema name %s", msg)
+			}
+		}
+		if msg := checkIdent(table); msg != "" {
+			v.add("postgres.offsets_table", "table name %s", msg)
+		}
 	}
 }
 

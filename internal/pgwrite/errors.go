@@ -24,6 +24,10 @@ const (
 	// Systemic: the table, the schema or the permissions are wrong (42xxx,
 	// 28xxx, disk full …). Retrying does not help until an operator acts.
 	Systemic
+	// Fenced: exactly-once delivery found that another consumer has claimed
+	// the partition; the transaction rolled back and the partition must be
+	// given up. Not an error of the pipeline.
+	Fenced
 )
 
 func (c Class) String() string {
@@ -34,6 +38,8 @@ func (c Class) String() string {
 		return "data"
 	case Systemic:
 		return "systemic"
+	case Fenced:
+		return "fenced"
 	}
 	return "unknown"
 }
@@ -71,6 +77,9 @@ func Classify(err error) Class {
 	var lost *ConnLostError
 	if errors.As(err, &lost) {
 		return Transient
+	}
+	if errors.Is(err, ErrFenced) {
+		return Fenced
 	}
 	// Anything else did not come from the server nor from a broken
 	// connection (a value pgx cannot encode, a bug): retrying the same rows

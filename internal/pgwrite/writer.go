@@ -112,22 +112,24 @@ func NewWriter(spec Spec) (*Writer, error) {
 func (w *Writer) Table() *Table { return w.spec.Table }
 
 // Write applies rows (in record order) in one transaction on a connection
-// from pool. Either every row's effect is committed or none is. It does not
-// retry: the caller classifies the error (Classify) and decides.
-func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row) error {
+// from pool. Either every row's effect is committed or none is. before, when
+// not nil, runs in the same transaction after the rows (the exactly-once
+// offset update); its error rolls everything back. Write does not retry: the
+// caller classifies the error (Classify) and decides.
+func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row, before func(context.Context, pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	err = w.write(ctx, conn.Conn(), rows)
+	err = w.write(ctx, conn.Conn(), rows, before)
 	if err != nil && conn.Conn().IsClosed() {
 		return &ConnLostError{Err: err}
 	}
 	return err
 }
 
-func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row) error {
+func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row, before func(context.Context, pgx.Tx) error) error {
 	if err := w.ensureStages(ctx, conn); err != nil {
 		return err
 	}
@@ -138,6 +140,11 @@ func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row) error {
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
 	if err := w.Apply(ctx, tx, rows); err != nil {
 		return err
+	}
+	if before != nil {
+		if err := before(ctx, tx); err != nil {
+			return err
+		}
 	}
 	return tx.Commit(ctx)
 }

@@ -98,7 +98,7 @@ func TestInsertWithDeletesAndShapes(t *testing.T) {
 		rowOf(t, tbl, pgwrite.OpWrite, k, "id", int32(1), "label", "again"), // re-insert after delete: no conflict
 		rowOf(t, tbl, pgwrite.OpWrite, k, "id", int32(3), "label", nil),     // explicit NULL
 	}
-	if err := w.Write(context.Background(), pool, rows); err != nil {
+	if err := w.Write(context.Background(), pool, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := dump(t, pool, `SELECT concat_ws('|', id, coalesce(label, 'NULL'), coalesce(n::text, 'NULL')) FROM ev ORDER BY id`)
@@ -130,7 +130,7 @@ func TestUpsertLastWins(t *testing.T) {
 		rowOf(t, tbl, pgwrite.OpDelete, k, "k", "gone"),
 	}
 	for range 2 { // a retried batch gives the same state
-		if err := w.Write(context.Background(), pool, rows); err != nil {
+		if err := w.Write(context.Background(), pool, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		got := dump(t, pool, `SELECT concat_ws('|', k, v, coalesce(note, 'NULL')) FROM kv ORDER BY k`)
@@ -156,7 +156,7 @@ func TestUpsertVersionAndSoftDelete(t *testing.T) {
 		rowOf(t, tbl, pgwrite.OpWrite, k, "k", int64(3), "ver", int64(1), "v", "new"),
 		rowOf(t, tbl, pgwrite.OpDelete, k, "k", int64(3)), // written, then soft-deleted
 	}
-	if err := w.Write(context.Background(), pool, rows); err != nil {
+	if err := w.Write(context.Background(), pool, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := dump(t, pool, `SELECT concat_ws('|', k, ver, v, coalesce(to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), 'NULL')) FROM kv ORDER BY k`)
@@ -198,7 +198,7 @@ func TestDataErrorRollsBack(t *testing.T) {
 		rowOf(t, tbl, pgwrite.OpWrite, nil, "a", int32(1), "b", int32(1)),
 		rowOf(t, tbl, pgwrite.OpWrite, nil, "a", int32(2), "b", int32(-1)),
 	}
-	err = w.Write(context.Background(), pool, rows)
+	err = w.Write(context.Background(), pool, rows, nil)
 	if pgwrite.Classify(err) != pgwrite.Data {
 		t.Fatalf("error %v classified %s, want data", err, pgwrite.Classify(err))
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -83,6 +84,13 @@ type Pipeline struct {
 	hwm      map[tp]int64           // high watermarks seen in fetches
 	ends     map[tp]int64           // StopAtEnd targets
 	commitMu sync.Mutex             // serialises snapshot+commit so commits never go backwards
+
+	// Exactly-once only (store is nil otherwise).
+	store     *pgwrite.OffsetStore
+	owner     string               // names this instance in the offset table
+	claims    map[tp]pgwrite.Claim // epoch and stored offset of each claimed partition
+	fenced    map[tp]bool          // partitions another consumer took from us
+	failpoint float64              // test-only: SIGKILL after a PostgreSQL commit with this probability
 }
 
 type route struct {
@@ -121,6 +129,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		durable:   map[tp]kgo.EpochOffset{},
 		commited:  map[tp]int64{},
 		hwm:       map[tp]int64{},
+		claims:    map[tp]pgwrite.Claim{},
+		fenced:    map[tp]bool{},
+	}
+	p.failpoint = failpointFromEnv()
+	if cfg.Delivery == config.DeliveryExactlyOnce {
+		schema, table := cfg.Postgres.OffsetsTableName()
+		p.store = pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
+		host, _ := os.Hostname()
+		p.owner = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
 
@@ -165,6 +182,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
 	)
+	if p.store != nil {
+		kopts = append(kopts, kgo.AdjustFetchOffsetsFn(p.claim))
+	}
 	if cfg.Kafka.TopicPattern != "" {
 		kopts = append(kopts, kgo.ConsumeRegex(), kgo.ConsumeTopics(cfg.Kafka.TopicPattern))
 	} else {
@@ -185,6 +205,11 @@ func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) 
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", p.redactErr(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	if p.store != nil {
+		if err := p.store.Ensure(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
 	var tables []*pgwrite.Table
 	for i := range p.cfg.Routes {
 		rc := &p.cfg.Routes[i]
@@ -432,6 +457,9 @@ func (p *Pipeline) pollLoop(ctx context.Context) {
 				p.fail(err)
 				return
 			}
+			if w == nil {
+				return // fenced: another consumer owns it; its records are not ours to write
+			}
 			p.mu.Lock()
 			p.hwm[key] = fp.HighWatermark
 			p.mu.Unlock()
@@ -453,6 +481,9 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 	if w, ok := p.workers[key]; ok {
 		return w, nil
 	}
+	if p.fenced[key] {
+		return nil, nil
+	}
 	r, ok := p.routes[key.topic]
 	if !ok {
 		return nil, fmt.Errorf("topic %s matches kafka.topic_pattern but no route names it", key.topic)
@@ -462,7 +493,17 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(p.hardCtx)
+	claim, claimed := p.claims[key]
+	if p.store != nil && !claimed {
+		// Exactly-once: records of a partition this instance did not claim
+		// cannot be written (kgo hands out only assigned partitions, and
+		// every assignment is claimed first; this is the second lock).
+		cancel()
+		p.fenced[key] = true
+		return nil, nil
+	}
 	w := &worker{p: p, tp: key, route: r, mapper: m, ctx: ctx, cancel: cancel,
+		epoch: claim.Epoch, stored: claim.Next,
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 		mRecords: p.m.Records.WithLabelValues(key.topic), mSkipped: p.m.Skipped.WithLabelValues(key.topic),
 		mRows: p.m.Rows.WithLabelValues(r.tableName), mBatches: p.m.Batches.WithLabelValues(r.tableName),
@@ -481,7 +522,14 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 // write writes one batch, retrying transient failures with exponential
 // backoff and jitter until it succeeds, ctx ends, or errors.retry.max_elapsed
 // passes.
-func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.Row, first, last int64) error {
+func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, first, last, next int64) error {
+	r, key := w.route, w.tp
+	var before func(context.Context, pgx.Tx) error
+	if p.store != nil {
+		before = func(ctx context.Context, tx pgx.Tx) error {
+			return p.store.Advance(ctx, tx, key.topic, key.partition, w.epoch, w.stored, next)
+		}
+	}
 	retry := p.cfg.Errors.Retry
 	backoff := time.Duration(retry.Initial)
 	start := time.Now()
@@ -492,7 +540,19 @@ func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.R
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		err := r.writer.Write(ctx, p.pool, rows)
+		if attempt > 1 && p.store != nil {
+			// The previous attempt may have committed although its COMMIT
+			// was not acknowledged: the offset row says which.
+			done, err := p.committedBefore(ctx, w, next)
+			if err == nil && done {
+				p.log.Info("an unacknowledged commit had succeeded", "topic", key.topic, "partition", key.partition, "next_offset", next)
+				return nil
+			}
+			if errors.Is(err, pgwrite.ErrFenced) {
+				return err
+			}
+		}
+		err := r.writer.Write(ctx, p.pool, rows, before)
 		if err == nil {
 			if attempt > 1 {
 				p.log.Info("write succeeded after retries", "table", r.tableName, "topic", key.topic, "partition", key.partition, "attempts", attempt)
@@ -504,6 +564,9 @@ func (p *Pipeline) write(ctx context.Context, r *route, key tp, rows []pgwrite.R
 		}
 		werr := &pgwrite.WriteError{Table: r.tableName, Class: pgwrite.Classify(err), Topic: key.topic,
 			Partition: key.partition, FirstOffset: first, LastOffset: last, Err: err}
+		if werr.Class == pgwrite.Fenced {
+			return err
+		}
 		if werr.Class != pgwrite.Transient {
 			return werr
 		}
@@ -682,6 +745,7 @@ func (p *Pipeline) forget(keys map[tp]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k := range keys {
+		delete(p.claims, k)
 		delete(p.durable, k)
 		delete(p.commited, k)
 		delete(p.hwm, k)

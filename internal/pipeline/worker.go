@@ -40,6 +40,10 @@ type worker struct {
 	notify chan struct{} // capacity 1: "the queue or the mode changed"
 	done   chan struct{} // closed when run returns
 
+	// Exactly-once: the epoch this instance claimed the partition with and
+	// the offset stored for it (pgwrite.NoOffset before the first batch).
+	epoch, stored int64
+
 	mRecords, mSkipped, mRows, mBatches prometheus.Counter
 	mSeconds, mBatchRows                prometheus.Observer
 
@@ -213,25 +217,38 @@ func (w *worker) flush(b *batch) bool {
 	if b.records == 0 {
 		return true
 	}
-	if len(b.rows) > 0 {
+	next := b.last.Offset + 1
+	// Exactly-once writes even a batch of skipped records: its offset
+	// moves in the same transaction as rows would.
+	if len(b.rows) > 0 || w.p.store != nil {
 		start := time.Now()
-		err := w.p.write(w.ctx, w.route, w.tp, b.rows, b.first, b.last.Offset)
+		err := w.p.write(w.ctx, w, b.rows, b.first, b.last.Offset, next)
+		if errors.Is(err, pgwrite.ErrFenced) {
+			w.p.log.Warn("partition fenced: another consumer owns it; dropping it",
+				"topic", w.tp.topic, "partition", w.tp.partition, "epoch", w.epoch, "err", err)
+			w.p.dropFenced(w)
+			return false
+		}
 		if err != nil {
 			if w.ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				w.p.fail(err)
 			}
 			return false
 		}
-		took := time.Since(start)
-		w.p.stats.observeBatch(len(b.rows), took)
-		w.mRows.Add(float64(len(b.rows)))
-		w.mBatches.Inc()
-		w.mSeconds.Observe(took.Seconds())
-		w.mBatchRows.Observe(float64(len(b.rows)))
+		w.p.maybeCrash()
+		w.stored = next
+		if len(b.rows) > 0 {
+			took := time.Since(start)
+			w.p.stats.observeBatch(len(b.rows), took)
+			w.mRows.Add(float64(len(b.rows)))
+			w.mBatches.Inc()
+			w.mSeconds.Observe(took.Seconds())
+			w.mBatchRows.Observe(float64(len(b.rows)))
+		}
 	}
 	w.p.stats.records.Add(int64(b.records))
 	w.mRecords.Add(float64(b.records))
-	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: b.last.Offset + 1})
+	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
 	w.p.budget.release(b.bytes)
 	b.reset()
 	return true
