@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -76,13 +78,27 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&version); err == nil {
 		fmt.Fprintf(out, "  ok   connected, PostgreSQL %s\n", version)
 	}
+	if cfg.Delivery == config.DeliveryExactlyOnce {
+		schema, table := cfg.Postgres.OffsetsTableName()
+		store := pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
+		stored, err := store.List(ctx, conn)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			fmt.Fprintf(out, "  ok   offset table %s: %d partition(s) stored for group %s\n", store.Table(), len(stored), cfg.Kafka.Group)
+		case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+			fmt.Fprintf(out, "  ok   offset table %s does not exist yet; run creates it\n", store.Table())
+		default:
+			fail("offset table %s: %v", store.Table(), err)
+		}
+	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
 		r, err := PrepareRoute(ctx, conn, rc, false)
 		fmt.Fprintf(out, "table %s (mode %s)\n", r.tableName, rc.Mode)
 		if err != nil {
-			if rc.Mode == "raw" && strings.Contains(err.Error(), pgwrite.ErrTableNotFound.Error()) {
+			if rc.Mode == "raw" && errors.Is(err, pgwrite.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it\n")
 				continue
 			}

@@ -95,6 +95,7 @@ func (p *Pipeline) committedBefore(ctx context.Context, w *worker, next int64) (
 // dropFenced gives up a partition whose write was fenced: nothing more is
 // written or committed for it until it is claimed again.
 func (p *Pipeline) dropFenced(w *worker) {
+	p.m.Fenced.WithLabelValues(w.tp.topic).Inc()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fenced[w.tp] = true

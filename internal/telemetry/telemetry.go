@@ -34,6 +34,7 @@ type Metrics struct {
 	Assigned       prometheus.Gauge
 	OffsetCommits  *prometheus.CounterVec // result
 	RecordErrors   *prometheus.CounterVec // topic, stage
+	Fenced         *prometheus.CounterVec // topic
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
 	readinessGauge prometheus.GaugeFunc
@@ -74,6 +75,8 @@ func NewMetrics() *Metrics {
 		Help: "Offset commits to Kafka by result (ok, error)."}, []string{"result"})
 	m.RecordErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_record_errors_total",
 		Help: "Records that could not become rows, by stage."}, []string{"topic", "stage"})
+	m.Fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_partitions_fenced_total",
+		Help: "Exactly-once: writes refused because another consumer had claimed the partition."}, []string{"topic"})
 	m.readinessGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka2pg_ready",
 		Help: "1 when the pipeline is running and no write is stalled in retries."}, func() float64 {
 		if m.Ready() {
@@ -83,7 +86,7 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.readinessGauge} {
 		f(c)
 	}
 	return m
