@@ -128,7 +128,7 @@ var (
 			SASL: &SASL{Mechanism: "SCRAM-SHA-512", Username: "orders-sink", Password: "k-secret-1"},
 		},
 		Postgres: Postgres{
-			URL:      "postgres://sink:pg-secret-2@db.internal:5432/shop?sslmode=verify-full",
+			URL:          "postgres://sink:pg-secret-2@db.internal:5432/shop?sslmode=verify-full",
 			MaxConns:     8,
 			OffsetsTable: "sink.kafka2pg_offsets",
 		},

@@ -2,6 +2,8 @@
 //
 //	kafka2pg run   --config FILE [--log-format text|json] [--stop-at-end]
 //	kafka2pg check --config FILE
+//	kafka2pg offsets --config FILE
+//	kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|TIME [--topic T [--partition P]] [--dry-run]
 //	kafka2pg version
 //
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
@@ -45,6 +47,9 @@ func usage(w io.Writer) {
 Usage:
   kafka2pg run   --config FILE [--log-format text|json] [--log-level LEVEL] [--stop-at-end]
   kafka2pg check --config FILE
+  kafka2pg offsets --config FILE
+  kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|RFC3339-TIME
+                         [--topic T [--partition P]] [--dry-run]
   kafka2pg version
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
@@ -61,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "offsets":
+		return cmdOffsets(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "kafka2pg %s\n", version)
 		return exitOK
