@@ -197,14 +197,37 @@ func (v *validator) batch() {
 
 func (v *validator) errors() {
 	e := &v.c.Errors
-	if v.enum("errors.tolerance", e.Tolerance, tolerances) && e.Tolerance == ToleranceAll {
-		v.add("errors.tolerance", "all (dead-letter queue) is %s", notSupported)
+	v.enum("errors.tolerance", e.Tolerance, tolerances)
+	switch {
+	case e.DLQ.Topic != "" && e.DLQ.Table != "":
+		v.add("errors.dlq", "set topic or table, not both")
+	case e.Tolerance == ToleranceAll && e.DLQ.Topic == "" && e.DLQ.Table == "":
+		v.add("errors.dlq", "tolerance all needs a dead-letter queue: set errors.dlq.topic or errors.dlq.table")
+	case e.Tolerance != ToleranceAll && (e.DLQ.Topic != "" || e.DLQ.Table != ""):
+		v.add("errors.dlq", "only used with errors.tolerance: all")
 	}
 	if e.DLQ.Topic != "" {
-		v.add("errors.dlq.topic", "%s", notSupported)
+		if msg := checkTopic(e.DLQ.Topic); msg != "" {
+			v.add("errors.dlq.topic", "%s", msg)
+		}
+		if v.c.Delivery == DeliveryExactlyOnce {
+			v.add("errors.dlq.topic", "delivery exactly-once writes dead letters in the batch's transaction: use errors.dlq.table")
+		}
 	}
 	if e.DLQ.Table != "" {
-		v.add("errors.dlq.table", "%s", notSupported)
+		if strings.Contains(e.DLQ.Table, `"`) {
+			v.add("errors.dlq.table", "must not contain '\"': quoted identifiers are not supported; write schema.table")
+		} else {
+			schema, table, qualified := strings.Cut(e.DLQ.Table, ".")
+			if !qualified {
+				schema, table = "", e.DLQ.Table
+			} else if msg := checkIdent(schema); msg != "" {
+				v.add("errors.dlq.table", "schema name %s", msg)
+			}
+			if msg := checkIdent(table); msg != "" {
+				v.add("errors.dlq.table", "table name %s", msg)
+			}
+		}
 	}
 	r := &e.Retry
 	if r.Initial <= 0 {

@@ -136,23 +136,30 @@ type WriteError struct {
 }
 
 func (e *WriteError) Error() string {
-	msg := e.Err.Error()
-	var pgErr *pgconn.PgError
-	if errors.As(e.Err, &pgErr) {
-		msg = fmt.Sprintf("%s (SQLSTATE %s", pgErr.Message, pgErr.Code)
-		if pgErr.ColumnName != "" {
-			msg += ", column " + pgErr.ColumnName
-		}
-		if pgErr.ConstraintName != "" {
-			msg += ", constraint " + pgErr.ConstraintName
-		}
-		msg += ")"
-		if pgErr.Detail != "" {
-			msg += ": " + pgErr.Detail
-		}
-	}
+	msg := e.Reason()
 	return fmt.Sprintf("writing %s: %s error for topic %s partition %d offsets %d..%d: %s",
 		e.Table, e.Class, e.Topic, e.Partition, e.FirstOffset, e.LastOffset, msg)
 }
 
 func (e *WriteError) Unwrap() error { return e.Err }
+
+// Reason is the database's complaint without the batch coordinates, for a
+// dead letter: message, SQLSTATE, column, constraint and detail.
+func (e *WriteError) Reason() string {
+	var pgErr *pgconn.PgError
+	if !errors.As(e.Err, &pgErr) {
+		return e.Err.Error()
+	}
+	msg := fmt.Sprintf("%s (SQLSTATE %s", pgErr.Message, pgErr.Code)
+	if pgErr.ColumnName != "" {
+		msg += ", column " + pgErr.ColumnName
+	}
+	if pgErr.ConstraintName != "" {
+		msg += ", constraint " + pgErr.ConstraintName
+	}
+	msg += ")"
+	if pgErr.Detail != "" {
+		msg += ": " + pgErr.Detail
+	}
+	return msg
+}

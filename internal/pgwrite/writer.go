@@ -49,6 +49,9 @@ type Row struct {
 	Key string
 	// Timestamp is the Kafka record timestamp, stored by soft deletes.
 	Timestamp time.Time
+	// Offset is the Kafka record's offset (to isolate a row the database
+	// rejects and to advance the stored offset past it).
+	Offset int64
 }
 
 // Spec says how a route writes to its table. Build it once with NewWriter.

@@ -91,6 +91,11 @@ type Pipeline struct {
 	claims    map[tp]pgwrite.Claim // epoch and stored offset of each claimed partition
 	fenced    map[tp]bool          // partitions another consumer took from us
 	failpoint float64              // test-only: SIGKILL after a PostgreSQL commit with this probability
+
+	// errors.tolerance: all — bad records go to one of these.
+	tolerateAll bool
+	dlqTable    *dlqTable
+	dlqTopic    *dlqTopic
 }
 
 type route struct {
@@ -133,6 +138,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		fenced:    map[tp]bool{},
 	}
 	p.failpoint = failpointFromEnv()
+	if cfg.Errors.Tolerance == config.ToleranceAll {
+		p.tolerateAll = true
+		if cfg.Errors.DLQ.Table != "" {
+			p.dlqTable = newDLQTable(cfg.Errors.DLQ.Table, cfg.Kafka.Group)
+		} else {
+			p.dlqTopic = &dlqTopic{topic: cfg.Errors.DLQ.Topic}
+		}
+	}
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := cfg.Postgres.OffsetsTableName()
 		p.store = pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
@@ -207,6 +220,11 @@ func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) 
 	defer conn.Close(context.WithoutCancel(ctx))
 	if p.store != nil {
 		if err := p.store.Ensure(ctx, conn); err != nil {
+			return nil, err
+		}
+	}
+	if p.dlqTable != nil {
+		if err := p.dlqTable.ensure(ctx, conn); err != nil {
 			return nil, err
 		}
 	}
@@ -522,12 +540,20 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 // write writes one batch, retrying transient failures with exponential
 // backoff and jitter until it succeeds, ctx ends, or errors.retry.max_elapsed
 // passes.
-func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, first, last, next int64) error {
+func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dead []deadLetter, first, last, next int64) error {
 	r, key := w.route, w.tp
 	var before func(context.Context, pgx.Tx) error
-	if p.store != nil {
+	if p.store != nil || (p.dlqTable != nil && len(dead) > 0) {
 		before = func(ctx context.Context, tx pgx.Tx) error {
-			return p.store.Advance(ctx, tx, key.topic, key.partition, w.epoch, w.stored, next)
+			if p.dlqTable != nil {
+				if err := p.dlqTable.write(ctx, tx, dead); err != nil {
+					return fmt.Errorf("writing the dead-letter table: %w", err)
+				}
+			}
+			if p.store != nil {
+				return p.store.Advance(ctx, tx, key.topic, key.partition, w.epoch, w.stored, next)
+			}
+			return nil
 		}
 	}
 	retry := p.cfg.Errors.Retry
@@ -554,6 +580,9 @@ func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, fir
 		}
 		err := r.writer.Write(ctx, p.pool, rows, before)
 		if err == nil {
+			if p.dlqTable != nil {
+				p.m.DeadLetters.Add(float64(len(dead)))
+			}
 			if attempt > 1 {
 				p.log.Info("write succeeded after retries", "table", r.tableName, "topic", key.topic, "partition", key.partition, "attempts", attempt)
 			}
@@ -853,7 +882,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 		}
 	}
 	p.mu.Unlock()
-	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(),
+	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(), "dead_letters", p.stats.dead.Load(),
 		"batches", p.stats.batches.Load(), "retries", p.stats.retries.Load(),
 		"inflight_bytes", p.budget.inUse()}
 	if !final && secs > 0 {
@@ -876,12 +905,12 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 
 // Stats are running totals, for tests and the embedding API.
 type Stats struct {
-	Records, Rows, Skipped, Batches, Retries int64
+	Records, Rows, Skipped, DeadLetters, Batches, Retries int64
 }
 
 // Stats returns the running totals.
 func (p *Pipeline) Stats() Stats {
-	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(),
+	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(), DeadLetters: p.stats.dead.Load(),
 		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load()}
 }
 

@@ -13,6 +13,7 @@ type stats struct {
 	skipped   atomic.Int64 // tombstones ignored by a route without delete_on_tombstone
 	batches   atomic.Int64
 	retries   atomic.Int64
+	dead      atomic.Int64 // records sent to the dead-letter queue
 	batchNano atomic.Int64
 }
 

@@ -105,7 +105,9 @@ func (w *worker) take() ([]*kgo.Record, int64, int) {
 // batch is the records taken but not yet durable.
 type batch struct {
 	rows    []pgwrite.Row
-	records int // rows plus skipped records
+	recs    []*kgo.Record // recs[i] became rows[i]: kept to dead-letter a row the database rejects
+	dead    []deadLetter  // records that could not become rows (errors.tolerance: all)
+	records int           // rows plus skipped records
 	bytes   int64
 	first   int64
 	last    *kgo.Record
@@ -114,6 +116,9 @@ type batch struct {
 
 func (b *batch) reset() {
 	b.rows = b.rows[:0]
+	clear(b.recs)
+	b.recs = b.recs[:0]
+	b.dead = nil
 	b.records, b.bytes, b.last = 0, 0, nil
 }
 
@@ -175,18 +180,23 @@ func (w *worker) run() {
 			} else {
 				b.rows = append(b.rows, pgwrite.Row{})
 				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); err != nil {
-					// Write what came before the bad record, then stop:
-					// nothing at or after it is written or committed. Its
-					// budget and the rest's stay in spare, released on exit.
 					b.rows = b.rows[:len(b.rows)-1]
 					var rerr *transform.RecordError
 					if errors.As(err, &rerr) {
 						w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(rerr.Stage)).Inc()
 					}
-					if w.flush(&b) {
-						w.p.fail(err)
+					if !w.p.tolerateAll {
+						// Write what came before the bad record, then stop:
+						// nothing at or after it is written or committed. Its
+						// budget and the rest's stay in spare, released on exit.
+						if w.flush(&b) {
+							w.p.fail(err)
+						}
+						return
 					}
-					return
+					b.dead = append(b.dead, deadFromError(r, err))
+				} else {
+					b.recs = append(b.recs, r)
 				}
 			}
 			spare -= size
@@ -218,40 +228,95 @@ func (w *worker) flush(b *batch) bool {
 		return true
 	}
 	next := b.last.Offset + 1
-	// Exactly-once writes even a batch of skipped records: its offset
-	// moves in the same transaction as rows would.
-	if len(b.rows) > 0 || w.p.store != nil {
-		start := time.Now()
-		err := w.p.write(w.ctx, w, b.rows, b.first, b.last.Offset, next)
-		if errors.Is(err, pgwrite.ErrFenced) {
-			w.p.log.Warn("partition fenced: another consumer owns it; dropping it",
-				"topic", w.tp.topic, "partition", w.tp.partition, "epoch", w.epoch, "err", err)
-			w.p.dropFenced(w)
-			return false
-		}
-		if err != nil {
-			if w.ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-				w.p.fail(err)
-			}
-			return false
-		}
-		w.p.maybeCrash()
-		w.stored = next
-		if len(b.rows) > 0 {
-			took := time.Since(start)
-			w.p.stats.observeBatch(len(b.rows), took)
-			w.mRows.Add(float64(len(b.rows)))
-			w.mBatches.Inc()
-			w.mSeconds.Observe(took.Seconds())
-			w.mBatchRows.Observe(float64(len(b.rows)))
+	start := time.Now()
+	if err := w.p.produceDead(w.ctx, b.dead); err != nil {
+		return w.failed(err)
+	}
+	var tableDead []deadLetter
+	if w.p.dlqTable != nil {
+		tableDead = b.dead
+	}
+	// Exactly-once writes even a batch without rows: its offset moves in
+	// a transaction, as it would with rows.
+	if len(b.rows) > 0 || len(tableDead) > 0 || w.p.store != nil {
+		if err := w.write(b.rows, b.recs, tableDead, next); err != nil {
+			return w.failed(err)
 		}
 	}
+	w.p.maybeCrash()
+	if len(b.rows) > 0 {
+		took := time.Since(start)
+		w.p.stats.observeBatch(len(b.rows), took)
+		w.mRows.Add(float64(len(b.rows)))
+		w.mBatches.Inc()
+		w.mSeconds.Observe(took.Seconds())
+		w.mBatchRows.Observe(float64(len(b.rows)))
+	}
 	w.p.stats.records.Add(int64(b.records))
+	w.p.stats.dead.Add(int64(len(b.dead)))
 	w.mRecords.Add(float64(b.records))
 	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
 	w.p.budget.release(b.bytes)
 	b.reset()
 	return true
+}
+
+// failed handles a batch that could not be written; it returns false (the
+// worker exits). A fenced partition is given up quietly; an abort is not
+// an error; anything else stops the pipeline.
+func (w *worker) failed(err error) bool {
+	switch {
+	case errors.Is(err, pgwrite.ErrFenced):
+		w.p.log.Warn("partition fenced: another consumer owns it; dropping it",
+			"topic", w.tp.topic, "partition", w.tp.partition, "epoch", w.epoch, "err", err)
+		w.p.dropFenced(w)
+	case w.ctx.Err() == nil && !errors.Is(err, context.Canceled):
+		w.p.fail(err)
+	}
+	return false
+}
+
+// write writes rows and dead letters in one transaction and moves the
+// partition to next. With errors.tolerance: all, when the database rejects
+// the rows (SQLSTATE class 22 or 23), the batch is split until the rows at
+// fault are isolated: they go to the dead-letter queue, and every other row
+// is written, in order, as if they had not been there.
+func (w *worker) write(rows []pgwrite.Row, recs []*kgo.Record, dead []deadLetter, next int64) error {
+	first, last := next-1, next-1
+	if len(rows) > 0 {
+		first, last = rows[0].Offset, rows[len(rows)-1].Offset
+	}
+	err := w.p.write(w.ctx, w, rows, dead, first, last, next)
+	if err == nil {
+		w.stored = next
+		return nil
+	}
+	var werr *pgwrite.WriteError
+	if !w.p.tolerateAll || len(rows) == 0 || !errors.As(err, &werr) || werr.Class != pgwrite.Data {
+		return err
+	}
+	if len(rows) == 1 {
+		dl := deadLetter{rec: recs[0], stage: transform.StageWrite, class: "data", reason: werr.Reason()}
+		w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(transform.StageWrite)).Inc()
+		w.p.stats.dead.Add(1)
+		if err := w.p.produceDead(w.ctx, []deadLetter{dl}); err != nil {
+			return err
+		}
+		if w.p.dlqTable != nil {
+			dead = append(dead, dl)
+		}
+		if len(dead) == 0 && w.p.store == nil {
+			return nil
+		}
+		return w.write(nil, nil, dead, next)
+	}
+	mid := len(rows) / 2
+	// The first half carries the dead letters and ends where the second
+	// half begins (records between them were skipped or dead).
+	if err := w.write(rows[:mid], recs[:mid], dead, rows[mid].Offset); err != nil {
+		return err
+	}
+	return w.write(rows[mid:], recs[mid:], nil, next)
 }
 
 // recordSize is what a record costs the in-flight budget: an estimate of

@@ -35,6 +35,7 @@ type Metrics struct {
 	OffsetCommits  *prometheus.CounterVec // result
 	RecordErrors   *prometheus.CounterVec // topic, stage
 	Fenced         *prometheus.CounterVec // topic
+	DeadLetters    prometheus.Counter
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
 	readinessGauge prometheus.GaugeFunc
@@ -77,6 +78,8 @@ func NewMetrics() *Metrics {
 		Help: "Records that could not become rows, by stage."}, []string{"topic", "stage"})
 	m.Fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_partitions_fenced_total",
 		Help: "Exactly-once: writes refused because another consumer had claimed the partition."}, []string{"topic"})
+	m.DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_dead_letters_total",
+		Help: "Records written to the dead-letter queue (errors.tolerance: all)."})
 	m.readinessGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka2pg_ready",
 		Help: "1 when the pipeline is running and no write is stalled in retries."}, func() float64 {
 		if m.Ready() {
@@ -86,7 +89,7 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.Fenced, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.DeadLetters, m.readinessGauge} {
 		f(c)
 	}
 	return m

@@ -123,6 +123,7 @@ func (m *Mapper) Map(r *kgo.Record, row *pgwrite.Row) error {
 	row.Vals = make([]any, len(t.Columns))
 	row.Set = pgwrite.NewBitset(len(t.Columns))
 	row.Timestamp = r.Timestamp
+	row.Offset = r.Offset
 	row.Key = ""
 	if m.spec.Mode == pgwrite.Raw {
 		return m.mapRaw(r, row)
@@ -282,14 +283,14 @@ func (m *Mapper) mapRaw(r *kgo.Record, row *pgwrite.Row) error {
 	} else {
 		set(m.raw.value, nil)
 	}
-	set(m.raw.headers, headersJSON(r.Headers))
+	set(m.raw.headers, HeadersJSON(r.Headers))
 	return nil
 }
 
-// headersJSON renders headers as a JSON array of {"key", "value"} objects,
+// HeadersJSON renders headers as a JSON array of {"key", "value"} objects,
 // keeping order and repeats; a value that is not UTF-8 is given as
 // "value_base64" instead.
-func headersJSON(hs []kgo.RecordHeader) []byte {
+func HeadersJSON(hs []kgo.RecordHeader) []byte {
 	if len(hs) == 0 {
 		return []byte("[]")
 	}
