@@ -186,3 +186,46 @@ routes:
 		t.Fatalf("%d dead letters in %s, want %d", got, dlq, want)
 	}
 }
+
+// Upsert with rows the database rejects: isolation keeps record order, so
+// each key ends in the state of its last good record, as if the bad ones had
+// never been produced.
+func TestIsolationKeepsOrder(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL CHECK (v >= 0))`)
+	val := func(k string, v int) *kgo.Record {
+		return &kgo.Record{Topic: e.topic, Key: []byte(k), Value: fmt.Appendf(nil, `{"v": %d}`, v)}
+	}
+	testenv.Produce(t, testenv.Client(t),
+		val("a", 1), val("a", -2), val("a", 3), // bad in the middle: a = 3
+		val("b", 1), val("b", -2), // bad last: b = 1
+		val("c", -1), // only bad: no row
+		val("d", 1), val("d", 2), val("d", -3), val("d", 4), val("d", -5), // d = 4
+	)
+	runToEnd(t, e.config(`errors:
+  tolerance: all
+  dlq: {table: dead}
+routes:
+  - topic: {{topic}}
+    table: kv
+    mode: upsert
+`))
+	got := map[string]int{}
+	rows, err := e.pool.Query(context.Background(), `SELECT k, v FROM kv`)
+	mustNoErr(t, err)
+	for rows.Next() {
+		var k string
+		var v int
+		mustNoErr(t, rows.Scan(&k, &v))
+		got[k] = v
+	}
+	want := map[string]int{"a": 3, "b": 1, "d": 4}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("kv = %v, want %v", got, want)
+	}
+	var dead int
+	mustNoErr(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM dead WHERE stage = 'write' AND error LIKE '%23514%'`).Scan(&dead))
+	if dead != 5 {
+		t.Fatalf("%d dead letters, want the 5 rejected records", dead)
+	}
+}
