@@ -92,6 +92,27 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 			fail("offset table %s: %v", store.Table(), err)
 		}
 	}
+	switch {
+	case cfg.Errors.DLQ.Table != "":
+		d := newDLQTable(cfg.Errors.DLQ.Table, cfg.Kafka.Group)
+		var n int64
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM `+d.ident.Sanitize()+` WHERE "group" = $1`, cfg.Kafka.Group).Scan(&n)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			fmt.Fprintf(out, "  ok   dead-letter table %s: %d dead letter(s) of group %s\n", d.ident.Sanitize(), n, cfg.Kafka.Group)
+		case errors.As(err, &pgErr) && pgErr.Code == "42P01":
+			fmt.Fprintf(out, "  ok   dead-letter table %s does not exist yet; run creates it\n", d.ident.Sanitize())
+		default:
+			fail("dead-letter table %s: %v", d.ident.Sanitize(), err)
+		}
+	case cfg.Errors.DLQ.Topic != "":
+		if _, exists := topics[cfg.Errors.DLQ.Topic]; topics != nil && !exists {
+			fail("dead-letter topic %s does not exist", cfg.Errors.DLQ.Topic)
+		} else if topics != nil {
+			fmt.Fprintf(out, "  ok   dead-letter topic %s exists\n", cfg.Errors.DLQ.Topic)
+		}
+	}
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
