@@ -199,7 +199,7 @@ func TestIsolationKeepsOrder(t *testing.T) {
 	testenv.Produce(t, testenv.Client(t),
 		val("a", 1), val("a", -2), val("a", 3), // bad in the middle: a = 3
 		val("b", 1), val("b", -2), // bad last: b = 1
-		val("c", -1), // only bad: no row
+		val("c", -1),                                                      // only bad: no row
 		val("d", 1), val("d", 2), val("d", -3), val("d", 4), val("d", -5), // d = 4
 	)
 	runToEnd(t, e.config(`errors:

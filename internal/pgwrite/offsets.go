@@ -46,9 +46,10 @@ func NewOffsetStore(schema, table, group string) *OffsetStore {
 // Table is the quoted table name.
 func (s *OffsetStore) Table() string { return s.table.Sanitize() }
 
-// Ensure creates the table when it does not exist.
+// Ensure creates the table when it does not exist (safe when several
+// instances start at once).
 func (s *OffsetStore) Ensure(ctx context.Context, q Execer) error {
-	_, err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
+	err := CreateIfMissing(ctx, q, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
   "group" text NOT NULL,
   "topic" text NOT NULL,
   "partition" integer NOT NULL,

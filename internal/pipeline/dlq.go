@@ -64,8 +64,8 @@ func newDLQTable(name, group string) *dlqTable {
 	return &dlqTable{ident: ident, group: group, jsonb: jsonb}
 }
 
-func (d *dlqTable) ensure(ctx context.Context, q pgwrite.Execer) error {
-	_, err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+d.ident.Sanitize()+` (
+func (d *dlqTable) ensure(ctx context.Context, conn pgwrite.Execer) error {
+	err := pgwrite.CreateIfMissing(ctx, conn, `CREATE TABLE IF NOT EXISTS `+d.ident.Sanitize()+` (
   "id" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   "group" text NOT NULL,
   "topic" text NOT NULL,

@@ -263,7 +263,7 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 	case "raw":
 		mode = pgwrite.Raw
 		if create {
-			if _, err := conn.Exec(ctx, transform.RawTableDDL(r.tableName, keyFormat)); err != nil {
+			if err := pgwrite.CreateIfMissing(ctx, conn, transform.RawTableDDL(r.tableName, keyFormat)); err != nil {
 				return r, fmt.Errorf("creating raw table: %w", err)
 			}
 		}
