@@ -4,6 +4,7 @@
 //	kafka2pg check --config FILE
 //	kafka2pg offsets --config FILE
 //	kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|TIME [--topic T [--partition P]] [--dry-run]
+//	kafka2pg dlq replay --config FILE [--from X] [--to Y] [--dry-run]
 //	kafka2pg version
 //
 // Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
@@ -50,6 +51,7 @@ Usage:
   kafka2pg offsets --config FILE
   kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|RFC3339-TIME
                          [--topic T [--partition P]] [--dry-run]
+  kafka2pg dlq replay --config FILE [--from ID|OFFSET|RFC3339-TIME] [--to ID|OFFSET|RFC3339-TIME] [--dry-run]
   kafka2pg version
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "offsets":
 		return cmdOffsets(args[1:], stdout, stderr)
+	case "dlq":
+		return cmdDLQ(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "kafka2pg %s\n", version)
 		return exitOK
