@@ -18,7 +18,7 @@ import (
 // Values of Config.Delivery.
 const (
 	DeliveryAtLeastOnce = "at-least-once"
-	DeliveryExactlyOnce = "exactly-once" // not supported yet in this version
+	DeliveryExactlyOnce = "exactly-once" // offsets stored in PostgreSQL with the rows
 )
 
 // Values of Kafka.Start.
@@ -57,7 +57,7 @@ const (
 // Values of Errors.Tolerance.
 const (
 	ToleranceNone = "none"
-	ToleranceAll  = "all" // not supported yet in this version
+	ToleranceAll  = "all" // bad records go to the dead-letter queue
 )
 
 // Config is a whole pipeline configuration. Parse and Load return it with
@@ -189,9 +189,9 @@ type Batch struct {
 // Errors says what happens to records that fail and to failed writes.
 type Errors struct {
 	// Tolerance is ToleranceNone (default: a bad record stops the pipeline)
-	// or ToleranceAll (not supported yet).
+	// or ToleranceAll (bad records go to DLQ).
 	Tolerance string `yaml:"tolerance"`
-	// DLQ is the dead-letter destination (not supported yet; must be empty).
+	// DLQ is the dead-letter destination: a topic or a table, with ToleranceAll.
 	DLQ DLQ `yaml:"dlq"`
 	// Retry is the backoff for transient failures.
 	Retry Retry `yaml:"retry"`

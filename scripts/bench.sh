@@ -6,25 +6,36 @@
 # For each mode (insert, upsert) it produces BENCH_COUNT order events into an
 # 8-partition topic (examples/orders/produce, no tombstones), dumps the rows
 # kafka2pg would write to a CSV file (bench/dumpcsv, untimed), then repeats
-# BENCH_RUNS times, interleaved so that machine noise hits both sides:
+# BENCH_RUNS times, interleaved so that machine noise hits every side:
 #   ceiling   fresh table; psql: \copy the CSV into it (insert), or \copy into
 #             a temp staging table + INSERT … SELECT DISTINCT ON (order_id) …
 #             ON CONFLICT (order_id) DO UPDATE, in one transaction (upsert);
 #             wall time of that psql process
 #   kafka2pg  fresh table, fresh consumer group, the backlog already in Kafka;
 #             wall time of `bin/kafka2pg run --stop-at-end` under
-#             /usr/bin/time -v (peak RSS, CPU)
+#             /usr/bin/time -v (peak RSS, CPU); at-least-once delivery
+#   kafka2pg exactly-once (when BENCH_DELIVERIES has it): the same, with
+#             `delivery: exactly-once` added to the same config (each batch's
+#             transaction also updates the partition's row of the offset table
+#             kafka2pg_offsets in the bench database); a fresh group, so no
+#             stored offset exists for it (checked before the run)
 # Each run is checked: row count (insert: BENCH_COUNT; upsert: the distinct
 # order ids) and an order-independent fingerprint of the table's contents,
-# which must equal the ceiling's. A wrong result stops the benchmark (exit 1).
+# which must equal the ceiling's; an exactly-once run must also leave its
+# group's stored offsets at the end of the topic. A wrong result stops the
+# benchmark (exit 1).
 # A CHECKPOINT precedes every timed phase; autovacuum is off for the table.
 # Results: stdout, and the section between the bench markers of
 # docs/benchmarks.md (rewritten; the rest of the file is kept).
 #
 # Environment:
 #   BENCH_COUNT=1000000  events per dataset
-#   BENCH_RUNS=3         ceiling/kafka2pg pairs per mode
+#   BENCH_RUNS=3         repetitions per mode (ceiling, kafka2pg [, exactly-once])
 #   BENCH_MODES="insert upsert"
+#   BENCH_DELIVERIES="at-least-once exactly-once"
+#                        kafka2pg runs per repetition; at-least-once is the
+#                        reference and must be there; "at-least-once" alone
+#                        skips the exactly-once runs
 #   BENCH_PROFILE=0      1: after the measured runs, one extra (unmeasured)
 #                        kafka2pg run per mode under `perf record -a` with
 #                        pg_stat_activity wait events sampled; adds where the
@@ -44,6 +55,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS=${BENCH_RUNS:-3}
 COUNT=${BENCH_COUNT:-1000000}
 MODES=${BENCH_MODES:-insert upsert}
+DELIVERIES=${BENCH_DELIVERIES:-at-least-once exactly-once}
 PROFILE=${BENCH_PROFILE:-0}
 ENFORCE=${BENCH_ENFORCE:-0}
 DOC=${BENCH_DOC:-docs/benchmarks.md}
@@ -53,6 +65,8 @@ DB=kafka2pg_bench
 PARTITIONS=8
 declare -A TARGET=([insert]=0.60 [upsert]=0.50) # kafka2pg rows/s ÷ ceiling rows/s
 TARGET_RSS_MIB=256
+TARGET_EO=0.90 # exactly-once rows/s ÷ at-least-once rows/s
+OFFSETS_TABLE=kafka2pg_offsets # postgres.offsets_table's default
 COLS="order_id, customer_id, status, amount, currency, items, express, created_at, version"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -63,6 +77,15 @@ die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
 for m in $MODES; do
   case "$m" in insert | upsert) ;; *) die "BENCH_MODES: unknown mode '$m' (insert, upsert)" ;; esac
 done
+EO=0 ALO=0
+for d in $DELIVERIES; do
+  case "$d" in
+    at-least-once) ALO=1 ;;
+    exactly-once) EO=1 ;;
+    *) die "BENCH_DELIVERIES: unknown delivery '$d' (at-least-once, exactly-once)" ;;
+  esac
+done
+[ "$ALO" = 1 ] || die "BENCH_DELIVERIES='$DELIVERIES' must include at-least-once (the reference of the exactly-once runs)"
 command -v psql >/dev/null || die "psql is not installed"
 [ -x /usr/bin/time ] || die "/usr/bin/time is not installed (Debian package 'time')"
 
@@ -277,13 +300,29 @@ log_ts() { # $1 = log file, $2 = msg; prints the epoch seconds of its first line
 }
 
 # ---- one kafka2pg run -------------------------------------------------------------
-run_kafka2pg() { # $1 = mode, $2 = run label; $3 = 1 for a profiled run
-  local mode=$1 run=$2 profiled=${3:-0} cfg tf lf t0 t1 c0 c1 k0 k1 rc=0 group
-  group="kafka2pg-bench-$mode-$run-$(date +%s%N)"
-  cfg="$WORK/pipeline-$mode-$run.yaml"
-  tf="$WORK/kafka2pg-$mode-$run.time"
-  lf="$WORK/kafka2pg-$mode-$run.log"
+# Results go to the K_* arrays under the key "mode,run" for at-least-once and
+# "mode,run,eo" for exactly-once.
+stored_offsets() { # $1 = group; prints "rows:sum of next_offset" (0:0 without the table)
+  if [ -z "$(pgv -c "SELECT to_regclass('$OFFSETS_TABLE')")" ]; then
+    printf '0:0'
+    return 0
+  fi
+  pgv -c "SELECT count(*) || ':' || coalesce(sum(greatest(next_offset, 0)), 0) FROM $OFFSETS_TABLE WHERE \"group\" = '$1'"
+}
+
+run_kafka2pg() { # $1 = mode, $2 = run label, $3 = delivery; $4 = 1 for a profiled run
+  local mode=$1 run=$2 delivery=$3 profiled=${4:-0} cfg tf lf t0 t1 c0 c1 k0 k1 rc=0 group key=$1,$2 what="kafka2pg" sfx=""
+  if [ "$delivery" = exactly-once ]; then key+=,eo what+=" exactly-once" sfx=-eo; fi
+  group="kafka2pg-bench-$mode-$run$sfx-$(date +%s%N)"
+  cfg="$WORK/pipeline-$mode-$run$sfx.yaml"
+  tf="$WORK/kafka2pg-$mode-$run$sfx.time"
+  lf="$WORK/kafka2pg-$mode-$run$sfx.log"
   sed "s/@GROUP@/$group/" "$WORK/pipeline-$mode.yaml.in" >"$cfg"
+  if [ "$delivery" = exactly-once ]; then
+    printf 'delivery: exactly-once\n' >>"$cfg"
+    # A fresh group has no stored offset; one would make the run resume from it.
+    [ "$(stored_offsets "$group")" = 0:0 ] || die "[$mode] $OFFSETS_TABLE already holds offsets for group $group"
+  fi
   create_table "$mode"
   checkpoint
   wait_backends_gone
@@ -297,7 +336,7 @@ run_kafka2pg() { # $1 = mode, $2 = run label; $3 = 1 for a profiled run
   if [ "$profiled" = 1 ]; then profile_stop "$mode"; fi
   if [ "$rc" != 0 ]; then
     tail -n 30 "$lf" >&2
-    die "[$mode] kafka2pg run $run exited with status $rc (log: $lf)"
+    die "[$mode] $what run $run exited with status $rc (log: $lf)"
   fi
   wait_backends_gone
   c1=$(proc_ticks "$POSTMASTER_PID" children)
@@ -305,32 +344,44 @@ run_kafka2pg() { # $1 = mode, $2 = run label; $3 = 1 for a profiled run
   local totals records
   totals=$(grep -m1 'msg=totals' "$lf" || true)
   records=$(sed -n 's/.* records=\([0-9]*\).*/\1/p' <<<"$totals")
-  [ "$records" = "$COUNT" ] || die "[$mode] kafka2pg run $run: totals line says records=${records:-?}, expected $COUNT (log: $lf)"
-  check_rows "$mode" "kafka2pg (run $run)"
+  [ "$records" = "$COUNT" ] || die "[$mode] $what run $run: totals line says records=${records:-?}, expected $COUNT (log: $lf)"
+  check_rows "$mode" "$what (run $run)"
+  if [ "$delivery" = exactly-once ]; then
+    # The topic was created for this dataset, so its end offsets add up to
+    # BENCH_COUNT: the group's stored offsets must too (proof that the
+    # offset table was written, i.e. that the run was exactly-once).
+    local so
+    so=$(stored_offsets "$group")
+    [ "${so#*:}" = "$COUNT" ] || die "[$mode] $what run $run: $OFFSETS_TABLE holds ${so%%:*} rows for group $group with next offsets adding up to ${so#*:}, expected $COUNT (log: $lf)"
+  fi
   if [ "$profiled" = 1 ]; then return 0; fi
 
   local s e user sys rss last
-  K_SECS[$mode,$run]=$(calc "$t1 - $t0")
+  K_SECS[$key]=$(calc "$t1 - $t0")
   # ingested_at defaults to now(): the start of the transaction that
   # inserted the row. The wall time after the newest one is the last
   # batch's write plus the wait for the offset commit that --stop-at-end
   # waits for, plus the exit.
   last=$(pgv -c "SELECT extract(epoch FROM max(ingested_at)) FROM orders")
-  K_TAIL[$mode,$run]=$(calc "$t1 - $last")
-  K_LAST[$mode,$run]=$(calc "$last - $t0")
+  K_TAIL[$key]=$(calc "$t1 - $last")
+  K_LAST[$key]=$(calc "$last - $t0")
   s=$(log_ts "$lf" "kafka2pg starting" || true)
   e=$(log_ts "$lf" "totals" || true)
-  if [ -n "$s" ] && [ -n "$e" ]; then K_INPROC[$mode,$run]=$(calc "$e - $s"); else K_INPROC[$mode,$run]=nan; fi
+  if [ -n "$s" ] && [ -n "$e" ]; then K_INPROC[$key]=$(calc "$e - $s"); else K_INPROC[$key]=nan; fi
   user=$(sed -n 's/^[[:space:]]*User time (seconds): //p' "$tf")
   sys=$(sed -n 's/^[[:space:]]*System time (seconds): //p' "$tf")
   rss=$(sed -n 's/^[[:space:]]*Maximum resident set size (kbytes): //p' "$tf")
   [ -n "$rss" ] || die "no 'Maximum resident set size' in $tf"
-  K_CPU[$mode,$run]=$(calc "$user + $sys")
-  K_RSS[$mode,$run]=$(calc "$rss / 1024")
-  K_LOGRSS[$mode,$run]=$(sed -n 's/.* peak_rss_mib=\([0-9]*\).*/\1/p' <<<"$totals")
-  K_PGCPU[$mode,$run]=$(ticks_delta_s "$c0" "$c1")
-  K_KCPU[$mode,$run]=$(ticks_delta_s "$k0" "$k1")
-  log "[$mode] run $run kafka2pg: $(fmt "${K_SECS[$mode,$run]}" 2) s, $(fmt_rate "$(calc "$COUNT / ${K_SECS[$mode,$run]}")") rows/s, peak RSS $(fmt "${K_RSS[$mode,$run]}") MiB (log: ${K_LOGRSS[$mode,$run]:-?} MiB)"
+  K_CPU[$key]=$(calc "$user + $sys")
+  K_RSS[$key]=$(calc "$rss / 1024")
+  K_LOGRSS[$key]=$(sed -n 's/.* peak_rss_mib=\([0-9]*\).*/\1/p' <<<"$totals")
+  K_PGCPU[$key]=$(ticks_delta_s "$c0" "$c1")
+  K_KCPU[$key]=$(ticks_delta_s "$k0" "$k1")
+  local vs=""
+  if [ "$delivery" = exactly-once ] && [ -n "${K_SECS[$mode,$run]:-}" ]; then
+    vs=", $(fmt "$(calc "${K_SECS[$mode,$run]} / ${K_SECS[$key]}")" 2) × at-least-once"
+  fi
+  log "[$mode] run $run $what: $(fmt "${K_SECS[$key]}" 2) s, $(fmt_rate "$(calc "$COUNT / ${K_SECS[$key]}")") rows/s$vs, peak RSS $(fmt "${K_RSS[$key]}") MiB (log: ${K_LOGRSS[$key]:-?} MiB)"
 }
 
 # ---- profiling (BENCH_PROFILE=1) ----------------------------------------------------
@@ -411,11 +462,12 @@ for mode in $MODES; do
   prepare_dataset "$mode"
   for run in $(seq 1 "$RUNS"); do
     run_ceiling "$mode" "$run"
-    run_kafka2pg "$mode" "$run"
+    run_kafka2pg "$mode" "$run" at-least-once
+    if [ "$EO" = 1 ]; then run_kafka2pg "$mode" "$run" exactly-once; fi
   done
   if [ "$PROFILE" = 1 ]; then
     log "[$mode] profiled kafka2pg run (not measured)"
-    run_kafka2pg "$mode" profile 1
+    run_kafka2pg "$mode" profile at-least-once 1
   fi
   rm -f "$WORK/$mode.csv"
 done
@@ -431,7 +483,9 @@ ALL_MET=1
 MAX_RSS=0
 {
   printf '_Generated by `make bench` (scripts/bench.sh) on %s; do not edit by hand._\n\n' "$(date -u +'%Y-%m-%d %H:%M UTC')"
-  printf 'Command: `BENCH_COUNT=%s BENCH_RUNS=%s make bench` (scripts/bench.sh took %d min %02d s, after `make build`).\n\n' "$COUNT" "$RUNS" $((ELAPSED / 60)) $((ELAPSED % 60))
+  dlv_env=""
+  [ "$EO" = 1 ] || dlv_env="BENCH_DELIVERIES=at-least-once "
+  printf 'Command: `BENCH_COUNT=%s BENCH_RUNS=%s %smake bench` (scripts/bench.sh took %d min %02d s, after `make build`).\n\n' "$COUNT" "$RUNS" "$dlv_env" $((ELAPSED / 60)) $((ELAPSED % 60))
   printf '| machine | |\n|---|---|\n'
   printf '| CPU | %s × %s |\n' "$NPROC" "$CPU_MODEL"
   printf '| memory | %s GiB |\n' "$MEM_GIB"
@@ -495,6 +549,53 @@ MAX_RSS=0
     printf '"after it": the rest of the wall time: that batch'"'"'s write, the wait for the next offset commit to Kafka (a 1 s ticker) that `--stop-at-end` waits for, and the exit; '
     printf '"ratio up to it": ceiling wall ÷ "last batch began at", an optimistic ratio that leaves that tail out (median %s). ' "$(fmt "$(median "${lratios[@]}")" 2)"
     printf 'The headline ratio is the end-to-end one.\n\n'
+
+    if [ "$EO" = 1 ]; then
+      printf '#### exactly-once: `delivery: exactly-once`, same data, same repetitions\n\n'
+      printf 'Each repetition ran the ceiling, kafka2pg at-least-once and kafka2pg exactly-once in that order, each on a fresh table with a fresh consumer group; every batch'"'"'s transaction also updates its partition'"'"'s row of `%s`.\n\n' "$OFFSETS_TABLE"
+      printf '| run | at-least-once rows/s | exactly-once rows/s | exactly-once ÷ ceiling | exactly-once ÷ at-least-once | offset write cost | exactly-once peak RSS MiB |\n'
+      printf '|---:|---:|---:|---:|---:|---:|---:|\n'
+      eratios=() ecratios=() erates=() krates=()
+      for run in $(seq 1 "$RUNS"); do
+        ks=${K_SECS[$mode,$run]}
+        es=${K_SECS[$mode,$run,eo]}
+        kr=$(calc "$COUNT / $ks")
+        er=$(calc "$COUNT / $es")
+        ecr=$(calc "${C_SECS[$mode,$run]} / $es")
+        eratio=$(calc "$ks / $es")
+        krates+=("$kr") erates+=("$er") ecratios+=("$ecr") eratios+=("$eratio")
+        rss=${K_RSS[$mode,$run,eo]}
+        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
+        printf '| %s | %s | %s | %s | %s | %s%% | %s |\n' "$run" "$(fmt_rate "$kr")" "$(fmt_rate "$er")" \
+          "$(fmt "$ecr" 2)" "$(fmt "$eratio" 3)" "$(fmt "$(calc "(1 - $eratio) * 100")" 1)" "$(fmt "$rss")"
+      done
+      me=$(median "${eratios[@]}")
+      met=0
+      awk -v a="$me" -v b="$TARGET_EO" 'BEGIN { exit !(a >= b) }' && met=1
+      [ "$met" = 1 ] || ALL_MET=0
+      printf '| **median** | **%s** | **%s** | **%s** | **%s** | **%s%%** | |\n\n' \
+        "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${erates[@]}")")" \
+        "$(fmt "$(median "${ecratios[@]}")" 2)" "$(fmt "$me" 3)" "$(fmt "$(calc "(1 - $me) * 100")" 1)"
+      printf 'Target: exactly-once ≥ %d%% of at-least-once throughput; median ratio %s%% (offset write cost %s%%): %s. ' \
+        "$(fmt "$(calc "$TARGET_EO * 100")")" "$(fmt "$(calc "$me * 100")" 1)" "$(fmt "$(calc "(1 - $me) * 100")" 1)" "$(verdict "$met")"
+      printf '"Offset write cost" = 1 − exactly-once ÷ at-least-once, per run (negative: the exactly-once run was the faster one); the median row shows the median of each column.\n\n'
+
+      printf 'Details of the exactly-once runs (seconds; columns as above):\n\n'
+      printf '| run | exactly-once wall | outside the log span | last batch began at | after it | kafka2pg CPU | PostgreSQL backends CPU (at-least-once / exactly-once) | Kafka broker CPU |\n'
+      printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+      for run in $(seq 1 "$RUNS"); do
+        pgc="${K_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run,eo]}"
+        [ "${K_PGCPU[$mode,$run,eo]}" = n/a ] || pgc="$(fmt "${K_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run,eo]}" 1)"
+        kc=${K_KCPU[$mode,$run,eo]}
+        [ "$kc" = n/a ] || kc=$(fmt "$kc" 1)
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$run" \
+          "$(fmt "${K_SECS[$mode,$run,eo]}" 2)" \
+          "$(fmt "$(calc "${K_SECS[$mode,$run,eo]} - ${K_INPROC[$mode,$run,eo]}")" 2)" \
+          "$(fmt "${K_LAST[$mode,$run,eo]}" 2)" "$(fmt "${K_TAIL[$mode,$run,eo]}" 2)" \
+          "$(fmt "${K_CPU[$mode,$run,eo]}" 1)" "$pgc" "$kc"
+      done
+      printf '\n'
+    fi
   done
 
   rss_met=0
@@ -511,6 +612,17 @@ MAX_RSS=0
     printf '| %s ≥ %d%% of the ceiling | %d%% (median of %s) | %s |\n' "$mode" \
       "$(fmt "$(calc "$target * 100")")" "$(fmt "$(calc "$mr * 100")")" "$RUNS" "$(verdict "$met")"
   done
+  if [ "$EO" = 1 ]; then
+    for mode in $MODES; do
+      ratios=()
+      for run in $(seq 1 "$RUNS"); do ratios+=("$(calc "${K_SECS[$mode,$run]} / ${K_SECS[$mode,$run,eo]}")"); done
+      me=$(median "${ratios[@]}")
+      met=0
+      awk -v a="$me" -v b="$TARGET_EO" 'BEGIN { exit !(a >= b) }' && met=1
+      printf '| %s exactly-once ≥ %d%% of at-least-once throughput | %s%% (median of %s; offset write cost %s%%) | %s |\n' "$mode" \
+        "$(fmt "$(calc "$TARGET_EO * 100")")" "$(fmt "$(calc "$me * 100")" 1)" "$RUNS" "$(fmt "$(calc "(1 - $me) * 100")" 1)" "$(verdict "$met")"
+    done
+  fi
   printf '| peak RSS ≤ %d MiB | %s MiB (max of all runs) | %s |\n' "$TARGET_RSS_MIB" "$(fmt "$MAX_RSS")" "$(verdict "$rss_met")"
 
   if [ "$PROFILE" = 1 ]; then
