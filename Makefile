@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 SERVICES := scripts/services.sh
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build test test-unit vet demo bench chaos services-up services-down clean
+.PHONY: all build test test-unit vet demo bench backpressure chaos services-up services-down clean
 
 all: build
 
@@ -32,11 +32,23 @@ test: vet
 test-unit:
 	$(GO) test -race -short -count=1 ./...
 
+# The exactly-once end-to-end tests with 60 kill/restart cycles in
+# TestExactlyOnceChaos (make test runs 8).
+chaos: build
+	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
+	KAFKA2PG_CHAOS_CYCLES=60 KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -run 'TestExactlyOnce' ./e2e/
+
 demo: build
 	@bash scripts/demo.sh
 
 bench: build
 	@bash scripts/bench.sh
+
+# Backpressure under a slow database: 2 M events waiting in Kafka, a table
+# that sleeps per inserted row; RSS, in-flight bytes, paused fetching, rows/s
+# (scripts/backpressure.sh, about 2 minutes; results in docs/benchmarks.md).
+backpressure: build
+	@bash scripts/backpressure.sh
 
 services-up:
 	@$(SERVICES) up

@@ -151,6 +151,12 @@ func (p *Pipeline) produceDead(ctx context.Context, dead []deadLetter) error {
 	retry := p.cfg.Errors.Retry
 	backoff := time.Duration(retry.Initial)
 	start := time.Now()
+	stalled := false
+	defer func() {
+		if stalled {
+			p.m.Stalled(-1)
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		err := p.client.ProduceSync(ctx, recs...).FirstErr()
 		if err == nil {
@@ -164,6 +170,10 @@ func (p *Pipeline) produceDead(ctx context.Context, dead []deadLetter) error {
 			return fmt.Errorf("dead-letter topic %s: gave up after %d attempts (errors.retry.max_elapsed): %w", p.dlqTopic.topic, attempt, err)
 		}
 		p.log.Warn("writing to the dead-letter topic failed, retrying", "topic", p.dlqTopic.topic, "attempt", attempt, "err", err)
+		if !stalled {
+			stalled = true
+			p.m.Stalled(1)
+		}
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

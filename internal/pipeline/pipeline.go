@@ -190,7 +190,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		kgo.ConsumeResetOffset(reset),
 		kgo.SessionTimeout(time.Duration(cfg.Kafka.SessionTimeout)),
 		kgo.FetchMaxBytes(int32(cfg.Kafka.FetchMaxBytes)),
-		kgo.FetchMaxPartitionBytes(int32(min(int64(cfg.Kafka.FetchMaxBytes), 8<<20))),
+		// A partition's share of one fetch is a quarter of it (at most 1 MiB),
+		// so a backlog in one partition cannot fill every fetch and, with
+		// it, the whole in-flight budget while the others wait.
+		kgo.FetchMaxPartitionBytes(int32(max(min(int64(cfg.Kafka.FetchMaxBytes)/4, 1<<20), 1))),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
