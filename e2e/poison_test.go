@@ -60,13 +60,13 @@ CREATE TABLE events (id bigint PRIMARY KEY, n smallint NOT NULL CHECK (n >= 0), 
 
 // Poison mix into a dead-letter table: rows + dead letters = records
 // produced; the table holds exactly the good records, the dead-letter table
-// exactly the bad ones with their stage and reason.
+// exactly the bad ones with their stage and reason. 100,000 records with
+// at-least-once, 20,000 with exactly-once.
 func TestPoisonMixDLQTable(t *testing.T) {
-	for _, delivery := range []string{"at-least-once", "exactly-once"} {
+	for delivery, n := range map[string]int{"at-least-once": 100000, "exactly-once": 20000} {
 		t.Run(delivery, func(t *testing.T) {
 			e := newEnv(t, 4)
 			testenv.Exec(t, e.pool, poisonDDL)
-			const n = 10000
 			good, bad := poisonMix(t, e, n)
 			runToEnd(t, e.config(fmt.Sprintf(`delivery: %s
 batch: {max_rows: 100}
@@ -132,7 +132,7 @@ routes:
 			if dead != len(bad)+3 || dups != 3 {
 				t.Errorf("%d dead letters (%d duplicates), want %d (3)", dead, dups, len(bad)+3)
 			}
-			if total := int64(len(gotGood) + dead); total != n+3 {
+			if total := len(gotGood) + dead; total != n+3 {
 				t.Fatalf("rows %d + dead letters %d = %d, want the %d records produced", len(gotGood), dead, total, n+3)
 			}
 		})
@@ -227,5 +227,37 @@ routes:
 	mustNoErr(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM dead WHERE stage = 'write' AND error LIKE '%23514%'`).Scan(&dead))
 	if dead != 5 {
 		t.Fatalf("%d dead letters, want the 5 rejected records", dead)
+	}
+}
+
+// A systemic error (a column dropped while the sink runs) is not a record
+// error: the pipeline stops with exit 1 and the dead-letter queue stays empty,
+// even with tolerance all.
+func TestSystemicErrorStopsWithoutDLQ(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL, extra text)`)
+	cl := testenv.Client(t)
+	testenv.Produce(t, cl, &kgo.Record{Topic: e.topic, Value: []byte(`{"id": 1, "extra": "x"}`)})
+	p := start(t, "run", "--config", e.config(`errors:
+  tolerance: all
+  dlq: {table: dead}
+routes:
+  - topic: {{topic}}
+    table: events
+`))
+	eventually(t, 30*time.Second, "the first row", func() bool { return e.count("events") == 1 })
+	testenv.Exec(t, e.pool, `ALTER TABLE events DROP COLUMN extra`)
+	testenv.Produce(t, cl, &kgo.Record{Topic: e.topic, Value: []byte(`{"id": 2, "extra": "y"}`)})
+	if code := p.wait(t, 60*time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if out := strings.ReplaceAll(p.out.String(), `\"`, `"`); !strings.Contains(out, "systemic error") {
+		t.Errorf("the error does not say systemic:\n%s", tail(out, 5))
+	}
+	if n := e.count("dead"); n != 0 {
+		t.Fatalf("%d dead letters after a systemic error, want 0", n)
+	}
+	if c := testenv.Committed(t, e.group, e.topic); c[0] != 1 {
+		t.Fatalf("committed %d, want 1 (not past the record that could not be written)", c[0])
 	}
 }
