@@ -148,9 +148,7 @@ func (p *Pipeline) produceDead(ctx context.Context, dead []deadLetter) error {
 		return nil
 	}
 	recs := p.dlqTopic.records(dead)
-	retry := p.cfg.Errors.Retry
-	backoff := time.Duration(retry.Initial)
-	start := time.Now()
+	bo := newBackoff(p.cfg.Errors.Retry)
 	stalled := false
 	defer func() {
 		if stalled {
@@ -166,19 +164,18 @@ func (p *Pipeline) produceDead(ctx context.Context, dead []deadLetter) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if me := time.Duration(retry.MaxElapsed); me > 0 && time.Since(start)+backoff > me {
-			return fmt.Errorf("dead-letter topic %s: gave up after %d attempts (errors.retry.max_elapsed): %w", p.dlqTopic.topic, attempt, err)
+		if bo.exhausted() {
+			return fmt.Errorf("dead-letter topic %s: gave up after %d attempts over %s (errors.retry.max_elapsed): %w", p.dlqTopic.topic, attempt, bo.elapsed(), err)
 		}
-		p.log.Warn("writing to the dead-letter topic failed, retrying", "topic", p.dlqTopic.topic, "attempt", attempt, "err", err)
+		wait := bo.next()
+		p.log.Warn("writing to the dead-letter topic failed, retrying", "topic", p.dlqTopic.topic, "attempt", attempt,
+			"backoff", wait.Round(time.Millisecond), "err", err)
 		if !stalled {
 			stalled = true
 			p.m.Stalled(1)
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, time.Duration(retry.Max))
 	}
 }

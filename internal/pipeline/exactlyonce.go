@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -58,7 +57,7 @@ func (p *Pipeline) claim(ctx context.Context, offsets map[string]map[int32]kgo.O
 // claimOne claims one partition, retrying transient failures until ctx
 // (which kgo cancels when the group session ends) is done.
 func (p *Pipeline) claimOne(ctx context.Context, key tp) (pgwrite.Claim, error) {
-	backoff := time.Duration(p.cfg.Errors.Retry.Initial)
+	bo := newBackoff(p.cfg.Errors.Retry)
 	for {
 		c, err := p.store.Claim(ctx, p.pool, key.topic, key.partition, p.owner)
 		if err == nil {
@@ -68,12 +67,9 @@ func (p *Pipeline) claimOne(ctx context.Context, key tp) (pgwrite.Claim, error) 
 			return c, err
 		}
 		p.log.Warn("claiming partition failed, retrying", "topic", key.topic, "partition", key.partition, "err", err)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return c, ctx.Err()
+		if err := sleep(ctx, bo.next()); err != nil {
+			return c, err
 		}
-		backoff = min(backoff*2, time.Duration(p.cfg.Errors.Retry.Max))
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -559,9 +558,7 @@ func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dea
 			return nil
 		}
 	}
-	retry := p.cfg.Errors.Retry
-	backoff := time.Duration(retry.Initial)
-	start := time.Now()
+	bo := newBackoff(p.cfg.Errors.Retry)
 	stalled := false
 	defer func() {
 		if stalled {
@@ -602,8 +599,8 @@ func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dea
 		if werr.Class != pgwrite.Transient {
 			return werr
 		}
-		if me := time.Duration(retry.MaxElapsed); me > 0 && time.Since(start)+backoff > me {
-			return fmt.Errorf("gave up after %d attempts over %s (errors.retry.max_elapsed): %w", attempt, time.Since(start).Round(time.Millisecond), werr)
+		if bo.exhausted() {
+			return fmt.Errorf("gave up after %d attempts over %s (errors.retry.max_elapsed): %w", attempt, bo.elapsed(), werr)
 		}
 		p.stats.retries.Add(1)
 		p.m.Retries.WithLabelValues(r.tableName).Inc()
@@ -611,17 +608,12 @@ func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dea
 			stalled = true
 			p.m.Stalled(1)
 		}
-		sleep := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.next()
 		p.log.Warn("write failed, retrying", "table", r.tableName, "topic", key.topic, "partition", key.partition,
-			"attempt", attempt, "backoff", sleep.Round(time.Millisecond), "err", werr.Err.Error())
-		t := time.NewTimer(sleep)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+			"attempt", attempt, "backoff", wait.Round(time.Millisecond), "err", werr.Err.Error())
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, time.Duration(retry.Max))
 	}
 }
 

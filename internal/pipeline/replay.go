@@ -27,7 +27,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -484,9 +483,7 @@ WHERE d."group" = $1 AND d."id" = u.id`, group, ids, stages, classes, reasons)
 // transient failures with backoff (errors.retry). A data error is returned
 // as a *replayDataError; anything else ends the replay.
 func (rp *replayer) writeTx(ctx context.Context, rr *replayRoute, rows []pgwrite.Row, hook func(context.Context, pgx.Tx) error, done func(context.Context) (bool, error)) error {
-	retry := rp.cfg.Errors.Retry
-	backoff := time.Duration(retry.Initial)
-	start := time.Now()
+	bo := newBackoff(rp.cfg.Errors.Retry)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && done != nil {
 			if ok, err := done(ctx); err == nil && ok {
@@ -512,21 +509,16 @@ func (rp *replayer) writeTx(ctx context.Context, rr *replayRoute, rows []pgwrite
 		default:
 			return fmt.Errorf("writing %s: %s error replaying dead letters: %w", rr.r.tableName, class, err)
 		}
-		if me := time.Duration(retry.MaxElapsed); me > 0 && time.Since(start)+backoff > me {
+		if bo.exhausted() {
 			return fmt.Errorf("writing %s: gave up after %d attempts over %s (errors.retry.max_elapsed): %w",
-				rr.r.tableName, attempt, time.Since(start).Round(time.Millisecond), err)
+				rr.r.tableName, attempt, bo.elapsed(), err)
 		}
-		sleep := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.next()
 		rp.log.Warn("write failed, retrying", "table", rr.r.tableName, "attempt", attempt,
-			"backoff", sleep.Round(time.Millisecond), "err", RedactPassword(err, rp.cfg.Postgres.URL).Error())
-		t := time.NewTimer(sleep)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+			"backoff", wait.Round(time.Millisecond), "err", RedactPassword(err, rp.cfg.Postgres.URL).Error())
+		if err := sleep(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, time.Duration(retry.Max))
 	}
 }
 
