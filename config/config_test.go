@@ -465,7 +465,7 @@ func TestProblems(t *testing.T) {
 		{"value format enum", with("    value: {format: xml}"), nil,
 			"routes[0].value.format", 9, `must be one of json, json-connect, avro, protobuf, json-schema, string, bytes; got "xml"`},
 		{"value format avro", with("    value: {format: avro}"), nil,
-			"routes[0].value.format", 9, "avro is not supported yet in this version (supported: json)"},
+			"routes[0].value.format", 9, "avro is not supported yet in this version (supported: json, json-connect)"},
 		{"key format bytes", with("    key:", "      format: bytes"), nil,
 			"routes[0].key.format", 10, "bytes is not supported yet in this version (supported: string, json)"},
 		{"unwrap", with("    unwrap: debezium"), nil,

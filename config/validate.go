@@ -19,7 +19,7 @@ var (
 	mechanisms     = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
 	modes          = []string{ModeInsert, ModeUpsert, ModeRaw}
 	formats        = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
-	valueFormatsOK = []string{FormatJSON}
+	valueFormatsOK = []string{FormatJSON, FormatJSONConnect}
 	keyFormatsOK   = []string{FormatString, FormatJSON}
 	tolerances     = []string{ToleranceNone, ToleranceAll}
 	logFormats     = []string{"text", "json"}

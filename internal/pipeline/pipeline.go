@@ -320,7 +320,11 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 	if err != nil {
 		return r, err
 	}
-	r.mapSpec = transform.Spec{Table: t, Mode: mode, KeyFormat: keyFormat, KeyCols: keyCols,
+	valueFormat := transform.ValueJSON
+	if rc.Value.Format == config.FormatJSONConnect {
+		valueFormat = transform.ValueConnect
+	}
+	r.mapSpec = transform.Spec{Table: t, Mode: mode, ValueFormat: valueFormat, KeyFormat: keyFormat, KeyCols: keyCols,
 		DeleteOnTombstone: rc.DeleteOnTombstone}
 	if _, err := transform.NewMapper(r.mapSpec); err != nil {
 		return r, err

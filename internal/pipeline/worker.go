@@ -179,7 +179,11 @@ func (w *worker) run() {
 				w.mSkipped.Inc()
 			} else {
 				b.rows = append(b.rows, pgwrite.Row{})
-				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); err != nil {
+				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); errors.Is(err, transform.ErrSkip) {
+					b.rows = b.rows[:len(b.rows)-1]
+					w.p.stats.skipped.Add(1)
+					w.mSkipped.Inc()
+				} else if err != nil {
 					b.rows = b.rows[:len(b.rows)-1]
 					var rerr *transform.RecordError
 					if errors.As(err, &rerr) {

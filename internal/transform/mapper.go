@@ -5,6 +5,7 @@ package transform
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -23,8 +24,21 @@ const (
 	KeyJSON                        // the key is a JSON object whose fields map to columns
 )
 
+// ValueFormat is how the Kafka value is read.
+type ValueFormat int
+
+const (
+	ValueJSON    ValueFormat = iota // a JSON object whose fields map to columns
+	ValueConnect                    // Kafka Connect's JsonConverter envelope {"schema", "payload"}
+)
+
+// ErrSkip is returned by Map for a record that has no effect on the route (a
+// Connect null payload without delete_on_tombstone); it is counted as skipped.
+var ErrSkip = errors.New("record has no effect on this route")
+
 // Spec is what a Mapper needs to know about its route.
 type Spec struct {
+	ValueFormat       ValueFormat
 	Table             *pgwrite.Table
 	Mode              pgwrite.Mode
 	KeyFormat         KeyFormat
@@ -40,6 +54,7 @@ type Mapper struct {
 	keyIdx   []int
 	required []int // NOT NULL columns without a default
 	vp, kp   fastjson.Parser
+	arena    fastjson.Arena // Connect payloads rewritten per record
 	keyBuf   []byte
 	raw      rawCols
 }
@@ -128,14 +143,26 @@ func (m *Mapper) Map(r *kgo.Record, row *pgwrite.Row) error {
 	if m.spec.Mode == pgwrite.Raw {
 		return m.mapRaw(r, row)
 	}
-	if r.Value == nil {
+	var v *fastjson.Value
+	if r.Value != nil {
+		var err error
+		if v, err = m.vp.ParseBytes(r.Value); err != nil {
+			return m.errf(r, StageDecode, "", "", "value is not valid JSON: %v", err)
+		}
+		if m.spec.ValueFormat == ValueConnect {
+			m.arena.Reset()
+			if v, err = unwrapConnect(v, &m.arena); err != nil {
+				return m.errf(r, StageDecode, "", "", "%v", err)
+			}
+			if v == nil && !m.spec.DeleteOnTombstone {
+				return ErrSkip // a null payload is a tombstone
+			}
+		}
+	}
+	if v == nil {
 		row.Op = pgwrite.OpDelete
 	} else {
 		row.Op = pgwrite.OpWrite
-		v, err := m.vp.ParseBytes(r.Value)
-		if err != nil {
-			return m.errf(r, StageDecode, "", "", "value is not valid JSON: %v", err)
-		}
 		obj, err := v.Object()
 		if err != nil {
 			return m.errf(r, StageDecode, "", "", "value is a JSON %s, not an object", v.Type())
