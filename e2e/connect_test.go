@@ -31,7 +31,7 @@ func TestConnectJSON(t *testing.T) {
 	}
 	testenv.Produce(t, testenv.Client(t),
 		rec(1, `{"id": 1, "price": "`+dec(0x30, 0x39)+`", "since": 19723, "updated": 1700000000123}`), // 123.45
-		rec(2, `{"id": 2, "price": "`+dec(0xff, 0x85)+`", "since": null, "updated": null}`),          // -1.23
+		rec(2, `{"id": 2, "price": "`+dec(0xff, 0x85)+`", "since": null, "updated": null}`),           // -1.23
 		rec(3, `{"id": 3, "price": "`+dec(0x01)+`"}`),
 		rec(3, `null`), // a null payload: delete
 	)
