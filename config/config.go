@@ -155,11 +155,15 @@ type Postgres struct {
 }
 
 // OffsetsTableName splits offsets_table like Route.TableName.
-func (p *Postgres) OffsetsTableName() (schema, table string) {
-	if s, t, ok := strings.Cut(p.OffsetsTable, "."); ok {
+func (p *Postgres) OffsetsTableName() (schema, table string) { return SplitTableName(p.OffsetsTable) }
+
+// SplitTableName splits "schema.table" on the first '.'; schema is "" for an
+// unqualified name (the connection's search_path decides).
+func SplitTableName(name string) (schema, table string) {
+	if s, t, ok := strings.Cut(name, "."); ok {
 		return s, t
 	}
-	return "", p.OffsetsTable
+	return "", name
 }
 
 // SchemaRegistry configures the Confluent-compatible Schema Registry. It is

@@ -53,10 +53,7 @@ func (r *Route) TableName() (schema, table string) {
 		}
 		return "", ""
 	}
-	if s, t, ok := strings.Cut(r.Table, "."); ok {
-		return s, t
-	}
-	return "", r.Table
+	return SplitTableName(r.Table)
 }
 
 // SanitiseIdent turns a topic name into a table name that needs no quoting:

@@ -164,19 +164,7 @@ func (v *validator) postgres() {
 	if p.MaxConns < 1 || p.MaxConns > 1000 {
 		v.add("postgres.max_conns", "must be between 1 and 1000; got %d", p.MaxConns)
 	}
-	if strings.Contains(p.OffsetsTable, `"`) {
-		v.add("postgres.offsets_table", "must not contain '\"': quoted identifiers are not supported; write schema.table")
-	} else {
-		schema, table := p.OffsetsTableName()
-		if strings.Contains(p.OffsetsTable, ".") {
-			if msg := checkIdent(schema); msg != "" {
-				v.add("postgres.offsets_table", "schema name %s", msg)
-			}
-		}
-		if msg := checkIdent(table); msg != "" {
-			v.add("postgres.offsets_table", "table name %s", msg)
-		}
-	}
+	v.table("postgres.offsets_table", p.OffsetsTable)
 }
 
 func (v *validator) batch() {
@@ -215,19 +203,7 @@ func (v *validator) errors() {
 		}
 	}
 	if e.DLQ.Table != "" {
-		if strings.Contains(e.DLQ.Table, `"`) {
-			v.add("errors.dlq.table", "must not contain '\"': quoted identifiers are not supported; write schema.table")
-		} else {
-			schema, table, qualified := strings.Cut(e.DLQ.Table, ".")
-			if !qualified {
-				schema, table = "", e.DLQ.Table
-			} else if msg := checkIdent(schema); msg != "" {
-				v.add("errors.dlq.table", "schema name %s", msg)
-			}
-			if msg := checkIdent(table); msg != "" {
-				v.add("errors.dlq.table", "table name %s", msg)
-			}
-		}
+		v.table("errors.dlq.table", e.DLQ.Table)
 	}
 	r := &e.Retry
 	if r.Initial <= 0 {

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fastjson"
 
+	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
@@ -57,7 +57,7 @@ type dlqTable struct {
 
 func newDLQTable(name, group string) *dlqTable {
 	ident := pgx.Identifier{name}
-	if s, t, ok := strings.Cut(name, "."); ok {
+	if s, t := config.SplitTableName(name); s != "" {
 		ident = pgx.Identifier{s, t}
 	}
 	jsonb, _ := coerce.TypeFor("jsonb", 'b', -1, "jsonb", 3802, nil, nil)
