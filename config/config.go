@@ -41,9 +41,7 @@ const (
 	ModeRaw    = "raw"
 )
 
-// Values of Format.Format. This version supports FormatJSON for values and
-// FormatString and FormatJSON for keys; Validate rejects the others as not
-// supported yet.
+// Values of Format.Format, for keys and values alike.
 const (
 	FormatJSON        = "json"
 	FormatJSONConnect = "json-connect"
@@ -166,13 +164,36 @@ func SplitTableName(name string) (schema, table string) {
 	return "", name
 }
 
-// SchemaRegistry configures the Confluent-compatible Schema Registry. It is
-// accepted but not used by any format this version supports.
+// SchemaRegistry configures the Confluent-compatible Schema Registry that the
+// avro, protobuf and json-schema formats read schemas from.
 type SchemaRegistry struct {
-	URL      string `yaml:"url"`
+	// URL is the registry's base URL (http or https). Required when a route
+	// uses a registry format.
+	URL string `yaml:"url"`
+	// Username and Password are sent with HTTP basic auth when Username is
+	// set. Redacted never shows Password.
 	Username string `yaml:"username"`
-	// Password is never shown by Redacted.
 	Password string `yaml:"password"`
+	// TLS configures an https registry (same fields as kafka.tls).
+	TLS *TLS `yaml:"tls"`
+	// Timeout bounds one registry request. Default 10s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// UsesRegistry reports whether a route reads a format that needs the
+// schema registry.
+func (c *Config) UsesRegistry() bool {
+	for _, r := range c.Routes {
+		if RegistryFormat(r.Value.Format) || RegistryFormat(r.Key.Format) {
+			return true
+		}
+	}
+	return false
+}
+
+// RegistryFormat reports whether format is read through the schema registry.
+func RegistryFormat(format string) bool {
+	return format == FormatAvro || format == FormatProtobuf || format == FormatJSONSchema
 }
 
 // Batch is the batching policy of the writer.
@@ -262,13 +283,39 @@ type Route struct {
 	// SoftDeleteColumn turns a tombstone into setting this column instead of
 	// deleting the row. Requires DeleteOnTombstone; not with ModeRaw.
 	SoftDeleteColumn string `yaml:"soft_delete_column"`
-	// Unwrap, Filter, Columns, AutoCreate and AutoEvolve are not supported yet
-	// in this version; Validate rejects them when set.
-	Unwrap     string            `yaml:"unwrap"`
-	Filter     string            `yaml:"filter"`
-	Columns    map[string]string `yaml:"columns"`
-	AutoCreate bool              `yaml:"auto_create"`
-	AutoEvolve bool              `yaml:"auto_evolve"`
+	// Unwrap is UnwrapDebezium to read Debezium change events, or empty.
+	Unwrap string `yaml:"unwrap"`
+	// Debezium tunes unwrap: debezium.
+	Debezium Debezium `yaml:"debezium"`
+	// Flatten maps nested records to columns named by their path joined
+	// with '_' (a.b → a_b) instead of to one jsonb column named a.
+	Flatten bool `yaml:"flatten"`
+	// AutoCreate creates the table from the record schema (or, for
+	// schemaless json, from the first batch) when it does not exist.
+	AutoCreate bool `yaml:"auto_create"`
+	// AutoEvolve adds a nullable column for a new field and applies safe
+	// widenings; unsafe changes are record errors.
+	AutoEvolve bool `yaml:"auto_evolve"`
+	// Filter and Columns are not supported yet in this version; Validate
+	// rejects them when set.
+	Filter  string            `yaml:"filter"`
+	Columns map[string]string `yaml:"columns"`
+}
+
+// Values of Route.Unwrap and Debezium.OnTruncate.
+const (
+	UnwrapDebezium   = "debezium"
+	TruncateIgnore   = "ignore"
+	TruncateFail     = "fail"
+	debeziumDefaultT = TruncateIgnore
+)
+
+// Debezium tunes how Debezium change events are applied.
+type Debezium struct {
+	// OnTruncate is what a truncate event (op "t") does: TruncateIgnore
+	// (default: counted as skipped) or TruncateFail (a record error: it
+	// stops the pipeline or goes to the dead-letter queue).
+	OnTruncate string `yaml:"on_truncate"`
 }
 
 // Format names an encoding of record keys or values; see the Format*

@@ -21,6 +21,7 @@ const (
 	defaultRetryMax         = Duration(30 * time.Second)
 	defaultShutdownTimeout  = Duration(30 * time.Second)
 	defaultLogFormat        = "text"
+	defaultRegistryTimeout  = Duration(10 * time.Second)
 	defaultLogLevel         = "info"
 )
 
@@ -80,7 +81,9 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 		str(p+"value.format", &r.Value.Format, FormatJSON)
 		str(p+"key.format", &r.Key.Format, FormatString)
 		str(p+"mode", &r.Mode, ModeInsert)
+		str(p+"debezium.on_truncate", &r.Debezium.OnTruncate, debeziumDefaultT)
 	}
+	dur("schema_registry.timeout", &c.SchemaRegistry.Timeout, defaultRegistryTimeout)
 }
 
 // normalise rewrites values that are accepted in more than one spelling into

@@ -14,16 +14,15 @@ import (
 const notSupported = "not supported yet in this version"
 
 var (
-	deliveries     = []string{DeliveryAtLeastOnce, DeliveryExactlyOnce}
-	starts         = []string{StartEarliest, StartLatest}
-	mechanisms     = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
-	modes          = []string{ModeInsert, ModeUpsert, ModeRaw}
-	formats        = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
-	valueFormatsOK = []string{FormatJSON, FormatJSONConnect}
-	keyFormatsOK   = []string{FormatString, FormatJSON}
-	tolerances     = []string{ToleranceNone, ToleranceAll}
-	logFormats     = []string{"text", "json"}
-	logLevels      = []string{"debug", "info", "warn", "error"}
+	deliveries = []string{DeliveryAtLeastOnce, DeliveryExactlyOnce}
+	starts     = []string{StartEarliest, StartLatest}
+	mechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
+	modes      = []string{ModeInsert, ModeUpsert, ModeRaw}
+	formats    = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
+	truncates  = []string{TruncateIgnore, TruncateFail}
+	tolerances = []string{ToleranceNone, ToleranceAll}
+	logFormats = []string{"text", "json"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
 )
 
 // Validate checks the semantic rules of a Config whose defaults are filled in
@@ -47,6 +46,7 @@ func (c *Config) Validate() []Problem {
 	if c.ShutdownTimeout <= 0 {
 		v.add("shutdown_timeout", "must be greater than 0; got %s", c.ShutdownTimeout)
 	}
+	v.registry(&c.SchemaRegistry)
 	v.routes()
 	return v.list
 }
@@ -118,14 +118,7 @@ func (v *validator) kafka() {
 	if k.FetchMaxBytes <= 0 {
 		v.add("kafka.fetch_max_bytes", "must be greater than 0; got %s", k.FetchMaxBytes)
 	}
-	if t := k.TLS; t != nil {
-		if t.CertFile != "" && t.KeyFile == "" {
-			v.add("kafka.tls.key_file", "required when kafka.tls.cert_file is set")
-		}
-		if t.KeyFile != "" && t.CertFile == "" {
-			v.add("kafka.tls.cert_file", "required when kafka.tls.key_file is set")
-		}
-	}
+	v.tls("kafka.tls", k.TLS)
 	if s := k.SASL; s != nil {
 		if s.Mechanism == "" {
 			v.add("kafka.sasl.mechanism", "required; one of %s", strings.Join(mechanisms, ", "))
@@ -265,17 +258,53 @@ func (v *validator) routes() {
 	}
 }
 
+func (v *validator) tls(p string, t *TLS) {
+	if t == nil {
+		return
+	}
+	if t.CertFile != "" && t.KeyFile == "" {
+		v.add(p+".key_file", "required when %s.cert_file is set", p)
+	}
+	if t.KeyFile != "" && t.CertFile == "" {
+		v.add(p+".cert_file", "required when %s.key_file is set", p)
+	}
+}
+
+// registry checks schema_registry; the URL is required only by the routes
+// that use a registry format (see route).
+func (v *validator) registry(s *SchemaRegistry) {
+	if s.URL != "" {
+		u, err := url.Parse(s.URL)
+		switch {
+		case err != nil:
+			v.add("schema_registry.url", "not a valid URL") // url.Error quotes the URL, password and all
+		case u.Scheme != "http" && u.Scheme != "https":
+			v.add("schema_registry.url", "must be an http or https URL; got scheme %q", u.Scheme)
+		case u.Host == "":
+			v.add("schema_registry.url", "has no host")
+		}
+	}
+	if s.Password != "" && s.Username == "" {
+		v.add("schema_registry.username", "required when schema_registry.password is set")
+	}
+	if s.Timeout < 0 {
+		v.add("schema_registry.timeout", "must not be negative; got %s", s.Timeout)
+	}
+	v.tls("schema_registry.tls", s.TLS)
+}
+
 func (v *validator) route(rp string, r *Route) {
 	// An empty table means SanitiseIdent(first topic) (see TableName) unless
 	// the document wrote `table: ""`, which Parse leaves empty.
 	if _, written := v.c.lines[rp+".table"]; r.Table != "" || written {
 		v.table(rp+".table", r.Table)
 	}
-	if v.enum(rp+".value.format", r.Value.Format, formats) && !slices.Contains(valueFormatsOK, r.Value.Format) {
-		v.add(rp+".value.format", "%s is %s (supported: %s)", r.Value.Format, notSupported, strings.Join(valueFormatsOK, ", "))
-	}
-	if v.enum(rp+".key.format", r.Key.Format, formats) && !slices.Contains(keyFormatsOK, r.Key.Format) {
-		v.add(rp+".key.format", "%s is %s (supported: %s)", r.Key.Format, notSupported, strings.Join(keyFormatsOK, ", "))
+	v.enum(rp+".value.format", r.Value.Format, formats)
+	v.enum(rp+".key.format", r.Key.Format, formats)
+	for _, f := range []struct{ path, format string }{{rp + ".value.format", r.Value.Format}, {rp + ".key.format", r.Key.Format}} {
+		if RegistryFormat(f.format) && v.c.SchemaRegistry.URL == "" {
+			v.add(f.path, "%s needs schema_registry.url", f.format)
+		}
 	}
 	v.enum(rp+".mode", r.Mode, modes)
 
@@ -328,20 +357,41 @@ func (v *validator) route(rp string, r *Route) {
 		}
 	}
 
-	if r.Unwrap != "" {
-		v.add(rp+".unwrap", "%s", notSupported)
+	if r.Unwrap != "" && v.enum(rp+".unwrap", r.Unwrap, []string{UnwrapDebezium}) {
+		if r.Mode != ModeUpsert {
+			v.add(rp+".unwrap", "debezium needs mode: upsert (change events update and delete rows by key); got mode: %s", r.Mode)
+		}
+		if r.Value.Format == FormatString || r.Value.Format == FormatBytes {
+			v.add(rp+".unwrap", "debezium needs a structured value format, not %s", r.Value.Format)
+		}
+	}
+	if r.Debezium.OnTruncate != "" { // "" (a Config built in code) means ignore
+		v.enum(rp+".debezium.on_truncate", r.Debezium.OnTruncate, truncates)
+	}
+	if _, written := v.c.lines[rp+".debezium"]; r.Unwrap == "" && written {
+		v.add(rp+".debezium", "only valid with unwrap: debezium")
+	}
+	if r.Mode == ModeRaw {
+		for _, o := range []struct {
+			name string
+			on   bool
+		}{{"flatten", r.Flatten}, {"auto_create", r.AutoCreate}, {"auto_evolve", r.AutoEvolve}} {
+			if o.on {
+				v.add(rp+"."+o.name, "not valid with mode: raw (raw tables have a fixed shape)")
+			}
+		}
+	}
+	if (r.AutoCreate || r.AutoEvolve) && (r.Value.Format == FormatString || r.Value.Format == FormatBytes) {
+		v.add(rp+".auto_create", "needs a structured value format, not %s", r.Value.Format)
+	}
+	if r.AutoCreate && r.Mode != ModeRaw && r.Key.Format == FormatString && len(r.ConflictKey) > 1 {
+		v.add(rp+".conflict_key", "a string key fills one column; with auto_create name one column, or use a structured key format")
 	}
 	if r.Filter != "" {
 		v.add(rp+".filter", "%s", notSupported)
 	}
 	if len(r.Columns) > 0 {
 		v.add(rp+".columns", "%s", notSupported)
-	}
-	if r.AutoCreate {
-		v.add(rp+".auto_create", "%s", notSupported)
-	}
-	if r.AutoEvolve {
-		v.add(rp+".auto_evolve", "%s", notSupported)
 	}
 }
 
