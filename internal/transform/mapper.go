@@ -4,6 +4,7 @@
 package transform
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,50 +14,64 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fastjson"
 
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 )
 
-// KeyFormat is how the Kafka key is read.
-type KeyFormat int
-
-const (
-	KeyString KeyFormat = iota + 1 // the key bytes are the value of the single key column
-	KeyJSON                        // the key is a JSON object whose fields map to columns
-)
-
-// ValueFormat is how the Kafka value is read.
-type ValueFormat int
-
-const (
-	ValueJSON    ValueFormat = iota // a JSON object whose fields map to columns
-	ValueConnect                    // Kafka Connect's JsonConverter envelope {"schema", "payload"}
-)
-
 // ErrSkip is returned by Map for a record that has no effect on the route (a
-// Connect null payload without delete_on_tombstone); it is counted as skipped.
+// null payload without delete_on_tombstone, a Debezium truncate or message
+// event); it is counted as skipped.
 var ErrSkip = errors.New("record has no effect on this route")
 
 // Spec is what a Mapper needs to know about its route.
 type Spec struct {
-	ValueFormat       ValueFormat
-	Table             *pgwrite.Table
-	Mode              pgwrite.Mode
-	KeyFormat         KeyFormat
-	KeyCols           []string // columns that identify a row (upsert, deletes); may be empty
+	Table        *pgwrite.Table
+	Mode         pgwrite.Mode
+	ValueFormat  ValueFormat
+	ValueDecoder codec.Decoder // ValueRegistry only
+	KeyFormat    KeyFormat
+	KeyDecoder   codec.Decoder // KeyRegistry only
+	KeyCols      []string      // columns that identify a row (upsert, deletes); may be empty
+	// DeleteOnTombstone: a null value deletes the row by key.
 	DeleteOnTombstone bool
+	// Debezium reads change events (unwrap: debezium); TruncateFail makes a
+	// truncate event a record error instead of a skip.
+	Debezium, TruncateFail bool
+	// Flatten maps nested records to columns a_b instead of one column a.
+	Flatten bool
+	// Evolve reports records whose fields the table cannot hold yet with a
+	// *SchemaChange instead of ignoring the fields (auto_evolve).
+	Evolve bool
+}
+
+// SchemaChange is returned by Map when auto_evolve must change the table
+// before the record can be mapped: Fields is every column the record needs
+// (names as the table spells them where a column exists). The caller applies
+// the DDL, builds a new Mapper for the new table and maps the record again.
+type SchemaChange struct {
+	Fields []codec.Field
+}
+
+func (e *SchemaChange) Error() string {
+	return fmt.Sprintf("the table needs new or wider columns for a record with %d fields", len(e.Fields))
 }
 
 // Mapper maps records of one route to rows. A Mapper is not safe for
-// concurrent use (it reuses its JSON parsers): give each worker its own.
+// concurrent use (it reuses its parsers): give each worker its own.
 type Mapper struct {
 	spec     Spec
+	rd       reader
+	d        decoded
 	cols     map[string]int // field name → column index (writable columns only)
 	keyIdx   []int
 	required []int // NOT NULL columns without a default
-	vp, kp   fastjson.Parser
-	arena    fastjson.Arena // Connect payloads rewritten per record
 	keyBuf   []byte
+	nameBuf  []byte // flattened field names
 	raw      rawCols
+	// fits caches, per record schema, whether the table holds it: nil, a
+	// *SchemaChange, or a record error reason (*pgwrite.SchemaError).
+	fits    map[*codec.Type]error
+	missing []codec.Field // schemaless fields without a column (Evolve)
 }
 
 // rawCols are the column indexes of kafka2pg's raw table.
@@ -65,7 +80,8 @@ type rawCols struct{ topic, partition, offset, key, value, headers, timestamp in
 // NewMapper checks the spec against the table.
 func NewMapper(spec Spec) (*Mapper, error) {
 	t := spec.Table
-	m := &Mapper{spec: spec, cols: make(map[string]int, len(t.Columns))}
+	m := &Mapper{spec: spec, cols: make(map[string]int, len(t.Columns)), fits: map[*codec.Type]error{}}
+	m.rd.spec = &m.spec
 	for i, c := range t.Columns {
 		if c.Generated {
 			continue
@@ -93,7 +109,7 @@ func NewMapper(spec Spec) (*Mapper, error) {
 		}
 		m.keyIdx = append(m.keyIdx, i)
 	}
-	if spec.KeyFormat == KeyString && len(m.keyIdx) > 1 && spec.Mode != pgwrite.Raw {
+	if !spec.KeyFormat.structured() && len(m.keyIdx) > 1 && spec.Mode != pgwrite.Raw {
 		return nil, fmt.Errorf("%s: key format string gives one value but the key has %d columns (%s); use key format json",
 			t, len(m.keyIdx), strings.Join(spec.KeyCols, ", "))
 	}
@@ -132,8 +148,11 @@ func (m *Mapper) Skip(r *kgo.Record) bool {
 }
 
 // Map fills row from r. It returns a *RecordError when the record cannot
-// become a row. The row's values do not alias r or the parser's memory.
-func (m *Mapper) Map(r *kgo.Record, row *pgwrite.Row) error {
+// become a row, ErrSkip when it has no effect, a *SchemaChange when the
+// table must evolve first (Spec.Evolve), and any other error (a schema
+// registry that cannot be reached) as is. The row's values do not alias r
+// or the parser's memory. ctx bounds schema registry lookups.
+func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error {
 	t := m.spec.Table
 	row.Vals = make([]any, len(t.Columns))
 	row.Set = pgwrite.NewBitset(len(t.Columns))
@@ -141,41 +160,41 @@ func (m *Mapper) Map(r *kgo.Record, row *pgwrite.Row) error {
 	row.Offset = r.Offset
 	row.Key = ""
 	if m.spec.Mode == pgwrite.Raw {
-		return m.mapRaw(r, row)
+		return m.mapRaw(ctx, r, row)
 	}
-	var v *fastjson.Value
-	if r.Value != nil {
-		var err error
-		if v, err = m.vp.ParseBytes(r.Value); err != nil {
-			return m.errf(r, StageDecode, "", "", "value is not valid JSON: %v", err)
-		}
-		if m.spec.ValueFormat == ValueConnect {
-			m.arena.Reset()
-			if v, err = unwrapConnect(v, &m.arena); err != nil {
-				return m.errf(r, StageDecode, "", "", "%v", err)
-			}
-			if v == nil && !m.spec.DeleteOnTombstone {
-				return ErrSkip // a null payload is a tombstone
-			}
-		}
+	d := &m.d
+	if err := m.rd.read(ctx, r, d); err != nil {
+		return err
 	}
-	if v == nil {
-		row.Op = pgwrite.OpDelete
-	} else {
-		row.Op = pgwrite.OpWrite
-		obj, err := v.Object()
-		if err != nil {
-			return m.errf(r, StageDecode, "", "", "value is a JSON %s, not an object", v.Type())
-		}
-		var ferr error
-		obj.Visit(func(key []byte, fv *fastjson.Value) {
-			if ferr != nil {
-				return
+	if d.skipped || d.op == pgwrite.OpDelete && !m.spec.DeleteOnTombstone && d.dbz == nil {
+		return ErrSkip
+	}
+	row.Op = d.op
+	if d.op == pgwrite.OpWrite {
+		if d.typ != nil && m.spec.Evolve {
+			if err := m.checkSchema(r, d.typ); err != nil {
+				return err
 			}
-			ferr = m.setField(r, row, key, fv)
-		})
-		if ferr != nil {
-			return ferr
+		}
+		m.missing = m.missing[:0]
+		if err := m.visit(r, row, nil, d.value, 0); err != nil {
+			return err
+		}
+		if len(m.missing) > 0 {
+			return &SchemaChange{Fields: m.schemalessFields(d.value)}
+		}
+		if d.dbz != nil {
+			for _, x := range debeziumExtras {
+				i, ok := m.cols[x.name]
+				if !ok {
+					continue
+				}
+				if v := d.dbz.extra(x.name, &m.rd.arena); v != nil {
+					if err := m.setColumn(r, row, x.name, i, v); err != nil {
+						return err
+					}
+				}
+			}
 		}
 	}
 	if err := m.mapKey(r, row); err != nil {
@@ -185,68 +204,147 @@ func (m *Mapper) Map(r *kgo.Record, row *pgwrite.Row) error {
 		return nil
 	}
 	for _, i := range m.required {
-		if !row.Set.Has(i) {
+		if !row.Set.Has(i) && !(d.dbz != nil && m.unavailable(row, i)) {
 			return m.errf(r, StageMap, "", t.Columns[i].Name, "no value for NOT NULL column %s without a default", t.Columns[i].TypeName)
 		}
 	}
 	return nil
 }
 
-func (m *Mapper) setField(r *kgo.Record, row *pgwrite.Row, key []byte, fv *fastjson.Value) error {
-	i, ok := m.lookup(key)
-	if !ok {
-		return nil // fields without a column are ignored
+// unavailable is true for a column whose Debezium placeholder was skipped:
+// the row keeps its stored value, so a missing NOT NULL value is fine.
+func (m *Mapper) unavailable(row *pgwrite.Row, i int) bool {
+	v := m.d.value.Get(m.spec.Table.Columns[i].Name)
+	return v != nil && isUnavailable(v)
+}
+
+// visit maps the fields of obj (a record, or with flatten a nested record
+// whose names are prefixed) to columns.
+func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjson.Value, depth int) error {
+	obj, err := v.Object()
+	if err != nil {
+		return m.errf(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
 	}
+	var ferr error
+	obj.Visit(func(key []byte, fv *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		name := key
+		if len(prefix) > 0 {
+			name = append(append(prefix[:len(prefix):len(prefix)], '_'), key...)
+		}
+		if m.spec.Flatten && fv.Type() == fastjson.TypeObject && depth < maxFlattenDepth {
+			ferr = m.visit(r, row, name, fv, depth+1)
+			return
+		}
+		if m.d.dbz != nil && isUnavailable(fv) {
+			return // an unchanged TOASTed value: leave the stored column alone
+		}
+		i, ok := m.lookup(name)
+		if !ok {
+			if m.spec.Evolve && m.d.typ == nil && fv.Type() != fastjson.TypeNull {
+				m.missing = append(m.missing, codec.Field{Name: string(name)})
+			}
+			return // fields without a column are ignored
+		}
+		ferr = m.setColumn(r, row, string(name), i, fv)
+	})
+	return ferr
+}
+
+func (m *Mapper) setColumn(r *kgo.Record, row *pgwrite.Row, field string, i int, fv *fastjson.Value) error {
 	c := &m.spec.Table.Columns[i]
 	if c.Type == nil {
-		return m.errf(r, StageMap, string(key), c.Name, "%v", c.TypeErr)
+		return m.errf(r, StageMap, field, c.Name, "%v", c.TypeErr)
 	}
 	val, err := c.Type.FromJSON(fv)
 	if err != nil {
-		return m.errf(r, StageMap, string(key), c.Name, "%v", err)
+		return m.errf(r, StageMap, field, c.Name, "%v", err)
 	}
 	if val == nil && c.NotNull {
-		return m.errf(r, StageMap, string(key), c.Name, "null for NOT NULL column")
+		return m.errf(r, StageMap, field, c.Name, "null for NOT NULL column")
 	}
 	row.Vals[i] = val
 	row.Set.Add(i)
 	return nil
 }
 
+// checkSchema compares a record schema with the table, once per schema.
+func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
+	res, ok := m.fits[typ]
+	if !ok {
+		fields := flattenFields(typ, m.spec.Flatten)
+		for j := range fields {
+			if i, ok := m.lookup([]byte(fields[j].Name)); ok {
+				fields[j].Name = m.spec.Table.Columns[i].Name
+			}
+		}
+		stmts, err := pgwrite.EvolveDDL(m.spec.Table, fields, m.spec.KeyCols)
+		switch {
+		case err != nil:
+			res = err
+		case len(stmts) > 0:
+			res = &SchemaChange{Fields: fields}
+		}
+		if len(m.fits) > 1024 {
+			clear(m.fits)
+		}
+		m.fits[typ] = res
+	}
+	var se *pgwrite.SchemaError
+	if errors.As(res, &se) {
+		return m.errf(r, StageMap, se.Field, se.Column, "auto_evolve: %s", se.Reason)
+	}
+	return res
+}
+
+// schemalessFields is every field of a schemaless record with the type its
+// value suggests, for auto_evolve.
+func (m *Mapper) schemalessFields(v *fastjson.Value) []codec.Field {
+	t := inferType(v, m.spec.Flatten, 0)
+	if t == nil || t.Kind != codec.KindRecord {
+		return nil
+	}
+	fields := flattenFields(t, m.spec.Flatten)
+	out := fields[:0]
+	for _, f := range fields {
+		if i, ok := m.lookup([]byte(f.Name)); ok {
+			f.Name = m.spec.Table.Columns[i].Name
+		}
+		f.Optional = true
+		out = append(out, f)
+	}
+	return out
+}
+
 // mapKey applies the Kafka key (its values win over the value's fields) and
 // encodes the row's identity.
 func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 	t := m.spec.Table
-	if r.Key != nil {
-		switch m.spec.KeyFormat {
-		case KeyString:
-			if len(m.keyIdx) == 1 {
-				i := m.keyIdx[0]
-				c := &t.Columns[i]
-				val, err := c.Type.FromText(string(r.Key))
-				if err != nil {
-					return m.errf(r, StageMap, "key", c.Name, "%v", err)
-				}
-				row.Vals[i] = val
-				row.Set.Add(i)
-			}
-		case KeyJSON:
-			v, err := m.kp.ParseBytes(r.Key)
+	switch {
+	case m.d.key != nil:
+		if err := m.visitKey(r, row, m.d.key); err != nil {
+			return err
+		}
+	case r.Key != nil && !m.spec.KeyFormat.structured():
+		if len(m.keyIdx) == 1 {
+			i := m.keyIdx[0]
+			c := &t.Columns[i]
+			val, err := c.Type.FromText(string(r.Key))
 			if err != nil {
-				return m.errf(r, StageDecode, "key", "", "key is not valid JSON: %v", err)
+				return m.errf(r, StageMap, "key", c.Name, "%v", err)
 			}
-			obj, err := v.Object()
-			if err != nil {
-				return m.errf(r, StageDecode, "key", "", "key is a JSON %s, not an object", v.Type())
-			}
-			var ferr error
-			obj.Visit(func(k []byte, fv *fastjson.Value) {
-				if ferr == nil {
-					ferr = m.setField(r, row, k, fv)
+			row.Vals[i] = val
+			row.Set.Add(i)
+		}
+	case row.Op == pgwrite.OpDelete && m.d.dbz != nil && m.d.value != nil:
+		// A Debezium delete without a usable Kafka key: "before" has the key.
+		for _, i := range m.keyIdx {
+			if fv := m.d.value.Get(t.Columns[i].Name); fv != nil {
+				if err := m.setColumn(r, row, t.Columns[i].Name, i, fv); err != nil {
+					return err
 				}
-			})
-			if ferr != nil {
-				return ferr
 			}
 		}
 	}
@@ -262,6 +360,9 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 			what := "record"
 			if row.Op == pgwrite.OpDelete {
 				what = "tombstone"
+				if m.d.dbz != nil {
+					what = "Debezium delete"
+				}
 			}
 			return m.errf(r, StageMap, "key", t.Columns[i].Name, "%s has no value for key column", what)
 		}
@@ -272,7 +373,25 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 	return nil
 }
 
-func (m *Mapper) mapRaw(r *kgo.Record, row *pgwrite.Row) error {
+// visitKey maps a structured key's fields (flattened like the value's).
+func (m *Mapper) visitKey(r *kgo.Record, row *pgwrite.Row, key *fastjson.Value) error {
+	obj, _ := key.Object()
+	var ferr error
+	obj.Visit(func(k []byte, fv *fastjson.Value) {
+		if ferr != nil {
+			return
+		}
+		if i, ok := m.lookup(k); ok {
+			ferr = m.setColumn(r, row, "key."+string(k), i, fv)
+			if re, ok := ferr.(*RecordError); ok {
+				re.Field = "key"
+			}
+		}
+	})
+	return ferr
+}
+
+func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error {
 	t := m.spec.Table
 	set := func(i int, v any) { row.Vals[i] = v; row.Set.Add(i) }
 	row.Op = pgwrite.OpWrite
@@ -280,13 +399,14 @@ func (m *Mapper) mapRaw(r *kgo.Record, row *pgwrite.Row) error {
 	set(m.raw.partition, r.Partition)
 	set(m.raw.offset, r.Offset)
 	set(m.raw.timestamp, r.Timestamp)
+	m.rd.arena.Reset()
 	if r.Key != nil {
 		c := &t.Columns[m.raw.key]
 		val, err := c.Type.FromText(string(r.Key))
-		if m.spec.KeyFormat == KeyJSON {
-			v, perr := m.kp.ParseBytes(r.Key)
-			if perr != nil {
-				return m.errf(r, StageDecode, "key", "key", "key is not valid JSON: %v", perr)
+		if m.spec.KeyFormat.structured() {
+			v, _, derr := m.rd.decode(ctx, r, r.Key, true)
+			if derr != nil {
+				return derr
 			}
 			val, err = c.Type.FromJSON(v)
 		}
@@ -298,9 +418,9 @@ func (m *Mapper) mapRaw(r *kgo.Record, row *pgwrite.Row) error {
 		set(m.raw.key, nil)
 	}
 	if r.Value != nil {
-		v, err := m.vp.ParseBytes(r.Value)
+		v, _, err := m.rd.decode(ctx, r, r.Value, false)
 		if err != nil {
-			return m.errf(r, StageDecode, "", "value", "value is not valid JSON: %v", err)
+			return err
 		}
 		val, err := t.Columns[m.raw.value].Type.FromJSON(v)
 		if err != nil {

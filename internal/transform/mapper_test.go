@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestMapUpsert(t *testing.T) {
 	var row pgwrite.Row
 	// The key wins over the value's id; unknown fields and generated columns
 	// are ignored; case-insensitive field names match lower-case columns.
-	if err := m.Map(rec("7", `{"id": 1, "Status": "paid", "amount": 12.5, "total": 99, "extra": {"x": 1}}`), &row); err != nil {
+	if err := m.Map(context.Background(), rec("7", `{"id": 1, "Status": "paid", "amount": 12.5, "total": 99, "extra": {"x": 1}}`), &row); err != nil {
 		t.Fatal(err)
 	}
 	if row.Op != pgwrite.OpWrite || row.Vals[0] != int64(7) || row.Vals[1] != "paid" || !row.Set.Has(2) || row.Set.Has(3) || row.Set.Has(4) {
@@ -61,7 +62,7 @@ func TestMapUpsert(t *testing.T) {
 		t.Fatalf("key %q, want %q", row.Key, want)
 	}
 	// A tombstone deletes by key.
-	if err := m.Map(rec("8", "\x00nil"), &row); err != nil || row.Op != pgwrite.OpDelete || row.Vals[0] != int64(8) {
+	if err := m.Map(context.Background(), rec("8", "\x00nil"), &row); err != nil || row.Op != pgwrite.OpDelete || row.Vals[0] != int64(8) {
 		t.Fatalf("tombstone: %v %+v", err, row)
 	}
 	if m.Skip(rec("8", "\x00nil")) {
@@ -91,7 +92,7 @@ func TestMapErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var row pgwrite.Row
-		err := m.Map(rec(tc.key, tc.value), &row)
+		err := m.Map(context.Background(), rec(tc.key, tc.value), &row)
 		var re *RecordError
 		if !errors.As(err, &re) || re.Stage != tc.stage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Map(%q, %q) = %v; want a %s error containing %q", tc.key, tc.value, err, tc.stage, tc.want)
@@ -114,7 +115,7 @@ func TestMapJSONKeyAndSkip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var row pgwrite.Row
-	if err := m.Map(rec(`{"tenant": "t1", "id": 4}`, `{"tenant": "ignored", "balance": "1.5"}`), &row); err != nil {
+	if err := m.Map(context.Background(), rec(`{"tenant": "t1", "id": 4}`, `{"tenant": "ignored", "balance": "1.5"}`), &row); err != nil {
 		t.Fatal(err)
 	}
 	if row.Vals[0] != "t1" || row.Vals[1] != int32(4) {
@@ -136,7 +137,7 @@ func TestMapRaw(t *testing.T) {
 	r := rec("k", `{"a": [1, 2]}`)
 	r.Headers = []kgo.RecordHeader{{Key: "h", Value: []byte("v")}, {Key: "b", Value: []byte{0xff}}, {Key: "n"}}
 	var row pgwrite.Row
-	if err := m.Map(r, &row); err != nil {
+	if err := m.Map(context.Background(), r, &row); err != nil {
 		t.Fatal(err)
 	}
 	if row.Vals[0] != "orders" || row.Vals[1] != int32(2) || row.Vals[2] != int64(41) || row.Vals[3] != "k" ||
