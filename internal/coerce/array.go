@@ -43,6 +43,10 @@ func (t *Type) arrayFromJSON(v *fastjson.Value) (any, error) {
 		return collect(e, elems, (*Type).jsonTime)
 	case KindDate:
 		return collect(e, elems, (*Type).jsonDate)
+	case KindTime:
+		return collect(e, elems, (*Type).jsonTimeOfDay)
+	case KindInterval:
+		return collect(e, elems, (*Type).jsonInterval)
 	case KindUUID:
 		return collect(e, elems, (*Type).jsonUUID)
 	case KindJSON, KindJSONB:

@@ -59,6 +59,16 @@ func TestArrays(t *testing.T) {
 		{`["new", "lost"]`, `element [1]: "lost" is not a label of enum order_status (one of: new, paid, shipped)`},
 	})
 
+	// time(p)[] and interval(p)[]: the typmod applies to the elements too.
+	times := arrayOf(t, base(t, "time", -1, "time without time zone", pgtype.TimeOID), 0, "time(0) without time zone[]", pgtype.TimeArrayOID)
+	checkJSON(t, times, []ok{
+		{`["12:00:00.5", null, "24:00"]`, pgtype.FlatArray[*pgtype.Time]{ptr(tod(12, 0, 1, 0)), nil, ptr(tod(24, 0, 0, 0))}},
+	}, []bad{{`["12:00", 1]`, `element [1]: want an "HH:MM:SS" string for time(0) without time zone, got a number 1`}})
+	intervals := arrayOf(t, base(t, "interval", -1, "interval", pgtype.IntervalOID), intervalMod(ivFull, 0), "interval(0)[]", pgtype.IntervalArrayOID)
+	checkJSON(t, intervals, []ok{
+		{`["1.5s", 1499, "P1D"]`, pgtype.FlatArray[pgtype.Interval]{iv(0, 0, 2*usSec), iv(0, 0, usSec), iv(0, 1, 0)}},
+	}, []bad{{`["1 day", "1500"]`, `element [1]: "1500" has no unit (want e.g. "90s" or "90 seconds")`}})
+
 	others := []struct {
 		elem *coerce.Type
 		oid  uint32

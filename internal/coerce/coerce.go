@@ -42,6 +42,10 @@ func (t *Type) FromJSON(v *fastjson.Value) (any, error) {
 		return ret(t.jsonTime(v))
 	case KindDate:
 		return ret(t.jsonDate(v))
+	case KindTime:
+		return ret(t.jsonTimeOfDay(v))
+	case KindInterval:
+		return ret(t.jsonInterval(v))
 	case KindUUID:
 		return ret(t.jsonUUID(v))
 	case KindJSON, KindJSONB:
@@ -63,7 +67,8 @@ func (t *Type) FromJSON(v *fastjson.Value) (any, error) {
 // FromText converts the textual form of a value, as found in a string Kafka
 // key, to the same values FromJSON returns. The input is a bare string with
 // the rules of a JSON string for the kind, except: integers, numeric and
-// floats parse s as a number; bytea takes the bytes of s as they are (not
+// floats parse s as a number (but interval, as for a JSON string, rejects
+// digits alone rather than read them as milliseconds); bytea takes the bytes of s as they are (not
 // base64); json and jsonb store s as a JSON string; an array column takes s
 // as a JSON array. The empty string is a value, not NULL.
 //
@@ -96,6 +101,10 @@ func (t *Type) FromText(s string) (any, error) {
 		return ret(t.parseTime(s))
 	case KindDate:
 		return ret(t.parseDateValue(s))
+	case KindTime:
+		return ret(t.parseTimeOfDay(s))
+	case KindInterval:
+		return ret(t.parseInterval(s))
 	case KindUUID:
 		return ret(t.parseUUID(s))
 	case KindJSON, KindJSONB:
@@ -304,6 +313,27 @@ func (t *Type) jsonDate(v *fastjson.Value) (time.Time, error) {
 		return time.Time{}, t.want(`a "YYYY-MM-DD" string`, v)
 	}
 	return t.parseDateValue(b2s(v.GetStringBytes()))
+}
+
+// jsonTimeOfDay takes only strings: a number has no unit that would make it
+// unambiguous (seconds? milliseconds? since midnight in which zone?).
+func (t *Type) jsonTimeOfDay(v *fastjson.Value) (pgtype.Time, error) {
+	if v.Type() != fastjson.TypeString {
+		return pgtype.Time{}, t.want(`an "HH:MM:SS" string`, v)
+	}
+	return t.parseTimeOfDay(b2s(v.GetStringBytes()))
+}
+
+func (t *Type) jsonInterval(v *fastjson.Value) (pgtype.Interval, error) {
+	switch v.Type() {
+	case fastjson.TypeString:
+		return t.parseInterval(b2s(v.GetStringBytes()))
+	case fastjson.TypeNumber:
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.intervalMillis(s)
+	}
+	return pgtype.Interval{}, t.want("a duration string or milliseconds", v)
 }
 
 func (t *Type) jsonUUID(v *fastjson.Value) ([16]byte, error) {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // PostgreSQL's timestamp range in Unix milliseconds: from 4714-11-24 00:00:00
@@ -83,30 +85,11 @@ func parseStamp(s string) (stamp, bool) {
 	i := 19
 	nsec := 0
 	if i < len(s) && s[i] == '.' {
-		start := i
-		i++
-		frac := 0
-		for i < len(s) && isDigit(s[i]) {
-			if i-start > 9 {
-				return st, false
-			}
-			frac = frac*10 + int(s[i]-'0')
-			i++
-		}
-		n := i - start - 1
-		if n == 0 {
+		usec, end, ok := scanFraction(s, i)
+		if !ok {
 			return st, false
 		}
-		if n <= 6 {
-			for range 9 - n {
-				frac *= 10
-			}
-			nsec = frac
-		} else {
-			// PostgreSQL: fsec = rint(strtod(".ddddddddd") * 1000000).
-			f, _ := strconv.ParseFloat(s[start:i], 64)
-			nsec = int(math.RoundToEven(f*1e6)) * 1000
-		}
+		nsec, i = int(usec)*1000, end
 	}
 	if i < len(s) {
 		switch s[i] {
@@ -136,6 +119,41 @@ func parseStamp(s string) (stamp, bool) {
 	}
 	st.t = time.Date(y, time.Month(mo), d, h, mi, sec, nsec, time.UTC)
 	return st, true
+}
+
+// scanFraction reads '.' and 1 to 9 digits at s[i:] and returns the fraction
+// of a second in microseconds, rounded exactly as PostgreSQL's input
+// functions round it (rint of strtod(".ddd") * 1000000, so half to even of
+// the double value), and the index after the digits. The result may be
+// 1000000 (".9999996").
+func scanFraction(s string, i int) (usec int64, end int, ok bool) {
+	if i >= len(s) || s[i] != '.' {
+		return 0, i, false
+	}
+	start := i
+	i++
+	var frac int64
+	for i < len(s) && isDigit(s[i]) {
+		if i-start > 9 {
+			return 0, i, false
+		}
+		frac = frac*10 + int64(s[i]-'0')
+		i++
+	}
+	n := i - start - 1
+	if n == 0 {
+		return 0, i, false
+	}
+	if n <= 6 {
+		// Exact: the double nearest to the fraction, times 10^6, rounds
+		// back to the same integer.
+		for range 6 - n {
+			frac *= 10
+		}
+		return frac, i, true
+	}
+	f, _ := strconv.ParseFloat(s[start:i], 64) // cannot fail: '.' and digits
+	return int64(math.RoundToEven(float64(f * 1e6))), i, true
 }
 
 // isEpochMillis reports whether s is an optional '-' followed by digits only.
@@ -200,4 +218,72 @@ func (t *Type) parseDateValue(s string) (time.Time, error) {
 		return time.Time{}, errorf(quote(s) + " is not a valid date (want YYYY-MM-DD)")
 	}
 	return time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC), nil
+}
+
+// Microseconds per unit of time.
+const (
+	usecPerSec  = 1_000_000
+	usecPerMin  = 60 * usecPerSec
+	usecPerHour = 60 * usecPerMin
+	usecPerDay  = 24 * usecPerHour
+)
+
+// maxFracDigits is PostgreSQL's MAX_TIME_PRECISION and
+// MAX_INTERVAL_PRECISION: fraction digits a typmod may keep.
+const maxFracDigits = 6
+
+// fracScales[p] is the microsecond granule of p fraction digits.
+var fracScales = [maxFracDigits + 1]int64{1000000, 100000, 10000, 1000, 100, 10, 1}
+
+// scanTimeOfDay parses "HH:MM", "HH:MM:SS" or "HH:MM:SS.fraction" (1 to 9
+// digits) into microseconds since midnight. inRange reports whether the
+// fields and the total are within PostgreSQL's limits: a second of 60 (the
+// next minute) is allowed, and the total may be 24:00:00 but no later, after
+// the fraction is rounded to microseconds.
+func scanTimeOfDay(s string) (usec int64, ok, inRange bool) {
+	if len(s) < 5 || s[2] != ':' {
+		return 0, false, false
+	}
+	h, ok1 := digits2(s, 0)
+	m, ok2 := digits2(s, 3)
+	if !ok1 || !ok2 {
+		return 0, false, false
+	}
+	sec := 0
+	if len(s) > 5 {
+		if len(s) < 8 || s[5] != ':' {
+			return 0, false, false
+		}
+		if sec, ok = digits2(s, 6); !ok {
+			return 0, false, false
+		}
+		if len(s) > 8 {
+			var end int
+			if usec, end, ok = scanFraction(s, 8); !ok || end != len(s) {
+				return 0, false, false
+			}
+		}
+	}
+	usec += int64((h*60+m)*60+sec) * usecPerSec
+	return usec, true, h <= 24 && m <= 59 && sec <= 60 && usec <= usecPerDay
+}
+
+// parseTimeOfDay converts a time of day (see scanTimeOfDay) and applies
+// time(p), which rounds to p fraction digits, half up, as PostgreSQL's
+// AdjustTimeForTypmod. The other forms PostgreSQL reads ("1:02:03",
+// "12:34.5" as minutes and seconds, AM/PM, a time zone) are not accepted.
+func (t *Type) parseTimeOfDay(s string) (pgtype.Time, error) {
+	usec, ok, inRange := scanTimeOfDay(s)
+	if !ok {
+		return pgtype.Time{}, errorf(quote(s) + " is not a valid " + t.name() + " (want HH:MM[:SS[.fraction]])")
+	}
+	if !inRange {
+		return pgtype.Time{}, errorf(quote(s) + " out of range for " + t.name() + " (00:00:00 to 24:00:00)")
+	}
+	if t.roundFrac {
+		// 24:00:00 is a multiple of every granule: rounding cannot pass it.
+		g := fracScales[t.fracDigits]
+		usec = (usec + g/2) / g * g
+	}
+	return pgtype.Time{Microseconds: usec, Valid: true}, nil
 }

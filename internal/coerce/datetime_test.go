@@ -97,3 +97,72 @@ func TestDate(t *testing.T) {
 		{"2024-02-30", `"2024-02-30" is not a valid date (want YYYY-MM-DD)`},
 	})
 }
+
+func tod(h, m, s, us int64) pgtype.Time {
+	return pgtype.Time{Microseconds: ((h*60+m)*60+s)*1_000_000 + us, Valid: true}
+}
+
+func TestTime(t *testing.T) {
+	typ := base(t, "time", -1, "time without time zone", pgtype.TimeOID)
+	const notTime = " is not a valid time without time zone (want HH:MM[:SS[.fraction]])"
+	const timeRange = " out of range for time without time zone (00:00:00 to 24:00:00)"
+	checkJSON(t, typ, []ok{
+		{`"12:34:56"`, tod(12, 34, 56, 0)},
+		{`"12:34"`, tod(12, 34, 0, 0)},
+		{`"00:00"`, tod(0, 0, 0, 0)},
+		{`"00:00:00.000001"`, tod(0, 0, 0, 1)},
+		{`"12:00:00.5"`, tod(12, 0, 0, 500000)},
+		{`"24:00:00"`, tod(24, 0, 0, 0)},
+		{`"24:00"`, tod(24, 0, 0, 0)},
+		{`"23:59:60"`, tod(24, 0, 0, 0)}, // a leap second is the next minute, as in PostgreSQL
+		{`"12:59:60.25"`, tod(13, 0, 0, 250000)},
+		// Rounded to microseconds as PostgreSQL rounds: half to even of
+		// the double value.
+		{`"12:00:00.123456789"`, tod(12, 0, 0, 123457)},
+		{`"00:00:00.1234565"`, tod(0, 0, 0, 123456)},
+		{`"00:00:00.1234575"`, tod(0, 0, 0, 123458)},
+		{`"00:00:00.0000025"`, tod(0, 0, 0, 2)},
+		{`"23:59:59.9999995"`, tod(24, 0, 0, 0)},
+		{`"24:00:00.0000004"`, tod(24, 0, 0, 0)},
+	}, []bad{
+		{`"24:00:00.000001"`, `"24:00:00.000001"` + timeRange},
+		{`"23:59:60.5"`, `"23:59:60.5"` + timeRange},
+		{`"25:00:00"`, `"25:00:00"` + timeRange},
+		{`"12:60:00"`, `"12:60:00"` + timeRange},
+		{`"12:00:61"`, `"12:00:61"` + timeRange},
+		{`"99:99"`, `"99:99"` + timeRange},
+		{`"1:02:03"`, `"1:02:03"` + notTime},
+		{`"12:34.5"`, `"12:34.5"` + notTime}, // PostgreSQL reads this as 00:12:34.5
+		{`"12:34:56."`, `"12:34:56."` + notTime},
+		{`"12:34:56.1234567890"`, `"12:34:56.1234567890"` + notTime},
+		{`"12:34:5"`, `"12:34:5"` + notTime},
+		{`"12:34:56Z"`, `"12:34:56Z"` + notTime},
+		{`"12:34:56+02"`, `"12:34:56+02"` + notTime},
+		{`"12:34:56 "`, `"12:34:56 "` + notTime},
+		{`"1a:00"`, `"1a:00"` + notTime},
+		{`"12h34"`, `"12h34"` + notTime},
+		{`""`, `""` + notTime},
+		{`43200`, `want an "HH:MM:SS" string for time without time zone, got a number 43200`},
+	})
+	checkText(t, typ, []ok{{"08:15:00", tod(8, 15, 0, 0)}}, []bad{{"8:15", `"8:15"` + notTime}})
+}
+
+func TestTimePrecision(t *testing.T) {
+	t0 := base(t, "time", 0, "time(0) without time zone", pgtype.TimeOID)
+	checkText(t, t0, []ok{
+		{"23:59:59.5", tod(24, 0, 0, 0)},
+		{"12:00:00.4999", tod(12, 0, 0, 0)},
+		{"12:00:00.5", tod(12, 0, 1, 0)},
+		{"24:00:00", tod(24, 0, 0, 0)},
+	}, nil)
+	t3 := base(t, "time", 3, "time(3) without time zone", pgtype.TimeOID)
+	checkText(t, t3, []ok{
+		{"12:00:00.0005", tod(12, 0, 0, 1000)},
+		{"12:00:00.0004994", tod(12, 0, 0, 0)},
+		{"12:00:00.0004999", tod(12, 0, 0, 1000)}, // to 500µs first, then up: as PostgreSQL does
+		{"12:00:00.4999", tod(12, 0, 0, 500000)},
+		{"23:59:59.9996", tod(24, 0, 0, 0)},
+	}, nil)
+	t6 := base(t, "time", 6, "time(6) without time zone", pgtype.TimeOID)
+	checkText(t, t6, []ok{{"12:00:00.000001", tod(12, 0, 0, 1)}}, nil)
+}

@@ -18,9 +18,11 @@
 // other OIDs it has no codec for. Supported: smallint, integer, bigint,
 // numeric[(p,s)], real, double precision, text, varchar[(n)], char[(n)]
 // (bpchar), name, citext, boolean, timestamp with and without time zone,
-// date, uuid, json, jsonb, bytea, enums, domains over these (converted as
-// their base type) and one-dimensional arrays of any of them. Anything else
-// is reported by TypeFor as ErrUnsupportedType.
+// date, time[(p)] (without time zone), interval (with any fields and
+// precision), uuid, json, jsonb, bytea, enums, domains over these (converted
+// as their base type) and one-dimensional arrays of any of them. Anything
+// else, time with time zone included, is reported by TypeFor as
+// ErrUnsupportedType.
 //
 // # Coercion policy
 //
@@ -64,6 +66,41 @@
 //     with an offset is converted to UTC (PostgreSQL itself would ignore the
 //     offset of a timestamp literal; converting keeps instants comparable).
 //   - date → time.Time at UTC midnight, from exactly "YYYY-MM-DD".
+//   - time (without time zone) → pgtype.Time, microseconds since midnight,
+//     from a string only: "HH:MM", "HH:MM:SS" or "HH:MM:SS.fraction" (two
+//     digits each, 1 to 9 fraction digits). A JSON number is rejected: no
+//     unit would make it unambiguous. As in PostgreSQL the fraction is
+//     rounded to microseconds (half to even of its double value), a second
+//     of 60 is the next minute, and 24:00:00 is the latest value; for
+//     time(p) the result is then rounded to p fraction digits, half up.
+//     Other forms PostgreSQL reads (one-digit hours, "12:34.5" meaning
+//     minutes and seconds, AM/PM, a time zone) are rejected.
+//   - interval → pgtype.Interval, whose months, days and microseconds are
+//     kept apart as PostgreSQL stores them (a month is not 30 days, a day
+//     not 24 hours). Accepted, each read to the value PostgreSQL's input
+//     gives the same text (under the default IntervalStyle, postgres):
+//     a Protobuf JSON duration, [-]seconds[.fraction]s ("3600.5s",
+//     "-0.000001s"), the form kafka2pg's decoders produce; an ISO 8601
+//     duration P[nY][nM][nW][nD][T[nH][nM][nS]], components in this order
+//     and each optionally negative ("P1Y2M3DT4H5M6.5S", "PT-1.5S"), years
+//     and months going to months, weeks and days to days, the rest to
+//     microseconds; PostgreSQL's own output style, "[+-]n unit" pairs from
+//     years down to seconds, each unit once and in that order, optionally
+//     ending with a [+-]hh:mm:ss[.fraction] clock ("1 year 2 mons -3 days
+//     +04:05:06.5", "1 day 02:03:04", "-00:00:01.5", "90 minutes"); and a
+//     JSON integer counting milliseconds (like the epoch milliseconds of
+//     timestamps), all of it in the microseconds field. Fractions have at
+//     most 9 digits and are allowed only for hours, minutes and seconds
+//     (PostgreSQL would spread "1.5 days" over days and hours; it is
+//     rejected instead), and are rounded to microseconds exactly as
+//     PostgreSQL rounds them. A string of digits alone ("1500") is rejected:
+//     PostgreSQL reads it as seconds, a producer may have meant
+//     milliseconds. A value that overflows a field is rejected, as is one
+//     whose fields are all at their maximum or minimum, which PostgreSQL 17
+//     would store as ±infinity ("infinity" itself is not accepted:
+//     pgtype.Interval cannot hold it). A typmod is applied as PostgreSQL
+//     applies it: interval(p) rounds the seconds to p digits, half away
+//     from zero; interval hour to minute, year, ... zero the lower fields.
 //   - uuid → [16]byte from 36 characters with dashes, 32 hex digits without,
 //     or either in braces, hex in any case.
 //   - json, jsonb → []byte holding compact JSON text, re-encoded from the
@@ -88,20 +125,24 @@
 //
 // FromText applies the same rules to a bare string, as found in a string
 // Kafka key: "42" for an integer, "t" for a boolean, an RFC 3339 string or
-// epoch milliseconds for a timestamp, a label for an enum, the string as is
-// for text. The exceptions: bytea takes the bytes of the string (not
+// epoch milliseconds for a timestamp, "12:30:00" for a time, "90s" or
+// "P1D" for an interval (not digits alone: they are not read as
+// milliseconds), a label for an enum, the string as is for text. The
+// exceptions: bytea takes the bytes of the string (not
 // base64), json and jsonb store the string as a JSON string, and an array
 // column expects the string to be a JSON array.
 //
 // # Performance and concurrency
 //
 // Conversion runs once per column of every record: it uses no reflection
-// and no regular expressions, parses numbers and timestamps by hand, and
-// allocates only the result: the interface holding it (none for booleans and
-// enum labels) plus, for text, bytea, json/jsonb and numeric, its storage.
-// Numbers are read exactly from their JSON text, never through float64,
-// except for real and double precision, which strconv.ParseFloat rounds
-// correctly. A *Type is immutable; FromJSON and FromText are safe for
+// and no regular expressions, parses numbers, timestamps, times and
+// intervals by hand, and allocates only the result: the interface holding it
+// (none for booleans and enum labels) plus, for text, bytea, json/jsonb and
+// numeric, its storage. Numbers are read exactly from their JSON text, never
+// through float64, except for real and double precision, which
+// strconv.ParseFloat rounds correctly, and for fractions of a second or of
+// an hour or minute, which go through float64 exactly where PostgreSQL's own
+// input does, so as to round the same way. A *Type is immutable; FromJSON and FromText are safe for
 // concurrent use on the same Type, but a fastjson value must not be shared
 // between goroutines, because FromJSON may unescape its strings in place.
 package coerce

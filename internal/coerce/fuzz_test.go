@@ -3,6 +3,7 @@ package coerce_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/big"
 	"reflect"
@@ -131,6 +132,9 @@ func FuzzFromText(f *testing.F) {
 	for _, s := range []string{"2024-02-29T12:00:00.123456789+02:00", "2024-02-29", "{123e4567e89b12d3a456426614174000}", "[1, null]", "héllö", "a\x00", "\xff", "t", "paid", "1700000000000"} {
 		f.Add(s)
 	}
+	for _, s := range timeIntervalSeeds {
+		f.Add(s)
+	}
 	types := allScalarTypes(f)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, typ := range types {
@@ -142,9 +146,65 @@ func FuzzFromText(f *testing.F) {
 				if _, ok := err.(*coerce.Error); !ok {
 					t.Fatalf("%s: FromText(%q): %T %v", typ.Name, s, err, err)
 				}
+				continue
 			}
+			checkTimeInterval(t, typ, s, v)
 		}
 	})
+}
+
+// timeIntervalSeeds are inputs for the time and interval kinds.
+var timeIntervalSeeds = []string{
+	"12:34:56.789", "24:00", "23:59:60", "00:00:00.1234565", "3600.5s", "-0.000001s", "P1Y2M3DT4H5M6.5S",
+	"PT-1.5S", "1 year 2 mons -3 days +04:05:06.789", "-00:00:01.5", "2562047788:00:54.775807",
+	"-178956970 years -8 mons -2147483648 days -2562047788 hours -54.775807 secs", "1.5 hours", "P1W",
+}
+
+// checkTimeInterval checks a value FromText accepted for a time or interval
+// column: in range, rounded to the typmod, and read back to the same value
+// from the text forms the package documents.
+func checkTimeInterval(t *testing.T, typ *coerce.Type, in string, v any) {
+	t.Helper()
+	granule := int64(1)
+	if name := typ.Name; strings.Contains(name, "(0)") {
+		granule = 1_000_000
+	} else if strings.Contains(name, "(3)") {
+		granule = 1000
+	}
+	var texts []string
+	switch typ.Kind {
+	case coerce.KindTime:
+		us := v.(pgtype.Time).Microseconds
+		if us < 0 || us > 86_400_000_000 || us%granule != 0 {
+			t.Fatalf("%s: FromText(%q) = %d microseconds", typ.Name, in, us)
+		}
+		texts = append(texts, fmt.Sprintf("%02d:%02d:%02d.%06d", us/3_600_000_000, us/60_000_000%60, us/1_000_000%60, us%1_000_000))
+	case coerce.KindInterval:
+		iv := v.(pgtype.Interval)
+		if iv.Microseconds%granule != 0 {
+			t.Fatalf("%s: FromText(%q) = %+v: not rounded", typ.Name, in, iv)
+		}
+		if iv.Microseconds == math.MinInt64 {
+			return // no clock can say it: PostgreSQL cannot read it back either
+		}
+		us, sign := iv.Microseconds, ""
+		if us < 0 {
+			us, sign = -us, "-"
+		}
+		clock := fmt.Sprintf("%s%02d:%02d:%02d.%06d", sign, us/3_600_000_000, us/60_000_000%60, us/1_000_000%60, us%1_000_000)
+		texts = append(texts, fmt.Sprintf("%d years %d mons %d days %s", iv.Months/12, iv.Months%12, iv.Days, clock))
+		if iv.Months == 0 && iv.Days == 0 {
+			texts = append(texts, fmt.Sprintf("%s%d.%06ds", sign, us/1_000_000, us%1_000_000))
+		}
+	default:
+		return
+	}
+	for _, text := range texts {
+		back, err := typ.FromText(text)
+		if err != nil || back != v {
+			t.Fatalf("%s: FromText(%q) = %+v, written %q, read back as %+v, %v", typ.Name, in, v, text, back, err)
+		}
+	}
 }
 
 func allScalarTypes(tb testing.TB) []*coerce.Type {
@@ -166,8 +226,15 @@ func allScalarTypes(tb testing.TB) []*coerce.Type {
 		base(tb, "json", -1, "json", pgtype.JSONOID),
 		base(tb, "jsonb", -1, "jsonb", pgtype.JSONBOID),
 		base(tb, "bytea", -1, "bytea", pgtype.ByteaOID),
+		base(tb, "time", -1, "time without time zone", pgtype.TimeOID),
+		base(tb, "time", 3, "time(3) without time zone", pgtype.TimeOID),
+		base(tb, "interval", -1, "interval", pgtype.IntervalOID),
+		base(tb, "interval", intervalMod(ivFull, 0), "interval(0)", pgtype.IntervalOID),
+		base(tb, "interval", intervalMod(ivHour|ivMinute, ivNoPrec), "interval hour to minute", pgtype.IntervalOID),
 		statusType(tb),
 		arrayOf(tb, int4, -1, "integer[]", pgtype.Int4ArrayOID),
+		arrayOf(tb, base(tb, "interval", -1, "interval", pgtype.IntervalOID), -1, "interval[]", pgtype.IntervalArrayOID),
+		arrayOf(tb, base(tb, "time", -1, "time without time zone", pgtype.TimeOID), -1, "time without time zone[]", pgtype.TimeArrayOID),
 	}
 }
 
@@ -200,7 +267,8 @@ func TestConcurrentUse(t *testing.T) {
 // *Error, a value pgx can encode in binary, and for json/jsonb always valid
 // JSON with the meaning of the input.
 func FuzzFromJSON(f *testing.F) {
-	for _, s := range []string{`{"a": [1, 2.5e3, "x\u0000", null, true]}`, `"2024-02-29T12:00:00Z"`, `[1, null, "3"]`, `"AQID"`, `-0.0`, `"\ud83d\ude00"`, `{"k\"": {}}`, `01`, `NaN`} {
+	for _, s := range []string{`{"a": [1, 2.5e3, "x\u0000", null, true]}`, `"2024-02-29T12:00:00Z"`, `[1, null, "3"]`, `"AQID"`, `-0.0`, `"\ud83d\ude00"`, `{"k\"": {}}`, `01`, `NaN`,
+		`"12:00:00.5"`, `"1 day 02:03:04"`, `1500`, `-9223372036854775`, `["PT1S", null, 1]`, `["24:00"]`} {
 		f.Add(s)
 	}
 	types := allScalarTypes(f)

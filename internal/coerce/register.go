@@ -31,6 +31,10 @@ func builtinOID(k Kind) uint32 {
 		return pgtype.TimestampOID
 	case KindDate:
 		return pgtype.DateOID
+	case KindTime:
+		return pgtype.TimeOID
+	case KindInterval:
+		return pgtype.IntervalOID
 	case KindUUID:
 		return pgtype.UUIDOID
 	case KindJSON:

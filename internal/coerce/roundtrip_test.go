@@ -3,12 +3,16 @@ package coerce_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 )
@@ -29,8 +33,8 @@ func testDatabaseURL(t *testing.T) string {
 	return url
 }
 
-// testConn connects with the session time zone set to UTC, so that
-// timestamptz text is stable, and creates a schema of its own, dropped when
+// testConn connects with the session time zone set to UTC and the interval
+// style to postgres, so that timestamptz and interval text is stable, and creates a schema of its own, dropped when
 // the test ends. The schema is first on the search path.
 func testConn(t *testing.T) (*pgx.Conn, string) {
 	t.Helper()
@@ -41,6 +45,7 @@ func testConn(t *testing.T) (*pgx.Conn, string) {
 		t.Fatal(err)
 	}
 	cfg.RuntimeParams["timezone"] = "UTC"
+	cfg.RuntimeParams["intervalstyle"] = "postgres" // the default; interval text below is in this style
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +202,35 @@ func TestRoundTrip(t *testing.T) {
 			{`1700000000000`, "2023-11-14 22:13:20"},
 		}},
 		{"date", []sample{{`"2024-02-29"`, "2024-02-29"}, {`"0001-01-01"`, "0001-01-01"}, {`"9999-12-31"`, "9999-12-31"}}},
+		{"time", []sample{
+			{`"12:34:56.789"`, "12:34:56.789"},
+			{`"24:00"`, "24:00:00"},
+			{`"23:59:59.9999995"`, "24:00:00"},
+			{`"00:00"`, "00:00:00"},
+			{`"00:00:00.1234565"`, "00:00:00.123456"},
+			{`"23:59:60"`, "24:00:00"},
+		}},
+		{"time(0)", []sample{{`"12:00:00.5"`, "12:00:01"}, {`"23:59:59.5"`, "24:00:00"}}},
+		{"interval", []sample{
+			{`"3600.5s"`, "01:00:00.5"},
+			{`"-0.000001s"`, "-00:00:00.000001"},
+			{`"P1Y2M3DT4H5M6.5S"`, "1 year 2 mons 3 days 04:05:06.5"},
+			{`"1 day 02:03:04"`, "1 day 02:03:04"},
+			{`"-00:00:01.5"`, "-00:00:01.5"},
+			{`"3 mons 2 days"`, "3 mons 2 days"},
+			{`"1 year"`, "1 year"},
+			{`1500`, "00:00:01.5"},
+			{`-86400000`, "-24:00:00"},
+			{`"1 year 2 mons -3 days +04:05:06.789"`, "1 year 2 mons -3 days +04:05:06.789"},
+			{`"P-1Y-2M3W"`, "-1 years -2 mons +21 days"},
+			{`"2562047788:00:54.775807"`, "2562047788:00:54.775807"},
+			{`"-178956970 years -8 mons -2147483648 days -2562047788 hours -54.775807 secs"`, "-178956970 years -8 mons -2147483648 days -2562047788:00:54.775807"},
+		}},
+		{"interval(0)", []sample{{`"1.5s"`, "00:00:02"}, {`"-2.5s"`, "-00:00:03"}, {`1499`, "00:00:01"}}},
+		{"interval hour to minute", []sample{{`"1 day 02:03:04.5"`, "1 day 02:03:00"}, {`"P1Y2M"`, "1 year 2 mons"}}},
+		{"interval year", []sample{{`"1 year 11 mons 3 days 04:00:00"`, "1 year"}}},
+		{"time(3)[]", []sample{{`["12:00:00.0005", null, "24:00"]`, "{12:00:00.001,NULL,24:00:00}"}}},
+		{"interval[]", []sample{{`["1 day", null, 1500, "PT1M"]`, `{"1 day",NULL,00:00:01.5,00:01:00}`}}},
 		{"uuid", []sample{
 			{`"123E4567-E89B-12D3-A456-426614174000"`, "123e4567-e89b-12d3-a456-426614174000"},
 			{`"{123e4567e89b12d3a456426614174000}"`, "123e4567-e89b-12d3-a456-426614174000"},
@@ -352,6 +386,221 @@ func TestAgreesWithPostgres(t *testing.T) {
 			if (ourErr == nil) != (pgErr == nil) {
 				t.Errorf("%s %q: coerce error %v, PostgreSQL error %v", c.sqlType, in, ourErr, pgErr)
 			}
+		}
+	}
+}
+
+// TestTimeIntervalAgreeWithPostgres checks time and interval text against
+// PostgreSQL's own input functions: for each input, FromText accepts it
+// exactly when PostgreSQL accepts it as a literal stored into a column of
+// the type (except for the forms listed as rejected on purpose), and the
+// value FromText returns, written in binary, is stored exactly as the
+// literal is.
+func TestTimeIntervalAgreeWithPostgres(t *testing.T) {
+	conn, _ := testConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cases := []struct {
+		sqlType string
+		typ     *coerce.Type
+		inputs  []string
+		// stricter are inputs PostgreSQL accepts that FromText rejects on
+		// purpose (documented in the package documentation).
+		stricter []string
+	}{
+		{"time", base(t, "time", -1, "time without time zone", pgtype.TimeOID), []string{
+			"12:34:56", "12:34", "00:00", "24:00:00", "24:00", "23:59:60", "12:59:60.25", "23:59:60.5",
+			"24:00:00.000001", "24:00:00.0000004", "24:00:00.0000005", "23:59:59.9999995", "23:59:59.9999994",
+			"00:00:00.1234565", "00:00:00.1234575", "00:00:00.0000025", "00:00:00.0000015", "12:00:00.123456789",
+			"00:00:00.000000001", "00:00:00.999999999", "12:60:00", "25:00:00", "12:00:61", "99:99",
+		}, []string{"1:02:03", "12:34.5", "12:34:56+02", "04:05 PM", "allballs", "T12:34:56", "12:34:56.1234567890"}},
+		{"time(0)", base(t, "time", 0, "time(0) without time zone", pgtype.TimeOID), []string{
+			"23:59:59.5", "12:00:00.4999", "12:00:00.5", "00:00:00.4999999",
+		}, nil},
+		{"time(3)", base(t, "time", 3, "time(3) without time zone", pgtype.TimeOID), []string{
+			"12:00:00.0005", "12:00:00.0004999", "12:00:00.0004994", "23:59:59.9996", "23:59:59.9994",
+		}, nil},
+		{"interval", base(t, "interval", -1, "interval", pgtype.IntervalOID), []string{
+			"3600.5s", "-0.000001s", "0s", "-0.5s", "315576000000.999999999s",
+			"0.0000005s", "0.0000015s", "0.0000025s", "1.0000005s", "-1.0000005s", "0.9999995s", "0.000000001s",
+			"123456789.1234565s", "PT123456789.1234565S", "123456789.1234565 seconds", "0.1234565 hours",
+			"PT0.1234565H", "1.999999999 minutes", "PT1.999999999M", "PT-0.0000005S", "PT-0.0000015S",
+			"P1Y2M3DT4H5M6.5S", "P-1Y-2M", "PT-1.5S", "P1W", "P1Y2M3W4D", "PT1.5H", "PT1.123456789H",
+			"PT36H", "P0D", "PT0S", "P-1W-1D", "P1Y-13M", "PT1H-61M",
+			"1 day 02:03:04", "-00:00:01.5", "3 mons 2 days", "1 year", "1 years", "1 mon", "2 months",
+			"1 year 2 mons -3 days +04:05:06.789", "-1 years -2 mons +3 days -04:05:06.789", "1 day -00:00:01",
+			"00:00:00", "100:00:00", "01:02:60", "+01:02:03", "00:00:00.0000005", "00:00:00.0000015",
+			"00:00:00.0000025", "00:00:00.999999999", "2 weeks", "1 WEEK 1 Day", "90 minutes", "90 mins",
+			"1.5 hours", "1 month 1 hour 1 min 1.5 secs", "+3 days", "-0.5 hours", "0.5 minutes -30 seconds",
+			"01:60:00", "00:00:61", "1 hour 00:30:00", "1 mon 1 month",
+			"9223372036854.775807 seconds", "9223372036854.775808 seconds", "-9223372036854.775808 seconds",
+			"-9223372036854.775809s", "9223372036855s", "99999999999999999999999s",
+			"2147483647 days", "2147483648 days", "-2147483648 days", "-2147483649 days",
+			"306783378 weeks", "306783379 weeks", "2147483647 mons", "2147483648 mons",
+			"178956970 years 7 mons", "178956970 years 8 mons", "-178956970 years -8 mons", "-178956970 years -9 mons",
+			"P178956970Y7M", "P178956971Y-5M", "P178956971Y", "PT2562047788H54.775807S", "PT2562047788H54.775808S",
+			"PT-2562047788H-54.775808S", "PT2562047789H-3545.224193S", "2562047789 hours -3545.224193 seconds",
+			"2562047788:00:54.775807", "2562047788:00:54.775808", "-2562047788:00:54.775808",
+			// Added from the right, as PostgreSQL adds them: no overflow.
+			"2562047788 hours 1 min -100 seconds",
+			"P1000000000000000D", "PT1000000000000000S", "PT1000000000000001S", "P2147483648D",
+			"1 fortnight", "",
+		}, []string{
+			"1500", "1.5", "-1", "1 day 5", "P0.5D", "P1.5M", "P0.5Y", "P1.0W", "1.5 days", "0.5 years",
+			"P1DT", "PT", "P1D1Y", "PT1S1H", "@ 1 day", "1 day ago", "1:30", "1 day  2 hours", " 1 day",
+			"1day", "+1.5s", ".5s", "1 d", "1 s", "5 milliseconds", "1 decade", "P0001-02-03T04:05:06",
+			"1-2", "1.1234567891s", "PT1.1234567891S", "01:00:00 1 day", "1h30m",
+		}},
+		{"interval(0)", base(t, "interval", intervalMod(ivFull, 0), "interval(0)", pgtype.IntervalOID), []string{
+			"1.5s", "-1.5s", "0.4999s", "2.5s", "-2.5s", "1 day 00:00:00.5", "PT0.5S",
+		}, nil},
+		{"interval(2)", base(t, "interval", intervalMod(ivFull, 2), "interval(2)", pgtype.IntervalOID), []string{
+			"0.005s", "-0.005s", "-0.00499s", "1 mon 00:00:00.125",
+		}, nil},
+		{"interval hour to minute", base(t, "interval", intervalMod(ivHour|ivMinute, ivNoPrec), "interval hour to minute", pgtype.IntervalOID), []string{
+			"1 day 02:03:04.5", "-02:03:59", "1 year 2 hours 30 mins", "PT1H59M59.999S",
+		}, nil},
+		{"interval year", base(t, "interval", intervalMod(ivYear, ivNoPrec), "interval year", pgtype.IntervalOID), []string{
+			"1 year 11 mons 3 days 04:00:00", "-1 years -11 mons", "P1Y11M", "P-23M",
+		}, nil},
+		{"interval day to second(3)", base(t, "interval", intervalMod(ivDay|ivHour|ivMinute|ivSecond, 3), "interval day to second(3)", pgtype.IntervalOID), []string{
+			"P1DT0.0015S", "1 day 00:00:00.0015", "0.0025s", "-0.0025s", "1 mon 1 day",
+		}, nil},
+	}
+	for i, c := range cases {
+		table := fmt.Sprintf("agree_ti%d", i)
+		if _, err := conn.Exec(ctx, "create temp table "+table+" (id int4, lit "+c.sqlType+", bin "+c.sqlType+")"); err != nil {
+			t.Fatal(err)
+		}
+		check := func(id int, in string, stricter bool) {
+			t.Helper()
+			ours, ourErr := c.typ.FromText(in)
+			_, pgErr := conn.Exec(ctx, "insert into "+table+" (id, lit) values ($1, $2)", pgx.QueryExecModeSimpleProtocol, id, in)
+			switch {
+			case stricter:
+				if ourErr == nil || pgErr != nil {
+					t.Errorf("%s %q: listed as rejected on purpose and accepted by PostgreSQL, but coerce error %v, PostgreSQL error %v", c.sqlType, in, ourErr, pgErr)
+				}
+				return
+			case (ourErr == nil) != (pgErr == nil):
+				t.Errorf("%s %q: coerce error %v, PostgreSQL error %v", c.sqlType, in, ourErr, pgErr)
+				return
+			case ourErr != nil:
+				return
+			}
+			if _, err := conn.Exec(ctx, "update "+table+" set bin = $1 where id = $2", ours, id); err != nil {
+				t.Errorf("%s %q: writing %s in binary: %v", c.sqlType, in, show(ours), err)
+				return
+			}
+			lit, bin := reflect.New(reflect.TypeOf(ours)), reflect.New(reflect.TypeOf(ours))
+			if err := conn.QueryRow(ctx, "select lit, bin from "+table+" where id = $1", id).Scan(lit.Interface(), bin.Interface()); err != nil {
+				t.Fatal(err)
+			}
+			l, b := lit.Elem().Interface(), bin.Elem().Interface()
+			if !same(ours, l) || !same(b, l) {
+				t.Errorf("%s %q: PostgreSQL stores the literal as %s; coerce gives %s, stored as %s", c.sqlType, in, show(l), show(ours), show(b))
+			}
+		}
+		for j, in := range c.inputs {
+			check(j, in, false)
+		}
+		for j, in := range c.stricter {
+			check(len(c.inputs)+j, in, true)
+		}
+	}
+}
+
+// randomIntervalText returns interval text of a random accepted shape (a
+// Protobuf duration, ISO 8601, or PostgreSQL's style), with numbers from
+// small to beyond every field and fractions rich in 0, 5 and 9 digits, where
+// rounding differs.
+func randomIntervalText(r *rand.Rand) string {
+	num := func(frac bool, signs string) string {
+		var sb strings.Builder
+		if r.IntN(3) == 0 {
+			sb.WriteByte(signs[r.IntN(len(signs))])
+		}
+		sb.WriteString(strconv.FormatInt([]int64{r.Int64N(100), r.Int64N(1e7), r.Int64N(1e13), r.Int64()}[r.IntN(4)], 10))
+		if frac && r.IntN(2) == 0 {
+			sb.WriteByte('.')
+			for range 1 + r.IntN(9) {
+				sb.WriteByte("0123456789000555999"[r.IntN(19)])
+			}
+		}
+		return sb.String()
+	}
+	var sb strings.Builder
+	switch r.IntN(3) {
+	case 0:
+		return num(true, "-") + "s"
+	case 1:
+		sb.WriteByte('P')
+		for _, d := range "YMWD" {
+			if r.IntN(2) == 0 {
+				sb.WriteString(num(false, "-") + string(d))
+			}
+		}
+		if sb.Len() == 1 || r.IntN(2) == 0 {
+			sb.WriteString("T" + num(true, "-") + "S")
+		}
+		return sb.String()
+	}
+	clock := r.IntN(2) == 0
+	for i, u := range []string{"years", "mons", "weeks", "days", "hours", "mins", "secs"} {
+		if clock && i >= 4 {
+			break
+		}
+		if r.IntN(2) == 0 {
+			sb.WriteString(num(i >= 4, "+-") + " " + u + " ")
+		}
+	}
+	if clock || sb.Len() == 0 {
+		fmt.Fprintf(&sb, "%s%02d:%02d:%02d", []string{"", "-", "+"}[r.IntN(3)], r.Int64N(3e9), r.IntN(60), r.IntN(61))
+		if r.IntN(2) == 0 {
+			sb.WriteString("." + strconv.Itoa(1e9 + r.IntN(1e9))[1:2+r.IntN(9)])
+		}
+	}
+	return strings.TrimSuffix(sb.String(), " ")
+}
+
+// TestIntervalRandomAgreesWithPostgres compares random interval texts of the
+// accepted shapes with PostgreSQL's input function, with and without
+// typmods: the same texts accepted, to the same values.
+func TestIntervalRandomAgreesWithPostgres(t *testing.T) {
+	conn, _ := testConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := rand.New(rand.NewPCG(2024, 5))
+	for _, c := range []struct {
+		sqlType string
+		typmod  int32
+	}{
+		{"interval", -1},
+		{"interval(0)", intervalMod(ivFull, 0)},
+		{"interval(4)", intervalMod(ivFull, 4)},
+		{"interval hour to minute", intervalMod(ivHour|ivMinute, ivNoPrec)},
+		{"interval day", intervalMod(ivDay, ivNoPrec)},
+		{"interval year", intervalMod(ivYear, ivNoPrec)},
+	} {
+		typ := base(t, "interval", c.typmod, c.sqlType, pgtype.IntervalOID)
+		accepted := 0
+		for range 500 {
+			in := randomIntervalText(r)
+			ours, ourErr := typ.FromText(in)
+			var pg pgtype.Interval
+			pgErr := conn.QueryRow(ctx, "select $1::text::"+c.sqlType, in).Scan(&pg)
+			switch {
+			case (ourErr == nil) != (pgErr == nil):
+				t.Errorf("%s %q: coerce error %v, PostgreSQL error %v", c.sqlType, in, ourErr, pgErr)
+			case ourErr == nil && ours != pg:
+				t.Errorf("%s %q: coerce gives %+v, PostgreSQL %+v", c.sqlType, in, ours, pg)
+			case ourErr == nil:
+				accepted++
+			}
+		}
+		t.Logf("%s: %d of 500 random inputs accepted, to PostgreSQL's values", c.sqlType, accepted)
+		if accepted < 100 {
+			t.Errorf("%s: only %d of 500 random inputs accepted: the generator does not exercise the parser", c.sqlType, accepted)
 		}
 	}
 }

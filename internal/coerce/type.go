@@ -29,6 +29,8 @@ const (
 	KindBytea
 	KindEnum
 	KindArray
+	KindTime     // time without time zone, time(p)
+	KindInterval // interval, with any fields and precision
 )
 
 var kindNames = [...]string{
@@ -49,6 +51,8 @@ var kindNames = [...]string{
 	KindBytea:       "bytea",
 	KindEnum:        "enum",
 	KindArray:       "array",
+	KindTime:        "time",
+	KindInterval:    "interval",
 }
 
 // String returns the kind's short name ("int4", "text", "array", ...).
@@ -65,7 +69,9 @@ func (k Kind) String() string {
 // A Type is immutable once built and its methods are safe for concurrent use.
 // Build it with TypeFor: a Type written as a struct literal works, but loses
 // what TypeFor derives from the typmod that has no exported field (the
-// precision and scale of numeric(p,s)) and the precomputed enum label index.
+// precision and scale of numeric(p,s), the precision of time(p) and
+// interval(p), the fields of interval day to hour and the like) and the
+// precomputed enum label index.
 type Type struct {
 	Kind   Kind
 	OID    uint32   // the column's type OID (enums: the enum type's OID; arrays: the array type's OID)
@@ -81,6 +87,15 @@ type Type struct {
 	hasScale  bool
 	precision int32
 	scale     int32
+
+	// time(p), interval(p): roundFrac is set when a typmod limits the
+	// fraction of a second to fracDigits digits.
+	roundFrac  bool
+	fracDigits int32
+
+	// interval YEAR, DAY TO HOUR, ...: the fields below the last one named
+	// are zeroed, as PostgreSQL does.
+	ivTrunc ivTrunc
 
 	// Enum label index: labelIndex is set for enums with many labels; boxed
 	// holds each label already stored in an interface, so that returning a
@@ -121,6 +136,8 @@ var baseKinds = map[string]Kind{
 	"json":        KindJSON,
 	"jsonb":       KindJSONB,
 	"bytea":       KindBytea,
+	"time":        KindTime,
+	"interval":    KindInterval,
 }
 
 // TypeFor builds a Type from catalog facts:
@@ -141,7 +158,7 @@ var baseKinds = map[string]Kind{
 //   - labels are the labels of an enum type (typtype 'e'), in enumsortorder.
 //     TypeFor keeps the slice: do not modify it afterwards.
 //
-// Any other type (point, interval, hstore, money, inet, composite, range,
+// Any other type (point, timetz, hstore, money, inet, composite, range,
 // multidimensional arrays of arrays ...) is rejected with an error wrapping
 // ErrUnsupportedType whose message is "unsupported column type <formatted>";
 // the caller adds the table and column.
@@ -180,19 +197,31 @@ func TypeFor(typname string, typtype byte, typmod int32, formatted string, oid u
 // applyTypmod derives the length or precision limits of t from a typmod.
 func (t *Type) applyTypmod(typmod int32) {
 	const varhdrsz = 4
-	if typmod < varhdrsz {
+	if typmod < 0 {
 		return
 	}
 	switch t.Kind {
 	case KindText:
-		t.MaxLen = int(typmod - varhdrsz)
+		if typmod >= varhdrsz {
+			t.MaxLen = int(typmod - varhdrsz)
+		}
 	case KindNumeric:
+		if typmod < varhdrsz {
+			return
+		}
 		// PostgreSQL 15+: ((precision << 16) | (scale & 0x7ff)) + VARHDRSZ, the
 		// scale being an 11-bit two's complement number (it may be negative).
 		tm := typmod - varhdrsz
 		t.hasScale = true
 		t.precision = (tm >> 16) & 0xffff
 		t.scale = ((tm & 0x7ff) ^ 1024) - 1024
+	case KindTime:
+		// time(p): the typmod is p.
+		if typmod <= maxFracDigits {
+			t.roundFrac, t.fracDigits = true, typmod
+		}
+	case KindInterval:
+		t.applyIntervalTypmod(typmod)
 	}
 }
 

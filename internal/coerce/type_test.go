@@ -37,6 +37,10 @@ func TestTypeFor(t *testing.T) {
 		{"timestamptz", 'b', -1, "timestamp with time zone", nil, coerce.KindTimestamptz, 0},
 		{"timestamp", 'b', 3, "timestamp(3) without time zone", nil, coerce.KindTimestamp, 0},
 		{"date", 'b', -1, "date", nil, coerce.KindDate, 0},
+		{"time", 'b', -1, "time without time zone", nil, coerce.KindTime, 0},
+		{"time", 'b', 3, "time(3) without time zone", nil, coerce.KindTime, 0},
+		{"interval", 'b', -1, "interval", nil, coerce.KindInterval, 0},
+		{"interval", 'b', intervalMod(ivDay|ivHour, ivNoPrec), "interval day to hour", nil, coerce.KindInterval, 0},
 		{"uuid", 'b', -1, "uuid", nil, coerce.KindUUID, 0},
 		{"json", 'b', -1, "json", nil, coerce.KindJSON, 0},
 		{"jsonb", 'b', -1, "jsonb", nil, coerce.KindJSONB, 0},
@@ -75,7 +79,8 @@ func TestTypeForUnsupported(t *testing.T) {
 		elem      *coerce.Type
 	}{
 		{"point", 'b', "point", nil},
-		{"interval", 'b', "interval", nil},
+		{"timetz", 'b', "time with time zone", nil},
+		{"_timetz", 'b', "time with time zone[]", nil},
 		{"hstore", 'b', "hstore", nil},
 		{"money", 'b', "money", nil},
 		{"inet", 'b', "inet", nil},
@@ -94,7 +99,7 @@ func TestTypeForUnsupported(t *testing.T) {
 }
 
 func TestKindString(t *testing.T) {
-	if coerce.KindTimestamptz.String() != "timestamptz" || coerce.Kind(0).String() != "Kind(0)" || coerce.Kind(200).String() != "Kind(200)" {
+	if coerce.KindTimestamptz.String() != "timestamptz" || coerce.KindTime.String() != "time" || coerce.KindInterval.String() != "interval" || coerce.Kind(0).String() != "Kind(0)" || coerce.Kind(200).String() != "Kind(200)" {
 		t.Error("Kind.String")
 	}
 }

@@ -255,15 +255,13 @@ func widening(c *Column, f *codec.Type) (string, error) {
 		coerce.KindBytea:       {codec.KindBytes},
 		coerce.KindEnum:        {codec.KindString},
 		coerce.KindArray:       {codec.KindArray},
+		coerce.KindTime:        {codec.KindTime},
+		coerce.KindInterval:    {codec.KindDuration},
 	}[k]
 	for _, w := range want {
 		if f.Kind == w {
 			return "", nil
 		}
-	}
-	if name := ColumnType(f); name == "time" && strings.HasPrefix(c.TypeName, "time") ||
-		name == "interval" && strings.HasPrefix(c.TypeName, "interval") {
-		return "", nil
 	}
 	return bad()
 }
@@ -278,4 +276,51 @@ func ApplyDDL(ctx context.Context, q Execer, stmts ...string) error {
 	sql := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", int64(ddlLockKey), strings.Join(stmts, ";\n"))
 	_, err := q.Exec(ctx, sql)
 	return err
+}
+
+// Beginner is what EvolveTable needs: a connection or a pool.
+type Beginner interface {
+	Queryer
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// EvolveTable brings the table up to fields (see EvolveDDL) in one
+// transaction under the DDL advisory lock: the table is read again inside
+// the lock, so an instance that lost the race finds the change made and runs
+// nothing. It returns the statements it ran and the table as it now is. A
+// lock wait is bounded (lock_timeout 30s, SQLSTATE 55P03, transient).
+func EvolveTable(ctx context.Context, db Beginner, schema, name string, fields []codec.Field, key []string) ([]string, *Table, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '30s'"); err != nil {
+		return nil, nil, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(ddlLockKey)); err != nil {
+		return nil, nil, err
+	}
+	t, err := LoadTable(ctx, tx, schema, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	stmts, err := EvolveDDL(t, fields, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(ctx, s); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, nil, err
+	}
+	if len(stmts) > 0 {
+		if t, err = LoadTable(ctx, db, schema, name); err != nil {
+			return nil, nil, err
+		}
+	}
+	return stmts, t, nil
 }

@@ -1,6 +1,7 @@
 package pgwrite
 
 import (
+	"errors"
 	"cmp"
 	"context"
 	"fmt"
@@ -119,6 +120,8 @@ func (w *Writer) Table() *Table { return w.spec.Table }
 // not nil, runs in the same transaction after the rows (the exactly-once
 // offset update); its error rolls everything back. Write does not retry: the
 // caller classifies the error (Classify) and decides.
+// A nil *Writer writes no rows: it runs before alone in a transaction (a
+// batch of skipped records before an auto_create table exists).
 func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row, before func(context.Context, pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -133,16 +136,23 @@ func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row, befo
 }
 
 func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row, before func(context.Context, pgx.Tx) error) error {
-	if err := w.ensureStages(ctx, conn); err != nil {
-		return err
+	if w == nil && len(rows) > 0 {
+		return errors.New("pgwrite: rows without a table")
+	}
+	if w != nil {
+		if err := w.ensureStages(ctx, conn); err != nil {
+			return err
+		}
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	if err := w.Apply(ctx, tx, rows); err != nil {
-		return err
+	if w != nil {
+		if err := w.Apply(ctx, tx, rows); err != nil {
+			return err
+		}
 	}
 	if before != nil {
 		if err := before(ctx, tx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -17,6 +18,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
 // Check connects to Kafka and PostgreSQL and reports, for every route, what
@@ -113,20 +115,28 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 			fmt.Fprintf(out, "  ok   dead-letter topic %s exists\n", cfg.Errors.DLQ.Topic)
 		}
 	}
+	decs := newDecoders(cfg)
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
-		r, err := PrepareRoute(ctx, conn, rc, false)
+		r, err := PrepareRoute(ctx, conn, rc, false, decs)
 		fmt.Fprintf(out, "table %s (mode %s)\n", r.tableName, rc.Mode)
+		fmt.Fprintf(out, "  ok   value %s, key %s\n", rc.Value.Format, rc.Key.Format)
 		if err != nil {
 			if rc.Mode == "raw" && errors.Is(err, pgwrite.ErrTableNotFound) {
-				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it\n")
+				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
+				printDDL(out, transform.RawTableDDL(r.tableName, rawKeyFormat(r)))
 				continue
 			}
 			fail("%v", err)
 			continue
 		}
-		describeTable(out, r, fail)
+		if r.bound() != nil {
+			describeTable(out, r, fail)
+		}
+		if rc.AutoCreate || rc.AutoEvolve {
+			checkDDL(ctx, cfg, out, r, fail)
+		}
 	}
 	if ok {
 		fmt.Fprintln(out, "check: ok")
@@ -137,9 +147,10 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 }
 
 func describeTable(out io.Writer, r *route, fail func(string, ...any)) {
-	t := r.table
-	if len(r.mapSpec.KeyCols) > 0 {
-		fmt.Fprintf(out, "  ok   key (%s)\n", strings.Join(r.mapSpec.KeyCols, ", "))
+	t := r.bound().table
+	keyCols := r.bound().spec.KeyCols
+	if len(keyCols) > 0 {
+		fmt.Fprintf(out, "  ok   key (%s)\n", strings.Join(keyCols, ", "))
 	}
 	for _, c := range t.Columns {
 		var notes []string
@@ -149,7 +160,7 @@ func describeTable(out io.Writer, r *route, fail func(string, ...any)) {
 		if c.HasDefault {
 			notes = append(notes, "has default")
 		}
-		if slices.Contains(r.mapSpec.KeyCols, c.Name) {
+		if slices.Contains(keyCols, c.Name) {
 			notes = append(notes, "key")
 		}
 		note := ""
@@ -182,4 +193,124 @@ func versionType(c pgwrite.Column) bool {
 
 func timestampType(c pgwrite.Column) bool {
 	return c.Type != nil && (c.Type.Kind == coerce.KindTimestamp || c.Type.Kind == coerce.KindTimestamptz)
+}
+
+// rawKeyFormat is the key format a raw table's key column is made for.
+func rawKeyFormat(r *route) transform.KeyFormat {
+	if r.base.KeyFormat == transform.KeyString || r.base.KeyFormat == transform.KeyBytes {
+		return transform.KeyString
+	}
+	return transform.KeyJSON
+}
+
+func printDDL(out io.Writer, ddl string) {
+	for _, line := range strings.Split(ddl, "\n") {
+		fmt.Fprintf(out, "         %s\n", line)
+	}
+}
+
+// checkDDL samples the route's topics (from the start, without a consumer
+// group: nothing is committed) and prints the DDL auto_create and
+// auto_evolve would run for those records.
+func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route, fail func(string, ...any)) {
+	recs, err := sampleTopics(ctx, cfg, r.cfg.AllTopics(), describeLimit)
+	if err != nil {
+		fail("sampling %s: %v", strings.Join(r.cfg.AllTopics(), ", "), err)
+		return
+	}
+	b := r.bound()
+	if b == nil {
+		ddl, shape, err := r.createDDL(ctx, recs)
+		switch {
+		case errors.Is(err, errNoShape):
+			fmt.Fprintf(out, "  ok   table does not exist; run creates it from the first records (none to learn from yet in %d sampled)\n", len(recs))
+		case err != nil:
+			fail("auto_create: %v", err)
+		default:
+			from := "the record schema"
+			if shape.Inferred {
+				from = fmt.Sprintf("%d schemaless records sampled", shape.Records)
+			}
+			fmt.Fprintf(out, "  ok   table does not exist; run creates it (from %s) with:\n", from)
+			printDDL(out, ddl+";")
+		}
+		return
+	}
+	if !r.cfg.AutoEvolve {
+		return
+	}
+	m, err := transform.NewMapper(b.spec)
+	if err != nil {
+		fail("%v", err)
+		return
+	}
+	var stmts []string
+	for _, rec := range recs {
+		var row pgwrite.Row
+		var change *transform.SchemaChange
+		if err := m.Map(ctx, rec, &row); errors.As(err, &change) {
+			more, err := pgwrite.EvolveDDL(b.table, change.Fields, b.spec.KeyCols)
+			if err != nil {
+				fail("auto_evolve: offset %d of %s[%d]: %v", rec.Offset, rec.Topic, rec.Partition, err)
+				continue
+			}
+			for _, s := range more {
+				if !slices.Contains(stmts, s) {
+					stmts = append(stmts, s)
+				}
+			}
+		}
+	}
+	if len(stmts) == 0 {
+		fmt.Fprintf(out, "  ok   auto_evolve: the %d records sampled need no change to the table\n", len(recs))
+		return
+	}
+	fmt.Fprintf(out, "  ok   auto_evolve: the %d records sampled would make run change the table with:\n", len(recs))
+	for _, s := range stmts {
+		printDDL(out, s+";")
+	}
+}
+
+// sampleTopics reads up to limit records from the start of topics without a
+// group, stopping at the end of every partition or after 5 seconds.
+func sampleTopics(ctx context.Context, cfg *config.Config, topics []string, limit int) ([]*kgo.Record, error) {
+	kopts, err := source.ClientOpts(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	kopts = append(kopts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	left := map[string]map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			if left[o.Topic] == nil {
+				left[o.Topic] = map[int32]int64{}
+			}
+			left[o.Topic][o.Partition] = o.Offset
+		}
+	})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for len(left) > 0 && len(recs) < limit && ctx.Err() == nil {
+		fs := cl.PollRecords(ctx, limit-len(recs))
+		fs.EachRecord(func(r *kgo.Record) {
+			recs = append(recs, r)
+			if end, ok := left[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
+				delete(left[r.Topic], r.Partition)
+				if len(left[r.Topic]) == 0 {
+					delete(left, r.Topic)
+				}
+			}
+		})
+	}
+	return recs, nil
 }

@@ -31,7 +31,6 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
-	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
 // Options are the parts of a run that do not come from the config file.
@@ -91,18 +90,12 @@ type Pipeline struct {
 	fenced    map[tp]bool          // partitions another consumer took from us
 	failpoint float64              // test-only: SIGKILL after a PostgreSQL commit with this probability
 
+	decs *decoders // registry formats' decoders, shared by the routes
+
 	// errors.tolerance: all — bad records go to one of these.
 	tolerateAll bool
 	dlqTable    *dlqTable
 	dlqTopic    *dlqTopic
-}
-
-type route struct {
-	cfg       *config.Route
-	table     *pgwrite.Table
-	writer    *pgwrite.Writer
-	mapSpec   transform.Spec
-	tableName string
 }
 
 // New connects to PostgreSQL, reads every route's table from the catalog
@@ -137,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		fenced:    map[tp]bool{},
 	}
 	p.failpoint = failpointFromEnv()
+	p.decs = newDecoders(cfg)
 	if cfg.Errors.Tolerance == config.ToleranceAll {
 		p.tolerateAll = true
 		if cfg.Errors.DLQ.Table != "" {
@@ -233,103 +227,18 @@ func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) 
 	var tables []*pgwrite.Table
 	for i := range p.cfg.Routes {
 		rc := &p.cfg.Routes[i]
-		r, err := PrepareRoute(ctx, conn, rc, true)
+		r, err := PrepareRoute(ctx, conn, rc, true, p.decs)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] (table %s): %w", i, r.tableName, err)
 		}
-		tables = append(tables, r.table)
+		if b := r.bound(); b != nil {
+			tables = append(tables, b.table)
+		}
 		for _, t := range rc.AllTopics() {
 			p.routes[t] = r
 		}
 	}
 	return tables, nil
-}
-
-// PrepareRoute loads the route's table and checks the route against it. With
-// create set, a raw-mode table is created when missing. The returned route
-// is non-nil (for its table name) even on error.
-func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create bool) (*route, error) {
-	schema, name := rc.TableName()
-	r := &route{cfg: rc, tableName: pgx.Identifier{name}.Sanitize()}
-	if schema != "" {
-		r.tableName = pgx.Identifier{schema, name}.Sanitize()
-	}
-	keyFormat := transform.KeyString
-	if rc.Key.Format == "json" {
-		keyFormat = transform.KeyJSON
-	}
-	mode := pgwrite.Insert
-	switch rc.Mode {
-	case "upsert":
-		mode = pgwrite.Upsert
-	case "raw":
-		mode = pgwrite.Raw
-		if create {
-			if err := pgwrite.CreateIfMissing(ctx, conn, transform.RawTableDDL(r.tableName, keyFormat)); err != nil {
-				return r, fmt.Errorf("creating raw table: %w", err)
-			}
-		}
-	}
-	t, err := pgwrite.LoadTable(ctx, conn, schema, name)
-	if err != nil {
-		return r, err
-	}
-	r.table = t
-	keyCols := rc.ConflictKey
-	if len(keyCols) == 0 && mode != pgwrite.Raw {
-		keyCols = t.PrimaryKey
-	}
-	if mode == pgwrite.Raw {
-		keyCols = nil
-	}
-	if (mode == pgwrite.Upsert || rc.DeleteOnTombstone) && len(keyCols) == 0 {
-		what := "mode upsert"
-		if mode != pgwrite.Upsert {
-			what = "delete_on_tombstone"
-		}
-		return r, fmt.Errorf("%s needs a key, but %s has no primary key and conflict_key is not set", what, t)
-	}
-	if mode == pgwrite.Insert && !rc.DeleteOnTombstone {
-		keyCols = nil // insert mode without deletes has no use for a key
-	}
-	for _, c := range keyCols {
-		if t.Column(c) < 0 {
-			return r, fmt.Errorf("conflict_key: %s has no column %q", t, c)
-		}
-	}
-	if rc.VersionColumn != "" {
-		i := t.Column(rc.VersionColumn)
-		if i < 0 {
-			return r, fmt.Errorf("version_column: %s has no column %q", t, rc.VersionColumn)
-		}
-		if !versionType(t.Columns[i]) {
-			return r, fmt.Errorf("version_column: column %q is %s; it must be smallint, integer, bigint, timestamp or timestamptz", rc.VersionColumn, t.Columns[i].TypeName)
-		}
-	}
-	if rc.SoftDeleteColumn != "" {
-		i := t.Column(rc.SoftDeleteColumn)
-		if i < 0 {
-			return r, fmt.Errorf("soft_delete_column: %s has no column %q", t, rc.SoftDeleteColumn)
-		}
-		if !timestampType(t.Columns[i]) {
-			return r, fmt.Errorf("soft_delete_column: column %q is %s; it must be timestamp or timestamptz", rc.SoftDeleteColumn, t.Columns[i].TypeName)
-		}
-	}
-	r.writer, err = pgwrite.NewWriter(pgwrite.Spec{Table: t, Mode: mode, KeyCols: keyCols,
-		VersionCol: rc.VersionColumn, SoftDeleteCol: rc.SoftDeleteColumn})
-	if err != nil {
-		return r, err
-	}
-	valueFormat := transform.ValueJSON
-	if rc.Value.Format == config.FormatJSONConnect {
-		valueFormat = transform.ValueConnect
-	}
-	r.mapSpec = transform.Spec{Table: t, Mode: mode, ValueFormat: valueFormat, KeyFormat: keyFormat, KeyCols: keyCols,
-		DeleteOnTombstone: rc.DeleteOnTombstone}
-	if _, err := transform.NewMapper(r.mapSpec); err != nil {
-		return r, err
-	}
-	return r, nil
 }
 
 // Run consumes until ctx is cancelled (a soft stop: fetching stops, every
@@ -512,10 +421,6 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 	if !ok {
 		return nil, fmt.Errorf("topic %s matches kafka.topic_pattern but no route names it", key.topic)
 	}
-	m, err := transform.NewMapper(r.mapSpec)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(p.hardCtx)
 	claim, claimed := p.claims[key]
 	if p.store != nil && !claimed {
@@ -526,7 +431,7 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 		p.fenced[key] = true
 		return nil, nil
 	}
-	w := &worker{p: p, tp: key, route: r, mapper: m, ctx: ctx, cancel: cancel,
+	w := &worker{p: p, tp: key, route: r, ctx: ctx, cancel: cancel,
 		epoch: claim.Epoch, stored: claim.Next,
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 		mRecords: p.m.Records.WithLabelValues(key.topic), mSkipped: p.m.Skipped.WithLabelValues(key.topic),
@@ -582,7 +487,11 @@ func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dea
 				return err
 			}
 		}
-		err := r.writer.Write(ctx, p.pool, rows, before)
+		var wr *pgwrite.Writer // nil before an auto_create table exists: no rows then
+		if w.bound != nil {
+			wr = w.bound.writer
+		}
+		err := wr.Write(ctx, p.pool, rows, before)
 		if err == nil {
 			if p.dlqTable != nil {
 				p.m.DeadLetters.Add(float64(len(dead)))

@@ -276,8 +276,8 @@ func (rp *replayer) db() replayQuerier {
 func (rp *replayer) tables() []*pgwrite.Table {
 	var out []*pgwrite.Table
 	for _, rr := range rp.routes {
-		if !slices.Contains(out, rr.r.table) {
-			out = append(out, rr.r.table)
+		if t := rr.r.bound().table; !slices.Contains(out, t) {
+			out = append(out, t)
 		}
 	}
 	return out
@@ -308,11 +308,16 @@ func (rp *replayer) prepare(ctx context.Context) error {
 	}
 	for i := range rp.cfg.Routes {
 		rc := &rp.cfg.Routes[i]
-		r, err := PrepareRoute(ctx, rp.conn, rc, !rp.opts.DryRun)
+		r, err := PrepareRoute(ctx, rp.conn, rc, !rp.opts.DryRun, newDecoders(rp.cfg))
+		if err == nil && r.bound() == nil {
+			err = errors.New("the table does not exist yet (kafka2pg run creates it with auto_create)")
+		}
 		if err != nil {
 			return fmt.Errorf("routes[%d] (table %s): %w", i, r.tableName, err)
 		}
-		m, err := transform.NewMapper(r.mapSpec)
+		spec := r.bound().spec
+		spec.Evolve = false // replay writes into the table as it is
+		m, err := transform.NewMapper(spec)
 		if err != nil {
 			return fmt.Errorf("routes[%d] (table %s): %w", i, r.tableName, err)
 		}
@@ -346,21 +351,27 @@ func (rp *replayer) route(topic string) *replayRoute {
 // mapItems maps one route's dead letters, as the worker does: rows for the
 // ones that map, "gone" for tombstones the route skips (they have no effect
 // to write), failures for the ones that do not decode or map.
-func (rp *replayer) mapItems(rr *replayRoute, items []replayItem) (rows []pgwrite.Row, mapped, gone []replayItem, failed []replayFailure) {
+func (rp *replayer) mapItems(ctx context.Context, rr *replayRoute, items []replayItem) (rows []pgwrite.Row, mapped, gone []replayItem, failed []replayFailure, err error) {
 	for _, it := range items {
 		if rr.mapper.Skip(it.rec) {
 			gone = append(gone, it)
 			continue
 		}
 		var row pgwrite.Row
-		if err := rr.mapper.Map(it.rec, &row); err != nil {
+		if err := rr.mapper.Map(ctx, it.rec, &row); errors.Is(err, transform.ErrSkip) {
+			gone = append(gone, it)
+			continue
+		} else if err != nil {
+			if !isRecordError(err) {
+				return nil, nil, nil, nil, err // the registry is unreachable, ...: stop, replay later
+			}
 			failed = append(failed, replayFailure{id: it.id, dl: deadFromError(it.rec, err)})
 			continue
 		}
 		rows = append(rows, row)
 		mapped = append(mapped, it)
 	}
-	return rows, mapped, gone, failed
+	return rows, mapped, gone, failed, nil
 }
 
 // replayItems writes one route's share of a batch. In a dry run it only
@@ -370,7 +381,10 @@ func (rp *replayer) mapItems(rr *replayRoute, items []replayItem) (rows []pgwrit
 // Failures go to sink (topic mode), or are updated in the dead-letter table
 // in the transaction that writes the rows (table mode).
 func (rp *replayer) replayItems(ctx context.Context, rr *replayRoute, items []replayItem, t *tally, sink *[]replayFailure) error {
-	rows, mapped, gone, failed := rp.mapItems(rr, items)
+	rows, mapped, gone, failed, err := rp.mapItems(ctx, rr, items)
+	if err != nil {
+		return err
+	}
 	if rp.opts.DryRun {
 		t.replayed += int64(len(mapped) + len(gone))
 		t.failed += int64(len(failed))
@@ -491,7 +505,7 @@ func (rp *replayer) writeTx(ctx context.Context, rr *replayRoute, rows []pgwrite
 				return nil
 			}
 		}
-		err := rr.r.writer.Write(ctx, rp.pool, rows, hook)
+		err := rr.r.bound().writer.Write(ctx, rp.pool, rows, hook)
 		if err == nil {
 			return nil
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/registry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
@@ -34,6 +36,7 @@ type worker struct {
 	p      *Pipeline
 	tp     tp
 	route  *route
+	bound  *bound // the table version mapper maps for; nil until the first record
 	mapper *transform.Mapper
 	ctx    context.Context // cancelled on abort: in-flight writes roll back
 	cancel context.CancelFunc
@@ -172,36 +175,25 @@ func (w *worker) run() {
 			continue
 		}
 		spare += n
-		for _, r := range recs {
+		for i, r := range recs {
 			size := recordSize(r)
-			if w.mapper.Skip(r) {
-				w.p.stats.skipped.Add(1)
-				w.mSkipped.Inc()
-			} else {
-				b.rows = append(b.rows, pgwrite.Row{})
-				if err := w.mapper.Map(r, &b.rows[len(b.rows)-1]); errors.Is(err, transform.ErrSkip) {
-					b.rows = b.rows[:len(b.rows)-1]
-					w.p.stats.skipped.Add(1)
-					w.mSkipped.Inc()
-				} else if err != nil {
-					b.rows = b.rows[:len(b.rows)-1]
-					var rerr *transform.RecordError
-					if errors.As(err, &rerr) {
-						w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(rerr.Stage)).Inc()
-					}
-					if !w.p.tolerateAll {
-						// Write what came before the bad record, then stop:
-						// nothing at or after it is written or committed. Its
-						// budget and the rest's stay in spare, released on exit.
-						if w.flush(&b) {
-							w.p.fail(err)
-						}
-						return
-					}
-					b.dead = append(b.dead, deadFromError(r, err))
-				} else {
-					b.recs = append(b.recs, r)
+			if err, ok := w.mapRecord(&b, r, recs[i:]); !ok {
+				return // the pipeline was told, or the worker is aborting
+			} else if err != nil {
+				var rerr *transform.RecordError
+				if errors.As(err, &rerr) {
+					w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(rerr.Stage)).Inc()
 				}
+				if !w.p.tolerateAll {
+					// Write what came before the bad record, then stop:
+					// nothing at or after it is written or committed. Its
+					// budget and the rest's stay in spare, released on exit.
+					if w.flush(&b) {
+						w.p.fail(err)
+					}
+					return
+				}
+				b.dead = append(b.dead, deadFromError(r, err))
 			}
 			spare -= size
 			if b.records == 0 {
@@ -222,6 +214,144 @@ func (w *worker) run() {
 			}
 		}
 	}
+}
+
+// mapRecord maps r into b (rest is r and the records after it, for
+// auto_create to learn the table from). It returns (nil, true) when r
+// became a row or was skipped, (record error, true) for a bad record, and
+// (_, false) when the worker must exit: the pipeline was told, or it is
+// aborting. Between records it moves to a new version of the table
+// (auto_create, auto_evolve), writing the batch mapped for the old one
+// first; a schema registry that cannot be reached is retried like a
+// database outage.
+func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, bool) {
+	var bo *backoff
+	stalled := false
+	defer func() {
+		if stalled {
+			w.p.m.Stalled(-1)
+		}
+	}()
+	retry := func(err error) bool {
+		if bo == nil {
+			bo = newBackoff(w.p.cfg.Errors.Retry)
+		}
+		if bo.exhausted() {
+			w.failed(fmt.Errorf("gave up after %s (errors.retry.max_elapsed): %w", bo.elapsed(), err))
+			return false
+		}
+		if !stalled {
+			stalled = true
+			w.p.m.Stalled(1)
+		}
+		w.p.m.RegistryErrors.Inc()
+		wait := bo.next()
+		w.p.log.Warn("retrying", "topic", w.tp.topic, "partition", w.tp.partition, "offset", r.Offset,
+			"backoff", wait.Round(time.Millisecond), "err", err.Error())
+		return sleep(w.ctx, wait) == nil
+	}
+	for {
+		cur := w.route.bound()
+		if cur == nil {
+			err := w.p.createTable(w.ctx, w.route, rest)
+			switch {
+			case err == nil:
+				continue
+			case errors.Is(err, errNoShape):
+				// Nothing from r on says what the table looks like: r is a
+				// tombstone, a delete or a bad record.
+				if _, err := transform.Describe(w.ctx, w.route.base, []*kgo.Record{r}); err != nil {
+					if isRecordError(err) {
+						return err, true
+					}
+				}
+				w.p.stats.skipped.Add(1)
+				w.mSkipped.Inc()
+				return nil, true
+			case isRecordError(err):
+				return err, true
+			case transient(err):
+				if !retry(err) {
+					return nil, false
+				}
+				continue
+			}
+			w.failed(err)
+			return nil, false
+		}
+		if cur != w.bound {
+			if w.bound != nil && len(b.rows) > 0 && !w.flush(b) {
+				return nil, false
+			}
+			m, err := transform.NewMapper(cur.spec)
+			if err != nil {
+				w.failed(err)
+				return nil, false
+			}
+			w.bound, w.mapper = cur, m
+		}
+		if w.mapper.Skip(r) {
+			w.p.stats.skipped.Add(1)
+			w.mSkipped.Inc()
+			return nil, true
+		}
+		b.rows = append(b.rows, pgwrite.Row{})
+		err := w.mapper.Map(w.ctx, r, &b.rows[len(b.rows)-1])
+		if err == nil {
+			b.recs = append(b.recs, r)
+			return nil, true
+		}
+		b.rows = b.rows[:len(b.rows)-1]
+		var change *transform.SchemaChange
+		switch {
+		case errors.Is(err, transform.ErrSkip):
+			w.p.stats.skipped.Add(1)
+			w.mSkipped.Inc()
+			return nil, true
+		case errors.As(err, &change):
+			err := w.p.evolve(w.ctx, w.route, change.Fields)
+			switch {
+			case err == nil:
+				continue
+			case isRecordError(err):
+				var se *pgwrite.SchemaError
+				errors.As(err, &se)
+				return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
+					Field: se.Field, Column: se.Column, Reason: "auto_evolve: " + se.Reason}, true
+			case transient(err):
+				if !retry(err) {
+					return nil, false
+				}
+				continue
+			}
+			w.failed(err)
+			return nil, false
+		case isRecordError(err):
+			return err, true
+		case transient(err):
+			if !retry(err) {
+				return nil, false
+			}
+			continue
+		}
+		w.failed(err)
+		return nil, false
+	}
+}
+
+// isRecordError reports an error that belongs to one record (it goes to
+// the dead-letter queue or stops the pipeline, and is never retried).
+func isRecordError(err error) bool {
+	var re *transform.RecordError
+	var se *pgwrite.SchemaError
+	return errors.As(err, &re) || errors.As(err, &se)
+}
+
+// transient reports an error worth retrying: the schema registry or
+// PostgreSQL could not be reached, or a lock wait timed out.
+func transient(err error) bool {
+	var ue *registry.UnavailableError
+	return errors.As(err, &ue) || pgwrite.Classify(err) == pgwrite.Transient
 }
 
 // flush writes the batch (retrying transient failures) and marks its last

@@ -26,7 +26,7 @@ func ClientOpts(k config.Kafka) ([]kgo.Opt, error) {
 		kgo.DialTimeout(10 * time.Second),
 	}
 	if k.TLS != nil {
-		tc, err := tlsConfig(k.TLS)
+		tc, err := TLSConfig(k.TLS, "kafka.tls")
 		if err != nil {
 			return nil, err
 		}
@@ -47,23 +47,25 @@ func ClientOpts(k config.Kafka) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func tlsConfig(t *config.TLS) (*tls.Config, error) {
+// TLSConfig builds a client TLS configuration; path names the config
+// section in errors ("kafka.tls", "schema_registry.tls").
+func TLSConfig(t *config.TLS, path string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in by the user
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+			return nil, fmt.Errorf("%s.ca_file: %w", path, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka.tls.ca_file: no PEM certificate in %s", t.CAFile)
+			return nil, fmt.Errorf("%s.ca_file: no PEM certificate in %s", path, t.CAFile)
 		}
 		tc.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
+			return nil, fmt.Errorf("%s.cert_file/key_file: %w", path, err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

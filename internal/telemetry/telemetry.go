@@ -36,6 +36,8 @@ type Metrics struct {
 	RecordErrors   *prometheus.CounterVec // topic, stage
 	Fenced         *prometheus.CounterVec // topic
 	DeadLetters    prometheus.Counter
+	SchemaChanges  *prometheus.CounterVec // table, kind (create, evolve)
+	RegistryErrors prometheus.Counter
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
 	readinessGauge prometheus.GaugeFunc
@@ -80,6 +82,10 @@ func NewMetrics() *Metrics {
 		Help: "Exactly-once: writes refused because another consumer had claimed the partition."}, []string{"topic"})
 	m.DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_dead_letters_total",
 		Help: "Records written to the dead-letter queue (errors.tolerance: all)."})
+	m.SchemaChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_schema_changes_total",
+		Help: "Tables created (auto_create) and evolved (auto_evolve) by this instance."}, []string{"table", "kind"})
+	m.RegistryErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_schema_registry_retries_total",
+		Help: "Schema registry lookups retried because the registry could not be reached."})
 	m.readinessGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka2pg_ready",
 		Help: "1 when the pipeline is running and no write is stalled in retries."}, func() float64 {
 		if m.Ready() {
@@ -89,7 +95,7 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.Fenced, m.DeadLetters, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
 		f(c)
 	}
 	return m

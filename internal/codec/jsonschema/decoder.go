@@ -1,0 +1,96 @@
+package jsonschema
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	jsv "github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/valyala/fastjson"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/registry"
+)
+
+// Decoder decodes records in the Confluent JSON Schema wire format. It
+// implements codec.Decoder and is safe for concurrent use.
+type Decoder struct {
+	src     registry.Source
+	schemas sync.Map // schema id (int) → *compiled; successes only
+	flight  singleflight.Group
+}
+
+// New returns a Decoder that fetches schemas from src.
+func New(src registry.Source) *Decoder {
+	return &Decoder{src: src}
+}
+
+// compiled is everything derived from one schema id, built once and shared
+// by all goroutines; it is never modified after compile returns it.
+type compiled struct {
+	id     int
+	schema *jsv.Schema
+	typ    *codec.Type
+	keys   map[string]string // property names in the schema, shared by decoded objects
+}
+
+var _ codec.Decoder = (*Decoder)(nil)
+
+// Decode decodes one record: the wire header, the schema it names (fetched
+// and compiled on first use), then the JSON payload, which is validated
+// against the schema. The result is the payload's JSON value, numbers kept
+// exactly as their text, and the schema's *codec.Type (the same pointer for
+// every record of a schema id).
+//
+// The value is built in a and is valid until a is reset.
+//
+// The first Decode of a schema id asks the registry, with ctx, for the
+// schema and its references; concurrent Decodes of the same new id wait for
+// that one request and share its outcome, including an error caused by the
+// first caller's ctx ending. A failure is not cached: the next record of the
+// id asks again.
+//
+// Errors follow codec.Decoder: *codec.DecodeError for a record that does not
+// decode or validate, for a schema id the registry does not know and for a
+// schema that is not a usable JSON Schema; registry errors otherwise,
+// wrapped.
+func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*fastjson.Value, *codec.Type, error) {
+	id, payload, err := codec.ParseWire(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := d.schema(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := c.decode(payload, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, c.typ, nil
+}
+
+// schema returns the compiled schema for id, compiling it on first use.
+func (d *Decoder) schema(ctx context.Context, id int) (*compiled, error) {
+	if c, ok := d.schemas.Load(id); ok {
+		return c.(*compiled), nil
+	}
+	v, err, _ := d.flight.Do(strconv.Itoa(id), func() (any, error) {
+		// A flight that finished between the Load above and Do has
+		// stored its result: use it rather than asking again.
+		if c, ok := d.schemas.Load(id); ok {
+			return c, nil
+		}
+		c, err := d.compile(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		d.schemas.Store(id, c)
+		return c, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*compiled), nil
+}
