@@ -244,7 +244,12 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			stalled = true
 			w.p.m.Stalled(1)
 		}
-		w.p.m.RegistryErrors.Inc()
+		var ue *registry.UnavailableError
+		if errors.As(err, &ue) {
+			w.p.m.RegistryErrors.Inc()
+		} else {
+			w.p.m.Retries.WithLabelValues(w.route.tableName).Inc() // DDL of auto_create/auto_evolve
+		}
 		wait := bo.next()
 		w.p.log.Warn("retrying", "topic", w.tp.topic, "partition", w.tp.partition, "offset", r.Offset,
 			"backoff", wait.Round(time.Millisecond), "err", err.Error())
