@@ -2,7 +2,6 @@ package jsonschema
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -87,17 +86,6 @@ func (d *Decoder) compile(ctx context.Context, id int) (*compiled, error) {
 	return &compiled{id: id, schema: sch, typ: typ, keys: keys}, nil
 }
 
-// compileError describes a schema that does not compile; one that breaks
-// its metaschema's rules is described like a record that breaks a schema.
-func compileError(id int, err error) error {
-	var se *jsv.SchemaValidationError
-	var ve *jsv.ValidationError
-	if errors.As(err, &se) && errors.As(se.Err, &ve) {
-		return codec.Errorf("schema id %d does not compile: not valid against its metaschema: %s", id, clip(describe(leaf(ve)), 120))
-	}
-	return codec.Errorf("schema id %d does not compile: %s", id, clip(err.Error(), 160))
-}
-
 // annotatedFormats are the formats the compiler knows besides date-time,
 // date, time and uuid ("regex" cannot be overridden and is always checked).
 var annotatedFormats = []string{
@@ -157,22 +145,6 @@ func (d *Decoder) fetchReferences(ctx context.Context, set *schemaSet, refs []re
 		}
 	}
 	return nil
-}
-
-// registryError classifies an error from the registry asked for schema id
-// or, when ref is not empty, for that reference of it: a schema the
-// registry does not know is a record error; anything else is wrapped for
-// the caller to retry (UnavailableError) or stop on.
-func registryError(id int, ref string, err error) error {
-	what := fmt.Sprintf("schema id %d", id)
-	if ref != "" {
-		what += ": " + ref
-	}
-	var nf *registry.NotFoundError
-	if errors.As(err, &nf) {
-		return codec.Errorf("%s: %v", what, err)
-	}
-	return fmt.Errorf("jsonschema: fetching %s: %w", what, err)
 }
 
 // parseDocument parses a schema text twice: with fastjson, which keeps the

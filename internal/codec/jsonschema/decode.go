@@ -48,15 +48,16 @@ func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, e
 	}
 	if err != nil {
 		st.release(len(payload))
-		return nil, c.syntaxError(payload, err)
+		return nil, c.syntaxError(payload)
 	}
 	inst, err := st.build(v)
 	if err != nil {
+		err = codec.Errorf("schema id %d: %v", c.id, err) // before release: err points into the parser
 		st.release(len(payload))
-		return nil, codec.Errorf("schema id %d: %v", c.id, err)
+		return nil, err
 	}
 	if err := c.schema.Validate(inst); err != nil {
-		err = c.invalid(err) // before release: the error may point into the parser
+		err = c.invalid(err) // before release: err points into the parser
 		st.release(len(payload))
 		return nil, err
 	}
@@ -143,32 +144,17 @@ func (c *compiled) copy(a *fastjson.Arena, v *fastjson.Value, scratch *[]byte) *
 	return a.NewNull()
 }
 
-// syntaxError describes a payload that is not JSON. encoding/json gives
-// the byte offset and quotes only one character; fastjson's error stands
-// when encoding/json accepts the payload (nesting deeper than fastjson's
-// limit of 300).
-func (c *compiled) syntaxError(payload []byte, ferr error) error {
+// syntaxError describes a payload fastjson refuses. encoding/json gives
+// the byte offset and quotes only one character; when it accepts the
+// payload, the payload is nested deeper than fastjson's limit.
+func (c *compiled) syntaxError(payload []byte) error {
 	var raw json.RawMessage
 	err := json.Unmarshal(payload, &raw)
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return codec.Errorf("schema id %d: payload is not valid JSON: %s at byte %d", c.id, se.Error(), se.Offset)
 	}
-	return codec.Errorf("schema id %d: payload is not valid JSON: %s", c.id, clip(ferr.Error(), 120))
-}
-
-// payloadError is valid JSON the decoder refuses, at a location.
-type payloadError struct {
-	path []string // innermost first
-	msg  string
-}
-
-func (e *payloadError) Error() string {
-	loc := make([]string, 0, len(e.path))
-	for i := len(e.path) - 1; i >= 0; i-- {
-		loc = append(loc, e.path[i])
-	}
-	return location(loc) + ": " + e.msg
+	return codec.Errorf("schema id %d: payload is not valid JSON: nested deeper than %d levels", c.id, fastjson.MaxDepth)
 }
 
 // Limits on a number's text. math/big, which the validator parses every

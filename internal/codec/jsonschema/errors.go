@@ -14,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/registry"
 )
 
 // Limits of a validation failure's reason. The record's bytes appear in it
@@ -23,6 +24,47 @@ const (
 	maxReason      = 200
 	maxQuotedInput = 32
 )
+
+// registryError classifies an error from the registry asked for schema id
+// or, when ref is not empty, for that reference of it: a schema the
+// registry does not know is a record error; anything else is wrapped for
+// the caller to retry (UnavailableError) or stop on.
+func registryError(id int, ref string, err error) error {
+	what := fmt.Sprintf("schema id %d", id)
+	if ref != "" {
+		what += ": " + ref
+	}
+	var nf *registry.NotFoundError
+	if errors.As(err, &nf) {
+		return codec.Errorf("%s: %v", what, err)
+	}
+	return fmt.Errorf("jsonschema: fetching %s: %w", what, err)
+}
+
+// compileError describes a schema that does not compile; one that breaks
+// its metaschema's rules is described like a record that breaks a schema.
+func compileError(id int, err error) error {
+	var se *jsv.SchemaValidationError
+	var ve *jsv.ValidationError
+	if errors.As(err, &se) && errors.As(se.Err, &ve) {
+		return codec.Errorf("schema id %d does not compile: not valid against its metaschema: %s", id, clip(describe(leaf(ve)), 120))
+	}
+	return codec.Errorf("schema id %d does not compile: %s", id, clip(err.Error(), 160))
+}
+
+// payloadError is valid JSON the decoder refuses, at a location.
+type payloadError struct {
+	path []string // innermost first
+	msg  string
+}
+
+func (e *payloadError) Error() string {
+	loc := make([]string, 0, len(e.path))
+	for i := len(e.path) - 1; i >= 0; i-- {
+		loc = append(loc, e.path[i])
+	}
+	return location(loc) + ": " + e.msg
+}
 
 // invalid turns a validation failure into a *codec.DecodeError naming the
 // schema id, the instance location and the keyword of the most specific

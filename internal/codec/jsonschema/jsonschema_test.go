@@ -314,7 +314,7 @@ func TestInvalidPayload(t *testing.T) {
 		{"control character in a key", "{\"i\x01\\n\":1}", "schema id 7: payload is not valid JSON: invalid character '\\x01' in string literal"},
 		{"trailing comma", `{"id":1,}`, "schema id 7: payload is not valid JSON"},
 		{"invalid UTF-8", "{\"id\":1,\"note\":\"\xff\"}", "schema id 7: payload is not valid UTF-8"},
-		{"too deep", strings.Repeat("[", 400) + strings.Repeat("]", 400), "schema id 7: payload is not valid JSON: "},
+		{"too deep", strings.Repeat("[", 400) + strings.Repeat("]", 400), "schema id 7: payload is not valid JSON: nested deeper than 300 levels"},
 		{"huge exponent", `{"id":1,"price":1E01000010}`, `schema id 7: /price: number 1E01000010 has an exponent beyond ±1000`},
 		{"long number", `{"id":1,"lines":[{"qty":1` + strings.Repeat("0", 1000) + `}]}`, `schema id 7: /lines/0/qty: number of 1001 characters, want at most 1000`},
 		{"duplicate key", `{"id":1,"customer":{"email":"a","email":"b"}}`, `schema id 7: /customer: duplicate key "email"`},
