@@ -232,6 +232,12 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
 		deleted bool // the last change is a delete
+		// A write that omits columns (a partial update) keeps the values of
+		// the earlier writes to its key for them, as it would if each
+		// record had its own batch: merged is rows[write] with those filled
+		// in (nil when nothing needed merging), prev the last write seen.
+		prev   int
+		merged *Row
 	}
 	last := make(map[string]int, len(rows)) // key → index in fates
 	fates := make([]fate, 0, len(rows))
@@ -239,14 +245,14 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		fi, seen := last[rows[i].Key]
 		if !seen {
 			fi = len(fates)
-			fates = append(fates, fate{write: -1, del: -1})
+			fates = append(fates, fate{write: -1, del: -1, prev: -1})
 			last[rows[i].Key] = fi
 		}
 		f := &fates[fi]
 		if rows[i].Op == OpDelete {
 			f.deleted, f.del = true, i
 			if w.softIdx < 0 {
-				f.write = -1 // a hard delete makes earlier writes moot
+				f.write, f.prev, f.merged = -1, -1, nil // a hard delete makes earlier writes moot
 			}
 			continue
 		}
@@ -255,13 +261,23 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 			continue // an older version arriving later does not win
 		}
 		f.write, f.deleted = i, false
+		if prev := f.merged; prev != nil || f.prev >= 0 {
+			if prev == nil {
+				prev = &rows[f.prev]
+			}
+			f.merged = mergeRows(prev, &rows[i])
+		}
+		f.prev = i
 	}
 	writes := make([]Row, 0, len(last))
 	var deletes []Row
 	for _, f := range fates {
 		// With soft deletes a key written and then deleted in one batch is
 		// written, then stamped; a hard delete needs no write.
-		if f.write >= 0 {
+		switch {
+		case f.write >= 0 && f.merged != nil && f.prev == f.write:
+			writes = append(writes, *f.merged)
+		case f.write >= 0:
 			writes = append(writes, rows[f.write])
 		}
 		if f.deleted {
@@ -283,6 +299,33 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		return w.applyDeletes(ctx, tx, deletes)
 	}
 	return nil
+}
+
+// mergeRows returns next with the columns it does not carry taken from
+// prev, as a new row (the batch's rows are not modified: a retry or an
+// isolation split writes them again). When next carries every column prev
+// does, it is returned as is.
+func mergeRows(prev, next *Row) *Row {
+	missing := false
+	for _, i := range prev.Set.Indexes() {
+		if !next.Set.Has(i) {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return next
+	}
+	out := *next
+	out.Vals = slices.Clone(next.Vals)
+	out.Set = slices.Clone(next.Set)
+	for _, i := range prev.Set.Indexes() {
+		if !out.Set.Has(i) {
+			out.Vals[i] = prev.Vals[i]
+			out.Set.Add(i)
+		}
+	}
+	return &out
 }
 
 // applyGroups writes rows grouped by the set of columns they carry. With

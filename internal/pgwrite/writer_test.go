@@ -2,6 +2,7 @@ package pgwrite_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,16 +129,29 @@ func TestUpsertLastWins(t *testing.T) {
 		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "c", "v", int32(3)),
 		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "keep", "v", int32(9)), // no note: stays
 		rowOf(t, tbl, pgwrite.OpDelete, k, "k", "gone"),
+		// A partial update after a full one in the same batch keeps the
+		// earlier note, as it would across two batches; a delete between
+		// them forgets it.
+		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "m", "v", int32(1), "note", "first note"),
+		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "m", "v", int32(2)),
+		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "m", "v", int32(3)),
+		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "d", "v", int32(1), "note", "deleted note"),
+		rowOf(t, tbl, pgwrite.OpDelete, k, "k", "d"),
+		rowOf(t, tbl, pgwrite.OpWrite, k, "k", "d", "v", int32(2)),
 	}
+	before := fmt.Sprint(rows)
 	for range 2 { // a retried batch gives the same state
 		if err := w.Write(context.Background(), pool, rows, nil); err != nil {
 			t.Fatal(err)
 		}
 		got := dump(t, pool, `SELECT concat_ws('|', k, v, coalesce(note, 'NULL')) FROM kv ORDER BY k`)
-		want := "a|2|NULL\nc|3|NULL\nkeep|9|stored note"
+		want := "a|2|NULL\nc|3|NULL\nd|2|NULL\nkeep|9|stored note\nm|3|first note"
 		if got != want {
 			t.Fatalf("got\n%s\nwant\n%s", got, want)
 		}
+	}
+	if fmt.Sprint(rows) != before {
+		t.Fatal("Write modified the batch's rows")
 	}
 }
 

@@ -177,7 +177,7 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error
 			}
 		}
 		m.missing = m.missing[:0]
-		if err := m.visit(r, row, nil, d.value, 0); err != nil {
+		if err := m.visit(r, row, nil, d.value, d.typ, 0); err != nil {
 			return err
 		}
 		if len(m.missing) > 0 {
@@ -219,8 +219,10 @@ func (m *Mapper) unavailable(row *pgwrite.Row, i int) bool {
 }
 
 // visit maps the fields of obj (a record, or with flatten a nested record
-// whose names are prefixed) to columns.
-func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjson.Value, depth int) error {
+// whose names are prefixed) to columns. typ is the record's schema when
+// known: only fields it says are records are flattened (a map or free-form
+// JSON goes whole to its column); without a schema every object is.
+func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjson.Value, typ *codec.Type, depth int) error {
 	obj, err := v.Object()
 	if err != nil {
 		return m.errf(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
@@ -235,8 +237,16 @@ func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjs
 			name = append(append(prefix[:len(prefix):len(prefix)], '_'), key...)
 		}
 		if m.spec.Flatten && fv.Type() == fastjson.TypeObject && depth < maxFlattenDepth {
-			ferr = m.visit(r, row, name, fv, depth+1)
-			return
+			var ft *codec.Type
+			if typ != nil {
+				if f := typ.Field(string(key)); f != nil {
+					ft = f.Type
+				}
+			}
+			if typ == nil || ft != nil && ft.Kind == codec.KindRecord && len(ft.Fields) > 0 {
+				ferr = m.visit(r, row, name, fv, ft, depth+1)
+				return
+			}
 		}
 		if m.d.dbz != nil && isUnavailable(fv) {
 			return // an unchanged TOASTed value: leave the stored column alone
