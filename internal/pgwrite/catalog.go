@@ -91,14 +91,17 @@ type Queryer interface {
 }
 
 const columnsSQL = `
-SELECT a.attname::text, a.atttypmod, a.attnotnull,
+SELECT a.attname::text,
+       CASE WHEN t.typtype = 'd' AND a.atttypmod = -1 THEN t.typtypmod ELSE a.atttypmod END,
+       a.attnotnull,
        a.atthasdef OR a.attidentity <> '' AS has_default,
        a.attgenerated <> '' AS generated,
        format_type(a.atttypid, a.atttypmod),
-       t.oid, t.typname::text, t.typtype::text,
+       t.oid, coalesce(b.typname, t.typname)::text, t.typtype::text,
        coalesce(e.oid, 0::oid), coalesce(e.typname::text, ''), coalesce(e.typtype::text, ' '), coalesce(format_type(e.oid, a.atttypmod), '')
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype -- a domain is read as its base type
 LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`

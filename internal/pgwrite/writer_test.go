@@ -252,3 +252,54 @@ func TestEnsureConcurrently(t *testing.T) {
 		t.Fatalf("second claim epoch %d, want 2", c.Epoch)
 	}
 }
+
+// A domain column is read as its base type (with the domain's typmod), and
+// PostgreSQL still checks the domain's constraint when the row is written.
+func TestDomainColumn(t *testing.T) {
+	url, admin := testenv.NewDatabase(t)
+	testenv.Exec(t, admin, `CREATE DOMAIN positive_qty AS integer CHECK (VALUE > 0);
+		CREATE DOMAIN short_code AS varchar(3);
+		CREATE TABLE dom (id int PRIMARY KEY, qty positive_qty, code short_code)`)
+	tbl, err := pgwrite.LoadTable(context.Background(), admin, "", "dom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the pipeline does: every connection learns the tables' types.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		pgwrite.RegisterTypes(c.TypeMap(), []*pgwrite.Table{tbl})
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	qty, code := tbl.Columns[tbl.Column("qty")], tbl.Columns[tbl.Column("code")]
+	if qty.Type == nil || code.Type == nil {
+		t.Fatalf("domain columns unsupported: %v / %v", qty.TypeErr, code.TypeErr)
+	}
+	if _, err := code.Type.FromText("abcd"); err == nil {
+		t.Errorf("short_code accepted 4 characters: the domain's varchar(3) was not applied")
+	}
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: pgwrite.Insert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := []string{"id"}
+	ok := []pgwrite.Row{rowOf(t, tbl, pgwrite.OpWrite, k, "id", int32(1), "qty", int32(5), "code", "abc")}
+	if err := w.Write(context.Background(), pool, ok, nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := []pgwrite.Row{rowOf(t, tbl, pgwrite.OpWrite, k, "id", int32(2), "qty", int32(-1), "code", "x")}
+	var werr error = w.Write(context.Background(), pool, bad, nil)
+	if werr == nil || pgwrite.Classify(werr) != pgwrite.Data {
+		t.Fatalf("CHECK violation: %v (class %v), want a data error", werr, pgwrite.Classify(werr))
+	}
+	if got := dump(t, pool, `SELECT concat_ws('|', id, qty, code) FROM dom`); got != "1|5|abc" {
+		t.Fatalf("rows = %q", got)
+	}
+}
