@@ -41,8 +41,19 @@ chaos: build
 demo: build
 	@bash scripts/demo.sh
 
+# End-to-end throughput against the real services (scripts/bench.sh), then
+# per-format decode throughput per core (scripts/bench-decode.sh); both write
+# their results to docs/benchmarks.md.
 bench: build
 	@bash scripts/bench.sh
+	@bash scripts/bench-decode.sh
+
+# Records/s per core that Mapper.Map decodes and coerces, per value format
+# (json, json-connect, avro, protobuf, json-schema); no services needed.
+# DECODE_RUNS=5 by default.
+.PHONY: bench-decode
+bench-decode:
+	@bash scripts/bench-decode.sh
 
 # Backpressure under a slow database: 2 M events waiting in Kafka, a table
 # that sleeps per inserted row; RSS, in-flight bytes, paused fetching, rows/s
@@ -58,3 +69,10 @@ services-down:
 
 clean:
 	rm -rf bin
+
+# One of the runnable format examples in examples/formats (avro, protobuf,
+# json-schema, json-connect, debezium, or all): sample orders in that format
+# through kafka2pg into PostgreSQL, then the table and a row-count check.
+.PHONY: example
+example: ## make example FORMAT=avro
+	@bash scripts/example.sh $(FORMAT)

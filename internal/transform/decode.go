@@ -46,8 +46,11 @@ type reader struct {
 	vp, kp fastjson.Parser
 	arena  fastjson.Arena // values built per record; reset by read
 	// Connect schemas, by schema text: a producer sends the same schema with
-	// every record, so converting it once per distinct text is enough.
+	// every record, so converting it once per distinct text is enough. Only
+	// kept when wantTypes (auto_evolve, Describe): rendering the schema as a
+	// cache key costs as much as decoding the payload.
 	connectTypes map[string]*codec.Type
+	wantTypes    bool
 }
 
 // decoded is one record read: what it does and the object whose fields map
@@ -161,7 +164,10 @@ func (rd *reader) decode(ctx context.Context, r *kgo.Record, data []byte, key bo
 	if format != ValueConnect {
 		return v, nil, nil
 	}
-	typ := rd.connectType(v.Get("schema"))
+	var typ *codec.Type
+	if rd.wantTypes {
+		typ = rd.connectType(v.Get("schema"))
+	}
 	if v, err = unwrapConnect(v, &rd.arena); err != nil {
 		return nil, nil, recErr(r, StageDecode, field, "", "%v", err)
 	}

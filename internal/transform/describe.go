@@ -27,7 +27,7 @@ type Shape struct {
 // not decode, tombstones and deletes are passed over. It returns nil when no
 // record says anything, and a registry error as is. spec.Table is not used.
 func Describe(ctx context.Context, spec Spec, recs []*kgo.Record) (*Shape, error) {
-	rd := reader{spec: &spec}
+	rd := reader{spec: &spec, wantTypes: true}
 	var d decoded
 	var val, key *codec.Type
 	n := 0

@@ -81,7 +81,7 @@ type rawCols struct{ topic, partition, offset, key, value, headers, timestamp in
 func NewMapper(spec Spec) (*Mapper, error) {
 	t := spec.Table
 	m := &Mapper{spec: spec, cols: make(map[string]int, len(t.Columns)), fits: map[*codec.Type]error{}}
-	m.rd.spec = &m.spec
+	m.rd.spec, m.rd.wantTypes = &m.spec, spec.Evolve
 	for i, c := range t.Columns {
 		if c.Generated {
 			continue
