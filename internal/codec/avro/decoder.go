@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"sync"
 
 	hamba "github.com/hamba/avro/v2"
 	"github.com/valyala/fastjson"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
@@ -25,8 +22,7 @@ const maxRefDepth = 16
 // the Decoder, and concurrent first uses of an id share one registry lookup.
 type Decoder struct {
 	src     registry.Source
-	schemas sync.Map // int (schema id) → *compiled
-	flight  singleflight.Group
+	schemas codec.Cache[*compiled]
 }
 
 // compiled is one schema id, ready to decode. Immutable once stored.
@@ -76,30 +72,9 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 // schema returns the compiled schema for id, loading it on first use.
 func (d *Decoder) schema(ctx context.Context, id int) (*compiled, error) {
 	if c, ok := d.schemas.Load(id); ok {
-		return c.(*compiled), nil
+		return c, nil
 	}
-	key := strconv.Itoa(id)
-	for {
-		v, err, shared := d.flight.Do(key, func() (any, error) {
-			if c, ok := d.schemas.Load(id); ok {
-				return c, nil
-			}
-			c, err := d.load(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			d.schemas.Store(id, c)
-			return c, nil
-		})
-		if err == nil {
-			return v.(*compiled), nil
-		}
-		// Another caller's canceled context is not our failure.
-		if shared && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			continue
-		}
-		return nil, err
-	}
+	return d.schemas.Get(ctx, id, d.load)
 }
 
 // load fetches the schema id and its references and compiles it.

@@ -2,12 +2,9 @@ package jsonschema
 
 import (
 	"context"
-	"strconv"
-	"sync"
 
 	jsv "github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/valyala/fastjson"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
@@ -17,8 +14,7 @@ import (
 // implements codec.Decoder and is safe for concurrent use.
 type Decoder struct {
 	src     registry.Source
-	schemas sync.Map // schema id (int) → *compiled; successes only
-	flight  singleflight.Group
+	schemas codec.Cache[*compiled]
 }
 
 // New returns a Decoder that fetches schemas from src.
@@ -74,23 +70,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 // schema returns the compiled schema for id, compiling it on first use.
 func (d *Decoder) schema(ctx context.Context, id int) (*compiled, error) {
 	if c, ok := d.schemas.Load(id); ok {
-		return c.(*compiled), nil
-	}
-	v, err, _ := d.flight.Do(strconv.Itoa(id), func() (any, error) {
-		// A flight that finished between the Load above and Do has
-		// stored its result: use it rather than asking again.
-		if c, ok := d.schemas.Load(id); ok {
-			return c, nil
-		}
-		c, err := d.compile(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		d.schemas.Store(id, c)
 		return c, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return v.(*compiled), nil
+	return d.schemas.Get(ctx, id, d.compile)
 }

@@ -3,15 +3,10 @@ package protobuf
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/valyala/fastjson"
-	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -26,9 +21,6 @@ const (
 	// recursionLimit bounds message nesting in a record (the protobuf
 	// default is 10000); conversion recurses once per level.
 	recursionLimit = 1000
-	// fetchAttempts bounds how often a caller re-asks when the registry
-	// fetch it shared was cut short by another caller's context.
-	fetchAttempts = 3
 )
 
 // Decoder decodes Kafka keys or values in the Confluent Protobuf wire format
@@ -41,9 +33,7 @@ const (
 type Decoder struct {
 	src registry.Source
 
-	fetch   singleflight.Group
-	mu      sync.Mutex                      // serializes writers of schemas
-	schemas atomic.Pointer[map[int]*schema] // copy on write, read without locks
+	schemas codec.Cache[*schema]
 }
 
 // New returns a Decoder that fetches schemas from src.
@@ -142,60 +132,8 @@ func parseIndexes(p []byte, dst []int) (n int, rest []byte, reason string) {
 // schema returns the compiled schema id, fetching and compiling it on first
 // use. Concurrent callers for the same new id share one fetch.
 func (d *Decoder) schema(ctx context.Context, id int) (*schema, error) {
-	if s := d.cached(id); s != nil {
-		return s, nil
+	if c, ok := d.schemas.Load(id); ok {
+		return c, nil
 	}
-	key := strconv.Itoa(id)
-	for attempt := 1; ; attempt++ {
-		ch := d.fetch.DoChan(key, func() (any, error) {
-			// A caller that missed the cache just before the previous
-			// fetch stored its result lands here: do not ask again.
-			if s := d.cached(id); s != nil {
-				return s, nil
-			}
-			s, err := load(ctx, d.src, id)
-			if err != nil {
-				return nil, err
-			}
-			d.store(s)
-			return s, nil
-		})
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case r := <-ch:
-			if r.Err == nil {
-				return r.Val.(*schema), nil
-			}
-			// The fetch ran under the context of whichever caller
-			// started it; if that one ended, ours may still be live.
-			if r.Shared && attempt < fetchAttempts && ctx.Err() == nil &&
-				(errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
-				continue
-			}
-			return nil, r.Err
-		}
-	}
-}
-
-func (d *Decoder) cached(id int) *schema {
-	if m := d.schemas.Load(); m != nil {
-		return (*m)[id]
-	}
-	return nil
-}
-
-func (d *Decoder) store(s *schema) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var old map[int]*schema
-	if m := d.schemas.Load(); m != nil {
-		old = *m
-	}
-	next := make(map[int]*schema, len(old)+1)
-	for k, v := range old {
-		next[k] = v
-	}
-	next[s.id] = s
-	d.schemas.Store(&next)
+	return d.schemas.Get(ctx, id, func(ctx context.Context, id int) (*schema, error) { return load(ctx, d.src, id) })
 }
