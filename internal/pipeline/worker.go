@@ -226,7 +226,7 @@ func (w *worker) run() {
 // database outage.
 func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, bool) {
 	var bo *backoff
-	stalled := false
+	stalled, evolves := false, 0
 	defer func() {
 		if stalled {
 			w.p.m.Stalled(-1)
@@ -314,13 +314,18 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			w.mSkipped.Inc()
 			return nil, true
 		case errors.As(err, &change):
+			if evolves++; evolves > 3 {
+				w.failed(fmt.Errorf("topic %s partition %d offset %d: auto_evolve changed %s three times and the record still does not fit",
+					r.Topic, r.Partition, r.Offset, w.route.tableName))
+				return nil, false
+			}
 			err := w.p.evolve(w.ctx, w.route, change.Fields)
+			var se *pgwrite.SchemaError
 			switch {
 			case err == nil:
 				continue
-			case isRecordError(err):
-				var se *pgwrite.SchemaError
-				errors.As(err, &se)
+			case errors.As(err, &se):
+				w.mapper.Reject(change.Type, se)
 				return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
 					Field: se.Field, Column: se.Column, Reason: "auto_evolve: " + se.Reason}, true
 			case transient(err):

@@ -142,3 +142,25 @@ func TestInferMerge(t *testing.T) {
 		}
 	}
 }
+
+// With auto_evolve a Connect record whose schema has a field without a
+// column asks for a change once per schema; after Reject, records of that
+// schema are record errors at once.
+func TestEvolveRejectPerSchema(t *testing.T) {
+	tbl := pgwrite.NewTable("", "t", []pgwrite.Column{col(t, "id", "int8", -1, "bigint", true, false)}, nil)
+	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Insert, KeyFormat: KeyString, ValueFormat: ValueConnect, Evolve: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := `{"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}, {"field": "n", "type": "string", "optional": true}]}, "payload": {"id": 1, "n": "x"}}`
+	var row pgwrite.Row
+	var sc *SchemaChange
+	if err := m.Map(context.Background(), rec("", v), &row); !errors.As(err, &sc) || sc.Type == nil || len(sc.Fields) != 2 || sc.Fields[1].Name != "n" || !sc.Fields[1].Optional {
+		t.Fatalf("err = %v (%+v)", err, sc)
+	}
+	m.Reject(sc.Type, &pgwrite.SchemaError{Table: `"t"`, Field: "n", Column: "n", Reason: "refused"})
+	var re *RecordError
+	if err := m.Map(context.Background(), rec("", v), &row); !errors.As(err, &re) || re.Column != "n" || !strings.Contains(re.Reason, "auto_evolve: refused") {
+		t.Fatalf("after Reject: %v", err)
+	}
+}

@@ -50,6 +50,9 @@ type Spec struct {
 // the DDL, builds a new Mapper for the new table and maps the record again.
 type SchemaChange struct {
 	Fields []codec.Field
+	// Type is the record schema that needs the change (nil for a
+	// schemaless record); see Mapper.Reject.
+	Type *codec.Type
 }
 
 func (e *SchemaChange) Error() string {
@@ -295,7 +298,7 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 		case err != nil:
 			res = err
 		case len(stmts) > 0:
-			res = &SchemaChange{Fields: fields}
+			res = &SchemaChange{Fields: fields, Type: typ}
 		}
 		if len(m.fits) > 1024 {
 			clear(m.fits)
@@ -307,6 +310,15 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 		return m.errf(r, StageMap, se.Field, se.Column, "auto_evolve: %s", se.Reason)
 	}
 	return res
+}
+
+// Reject records that the change a record schema needs was refused (err is
+// the *pgwrite.SchemaError): later records of that schema fail with it at
+// once instead of asking for the change again.
+func (m *Mapper) Reject(typ *codec.Type, err error) {
+	if typ != nil {
+		m.fits[typ] = err
+	}
 }
 
 // schemalessFields is every field of a schemaless record with the type its
