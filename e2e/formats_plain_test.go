@@ -1,0 +1,97 @@
+package e2e
+
+import (
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafka2pg/kafka2pg/internal/registry/srtest"
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
+)
+
+// The registry over TLS with basic auth, configured the way a user does it
+// (schema_registry.tls.ca_file, username, password): Avro records land, and
+// the password appears nowhere in the output. A wrong password stops the
+// pipeline (a configuration problem, never a dead letter) without it either.
+func TestFormatsRegistryTLSAuth(t *testing.T) {
+	e := newEnv(t, 1)
+	sr := srtest.NewTLS()
+	t.Cleanup(sr.Close)
+	const user, pass = "sink", "reg-s3cret-pw"
+	sr.SetBasicAuth(user, pass)
+	ca := filepath.Join(t.TempDir(), "registry-ca.pem")
+	mustNoErr(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: sr.Certificate().Raw}), 0o600))
+	schema := `{"type": "record", "name": "Order", "fields": [{"name": "id", "type": "long"}, {"name": "note", "type": "string"}]}`
+	id := register(t, sr, e.topic+"-value", "AVRO", schema)
+	testenv.Exec(t, e.pool, `CREATE TABLE orders (id bigint PRIMARY KEY, note text NOT NULL)`)
+	for i := 1; i <= 3; i++ {
+		testenv.Produce(t, testenv.Client(t), e.rec(nil, avroWire(t, id, schema, map[string]any{"id": int64(i), "note": fmt.Sprint("n", i)})))
+	}
+	cfgFor := func(password string) string {
+		return e.config(fmt.Sprintf(`schema_registry:
+  url: %q
+  username: %s
+  password: %s
+  tls: {ca_file: %q}
+  timeout: 5s
+errors: {retry: {initial: 50ms, max: 200ms, max_elapsed: 3s}}
+routes:
+  - topic: {{topic}}
+    table: orders
+    value: {format: avro}
+`, sr.URL(), user, password, ca))
+	}
+	// A wrong password: exit 1, nothing written, the password not shown.
+	bad := start(t, "run", "--config", cfgFor("wrong-pw-zz"), "--stop-at-end")
+	if code := bad.wait(t, 60*time.Second); code != 1 {
+		t.Fatalf("wrong password: exit %d, want 1\n%s", code, tail(bad.out.String(), 10))
+	}
+	if out := bad.out.String(); !strings.Contains(out, "401") || strings.Contains(out, "wrong-pw-zz") {
+		t.Fatalf("wrong password: want a 401 without the password:\n%s", tail(out, 10))
+	}
+	if n := e.texts(`SELECT count(*)::text FROM orders`); n[0] != "0" {
+		t.Fatalf("rows after a refused registry: %v", n)
+	}
+	out := runToEnd(t, cfgFor(pass))
+	equalLines(t, "orders", e.rowTexts("orders", "id", "id", "note"), []string{"1 | n1", "2 | n2", "3 | n3"})
+	if strings.Contains(out, pass) {
+		t.Fatalf("the registry password is in the output:\n%s", out)
+	}
+	if got := sr.Requests("/schemas/ids/"); got < 1 || got > 2 { // one per run that got that far
+		t.Fatalf("%d schema requests", got)
+	}
+}
+
+// format: string and bytes: the whole value goes to the column "value"; a
+// bytes key fills a bytea key column byte for byte.
+func TestFormatsStringBytes(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE blobs (k bytea PRIMARY KEY, value bytea)`)
+	testenv.Produce(t, testenv.Client(t),
+		e.rec([]byte{0, 1, 0xff}, []byte{0xde, 0xad, 0xbe, 0xef}),
+		e.rec([]byte("k2"), []byte("plain")),
+		e.rec([]byte{0, 1, 0xff}, []byte{0x00}), // same key: upsert
+	)
+	runToEnd(t, e.config(`routes:
+  - topic: {{topic}}
+    table: blobs
+    key: {format: bytes}
+    value: {format: bytes}
+    mode: upsert
+`))
+	equalLines(t, "blobs", e.rowTexts("blobs", "k", "k", "value"), []string{`\x0001ff | \x00`, `\x6b32 | \x706c61696e`})
+
+	e2 := newEnv(t, 1)
+	testenv.Exec(t, e2.pool, `CREATE TABLE lines (value text NOT NULL)`)
+	testenv.Produce(t, testenv.Client(t), e2.rec(nil, []byte(`{"not": "parsed"}`)), e2.rec(nil, []byte("héllo")))
+	runToEnd(t, e2.config(`routes:
+  - topic: {{topic}}
+    table: lines
+    value: {format: string}
+`))
+	equalLines(t, "lines", e2.texts(`SELECT value FROM lines ORDER BY value`), []string{`héllo`, `{"not": "parsed"}`})
+}
