@@ -116,7 +116,7 @@ var (
 		Kafka: Kafka{
 			Brokers:        []string{"kafka-1.internal:9092", "kafka-2.internal:9092"},
 			Group:          "orders-sink",
-			Topics:         []string{"orders", "customers", "shop.events.v1"},
+			Topics:         []string{"orders", "customers", "shop.events.v1", "pg.public.invoices"},
 			Start:          "latest",
 			ClientID:       "orders-sink-1",
 			SessionTimeout: Duration(30 * time.Second),
@@ -134,7 +134,8 @@ var (
 			MaxConns:     8,
 			OffsetsTable: "sink.kafka2pg_offsets",
 		},
-		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink", Timeout: Duration(10 * time.Second)},
+		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink", Timeout: Duration(10 * time.Second),
+			TLS: &TLS{CAFile: "/etc/kafka2pg/registry-ca.pem"}},
 		Delivery:       "at-least-once",
 		Batch: Batch{
 			MaxRows:          5000,
@@ -183,6 +184,18 @@ var (
 				Mode:     "raw",
 				Debezium: Debezium{OnTruncate: "ignore"},
 			},
+			{
+				Topic:         "pg.public.invoices",
+				Table:         "invoices",
+				Value:         Format{"avro"},
+				Key:           Format{"avro"},
+				Mode:          "upsert",
+				Unwrap:        "debezium",
+				Debezium:      Debezium{OnTruncate: "ignore"},
+				VersionColumn: "__lsn",
+				AutoCreate:    true,
+				AutoEvolve:    true,
+			},
 		},
 	}
 )
@@ -195,8 +208,8 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got.lines["routes[2].mode"] != 70 {
-		t.Errorf("line of routes[2].mode = %d, want 70", got.lines["routes[2].mode"])
+	if got.lines["routes[2].mode"] != 74 {
+		t.Errorf("line of routes[2].mode = %d, want 74", got.lines["routes[2].mode"])
 	}
 	got.lines = nil
 	if !reflect.DeepEqual(got, fullWant) {
