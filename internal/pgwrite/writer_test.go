@@ -303,3 +303,24 @@ func TestDomainColumn(t *testing.T) {
 		t.Fatalf("rows = %q", got)
 	}
 }
+
+// A nil Writer (no table yet: auto_create before the first row) runs the
+// hook alone in a transaction, and refuses rows.
+func TestNilWriterRunsHook(t *testing.T) {
+	_, pool := testenv.NewDatabase(t)
+	testenv.Exec(t, pool, `CREATE TABLE marks (n int)`)
+	var w *pgwrite.Writer
+	hook := func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO marks VALUES (1)`)
+		return err
+	}
+	if err := w.Write(context.Background(), pool, nil, hook); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, pool, `SELECT count(*)::text FROM marks`); got != "1" {
+		t.Fatalf("hook rows = %s", got)
+	}
+	if err := w.Write(context.Background(), pool, []pgwrite.Row{{}}, nil); err == nil {
+		t.Fatal("a nil Writer accepted rows")
+	}
+}
