@@ -136,7 +136,7 @@ var (
 		},
 		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink", Timeout: Duration(10 * time.Second),
 			TLS: &TLS{CAFile: "/etc/kafka2pg/registry-ca.pem"}},
-		Delivery:       "at-least-once",
+		Delivery: "at-least-once",
 		Batch: Batch{
 			MaxRows:          5000,
 			MaxBytes:         8 * MiB,

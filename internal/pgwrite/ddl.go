@@ -266,18 +266,6 @@ func widening(c *Column, f *codec.Type) (string, error) {
 	return bad()
 }
 
-// ApplyDDL runs stmts in one short transaction holding the DDL advisory
-// lock, so instances never race on the same change, and the ALTERs of one
-// schema change land together or not at all.
-func ApplyDDL(ctx context.Context, q Execer, stmts ...string) error {
-	if len(stmts) == 0 {
-		return nil
-	}
-	sql := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", int64(ddlLockKey), strings.Join(stmts, ";\n"))
-	_, err := q.Exec(ctx, sql)
-	return err
-}
-
 // Beginner is what EvolveTable needs: a connection or a pool.
 type Beginner interface {
 	Queryer
@@ -323,4 +311,31 @@ func EvolveTable(ctx context.Context, db Beginner, schema, name string, fields [
 		}
 	}
 	return stmts, t, nil
+}
+
+// CreateTable runs ddl (a CREATE TABLE) for the table ident unless it
+// exists, deciding under the DDL advisory lock, so that of instances racing
+// to create it exactly one does (created is true for that one).
+func CreateTable(ctx context.Context, db Beginner, ident pgx.Identifier, ddl string) (created bool, err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '30s'"); err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(ddlLockKey)); err != nil {
+		return false, err
+	}
+	var missing bool
+	if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NULL", ident.Sanitize()).Scan(&missing); err != nil {
+		return false, err
+	}
+	if missing {
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return false, err
+		}
+	}
+	return missing, tx.Commit(ctx)
 }

@@ -45,6 +45,14 @@ type bound struct {
 	spec   transform.Spec
 }
 
+// ident is the table's name as an identifier.
+func (r *route) ident() pgx.Identifier {
+	if r.schema == "" {
+		return pgx.Identifier{r.name}
+	}
+	return pgx.Identifier{r.schema, r.name}
+}
+
 // bound returns the current binding; nil while an auto_create table does
 // not exist yet.
 func (r *route) bound() *bound { return r.cur.Load() }
@@ -309,11 +317,7 @@ func (r *route) createDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 		}
 		fields = append(fields, codec.Field{Name: extra, Type: typ, Optional: true})
 	}
-	ident := pgx.Identifier{r.name}
-	if r.schema != "" {
-		ident = pgx.Identifier{r.schema, r.name}
-	}
-	ddl, err := pgwrite.CreateTableDDL(ident, fields, key)
+	ddl, err := pgwrite.CreateTableDDL(r.ident(), fields, key)
 	return ddl, shape, err
 }
 
@@ -345,7 +349,9 @@ func (p *Pipeline) createTable(ctx context.Context, r *route, recs []*kgo.Record
 		return err
 	}
 	defer conn.Release()
-	if err := pgwrite.ApplyDDL(ctx, conn, ddl); err != nil {
+	// Another instance may have created it since this one started.
+	created, err := pgwrite.CreateTable(ctx, conn, r.ident(), ddl)
+	if err != nil {
 		return fmt.Errorf("auto_create %s: %w", r.tableName, err)
 	}
 	t, err := pgwrite.LoadTable(ctx, conn, r.schema, r.name)
@@ -357,12 +363,16 @@ func (p *Pipeline) createTable(ctx context.Context, r *route, recs []*kgo.Record
 		return fmt.Errorf("auto_create %s: the table created does not fit the route: %w", r.tableName, err)
 	}
 	r.cur.Store(b)
+	if !created {
+		p.log.Info("auto_create: the table exists (another instance created it)", "table", r.tableName)
+		return nil
+	}
 	from := "the record schema"
 	if shape.Inferred {
 		from = fmt.Sprintf("%d schemaless records", shape.Records)
 	}
 	p.m.SchemaChanges.WithLabelValues(r.tableName, "create").Inc()
-	p.log.Info("auto_create: table ready", "table", r.tableName, "from", from, "ddl", ddl)
+	p.log.Info("auto_create: table created", "table", r.tableName, "from", from, "ddl", ddl)
 	return nil
 }
 
