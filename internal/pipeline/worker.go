@@ -255,34 +255,48 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			"backoff", wait.Round(time.Millisecond), "err", err.Error())
 		return sleep(w.ctx, wait) == nil
 	}
+	skip := func() (error, bool) {
+		w.p.stats.skipped.Add(1)
+		w.mSkipped.Inc()
+		return nil, true
+	}
+	// settle says what an error of creating, evolving or mapping means: a
+	// record error is returned for the caller to route; a transient one is
+	// waited out (again: try r once more); anything else stops the worker.
+	settle := func(err error, stage string) (rerr error, ok, again bool) {
+		var se *pgwrite.SchemaError
+		switch {
+		case errors.As(err, &se):
+			return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
+				Field: se.Field, Column: se.Column, Reason: stage + ": " + se.Reason}, true, false
+		case isRecordError(err):
+			return err, true, false
+		case transient(err):
+			return nil, retry(err), true
+		}
+		w.failed(err)
+		return nil, false, false
+	}
 	for {
 		cur := w.route.bound()
 		if cur == nil {
 			err := w.p.createTable(w.ctx, w.route, rest)
-			switch {
-			case err == nil:
-				continue
-			case errors.Is(err, errNoShape):
-				// Nothing from r on says what the table looks like: r is a
-				// tombstone, a delete or a bad record.
-				if _, err := transform.Describe(w.ctx, w.route.base, []*kgo.Record{r}); err != nil {
-					if isRecordError(err) {
-						return err, true
-					}
-				}
-				w.p.stats.skipped.Add(1)
-				w.mSkipped.Inc()
-				return nil, true
-			case isRecordError(err):
-				return err, true
-			case transient(err):
-				if !retry(err) {
-					return nil, false
-				}
+			if err == nil {
 				continue
 			}
-			w.failed(err)
-			return nil, false
+			if errors.Is(err, errNoShape) {
+				// Nothing from r on says what the table looks like: r is a
+				// tombstone, a delete or a bad record.
+				if _, err := transform.Describe(w.ctx, w.route.base, []*kgo.Record{r}); isRecordError(err) {
+					return err, true
+				}
+				return skip()
+			}
+			rerr, ok, again := settle(err, "auto_create")
+			if ok && again {
+				continue
+			}
+			return rerr, ok
 		}
 		if cur != w.bound {
 			if w.bound != nil && len(b.rows) > 0 && !w.flush(b) {
@@ -296,9 +310,7 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			w.bound, w.mapper = cur, m
 		}
 		if w.mapper.Skip(r) {
-			w.p.stats.skipped.Add(1)
-			w.mSkipped.Inc()
-			return nil, true
+			return skip()
 		}
 		b.rows = append(b.rows, pgwrite.Row{})
 		err := w.mapper.Map(w.ctx, r, &b.rows[len(b.rows)-1])
@@ -307,45 +319,29 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			return nil, true
 		}
 		b.rows = b.rows[:len(b.rows)-1]
+		if errors.Is(err, transform.ErrSkip) {
+			return skip()
+		}
 		var change *transform.SchemaChange
-		switch {
-		case errors.Is(err, transform.ErrSkip):
-			w.p.stats.skipped.Add(1)
-			w.mSkipped.Inc()
-			return nil, true
-		case errors.As(err, &change):
+		if errors.As(err, &change) {
 			if evolves++; evolves > 3 {
 				w.failed(fmt.Errorf("topic %s partition %d offset %d: auto_evolve changed %s three times and the record still does not fit",
 					r.Topic, r.Partition, r.Offset, w.route.tableName))
 				return nil, false
 			}
-			err := w.p.evolve(w.ctx, w.route, change.Fields)
+			if err = w.p.evolve(w.ctx, w.route, change.Fields); err == nil {
+				continue
+			}
 			var se *pgwrite.SchemaError
-			switch {
-			case err == nil:
-				continue
-			case errors.As(err, &se):
+			if errors.As(err, &se) {
 				w.mapper.Reject(change.Type, se)
-				return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
-					Field: se.Field, Column: se.Column, Reason: "auto_evolve: " + se.Reason}, true
-			case transient(err):
-				if !retry(err) {
-					return nil, false
-				}
-				continue
 			}
-			w.failed(err)
-			return nil, false
-		case isRecordError(err):
-			return err, true
-		case transient(err):
-			if !retry(err) {
-				return nil, false
-			}
+		}
+		rerr, ok, again := settle(err, "auto_evolve")
+		if ok && again {
 			continue
 		}
-		w.failed(err)
-		return nil, false
+		return rerr, ok
 	}
 }
 
