@@ -321,15 +321,6 @@ func (r *route) createDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 	return ddl, shape, err
 }
 
-// quoteFields lists field names for log lines.
-func quoteFields(fs []codec.Field) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.Name
-	}
-	return strings.Join(names, ", ")
-}
-
 // createTable creates the route's table from recs (auto_create) and binds
 // the route to it. Another worker of this process may have done it already;
 // another instance may have too (CREATE TABLE IF NOT EXISTS under the DDL

@@ -69,7 +69,6 @@ type Mapper struct {
 	keyIdx   []int
 	required []int // NOT NULL columns without a default
 	keyBuf   []byte
-	nameBuf  []byte // flattened field names
 	raw      rawCols
 	// fits caches, per record schema, whether the table holds it: nil, a
 	// *SchemaChange, or a record error reason (*pgwrite.SchemaError).
@@ -208,7 +207,7 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error
 	}
 	for _, i := range m.required {
 		if !row.Set.Has(i) && !(d.dbz != nil && m.unavailable(row, i)) {
-			return m.errf(r, StageMap, "", t.Columns[i].Name, "no value for NOT NULL column %s without a default", t.Columns[i].TypeName)
+			return recErr(r, StageMap, "", t.Columns[i].Name, "no value for NOT NULL column %s without a default", t.Columns[i].TypeName)
 		}
 	}
 	return nil
@@ -228,7 +227,7 @@ func (m *Mapper) unavailable(row *pgwrite.Row, i int) bool {
 func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjson.Value, typ *codec.Type, depth int) error {
 	obj, err := v.Object()
 	if err != nil {
-		return m.errf(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
+		return recErr(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
 	}
 	var ferr error
 	obj.Visit(func(key []byte, fv *fastjson.Value) {
@@ -269,14 +268,14 @@ func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjs
 func (m *Mapper) setColumn(r *kgo.Record, row *pgwrite.Row, field string, i int, fv *fastjson.Value) error {
 	c := &m.spec.Table.Columns[i]
 	if c.Type == nil {
-		return m.errf(r, StageMap, field, c.Name, "%v", c.TypeErr)
+		return recErr(r, StageMap, field, c.Name, "%v", c.TypeErr)
 	}
 	val, err := c.Type.FromJSON(fv)
 	if err != nil {
-		return m.errf(r, StageMap, field, c.Name, "%v", err)
+		return recErr(r, StageMap, field, c.Name, "%v", err)
 	}
 	if val == nil && c.NotNull {
-		return m.errf(r, StageMap, field, c.Name, "null for NOT NULL column")
+		return recErr(r, StageMap, field, c.Name, "null for NOT NULL column")
 	}
 	row.Vals[i] = val
 	row.Set.Add(i)
@@ -307,7 +306,7 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 	}
 	var se *pgwrite.SchemaError
 	if errors.As(res, &se) {
-		return m.errf(r, StageMap, se.Field, se.Column, "auto_evolve: %s", se.Reason)
+		return recErr(r, StageMap, se.Field, se.Column, "auto_evolve: %s", se.Reason)
 	}
 	return res
 }
@@ -355,7 +354,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 			c := &t.Columns[i]
 			val, err := c.Type.FromText(string(r.Key))
 			if err != nil {
-				return m.errf(r, StageMap, "key", c.Name, "%v", err)
+				return recErr(r, StageMap, "key", c.Name, "%v", err)
 			}
 			row.Vals[i] = val
 			row.Set.Add(i)
@@ -372,7 +371,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 	}
 	if len(m.keyIdx) == 0 {
 		if row.Op == pgwrite.OpDelete {
-			return m.errf(r, StageMap, "key", "", "tombstone but %s has no key to delete by", t)
+			return recErr(r, StageMap, "key", "", "tombstone but %s has no key to delete by", t)
 		}
 		return nil
 	}
@@ -386,7 +385,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 					what = "Debezium delete"
 				}
 			}
-			return m.errf(r, StageMap, "key", t.Columns[i].Name, "%s has no value for key column", what)
+			return recErr(r, StageMap, "key", t.Columns[i].Name, "%s has no value for key column", what)
 		}
 		buf = pgwrite.AppendKey(buf, row.Vals[i])
 	}
@@ -433,7 +432,7 @@ func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *pgwrite.Row) er
 			val, err = c.Type.FromJSON(v)
 		}
 		if err != nil {
-			return m.errf(r, StageMap, "key", "key", "%v", err)
+			return recErr(r, StageMap, "key", "key", "%v", err)
 		}
 		set(m.raw.key, val)
 	} else {
@@ -446,7 +445,7 @@ func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *pgwrite.Row) er
 		}
 		val, err := t.Columns[m.raw.value].Type.FromJSON(v)
 		if err != nil {
-			return m.errf(r, StageMap, "", "value", "%v", err)
+			return recErr(r, StageMap, "", "value", "%v", err)
 		}
 		set(m.raw.value, val)
 	} else {
@@ -479,11 +478,6 @@ func HeadersJSON(hs []kgo.RecordHeader) []byte {
 		arr.SetArrayItem(i, o)
 	}
 	return arr.MarshalTo(nil)
-}
-
-func (m *Mapper) errf(r *kgo.Record, stage Stage, field, column, format string, args ...any) error {
-	return &RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: stage,
-		Field: field, Column: column, Reason: fmt.Sprintf(format, args...)}
 }
 
 // RawTableDDL is the statement that creates kafka2pg's raw table. Identifiers
