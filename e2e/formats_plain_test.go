@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/registry/srtest"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -94,4 +97,50 @@ func TestFormatsStringBytes(t *testing.T) {
     value: {format: string}
 `))
 	equalLines(t, "lines", e2.texts(`SELECT value FROM lines ORDER BY value`), []string{`héllo`, `{"not": "parsed"}`})
+}
+
+// A schema registry outage is an outage, not bad data: while the registry
+// answers 503, /readyz says 503, nothing is written and nothing is
+// dead-lettered (errors.tolerance: all with a DLQ table); when it recovers
+// every record lands.
+func TestFormatsRegistryOutage(t *testing.T) {
+	e := newEnv(t, 2)
+	sr := srtest.New(t)
+	schema := `{"type": "record", "name": "E", "fields": [{"name": "id", "type": "long"}]}`
+	id := register(t, sr, e.topic+"-value", "AVRO", schema)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY)`)
+	sr.FailNext(1_000_000, 503)
+	const n = 200
+	for i := range n {
+		testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: e.topic, Partition: int32(i % 2), Value: avroWire(t, id, schema, map[string]any{"id": int64(i)})})
+	}
+	addr := freePort(t)
+	p := start(t, "run", "--config", e.config(registryYAML(sr)+fmt.Sprintf(`http: {listen: %q}
+errors:
+  tolerance: all
+  dlq: {table: dead}
+  retry: {initial: 50ms, max: 300ms}
+routes:
+  - topic: {{topic}}
+    table: events
+    value: {format: avro}
+`, addr)))
+	eventually(t, 30*time.Second, "/readyz 503 while the registry is down", func() bool { return httpStatus(addr, "/readyz") == 503 })
+	time.Sleep(time.Second)
+	if rows, dead := e.count("events"), e.count("dead"); rows != 0 || dead != 0 {
+		t.Fatalf("during the outage: %d rows, %d dead letters; want none", rows, dead)
+	}
+	sr.FailNext(0, 0)
+	eventually(t, 30*time.Second, "every record written", func() bool { return e.count("events") == n })
+	eventually(t, 10*time.Second, "/readyz 200 again", func() bool { return httpStatus(addr, "/readyz") == 200 })
+	if dead := e.count("dead"); dead != 0 {
+		t.Fatalf("%d dead letters after a registry outage", dead)
+	}
+	if !strings.Contains(p.out.String(), "schema registry") {
+		t.Fatalf("the retries do not name the registry:\n%s", tail(p.out.String(), 10))
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }
