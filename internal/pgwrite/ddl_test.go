@@ -9,42 +9,10 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 func kt(k codec.Kind) *codec.Type { return &codec.Type{Kind: k} }
-
-func TestColumnType(t *testing.T) {
-	for _, tc := range []struct {
-		typ  *codec.Type
-		want string
-	}{
-		{kt(codec.KindBool), "boolean"},
-		{kt(codec.KindInt32), "integer"},
-		{kt(codec.KindInt64), "bigint"},
-		{kt(codec.KindFloat32), "real"},
-		{kt(codec.KindFloat64), "double precision"},
-		{&codec.Type{Kind: codec.KindDecimal, Precision: 10, Scale: 2}, "numeric(10,2)"},
-		{&codec.Type{Kind: codec.KindDecimal}, "numeric"},
-		{&codec.Type{Kind: codec.KindDecimal, Precision: 2, Scale: 5}, "numeric"}, // impossible typmod: unconstrained
-		{kt(codec.KindString), "text"},
-		{&codec.Type{Kind: codec.KindString, MaxLength: 40}, "varchar(40)"},
-		{kt(codec.KindBytes), "bytea"},
-		{kt(codec.KindDate), "date"},
-		{kt(codec.KindTime), "time"},
-		{kt(codec.KindTimestamp), "timestamptz"},
-		{kt(codec.KindLocalTimestamp), "timestamp"},
-		{kt(codec.KindUUID), "uuid"},
-		{kt(codec.KindDuration), "interval"},
-		{kt(codec.KindRecord), "jsonb"},
-		{kt(codec.KindMap), "jsonb"},
-		{kt(codec.KindArray), "jsonb"},
-		{kt(codec.KindJSON), "jsonb"},
-	} {
-		if got := ColumnType(tc.typ); got != tc.want {
-			t.Errorf("ColumnType(%v) = %q, want %q", tc.typ.Kind, got, tc.want)
-		}
-	}
-}
 
 func TestCreateTableDDL(t *testing.T) {
 	fields := []codec.Field{
@@ -78,7 +46,7 @@ func TestCreateTableDDL(t *testing.T) {
 	if strings.Contains(got, "PRIMARY KEY") {
 		t.Errorf("primary key without a key:\n%s", got)
 	}
-	var se *SchemaError
+	var se *table.SchemaError
 	if _, err := CreateTableDDL(pgx.Identifier{"t"}, fields[:1], []string{"missing"}); !errors.As(err, &se) || se.Column != "missing" {
 		t.Errorf("missing key column: %v", err)
 	}
@@ -87,15 +55,15 @@ func TestCreateTableDDL(t *testing.T) {
 	}
 }
 
-func evolveTable(t *testing.T) *Table {
-	col := func(name, typname string, typmod int32, formatted string, notNull bool) Column {
+func evolveTable(t *testing.T) *table.Table {
+	col := func(name, typname string, typmod int32, formatted string, notNull bool) table.Column {
 		ty, err := coerce.TypeFor(typname, 'b', typmod, formatted, 0, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull}
+		return table.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull}
 	}
-	return NewTable("", "orders", []Column{
+	return table.NewTable("", "orders", []table.Column{
 		col("id", "int8", -1, "bigint", true),
 		col("qty", "int4", -1, "integer", true),
 		col("small", "int2", -1, "smallint", false),
@@ -113,7 +81,7 @@ func TestEvolveDDL(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		field codec.Field
-		want  string // "" = nothing to do; "error: …" = a SchemaError containing …
+		want  string // "" = nothing to do; "error: …" = a table.SchemaError containing …
 	}{
 		{"same", codec.Field{Name: "qty", Type: kt(codec.KindInt32)}, ""},
 		{"new field", codec.Field{Name: "email", Type: kt(codec.KindString), Optional: true},
@@ -146,9 +114,9 @@ func TestEvolveDDL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			stmts, err := EvolveDDL(tbl, []codec.Field{tc.field}, []string{"id"})
 			if msg, isErr := strings.CutPrefix(tc.want, "error: "); isErr {
-				var se *SchemaError
+				var se *table.SchemaError
 				if !errors.As(err, &se) || !strings.Contains(err.Error(), msg) || se.Column != tc.field.Name {
-					t.Fatalf("err = %v, want a SchemaError on %q containing %q", err, tc.field.Name, msg)
+					t.Fatalf("err = %v, want a table.SchemaError on %q containing %q", err, tc.field.Name, msg)
 				}
 				return
 			}

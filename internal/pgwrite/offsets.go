@@ -43,7 +43,7 @@ func NewOffsetStore(schema, table, group string) *OffsetStore {
 	return &OffsetStore{table: id, group: group}
 }
 
-// Table is the quoted table name.
+// table.Table is the quoted table name.
 func (s *OffsetStore) Table() string { return s.table.Sanitize() }
 
 // Ensure creates the table when it does not exist (safe when several

@@ -12,53 +12,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
-
-// Mode is how rows reach the table.
-type Mode int
-
-const (
-	// Insert appends rows with COPY straight into the table.
-	Insert Mode = iota + 1
-	// Upsert copies rows into a staging table, then runs one
-	// INSERT … SELECT … ON CONFLICT (key) DO UPDATE.
-	Upsert
-	// Raw is Insert into kafka2pg's raw table with ON CONFLICT DO NOTHING on
-	// (topic, partition, offset), so a replayed record is not stored twice.
-	Raw
-)
-
-// Op is what one record does to its row.
-type Op uint8
-
-const (
-	OpWrite  Op = iota // insert or upsert the row
-	OpDelete           // delete the row with this key (or soft-delete it)
-)
-
-// Row is one record's effect on the table. Vals has one slot per table
-// column; only the slots whose bit is set in Set are written (a column the
-// record did not mention is left out of the statement, so it gets its default
-// on insert and keeps its stored value on update).
-type Row struct {
-	Op   Op
-	Vals []any
-	Set  Bitset
-	// Key is the encoded key (see AppendKey): the identity used to keep the
-	// last change per key inside a batch and to sort rows. Empty in insert
-	// and raw mode without deletes.
-	Key string
-	// Timestamp is the Kafka record timestamp, stored by soft deletes.
-	Timestamp time.Time
-	// Offset is the Kafka record's offset (to isolate a row the database
-	// rejects and to advance the stored offset past it).
-	Offset int64
-}
 
 // Spec says how a route writes to its table. Build it once with NewWriter.
 type Spec struct {
-	Table         *Table
-	Mode          Mode
+	Table         *table.Table
+	Mode          table.Mode
 	KeyCols       []string // conflict key (upsert) or the key deletes use; may be empty in insert/raw mode
 	VersionCol    string   // upsert only: update only when the incoming value is greater
 	SoftDeleteCol string   // deletes set this column instead of deleting
@@ -91,7 +52,7 @@ func NewWriter(spec Spec) (*Writer, error) {
 		}
 		w.keyIdx = append(w.keyIdx, i)
 	}
-	if spec.Mode == Upsert {
+	if spec.Mode == table.Upsert {
 		if len(spec.KeyCols) == 0 {
 			return nil, fmt.Errorf("%s: upsert needs a primary key or conflict_key", t)
 		}
@@ -112,8 +73,8 @@ func NewWriter(spec Spec) (*Writer, error) {
 	return w, nil
 }
 
-// Table returns the target table.
-func (w *Writer) Table() *Table { return w.spec.Table }
+// table.Table returns the target table.
+func (w *Writer) Table() *table.Table { return w.spec.Table }
 
 // Write applies rows (in record order) in one transaction on a connection
 // from pool. Either every row's effect is committed or none is. before, when
@@ -122,7 +83,7 @@ func (w *Writer) Table() *Table { return w.spec.Table }
 // caller classifies the error (Classify) and decides.
 // A nil *Writer writes no rows: it runs before alone in a transaction (a
 // batch of skipped records before an auto_create table exists).
-func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row, before func(context.Context, pgx.Tx) error) error {
+func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, pgx.Tx) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -135,7 +96,7 @@ func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []Row, befo
 	return err
 }
 
-func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []Row, before func(context.Context, pgx.Tx) error) error {
+func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []table.Row, before func(context.Context, pgx.Tx) error) error {
 	if w == nil && len(rows) > 0 {
 		return errors.New("pgwrite: rows without a table")
 	}
@@ -190,11 +151,11 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 
 // Apply writes rows inside tx. Exported for callers that add their own
 // statements to the same transaction (the exactly-once offset store).
-func (w *Writer) Apply(ctx context.Context, tx pgx.Tx, rows []Row) error {
+func (w *Writer) Apply(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
 	switch w.spec.Mode {
-	case Upsert:
+	case table.Upsert:
 		return w.applyUpsert(ctx, tx, rows)
-	case Raw:
+	case table.Raw:
 		return w.applyGroups(ctx, tx, rows, w.rawSQL)
 	default:
 		return w.applyInsert(ctx, tx, rows)
@@ -203,7 +164,7 @@ func (w *Writer) Apply(ctx context.Context, tx pgx.Tx, rows []Row) error {
 
 // applyInsert keeps record order between inserts and deletes: inserts are
 // copied in runs, and each run of deletes is applied where it stood.
-func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
+func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
 	for len(rows) > 0 {
 		n := 1
 		for n < len(rows) && rows[n].Op == rows[0].Op {
@@ -212,7 +173,7 @@ func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		run := rows[:n]
 		rows = rows[n:]
 		var err error
-		if run[0].Op == OpDelete {
+		if run[0].Op == table.OpDelete {
 			err = w.applyDeletes(ctx, tx, run)
 		} else {
 			err = w.applyGroups(ctx, tx, run, nil)
@@ -227,7 +188,7 @@ func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 // applyUpsert keeps the last change per key (or the highest version), then
 // writes upserts and deletes, each sorted by key so that concurrent writers
 // take row locks in one order and cannot deadlock.
-func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
+func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
@@ -237,7 +198,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		// record had its own batch: merged is rows[write] with those filled
 		// in (nil when nothing needed merging), prev the last write seen.
 		prev   int
-		merged *Row
+		merged *table.Row
 	}
 	last := make(map[string]int, len(rows)) // key → index in fates
 	fates := make([]fate, 0, len(rows))
@@ -249,7 +210,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 			last[rows[i].Key] = fi
 		}
 		f := &fates[fi]
-		if rows[i].Op == OpDelete {
+		if rows[i].Op == table.OpDelete {
 			f.deleted, f.del = true, i
 			if w.softIdx < 0 {
 				f.write, f.prev, f.merged = -1, -1, nil // a hard delete makes earlier writes moot
@@ -269,8 +230,8 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 		}
 		f.prev = i
 	}
-	writes := make([]Row, 0, len(last))
-	var deletes []Row
+	writes := make([]table.Row, 0, len(last))
+	var deletes []table.Row
 	for _, f := range fates {
 		// With soft deletes a key written and then deleted in one batch is
 		// written, then stamped; a hard delete needs no write.
@@ -284,7 +245,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 			deletes = append(deletes, rows[f.del])
 		}
 	}
-	byKey := func(a, b Row) int { return strings.Compare(a.Key, b.Key) }
+	byKey := func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) }
 	slices.SortFunc(writes, byKey)
 	slices.SortFunc(deletes, byKey)
 	if w.softIdx < 0 && len(deletes) > 0 {
@@ -305,7 +266,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []Row) error {
 // prev, as a new row (the batch's rows are not modified: a retry or an
 // isolation split writes them again). When next carries every column prev
 // does, it is returned as is.
-func mergeRows(prev, next *Row) *Row {
+func mergeRows(prev, next *table.Row) *table.Row {
 	missing := false
 	for _, i := range prev.Set.Indexes() {
 		if !next.Set.Has(i) {
@@ -331,7 +292,7 @@ func mergeRows(prev, next *Row) *Row {
 // applyGroups writes rows grouped by the set of columns they carry. With
 // stmt nil rows are copied straight into the table; otherwise they are
 // copied into the staging table and stmt(cols) moves them.
-func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []Row, stmt func(cols []string) string) error {
+func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, stmt func(cols []string) string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -360,7 +321,7 @@ func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []Row, stmt fu
 	return nil
 }
 
-func (w *Writer) columnNames(set Bitset) []string {
+func (w *Writer) columnNames(set table.Bitset) []string {
 	idx := set.Indexes()
 	cols := make([]string, len(idx))
 	for i, c := range idx {
@@ -423,7 +384,7 @@ func (w *Writer) rawSQL(cols []string) string {
 
 // applyDeletes copies the keys of delete rows into the delete staging table
 // and deletes (or soft-deletes) the matching rows.
-func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []Row) error {
+func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
 	stage := pgx.Identifier{w.delStage}
 	cols := append(slices.Clone(w.spec.KeyCols), "kafka2pg_deleted_at")
 	vals := make([]any, len(cols))
@@ -465,13 +426,13 @@ func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []Row) error 
 }
 
 type rowGroup struct {
-	set  Bitset
-	rows []Row
+	set  table.Bitset
+	rows []table.Row
 }
 
 // groupBySet splits rows by the columns they carry, keeping the order of
 // first appearance and the rows' order inside each group.
-func groupBySet(rows []Row) []rowGroup {
+func groupBySet(rows []table.Row) []rowGroup {
 	// The common case: every record has the same shape.
 	same := true
 	for i := 1; i < len(rows); i++ {
@@ -486,7 +447,7 @@ func groupBySet(rows []Row) []rowGroup {
 	var groups []rowGroup
 	index := map[string]int{}
 	for _, r := range rows {
-		k := r.Set.key()
+		k := r.Set.Key()
 		gi, ok := index[k]
 		if !ok {
 			gi = len(groups)
@@ -501,7 +462,7 @@ func groupBySet(rows []Row) []rowGroup {
 // rowSource feeds rows to COPY, projected onto the group's columns. pgx
 // encodes each row before asking for the next, so one slice is reused.
 type rowSource struct {
-	rows []Row
+	rows []table.Row
 	idx  []int
 	i    int
 	buf  []any

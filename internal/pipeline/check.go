@@ -18,6 +18,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
@@ -123,9 +124,9 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 		fmt.Fprintf(out, "table %s (mode %s)\n", r.tableName, rc.Mode)
 		fmt.Fprintf(out, "  ok   value %s, key %s\n", rc.Value.Format, rc.Key.Format)
 		if err != nil {
-			if rc.Mode == "raw" && errors.Is(err, pgwrite.ErrTableNotFound) {
+			if rc.Mode == "raw" && errors.Is(err, table.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
-				printDDL(out, transform.RawTableDDL(r.tableName, rawKeyFormat(r)))
+				printDDL(out, pgwrite.RawTableDDL(r.tableName, rawKeyFormat(r) == transform.KeyJSON))
 				continue
 			}
 			fail("%v", err)
@@ -180,7 +181,7 @@ func describeTable(out io.Writer, r *route, fail func(string, ...any)) {
 	}
 }
 
-func versionType(c pgwrite.Column) bool {
+func versionType(c table.Column) bool {
 	if c.Type == nil {
 		return false
 	}
@@ -191,7 +192,7 @@ func versionType(c pgwrite.Column) bool {
 	return false
 }
 
-func timestampType(c pgwrite.Column) bool {
+func timestampType(c table.Column) bool {
 	return c.Type != nil && (c.Type.Kind == coerce.KindTimestamp || c.Type.Kind == coerce.KindTimestamptz)
 }
 
@@ -246,7 +247,7 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route, 
 	}
 	var stmts []string
 	for _, rec := range recs {
-		var row pgwrite.Row
+		var row table.Row
 		var change *transform.SchemaChange
 		if err := m.Map(ctx, rec, &row); errors.As(err, &change) {
 			more, err := pgwrite.EvolveDDL(b.table, change.Fields, b.spec.KeyCols)

@@ -30,6 +30,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 )
 
@@ -160,7 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "kafka2pg"
 	}
 	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		pgwrite.RegisterTypes(c.TypeMap(), tables)
+		table.RegisterTypes(c.TypeMap(), tables)
 		return nil
 	}
 	if p.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
@@ -208,7 +209,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 
 // prepareRoutes reads (or, in raw mode, creates) each route's table on one
 // connection and builds its writer and mapper spec.
-func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) {
+func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*table.Table, error) {
 	conn, err := pgx.Connect(ctx, p.cfg.Postgres.URL)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", p.redactErr(err))
@@ -224,7 +225,7 @@ func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*pgwrite.Table, error) 
 			return nil, err
 		}
 	}
-	var tables []*pgwrite.Table
+	var tables []*table.Table
 	for i := range p.cfg.Routes {
 		rc := &p.cfg.Routes[i]
 		r, err := PrepareRoute(ctx, conn, rc, true, p.decs)
@@ -451,7 +452,7 @@ func (p *Pipeline) worker(key tp) (*worker, error) {
 // write writes one batch, retrying transient failures with exponential
 // backoff and jitter until it succeeds, ctx ends, or errors.retry.max_elapsed
 // passes.
-func (p *Pipeline) write(ctx context.Context, w *worker, rows []pgwrite.Row, dead []deadLetter, first, last, next int64) error {
+func (p *Pipeline) write(ctx context.Context, w *worker, rows []table.Row, dead []deadLetter, first, last, next int64) error {
 	r, key := w.route, w.tp
 	var before func(context.Context, pgx.Tx) error
 	if p.store != nil || (p.dlqTable != nil && len(dead) > 0) {

@@ -41,6 +41,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
@@ -248,7 +249,7 @@ func (rp *replayer) open(ctx context.Context) error {
 	}
 	tables := rp.tables()
 	pcfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-		pgwrite.RegisterTypes(c.TypeMap(), tables)
+		table.RegisterTypes(c.TypeMap(), tables)
 		return nil
 	}
 	if rp.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
@@ -273,8 +274,8 @@ func (rp *replayer) db() replayQuerier {
 }
 
 // tables are the routes' tables.
-func (rp *replayer) tables() []*pgwrite.Table {
-	var out []*pgwrite.Table
+func (rp *replayer) tables() []*table.Table {
+	var out []*table.Table
 	for _, rr := range rp.routes {
 		if t := rr.r.bound().table; !slices.Contains(out, t) {
 			out = append(out, t)
@@ -351,13 +352,13 @@ func (rp *replayer) route(topic string) *replayRoute {
 // mapItems maps one route's dead letters, as the worker does: rows for the
 // ones that map, "gone" for tombstones the route skips (they have no effect
 // to write), failures for the ones that do not decode or map.
-func (rp *replayer) mapItems(ctx context.Context, rr *replayRoute, items []replayItem) (rows []pgwrite.Row, mapped, gone []replayItem, failed []replayFailure, err error) {
+func (rp *replayer) mapItems(ctx context.Context, rr *replayRoute, items []replayItem) (rows []table.Row, mapped, gone []replayItem, failed []replayFailure, err error) {
 	for _, it := range items {
 		if rr.mapper.Skip(it.rec) {
 			gone = append(gone, it)
 			continue
 		}
-		var row pgwrite.Row
+		var row table.Row
 		if err := rr.mapper.Map(ctx, it.rec, &row); errors.Is(err, transform.ErrSkip) {
 			gone = append(gone, it)
 			continue
@@ -393,7 +394,7 @@ func (rp *replayer) replayItems(ctx context.Context, rr *replayRoute, items []re
 	return rp.part(ctx, rr, rows, mapped, gone, failed, t, sink)
 }
 
-func (rp *replayer) part(ctx context.Context, rr *replayRoute, rows []pgwrite.Row, items, gone []replayItem, failed []replayFailure, t *tally, sink *[]replayFailure) error {
+func (rp *replayer) part(ctx context.Context, rr *replayRoute, rows []table.Row, items, gone []replayItem, failed []replayFailure, t *tally, sink *[]replayFailure) error {
 	err := rp.commitPart(ctx, rr, rows, items, gone, failed)
 	if err == nil {
 		t.replayed += int64(len(items) + len(gone))
@@ -435,7 +436,7 @@ func (e *replayDataError) Unwrap() error { return e.err }
 // commitPart writes rows in one transaction. In table mode the same
 // transaction deletes the dead letters of items and gone and updates those
 // of failed with their new reason.
-func (rp *replayer) commitPart(ctx context.Context, rr *replayRoute, rows []pgwrite.Row, items, gone []replayItem, failed []replayFailure) error {
+func (rp *replayer) commitPart(ctx context.Context, rr *replayRoute, rows []table.Row, items, gone []replayItem, failed []replayFailure) error {
 	if rp.dlq == nil {
 		if len(rows) == 0 {
 			return nil
@@ -496,7 +497,7 @@ WHERE d."group" = $1 AND d."id" = u.id`, group, ids, stages, classes, reasons)
 // writeTx writes one transaction with the route's writer, retrying
 // transient failures with backoff (errors.retry). A data error is returned
 // as a *replayDataError; anything else ends the replay.
-func (rp *replayer) writeTx(ctx context.Context, rr *replayRoute, rows []pgwrite.Row, hook func(context.Context, pgx.Tx) error, done func(context.Context) (bool, error)) error {
+func (rp *replayer) writeTx(ctx context.Context, rr *replayRoute, rows []table.Row, hook func(context.Context, pgx.Tx) error, done func(context.Context) (bool, error)) error {
 	bo := newBackoff(rp.cfg.Errors.Retry)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && done != nil {

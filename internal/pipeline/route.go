@@ -20,6 +20,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
@@ -32,7 +33,7 @@ type route struct {
 	cfg          *config.Route
 	tableName    string // quoted, for messages and metrics
 	schema, name string // raw identifiers; schema "" = search_path
-	mode         pgwrite.Mode
+	mode         table.Mode
 	base         transform.Spec // formats, decoders and flags; no table or key yet
 	cur          atomic.Pointer[bound]
 	ddlMu        sync.Mutex // serialises this route's DDL within the process
@@ -40,7 +41,7 @@ type route struct {
 
 // bound is a route bound to one version of its table.
 type bound struct {
-	table  *pgwrite.Table
+	table  *table.Table
 	writer *pgwrite.Writer
 	spec   transform.Spec
 }
@@ -155,26 +156,26 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 		}
 		spec.ValueDecoder = dec
 	}
-	r.mode = pgwrite.Insert
+	r.mode = table.Insert
 	switch rc.Mode {
 	case config.ModeUpsert:
-		r.mode = pgwrite.Upsert
+		r.mode = table.Upsert
 	case config.ModeRaw:
-		r.mode = pgwrite.Raw
+		r.mode = table.Raw
 		if create {
 			keyFormat := transform.KeyString
 			if spec.KeyFormat != transform.KeyString && spec.KeyFormat != transform.KeyBytes {
 				keyFormat = transform.KeyJSON
 			}
-			if err := pgwrite.CreateIfMissing(ctx, conn, transform.RawTableDDL(r.tableName, keyFormat)); err != nil {
+			if err := pgwrite.CreateIfMissing(ctx, conn, pgwrite.RawTableDDL(r.tableName, keyFormat == transform.KeyJSON)); err != nil {
 				return r, fmt.Errorf("creating raw table: %w", err)
 			}
 		}
 	}
 	spec.Mode = r.mode
 	r.base = spec
-	t, err := pgwrite.LoadTable(ctx, conn, schema, name)
-	if errors.Is(err, pgwrite.ErrTableNotFound) && rc.AutoCreate {
+	t, err := table.LoadTable(ctx, conn, schema, name)
+	if errors.Is(err, table.ErrTableNotFound) && rc.AutoCreate {
 		return r, nil // created from the first records
 	}
 	if err != nil {
@@ -189,23 +190,23 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 }
 
 // keyColumns are the columns that identify a row of t under this route.
-func (r *route) keyColumns(t *pgwrite.Table) ([]string, error) {
+func (r *route) keyColumns(t *table.Table) ([]string, error) {
 	rc := r.cfg
 	keyCols := rc.ConflictKey
-	if len(keyCols) == 0 && r.mode != pgwrite.Raw {
+	if len(keyCols) == 0 && r.mode != table.Raw {
 		keyCols = t.PrimaryKey
 	}
-	if r.mode == pgwrite.Raw {
+	if r.mode == table.Raw {
 		keyCols = nil
 	}
-	if (r.mode == pgwrite.Upsert || rc.DeleteOnTombstone) && len(keyCols) == 0 {
+	if (r.mode == table.Upsert || rc.DeleteOnTombstone) && len(keyCols) == 0 {
 		what := "mode upsert"
-		if r.mode != pgwrite.Upsert {
+		if r.mode != table.Upsert {
 			what = "delete_on_tombstone"
 		}
 		return nil, fmt.Errorf("%s needs a key, but %s has no primary key and conflict_key is not set", what, t)
 	}
-	if r.mode == pgwrite.Insert && !rc.DeleteOnTombstone {
+	if r.mode == table.Insert && !rc.DeleteOnTombstone {
 		keyCols = nil // insert mode without deletes has no use for a key
 	}
 	return keyCols, nil
@@ -213,7 +214,7 @@ func (r *route) keyColumns(t *pgwrite.Table) ([]string, error) {
 
 // bind checks the route against a version of its table and builds the
 // writer and mapper spec for it.
-func (r *route) bind(t *pgwrite.Table) (*bound, error) {
+func (r *route) bind(t *table.Table) (*bound, error) {
 	rc := r.cfg
 	keyCols, err := r.keyColumns(t)
 	if err != nil {
@@ -278,7 +279,7 @@ func (r *route) createDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 		return false
 	}
 	var key []string
-	needKey := r.mode == pgwrite.Upsert || r.cfg.DeleteOnTombstone
+	needKey := r.mode == table.Upsert || r.cfg.DeleteOnTombstone
 	switch {
 	case len(r.cfg.ConflictKey) > 0:
 		key = r.cfg.ConflictKey
@@ -345,7 +346,7 @@ func (p *Pipeline) createTable(ctx context.Context, r *route, recs []*kgo.Record
 	if err != nil {
 		return fmt.Errorf("auto_create %s: %w", r.tableName, err)
 	}
-	t, err := pgwrite.LoadTable(ctx, conn, r.schema, r.name)
+	t, err := table.LoadTable(ctx, conn, r.schema, r.name)
 	if err != nil {
 		return err
 	}
@@ -371,7 +372,7 @@ func (p *Pipeline) createTable(ctx context.Context, r *route, recs []*kgo.Record
 const describeLimit = 1000
 
 // evolve applies auto_evolve for fields and rebinds the route to the table
-// as it then is. A change that is not safe is a *pgwrite.SchemaError.
+// as it then is. A change that is not safe is a *table.SchemaError.
 func (p *Pipeline) evolve(ctx context.Context, r *route, fields []codec.Field) error {
 	r.ddlMu.Lock()
 	defer r.ddlMu.Unlock()

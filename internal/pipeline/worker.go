@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
@@ -107,7 +108,7 @@ func (w *worker) take() ([]*kgo.Record, int64, int) {
 
 // batch is the records taken but not yet durable.
 type batch struct {
-	rows    []pgwrite.Row
+	rows    []table.Row
 	recs    []*kgo.Record // recs[i] became rows[i]: kept to dead-letter a row the database rejects
 	dead    []deadLetter  // records that could not become rows (errors.tolerance: all)
 	records int           // rows plus skipped records
@@ -264,7 +265,7 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 	// record error is returned for the caller to route; a transient one is
 	// waited out (again: try r once more); anything else stops the worker.
 	settle := func(err error, stage string) (rerr error, ok, again bool) {
-		var se *pgwrite.SchemaError
+		var se *table.SchemaError
 		switch {
 		case errors.As(err, &se):
 			return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
@@ -312,7 +313,7 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 		if w.mapper.Skip(r) {
 			return skip()
 		}
-		b.rows = append(b.rows, pgwrite.Row{})
+		b.rows = append(b.rows, table.Row{})
 		err := w.mapper.Map(w.ctx, r, &b.rows[len(b.rows)-1])
 		if err == nil {
 			b.recs = append(b.recs, r)
@@ -332,7 +333,7 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 			if err = w.p.evolve(w.ctx, w.route, change.Fields); err == nil {
 				continue
 			}
-			var se *pgwrite.SchemaError
+			var se *table.SchemaError
 			if errors.As(err, &se) {
 				w.mapper.Reject(change.Type, se)
 			}
@@ -349,7 +350,7 @@ func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, 
 // the dead-letter queue or stops the pipeline, and is never retried).
 func isRecordError(err error) bool {
 	var re *transform.RecordError
-	var se *pgwrite.SchemaError
+	var se *table.SchemaError
 	return errors.As(err, &re) || errors.As(err, &se)
 }
 
@@ -421,7 +422,7 @@ func (w *worker) failed(err error) bool {
 // the rows (SQLSTATE class 22 or 23), the batch is split until the rows at
 // fault are isolated: they go to the dead-letter queue, and every other row
 // is written, in order, as if they had not been there.
-func (w *worker) write(rows []pgwrite.Row, recs []*kgo.Record, dead []deadLetter, next int64) error {
+func (w *worker) write(rows []table.Row, recs []*kgo.Record, dead []deadLetter, next int64) error {
 	first, last := next-1, next-1
 	if len(rows) > 0 {
 		first, last = rows[0].Offset, rows[len(rows)-1].Offset

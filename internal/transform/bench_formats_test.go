@@ -23,8 +23,8 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/codec/jsonschema"
 	"github.com/kafka2pg/kafka2pg/internal/codec/protobuf"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // BenchmarkMapFormats measures what a worker does per record, Mapper.Map
@@ -54,7 +54,7 @@ func BenchmarkMapFormats(b *testing.B) {
 	cases := formatsCases(b)
 	ctx := context.Background()
 
-	rows := make([]pgwrite.Row, len(cases))
+	rows := make([]table.Row, len(cases))
 	for i, c := range cases {
 		if err := c.mapper.Map(ctx, c.rec, &rows[i]); err != nil {
 			b.Fatalf("%s: %v", c.name, err)
@@ -69,7 +69,7 @@ func BenchmarkMapFormats(b *testing.B) {
 
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			var row pgwrite.Row
+			var row table.Row
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := c.mapper.Map(ctx, c.rec, &row); err != nil {
@@ -271,15 +271,15 @@ func (s formatsSource) SchemaByReference(_ context.Context, ref registry.Referen
 	return nil, &registry.NotFoundError{What: fmt.Sprintf("subject %s version %d", ref.Subject, ref.Version)}
 }
 
-func formatsTable(tb testing.TB) *pgwrite.Table {
-	col := func(name, typname string, typmod int32, formatted string, oid uint32, notNull bool) pgwrite.Column {
+func formatsTable(tb testing.TB) *table.Table {
+	col := func(name, typname string, typmod int32, formatted string, oid uint32, notNull bool) table.Column {
 		ty, err := coerce.TypeFor(typname, 'b', typmod, formatted, oid, nil, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		return pgwrite.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull}
+		return table.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull}
 	}
-	return pgwrite.NewTable("public", "orders", []pgwrite.Column{
+	return table.NewTable("public", "orders", []table.Column{
 		col("order_id", "int8", -1, "bigint", 20, true),
 		col("customer_id", "int8", -1, "bigint", 20, true),
 		col("status", "text", -1, "text", 25, true),
@@ -301,9 +301,9 @@ func formatsCases(tb testing.TB) []formatsCase {
 		2: {ID: 2, Type: registry.TypeProtobuf, Schema: formatsProto},
 		3: {ID: 3, Type: registry.TypeJSON, Schema: formatsJSONSchema},
 	}
-	table := formatsTable(tb)
+	tbl := formatsTable(tb)
 	mk := func(name string, f ValueFormat, dec codec.Decoder, value []byte) formatsCase {
-		m, err := NewMapper(Spec{Table: table, Mode: pgwrite.Insert, ValueFormat: f, ValueDecoder: dec, KeyFormat: KeyString})
+		m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, ValueFormat: f, ValueDecoder: dec, KeyFormat: KeyString})
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -321,7 +321,7 @@ func formatsCases(tb testing.TB) []formatsCase {
 // formatsRowText renders a mapped row column by column, each value with its
 // Go type, so that rows from different formats compare as text. Every
 // column must be set.
-func formatsRowText(tb testing.TB, t *pgwrite.Table, row *pgwrite.Row) string {
+func formatsRowText(tb testing.TB, t *table.Table, row *table.Row) string {
 	var sb strings.Builder
 	for i, c := range t.Columns {
 		if !row.Set.Has(i) {

@@ -5,7 +5,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // Debezium change events (unwrap: debezium) carry the row before and after
@@ -87,9 +87,9 @@ func (rd *reader) unwrapDebezium(r *kgo.Record, v *fastjson.Value, typ *codec.Ty
 		if after == nil || after.Type() != fastjson.TypeObject {
 			return recErr(r, StageDecode, "after", "", `Debezium %q event without an "after" record`, ev.op)
 		}
-		d.op, d.value, d.typ = pgwrite.OpWrite, after, rowTyp
+		d.op, d.value, d.typ = table.OpWrite, after, rowTyp
 	case "d":
-		d.op = pgwrite.OpDelete
+		d.op = table.OpDelete
 		if before := v.Get("before"); before != nil && before.Type() == fastjson.TypeObject {
 			d.value = before // only its key columns are used
 		}

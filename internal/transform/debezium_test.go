@@ -7,19 +7,19 @@ import (
 	"testing"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 func dbzMapper(t *testing.T, truncateFail bool) *Mapper {
 	t.Helper()
-	tbl := pgwrite.NewTable("public", "orders", []pgwrite.Column{
+	tbl := table.NewTable("public", "orders", []table.Column{
 		col(t, "id", "int8", -1, "bigint", true, false),
 		col(t, "status", "text", -1, "text", true, false),
 		col(t, "body", "text", -1, "text", false, false),
 		col(t, "__lsn", "int8", -1, "bigint", false, false),
 		col(t, "__op", "text", -1, "text", false, false),
 	}, []string{"id"})
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Upsert, KeyFormat: KeyJSON, KeyCols: []string{"id"},
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyJSON, KeyCols: []string{"id"},
 		Debezium: true, TruncateFail: truncateFail})
 	if err != nil {
 		t.Fatal(err)
@@ -30,14 +30,14 @@ func dbzMapper(t *testing.T, truncateFail bool) *Mapper {
 func TestDebezium(t *testing.T) {
 	m := dbzMapper(t, false)
 	ctx := context.Background()
-	var row pgwrite.Row
+	var row table.Row
 	// c/r/u: upsert of after, metadata columns filled.
 	for _, op := range []string{"c", "r", "u"} {
 		v := `{"before": null, "after": {"id": 7, "status": "new", "body": "b"}, "op": "` + op + `", "source": {"lsn": 42, "table": "orders"}, "ts_ms": 1}`
 		if err := m.Map(ctx, rec(`{"id": 7}`, v), &row); err != nil {
 			t.Fatalf("op %s: %v", op, err)
 		}
-		if row.Op != pgwrite.OpWrite || row.Vals[0] != int64(7) || row.Vals[1] != "new" || row.Vals[3] != int64(42) || row.Vals[4] != op {
+		if row.Op != table.OpWrite || row.Vals[0] != int64(7) || row.Vals[1] != "new" || row.Vals[3] != int64(42) || row.Vals[4] != op {
 			t.Fatalf("op %s: row = %+v", op, row.Vals)
 		}
 	}
@@ -50,10 +50,10 @@ func TestDebezium(t *testing.T) {
 		t.Fatalf("placeholder: set=%v vals=%+v", row.Set.Has(2), row.Vals)
 	}
 	// d: delete by the Kafka key, or by before's key without one.
-	if err := m.Map(ctx, rec(`{"id": 7}`, `{"before": {"id": 7, "status": "paid"}, "after": null, "op": "d"}`), &row); err != nil || row.Op != pgwrite.OpDelete || row.Vals[0] != int64(7) {
+	if err := m.Map(ctx, rec(`{"id": 7}`, `{"before": {"id": 7, "status": "paid"}, "after": null, "op": "d"}`), &row); err != nil || row.Op != table.OpDelete || row.Vals[0] != int64(7) {
 		t.Fatalf("delete: %v %+v", err, row)
 	}
-	if err := m.Map(ctx, rec("\x00nil", `{"before": {"id": 8, "status": "x"}, "after": null, "op": "d"}`), &row); err != nil || row.Op != pgwrite.OpDelete || row.Vals[0] != int64(8) {
+	if err := m.Map(ctx, rec("\x00nil", `{"before": {"id": 8, "status": "x"}, "after": null, "op": "d"}`), &row); err != nil || row.Op != table.OpDelete || row.Vals[0] != int64(8) {
 		t.Fatalf("delete by before: %v %+v", err, row)
 	}
 	// t: ignored by default, a record error with on_truncate: fail; m: skipped.
@@ -77,16 +77,16 @@ func TestDebezium(t *testing.T) {
 }
 
 func TestFlattenAndEvolve(t *testing.T) {
-	tbl := pgwrite.NewTable("", "people", []pgwrite.Column{
+	tbl := table.NewTable("", "people", []table.Column{
 		col(t, "id", "int8", -1, "bigint", true, false),
 		col(t, "address_city", "text", -1, "text", false, false),
 		col(t, "address_geo_lat", "numeric", -1, "numeric", false, false),
 	}, nil)
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Insert, KeyFormat: KeyString, Flatten: true, Evolve: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyString, Flatten: true, Evolve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var row pgwrite.Row
+	var row table.Row
 	ctx := context.Background()
 	if err := m.Map(ctx, rec("", `{"id": 1, "address": {"city": "Oslo", "geo": {"lat": 59.9}}}`), &row); err != nil {
 		t.Fatal(err)
@@ -147,18 +147,18 @@ func TestInferMerge(t *testing.T) {
 // column asks for a change once per schema; after Reject, records of that
 // schema are record errors at once.
 func TestEvolveRejectPerSchema(t *testing.T) {
-	tbl := pgwrite.NewTable("", "t", []pgwrite.Column{col(t, "id", "int8", -1, "bigint", true, false)}, nil)
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Insert, KeyFormat: KeyString, ValueFormat: ValueConnect, Evolve: true})
+	tbl := table.NewTable("", "t", []table.Column{col(t, "id", "int8", -1, "bigint", true, false)}, nil)
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyString, ValueFormat: ValueConnect, Evolve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := `{"schema": {"type": "struct", "fields": [{"field": "id", "type": "int64"}, {"field": "n", "type": "string", "optional": true}]}, "payload": {"id": 1, "n": "x"}}`
-	var row pgwrite.Row
+	var row table.Row
 	var sc *SchemaChange
 	if err := m.Map(context.Background(), rec("", v), &row); !errors.As(err, &sc) || sc.Type == nil || len(sc.Fields) != 2 || sc.Fields[1].Name != "n" || !sc.Fields[1].Optional {
 		t.Fatalf("err = %v (%+v)", err, sc)
 	}
-	m.Reject(sc.Type, &pgwrite.SchemaError{Table: `"t"`, Field: "n", Column: "n", Reason: "refused"})
+	m.Reject(sc.Type, &table.SchemaError{Table: `"t"`, Field: "n", Column: "n", Reason: "refused"})
 	var re *RecordError
 	if err := m.Map(context.Background(), rec("", v), &row); !errors.As(err, &re) || re.Column != "n" || !strings.Contains(re.Reason, "auto_evolve: refused") {
 		t.Fatalf("after Reject: %v", err)

@@ -10,8 +10,8 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // KeyFormat is how the Kafka key is read.
@@ -56,7 +56,7 @@ type reader struct {
 // decoded is one record read: what it does and the object whose fields map
 // to columns.
 type decoded struct {
-	op      pgwrite.Op
+	op      table.Op
 	value   *fastjson.Value // object to map (nil for a delete)
 	typ     *codec.Type     // value's record schema, nil when schemaless
 	key     *fastjson.Value // structured key object, nil otherwise
@@ -83,7 +83,7 @@ func (rd *reader) read(ctx context.Context, r *kgo.Record, d *decoded) error {
 		}
 	}
 	if r.Value == nil {
-		d.op = pgwrite.OpDelete
+		d.op = table.OpDelete
 		return nil
 	}
 	v, typ, err := rd.decode(ctx, r, r.Value, false)
@@ -91,7 +91,7 @@ func (rd *reader) read(ctx context.Context, r *kgo.Record, d *decoded) error {
 		return err
 	}
 	if v == nil || v.Type() == fastjson.TypeNull { // a Connect or registry null: a tombstone
-		d.op = pgwrite.OpDelete
+		d.op = table.OpDelete
 		return nil
 	}
 	if rd.spec.Debezium {
@@ -105,7 +105,7 @@ func (rd *reader) read(ctx context.Context, r *kgo.Record, d *decoded) error {
 	if v.Type() != fastjson.TypeObject {
 		return recErr(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
 	}
-	d.op, d.value, d.typ = pgwrite.OpWrite, v, typ
+	d.op, d.value, d.typ = table.OpWrite, v, typ
 	return nil
 }
 

@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // Shape is what auto_create learns from records: the value's columns and
@@ -39,7 +39,7 @@ func Describe(ctx context.Context, spec Spec, recs []*kgo.Record) (*Shape, error
 		if err != nil {
 			return nil, err
 		}
-		if d.skipped || d.op != pgwrite.OpWrite {
+		if d.skipped || d.op != table.OpWrite {
 			continue
 		}
 		if d.typ != nil {

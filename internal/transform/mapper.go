@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // ErrSkip is returned by Map for a record that has no effect on the route (a
@@ -25,8 +25,8 @@ var ErrSkip = errors.New("record has no effect on this route")
 
 // Spec is what a Mapper needs to know about its route.
 type Spec struct {
-	Table        *pgwrite.Table
-	Mode         pgwrite.Mode
+	Table        *table.Table
+	Mode         table.Mode
 	ValueFormat  ValueFormat
 	ValueDecoder codec.Decoder // ValueRegistry only
 	KeyFormat    KeyFormat
@@ -71,7 +71,7 @@ type Mapper struct {
 	keyBuf   []byte
 	raw      rawCols
 	// fits caches, per record schema, whether the table holds it: nil, a
-	// *SchemaChange, or a record error reason (*pgwrite.SchemaError).
+	// *SchemaChange, or a record error reason (*table.SchemaError).
 	fits    map[*codec.Type]error
 	missing []codec.Field // schemaless fields without a column (Evolve)
 }
@@ -111,11 +111,11 @@ func NewMapper(spec Spec) (*Mapper, error) {
 		}
 		m.keyIdx = append(m.keyIdx, i)
 	}
-	if !spec.KeyFormat.structured() && len(m.keyIdx) > 1 && spec.Mode != pgwrite.Raw {
+	if !spec.KeyFormat.structured() && len(m.keyIdx) > 1 && spec.Mode != table.Raw {
 		return nil, fmt.Errorf("%s: key format string gives one value but the key has %d columns (%s); use key format json",
 			t, len(m.keyIdx), strings.Join(spec.KeyCols, ", "))
 	}
-	if spec.Mode == pgwrite.Raw {
+	if spec.Mode == table.Raw {
 		for _, p := range []struct {
 			name string
 			dst  *int
@@ -146,7 +146,7 @@ func (m *Mapper) lookup(field []byte) (int, bool) {
 // Skip reports whether r has no effect under this route: a tombstone when
 // the route does not delete on tombstones.
 func (m *Mapper) Skip(r *kgo.Record) bool {
-	return r.Value == nil && !m.spec.DeleteOnTombstone && m.spec.Mode != pgwrite.Raw
+	return r.Value == nil && !m.spec.DeleteOnTombstone && m.spec.Mode != table.Raw
 }
 
 // Map fills row from r. It returns a *RecordError when the record cannot
@@ -154,25 +154,25 @@ func (m *Mapper) Skip(r *kgo.Record) bool {
 // table must evolve first (Spec.Evolve), and any other error (a schema
 // registry that cannot be reached) as is. The row's values do not alias r
 // or the parser's memory. ctx bounds schema registry lookups.
-func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error {
+func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
 	t := m.spec.Table
 	row.Vals = make([]any, len(t.Columns))
-	row.Set = pgwrite.NewBitset(len(t.Columns))
+	row.Set = table.NewBitset(len(t.Columns))
 	row.Timestamp = r.Timestamp
 	row.Offset = r.Offset
 	row.Key = ""
-	if m.spec.Mode == pgwrite.Raw {
+	if m.spec.Mode == table.Raw {
 		return m.mapRaw(ctx, r, row)
 	}
 	d := &m.d
 	if err := m.rd.read(ctx, r, d); err != nil {
 		return err
 	}
-	if d.skipped || d.op == pgwrite.OpDelete && !m.spec.DeleteOnTombstone && d.dbz == nil {
+	if d.skipped || d.op == table.OpDelete && !m.spec.DeleteOnTombstone && d.dbz == nil {
 		return ErrSkip
 	}
 	row.Op = d.op
-	if d.op == pgwrite.OpWrite {
+	if d.op == table.OpWrite {
 		if d.typ != nil && m.spec.Evolve {
 			if err := m.checkSchema(r, d.typ); err != nil {
 				return err
@@ -202,7 +202,7 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error
 	if err := m.mapKey(r, row); err != nil {
 		return err
 	}
-	if row.Op == pgwrite.OpDelete {
+	if row.Op == table.OpDelete {
 		return nil
 	}
 	for _, i := range m.required {
@@ -215,7 +215,7 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error
 
 // unavailable is true for a column whose Debezium placeholder was skipped:
 // the row keeps its stored value, so a missing NOT NULL value is fine.
-func (m *Mapper) unavailable(row *pgwrite.Row, i int) bool {
+func (m *Mapper) unavailable(row *table.Row, i int) bool {
 	v := m.d.value.Get(m.spec.Table.Columns[i].Name)
 	return v != nil && isUnavailable(v)
 }
@@ -224,7 +224,7 @@ func (m *Mapper) unavailable(row *pgwrite.Row, i int) bool {
 // whose names are prefixed) to columns. typ is the record's schema when
 // known: only fields it says are records are flattened (a map or free-form
 // JSON goes whole to its column); without a schema every object is.
-func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjson.Value, typ *codec.Type, depth int) error {
+func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson.Value, typ *codec.Type, depth int) error {
 	obj, err := v.Object()
 	if err != nil {
 		return recErr(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
@@ -265,7 +265,7 @@ func (m *Mapper) visit(r *kgo.Record, row *pgwrite.Row, prefix []byte, v *fastjs
 	return ferr
 }
 
-func (m *Mapper) setColumn(r *kgo.Record, row *pgwrite.Row, field string, i int, fv *fastjson.Value) error {
+func (m *Mapper) setColumn(r *kgo.Record, row *table.Row, field string, i int, fv *fastjson.Value) error {
 	c := &m.spec.Table.Columns[i]
 	if c.Type == nil {
 		return recErr(r, StageMap, field, c.Name, "%v", c.TypeErr)
@@ -292,11 +292,11 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 				fields[j].Name = m.spec.Table.Columns[i].Name
 			}
 		}
-		stmts, err := pgwrite.EvolveDDL(m.spec.Table, fields, m.spec.KeyCols)
+		changes, err := table.Fit(m.spec.Table, fields, m.spec.KeyCols)
 		switch {
 		case err != nil:
 			res = err
-		case len(stmts) > 0:
+		case len(changes) > 0:
 			res = &SchemaChange{Fields: fields, Type: typ}
 		}
 		if len(m.fits) > 1024 {
@@ -304,7 +304,7 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 		}
 		m.fits[typ] = res
 	}
-	var se *pgwrite.SchemaError
+	var se *table.SchemaError
 	if errors.As(res, &se) {
 		return recErr(r, StageMap, se.Field, se.Column, "auto_evolve: %s", se.Reason)
 	}
@@ -312,7 +312,7 @@ func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 }
 
 // Reject records that the change a record schema needs was refused (err is
-// the *pgwrite.SchemaError): later records of that schema fail with it at
+// the *table.SchemaError): later records of that schema fail with it at
 // once instead of asking for the change again.
 func (m *Mapper) Reject(typ *codec.Type, err error) {
 	if typ != nil {
@@ -341,7 +341,7 @@ func (m *Mapper) schemalessFields(v *fastjson.Value) []codec.Field {
 
 // mapKey applies the Kafka key (its values win over the value's fields) and
 // encodes the row's identity.
-func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
+func (m *Mapper) mapKey(r *kgo.Record, row *table.Row) error {
 	t := m.spec.Table
 	switch {
 	case m.d.key != nil:
@@ -359,7 +359,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 			row.Vals[i] = val
 			row.Set.Add(i)
 		}
-	case row.Op == pgwrite.OpDelete && m.d.dbz != nil && m.d.value != nil:
+	case row.Op == table.OpDelete && m.d.dbz != nil && m.d.value != nil:
 		// A Debezium delete without a usable Kafka key: "before" has the key.
 		for _, i := range m.keyIdx {
 			if fv := m.d.value.Get(t.Columns[i].Name); fv != nil {
@@ -370,7 +370,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 		}
 	}
 	if len(m.keyIdx) == 0 {
-		if row.Op == pgwrite.OpDelete {
+		if row.Op == table.OpDelete {
 			return recErr(r, StageMap, "key", "", "tombstone but %s has no key to delete by", t)
 		}
 		return nil
@@ -379,7 +379,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 	for _, i := range m.keyIdx {
 		if !row.Set.Has(i) || row.Vals[i] == nil {
 			what := "record"
-			if row.Op == pgwrite.OpDelete {
+			if row.Op == table.OpDelete {
 				what = "tombstone"
 				if m.d.dbz != nil {
 					what = "Debezium delete"
@@ -387,7 +387,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 			}
 			return recErr(r, StageMap, "key", t.Columns[i].Name, "%s has no value for key column", what)
 		}
-		buf = pgwrite.AppendKey(buf, row.Vals[i])
+		buf = table.AppendKey(buf, row.Vals[i])
 	}
 	m.keyBuf = buf
 	row.Key = string(buf)
@@ -395,7 +395,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *pgwrite.Row) error {
 }
 
 // visitKey maps a structured key's fields (flattened like the value's).
-func (m *Mapper) visitKey(r *kgo.Record, row *pgwrite.Row, key *fastjson.Value) error {
+func (m *Mapper) visitKey(r *kgo.Record, row *table.Row, key *fastjson.Value) error {
 	obj, _ := key.Object()
 	var ferr error
 	obj.Visit(func(k []byte, fv *fastjson.Value) {
@@ -412,10 +412,10 @@ func (m *Mapper) visitKey(r *kgo.Record, row *pgwrite.Row, key *fastjson.Value) 
 	return ferr
 }
 
-func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *pgwrite.Row) error {
+func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *table.Row) error {
 	t := m.spec.Table
 	set := func(i int, v any) { row.Vals[i] = v; row.Set.Add(i) }
-	row.Op = pgwrite.OpWrite
+	row.Op = table.OpWrite
 	set(m.raw.topic, r.Topic)
 	set(m.raw.partition, r.Partition)
 	set(m.raw.offset, r.Offset)
@@ -478,23 +478,4 @@ func HeadersJSON(hs []kgo.RecordHeader) []byte {
 		arr.SetArrayItem(i, o)
 	}
 	return arr.MarshalTo(nil)
-}
-
-// RawTableDDL is the statement that creates kafka2pg's raw table. Identifiers
-// are quoted by the caller-provided name.
-func RawTableDDL(quotedName string, keyFormat KeyFormat) string {
-	keyType := "text"
-	if keyFormat == KeyJSON {
-		keyType = "jsonb"
-	}
-	return `CREATE TABLE IF NOT EXISTS ` + quotedName + ` (
-  "topic" text NOT NULL,
-  "partition" integer NOT NULL,
-  "offset" bigint NOT NULL,
-  "key" ` + keyType + `,
-  "value" jsonb,
-  "headers" jsonb NOT NULL DEFAULT '[]',
-  "timestamp" timestamptz NOT NULL,
-  PRIMARY KEY ("topic", "partition", "offset")
-)`
 }

@@ -10,20 +10,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
-func col(t *testing.T, name, typname string, typmod int32, formatted string, notNull, hasDefault bool) pgwrite.Column {
+func col(t *testing.T, name, typname string, typmod int32, formatted string, notNull, hasDefault bool) table.Column {
 	t.Helper()
 	ty, err := coerce.TypeFor(typname, 'b', typmod, formatted, 0, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pgwrite.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull, HasDefault: hasDefault}
+	return table.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull, HasDefault: hasDefault}
 }
 
-func ordersTable(t *testing.T) *pgwrite.Table {
-	return pgwrite.NewTable("public", "orders", []pgwrite.Column{
+func ordersTable(t *testing.T) *table.Table {
+	return table.NewTable("public", "orders", []table.Column{
 		col(t, "id", "int8", -1, "bigint", true, false),
 		col(t, "status", "varchar", 10+4, "character varying(10)", true, false),
 		col(t, "amount", "numeric", -1, "numeric", false, false),
@@ -45,24 +45,24 @@ func rec(key, value string) *kgo.Record {
 
 func TestMapUpsert(t *testing.T) {
 	tbl := ordersTable(t)
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var row pgwrite.Row
+	var row table.Row
 	// The key wins over the value's id; unknown fields and generated columns
 	// are ignored; case-insensitive field names match lower-case columns.
 	if err := m.Map(context.Background(), rec("7", `{"id": 1, "Status": "paid", "amount": 12.5, "total": 99, "extra": {"x": 1}}`), &row); err != nil {
 		t.Fatal(err)
 	}
-	if row.Op != pgwrite.OpWrite || row.Vals[0] != int64(7) || row.Vals[1] != "paid" || !row.Set.Has(2) || row.Set.Has(3) || row.Set.Has(4) {
+	if row.Op != table.OpWrite || row.Vals[0] != int64(7) || row.Vals[1] != "paid" || !row.Set.Has(2) || row.Set.Has(3) || row.Set.Has(4) {
 		t.Fatalf("row = %+v", row)
 	}
-	if want := string(pgwrite.AppendKey(nil, int64(7))); row.Key != want {
+	if want := string(table.AppendKey(nil, int64(7))); row.Key != want {
 		t.Fatalf("key %q, want %q", row.Key, want)
 	}
 	// A tombstone deletes by key.
-	if err := m.Map(context.Background(), rec("8", "\x00nil"), &row); err != nil || row.Op != pgwrite.OpDelete || row.Vals[0] != int64(8) {
+	if err := m.Map(context.Background(), rec("8", "\x00nil"), &row); err != nil || row.Op != table.OpDelete || row.Vals[0] != int64(8) {
 		t.Fatalf("tombstone: %v %+v", err, row)
 	}
 	if m.Skip(rec("8", "\x00nil")) {
@@ -72,7 +72,7 @@ func TestMapUpsert(t *testing.T) {
 
 func TestMapErrors(t *testing.T) {
 	tbl := ordersTable(t)
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestMapErrors(t *testing.T) {
 		{"\x00nil", "\x00nil", StageMap, "tombstone has no value for key column"},
 	}
 	for _, tc := range cases {
-		var row pgwrite.Row
+		var row table.Row
 		err := m.Map(context.Background(), rec(tc.key, tc.value), &row)
 		var re *RecordError
 		if !errors.As(err, &re) || re.Stage != tc.stage || !strings.Contains(err.Error(), tc.want) {
@@ -101,20 +101,20 @@ func TestMapErrors(t *testing.T) {
 }
 
 func TestMapJSONKeyAndSkip(t *testing.T) {
-	tbl := pgwrite.NewTable("", "acc", []pgwrite.Column{
+	tbl := table.NewTable("", "acc", []table.Column{
 		col(t, "tenant", "text", -1, "text", true, false),
 		col(t, "id", "int4", -1, "integer", true, false),
 		col(t, "balance", "numeric", -1, "numeric", false, false),
 	}, []string{"tenant", "id"})
-	if _, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Upsert, KeyFormat: KeyString, KeyCols: []string{"tenant", "id"}}); err == nil ||
+	if _, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"tenant", "id"}}); err == nil ||
 		!strings.Contains(err.Error(), "use key format json") {
 		t.Fatalf("a string key for a composite key must be refused: %v", err)
 	}
-	m, err := NewMapper(Spec{Table: tbl, Mode: pgwrite.Insert, KeyFormat: KeyJSON, KeyCols: []string{"tenant", "id"}})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyJSON, KeyCols: []string{"tenant", "id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var row pgwrite.Row
+	var row table.Row
 	if err := m.Map(context.Background(), rec(`{"tenant": "t1", "id": 4}`, `{"tenant": "ignored", "balance": "1.5"}`), &row); err != nil {
 		t.Fatal(err)
 	}
@@ -129,14 +129,14 @@ func TestMapJSONKeyAndSkip(t *testing.T) {
 func TestMapRaw(t *testing.T) {
 	jsonb, _ := coerce.TypeFor("jsonb", 'b', -1, "jsonb", 3802, nil, nil)
 	text, _ := coerce.TypeFor("text", 'b', -1, "text", 25, nil, nil)
-	cols := []pgwrite.Column{{Name: "topic"}, {Name: "partition"}, {Name: "offset"}, {Name: "key", Type: text}, {Name: "value", Type: jsonb}, {Name: "headers", Type: jsonb}, {Name: "timestamp"}}
-	m, err := NewMapper(Spec{Table: pgwrite.NewTable("", "raw", cols, nil), Mode: pgwrite.Raw, KeyFormat: KeyString})
+	cols := []table.Column{{Name: "topic"}, {Name: "partition"}, {Name: "offset"}, {Name: "key", Type: text}, {Name: "value", Type: jsonb}, {Name: "headers", Type: jsonb}, {Name: "timestamp"}}
+	m, err := NewMapper(Spec{Table: table.NewTable("", "raw", cols, nil), Mode: table.Raw, KeyFormat: KeyString})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rec("k", `{"a": [1, 2]}`)
 	r.Headers = []kgo.RecordHeader{{Key: "h", Value: []byte("v")}, {Key: "b", Value: []byte{0xff}}, {Key: "n"}}
-	var row pgwrite.Row
+	var row table.Row
 	if err := m.Map(context.Background(), r, &row); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,14 @@
-package pgwrite
+// Package table is kafka2pg's row model: a target table as the catalog
+// declares it, the rows records become, their operations and key encoding,
+// and which schema changes a table can take (auto_evolve). It writes no SQL
+// of its own beyond reading the catalog; package pgwrite does the writing.
+package table
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -229,32 +232,4 @@ func RegisterTypes(m *pgtype.Map, tables []*Table) {
 			}
 		}
 	}
-}
-
-// quoteList quotes column names for SQL text.
-func quoteList(cols []string, prefix string) string {
-	var b strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(prefix)
-		b.WriteString(pgx.Identifier{c}.Sanitize())
-	}
-	return b.String()
-}
-
-// ddlLockKey is the advisory lock every kafka2pg instance takes around the
-// DDL it runs at start: CREATE TABLE IF NOT EXISTS is not safe against a
-// concurrent twin (one of them fails on pg_type's unique index), and a group
-// of instances usually starts together.
-const ddlLockKey = 0x6b61666b61327067 // "kafka2pg"
-
-// CreateIfMissing runs a CREATE … IF NOT EXISTS statement serialised across
-// instances by a transaction-scoped advisory lock. Both statements go in one
-// simple-protocol query, which PostgreSQL runs as one transaction (or inside
-// q's transaction when q is one).
-func CreateIfMissing(ctx context.Context, q Execer, ddl string) error {
-	_, err := q.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", int64(ddlLockKey), ddl))
-	return err
 }

@@ -1,4 +1,4 @@
-package pgwrite
+package table
 
 import (
 	"math/bits"
@@ -43,8 +43,8 @@ func (b Bitset) Indexes() []int {
 	return out
 }
 
-// key is a map key for grouping; it copies the words.
-func (b Bitset) key() string {
+// Key is a map key for grouping; it copies the words.
+func (b Bitset) Key() string {
 	if len(b) == 0 {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package pgwrite
+package table
 
 import (
 	"encoding/binary"

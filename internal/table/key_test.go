@@ -1,4 +1,4 @@
-package pgwrite
+package table
 
 import (
 	"math/big"
@@ -68,7 +68,7 @@ func TestBitset(t *testing.T) {
 	}
 	c := NewBitset(130)
 	c.Add(0)
-	if b.Equal(c) || b.key() == c.key() {
+	if b.Equal(c) || b.Key() == c.Key() {
 		t.Fatal("different sets compare equal")
 	}
 }
