@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
@@ -116,17 +117,17 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 			fmt.Fprintf(out, "  ok   dead-letter topic %s exists\n", cfg.Errors.DLQ.Topic)
 		}
 	}
-	decs := newDecoders(cfg)
+	formats := format.NewSet(cfg.SchemaRegistry)
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
-		r, err := PrepareRoute(ctx, conn, rc, false, decs)
+		r, err := PrepareRoute(ctx, conn, rc, false, formats)
 		fmt.Fprintf(out, "table %s (mode %s)\n", r.tableName, rc.Mode)
 		fmt.Fprintf(out, "  ok   value %s, key %s\n", rc.Value.Format, rc.Key.Format)
 		if err != nil {
 			if rc.Mode == "raw" && errors.Is(err, table.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
-				printDDL(out, pgwrite.RawTableDDL(r.tableName, rawKeyFormat(r) == transform.KeyJSON))
+				printDDL(out, pgwrite.RawTableDDL(r.tableName, r.base.Key.Structured()))
 				continue
 			}
 			fail("%v", err)
@@ -194,14 +195,6 @@ func versionType(c table.Column) bool {
 
 func timestampType(c table.Column) bool {
 	return c.Type != nil && (c.Type.Kind == coerce.KindTimestamp || c.Type.Kind == coerce.KindTimestamptz)
-}
-
-// rawKeyFormat is the key format a raw table's key column is made for.
-func rawKeyFormat(r *route) transform.KeyFormat {
-	if r.base.KeyFormat == transform.KeyString || r.base.KeyFormat == transform.KeyBytes {
-		return transform.KeyString
-	}
-	return transform.KeyJSON
 }
 
 func printDDL(out io.Writer, ddl string) {

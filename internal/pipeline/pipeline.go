@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
@@ -91,7 +92,7 @@ type Pipeline struct {
 	fenced    map[tp]bool          // partitions another consumer took from us
 	failpoint float64              // test-only: SIGKILL after a PostgreSQL commit with this probability
 
-	decs *decoders // registry formats' decoders, shared by the routes
+	formats *format.Set // the routes' formats; registry decoders are shared
 
 	// errors.tolerance: all — bad records go to one of these.
 	tolerateAll bool
@@ -131,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Pipeline, erro
 		fenced:    map[tp]bool{},
 	}
 	p.failpoint = failpointFromEnv()
-	p.decs = newDecoders(cfg)
+	p.formats = format.NewSet(cfg.SchemaRegistry)
 	if cfg.Errors.Tolerance == config.ToleranceAll {
 		p.tolerateAll = true
 		if cfg.Errors.DLQ.Table != "" {
@@ -228,7 +229,7 @@ func (p *Pipeline) prepareRoutes(ctx context.Context) ([]*table.Table, error) {
 	var tables []*table.Table
 	for i := range p.cfg.Routes {
 		rc := &p.cfg.Routes[i]
-		r, err := PrepareRoute(ctx, conn, rc, true, p.decs)
+		r, err := PrepareRoute(ctx, conn, rc, true, p.formats)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d] (table %s): %w", i, r.tableName, err)
 		}

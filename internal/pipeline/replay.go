@@ -39,6 +39,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
@@ -307,9 +308,10 @@ func (rp *replayer) prepare(ctx context.Context) error {
 			return fmt.Errorf("another kafka2pg dlq replay of the %s for group %s is running", rp.res.DLQ, rp.cfg.Kafka.Group)
 		}
 	}
+	formats := format.NewSet(rp.cfg.SchemaRegistry)
 	for i := range rp.cfg.Routes {
 		rc := &rp.cfg.Routes[i]
-		r, err := PrepareRoute(ctx, rp.conn, rc, !rp.opts.DryRun, newDecoders(rp.cfg))
+		r, err := PrepareRoute(ctx, rp.conn, rc, !rp.opts.DryRun, formats)
 		if err == nil && r.bound() == nil {
 			err = errors.New("the table does not exist yet (kafka2pg run creates it with auto_create)")
 		}

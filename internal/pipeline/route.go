@@ -7,19 +7,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/codec"
-	"github.com/kafka2pg/kafka2pg/internal/codec/avro"
-	"github.com/kafka2pg/kafka2pg/internal/codec/jsonschema"
-	"github.com/kafka2pg/kafka2pg/internal/codec/protobuf"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
-	"github.com/kafka2pg/kafka2pg/internal/registry"
-	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
@@ -58,63 +53,11 @@ func (r *route) ident() pgx.Identifier {
 // not exist yet.
 func (r *route) bound() *bound { return r.cur.Load() }
 
-// decoders builds the registry decoders once per pipeline and shares them
-// between routes (schemas are cached per decoder).
-type decoders struct {
-	cfg  *config.Config
-	once sync.Once
-	src  *registry.Client
-	err  error
-	by   map[string]codec.Decoder
-	mu   sync.Mutex
-}
-
-func newDecoders(cfg *config.Config) *decoders {
-	return &decoders{cfg: cfg, by: map[string]codec.Decoder{}}
-}
-
-// get returns the decoder of a registry format.
-func (d *decoders) get(format string) (codec.Decoder, error) {
-	d.once.Do(func() {
-		sr := d.cfg.SchemaRegistry
-		rc := registry.Config{URL: sr.URL, Username: sr.Username, Password: sr.Password, Timeout: time.Duration(sr.Timeout)}
-		if sr.TLS != nil {
-			if rc.TLS, d.err = source.TLSConfig(sr.TLS, "schema_registry.tls"); d.err != nil {
-				return
-			}
-		}
-		if d.src, d.err = registry.New(rc); d.err != nil {
-			d.err = fmt.Errorf("schema_registry: %w", d.err)
-		}
-	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if dec, ok := d.by[format]; ok {
-		return dec, nil
-	}
-	var dec codec.Decoder
-	switch format {
-	case config.FormatAvro:
-		dec = avro.New(d.src)
-	case config.FormatProtobuf:
-		dec = protobuf.New(d.src)
-	case config.FormatJSONSchema:
-		dec = jsonschema.New(d.src)
-	default:
-		return nil, fmt.Errorf("format %s does not use the schema registry", format)
-	}
-	d.by[format] = dec
-	return dec, nil
-}
-
 // PrepareRoute loads the route's table and checks the route against it. With
 // create set, a raw-mode table is created when missing. With auto_create and
 // no table yet, the route is returned unbound (see route.bound). The
 // returned route is non-nil (for its table name) even on error.
-func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create bool, decs *decoders) (*route, error) {
+func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create bool, formats *format.Set) (*route, error) {
 	schema, name := rc.TableName()
 	r := &route{cfg: rc, schema: schema, name: name, tableName: pgx.Identifier{name}.Sanitize()}
 	if schema != "" {
@@ -122,39 +65,12 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 	}
 	spec := transform.Spec{DeleteOnTombstone: rc.DeleteOnTombstone, Flatten: rc.Flatten, Evolve: rc.AutoEvolve,
 		Debezium: rc.Unwrap == config.UnwrapDebezium, TruncateFail: rc.Debezium.OnTruncate == config.TruncateFail}
-	switch rc.Key.Format {
-	case config.FormatString:
-		spec.KeyFormat = transform.KeyString
-	case config.FormatBytes:
-		spec.KeyFormat = transform.KeyBytes
-	case config.FormatJSON:
-		spec.KeyFormat = transform.KeyJSON
-	case config.FormatJSONConnect:
-		spec.KeyFormat = transform.KeyConnect
-	default:
-		spec.KeyFormat = transform.KeyRegistry
-		dec, err := decs.get(rc.Key.Format)
-		if err != nil {
-			return r, err
-		}
-		spec.KeyDecoder = dec
+	var err error
+	if spec.Key, err = formats.Get(rc.Key.Format); err != nil {
+		return r, err
 	}
-	switch rc.Value.Format {
-	case config.FormatJSON:
-		spec.ValueFormat = transform.ValueJSON
-	case config.FormatJSONConnect:
-		spec.ValueFormat = transform.ValueConnect
-	case config.FormatString:
-		spec.ValueFormat = transform.ValueString
-	case config.FormatBytes:
-		spec.ValueFormat = transform.ValueBytes
-	default:
-		spec.ValueFormat = transform.ValueRegistry
-		dec, err := decs.get(rc.Value.Format)
-		if err != nil {
-			return r, err
-		}
-		spec.ValueDecoder = dec
+	if spec.Value, err = formats.Get(rc.Value.Format); err != nil {
+		return r, err
 	}
 	r.mode = table.Insert
 	switch rc.Mode {
@@ -163,11 +79,7 @@ func PrepareRoute(ctx context.Context, conn *pgx.Conn, rc *config.Route, create 
 	case config.ModeRaw:
 		r.mode = table.Raw
 		if create {
-			keyFormat := transform.KeyString
-			if spec.KeyFormat != transform.KeyString && spec.KeyFormat != transform.KeyBytes {
-				keyFormat = transform.KeyJSON
-			}
-			if err := pgwrite.CreateIfMissing(ctx, conn, pgwrite.RawTableDDL(r.tableName, keyFormat == transform.KeyJSON)); err != nil {
+			if err := pgwrite.CreateIfMissing(ctx, conn, pgwrite.RawTableDDL(r.tableName, spec.Key.Structured())); err != nil {
 				return r, fmt.Errorf("creating raw table: %w", err)
 			}
 		}
@@ -300,7 +212,7 @@ func (r *route) createDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 				f.Type = kf.Type
 			}
 		}
-		if r.base.KeyFormat == transform.KeyBytes {
+		if r.base.Key.Kind == format.Binary {
 			f.Type = &codec.Type{Kind: codec.KindBytes}
 		}
 		fields = append(fields, f)

@@ -18,11 +18,13 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/codec/avro"
 	"github.com/kafka2pg/kafka2pg/internal/codec/jsonschema"
 	"github.com/kafka2pg/kafka2pg/internal/codec/protobuf"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
@@ -302,19 +304,19 @@ func formatsCases(tb testing.TB) []formatsCase {
 		3: {ID: 3, Type: registry.TypeJSON, Schema: formatsJSONSchema},
 	}
 	tbl := formatsTable(tb)
-	mk := func(name string, f ValueFormat, dec codec.Decoder, value []byte) formatsCase {
-		m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, ValueFormat: f, ValueDecoder: dec, KeyFormat: KeyString})
+	mk := func(name string, f *format.Format, value []byte) formatsCase {
+		m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, Value: f, Key: format.String})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		return formatsCase{name: name, mapper: m, rec: &kgo.Record{Topic: "orders", Value: value, Timestamp: formatsCreated}}
 	}
 	return []formatsCase{
-		mk("json", ValueJSON, nil, []byte(formatsJSON())),
-		mk("json-connect", ValueConnect, nil, []byte(formatsConnect())),
-		mk("avro", ValueRegistry, avro.New(src), formatsAvro(tb)),
-		mk("protobuf", ValueRegistry, protobuf.New(src), formatsProtobuf(tb)),
-		mk("json-schema", ValueRegistry, jsonschema.New(src), append(codec.AppendWire(nil, 3), formatsJSON()...)),
+		mk("json", format.JSON, []byte(formatsJSON())),
+		mk("json-connect", format.Connect, []byte(formatsConnect())),
+		mk("avro", format.WithDecoder(config.FormatAvro, avro.New(src)), formatsAvro(tb)),
+		mk("protobuf", format.WithDecoder(config.FormatProtobuf, protobuf.New(src)), formatsProtobuf(tb)),
+		mk("json-schema", format.WithDecoder(config.FormatJSONSchema, jsonschema.New(src)), append(codec.AppendWire(nil, 3), formatsJSON()...)),
 	}
 }
 

@@ -72,7 +72,7 @@ func (rd *reader) unwrapDebezium(r *kgo.Record, v *fastjson.Value, typ *codec.Ty
 	}
 	ev := &debeziumEvent{op: string(opv.GetStringBytes()), source: v.Get("source"), ts: v.Get("ts_ms")}
 	if ev.source == nil {
-		ev.source = rd.arena.NewObject()
+		ev.source = rd.value.Arena.NewObject()
 	}
 	d.dbz = ev
 	var rowTyp *codec.Type

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
+	"github.com/valyala/fastjson"
 )
 
 func dbzMapper(t *testing.T, truncateFail bool) *Mapper {
@@ -19,7 +21,7 @@ func dbzMapper(t *testing.T, truncateFail bool) *Mapper {
 		col(t, "__lsn", "int8", -1, "bigint", false, false),
 		col(t, "__op", "text", -1, "text", false, false),
 	}, []string{"id"})
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyJSON, KeyCols: []string{"id"},
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, Key: format.JSON, KeyCols: []string{"id"},
 		Debezium: true, TruncateFail: truncateFail})
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +84,7 @@ func TestFlattenAndEvolve(t *testing.T) {
 		col(t, "address_city", "text", -1, "text", false, false),
 		col(t, "address_geo_lat", "numeric", -1, "numeric", false, false),
 	}, nil)
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyString, Flatten: true, Evolve: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, Key: format.String, Flatten: true, Evolve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +116,9 @@ func TestFlattenAndEvolve(t *testing.T) {
 func TestInferMerge(t *testing.T) {
 	recs := []string{`{"a": 1, "b": "x", "c": "2024-05-01T12:00:00+02:00", "d": {"e": 1}}`, `{"a": 1.5, "b": 2, "c": "not a time", "f": [1]}`}
 	var typ *codec.Type
-	var p = &Mapper{}
+	var p fastjson.Parser
 	for _, r := range recs {
-		v, err := p.rd.vp.Parse(r)
+		v, err := p.Parse(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +150,7 @@ func TestInferMerge(t *testing.T) {
 // schema are record errors at once.
 func TestEvolveRejectPerSchema(t *testing.T) {
 	tbl := table.NewTable("", "t", []table.Column{col(t, "id", "int8", -1, "bigint", true, false)}, nil)
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyString, ValueFormat: ValueConnect, Evolve: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, Key: format.String, Value: format.Connect, Evolve: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -27,7 +28,14 @@ type Shape struct {
 // not decode, tombstones and deletes are passed over. It returns nil when no
 // record says anything, and a registry error as is. spec.Table is not used.
 func Describe(ctx context.Context, spec Spec, recs []*kgo.Record) (*Shape, error) {
-	rd := reader{spec: &spec, wantTypes: true}
+	if spec.Key == nil {
+		spec.Key = format.String
+	}
+	if spec.Value == nil {
+		spec.Value = format.JSON
+	}
+	rd := reader{spec: &spec}
+	rd.key.WantTypes, rd.value.WantTypes = true, true
 	var d decoded
 	var val, key *codec.Type
 	n := 0

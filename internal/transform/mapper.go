@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -25,13 +26,11 @@ var ErrSkip = errors.New("record has no effect on this route")
 
 // Spec is what a Mapper needs to know about its route.
 type Spec struct {
-	Table        *table.Table
-	Mode         table.Mode
-	ValueFormat  ValueFormat
-	ValueDecoder codec.Decoder // ValueRegistry only
-	KeyFormat    KeyFormat
-	KeyDecoder   codec.Decoder // KeyRegistry only
-	KeyCols      []string      // columns that identify a row (upsert, deletes); may be empty
+	Table *table.Table
+	Mode  table.Mode
+	// Key and Value are the route's formats; nil means string and json.
+	Key, Value *format.Format
+	KeyCols    []string // columns that identify a row (upsert, deletes); may be empty
 	// DeleteOnTombstone: a null value deletes the row by key.
 	DeleteOnTombstone bool
 	// Debezium reads change events (unwrap: debezium); TruncateFail makes a
@@ -83,7 +82,13 @@ type rawCols struct{ topic, partition, offset, key, value, headers, timestamp in
 func NewMapper(spec Spec) (*Mapper, error) {
 	t := spec.Table
 	m := &Mapper{spec: spec, cols: make(map[string]int, len(t.Columns)), fits: map[*codec.Type]error{}}
-	m.rd.spec, m.rd.wantTypes = &m.spec, spec.Evolve
+	if m.spec.Key == nil {
+		m.spec.Key = format.String
+	}
+	if m.spec.Value == nil {
+		m.spec.Value = format.JSON
+	}
+	m.rd.spec, m.rd.value.WantTypes, m.rd.key.WantTypes = &m.spec, spec.Evolve, spec.Evolve
 	for i, c := range t.Columns {
 		if c.Generated {
 			continue
@@ -111,7 +116,7 @@ func NewMapper(spec Spec) (*Mapper, error) {
 		}
 		m.keyIdx = append(m.keyIdx, i)
 	}
-	if !spec.KeyFormat.structured() && len(m.keyIdx) > 1 && spec.Mode != table.Raw {
+	if !m.spec.Key.Structured() && len(m.keyIdx) > 1 && spec.Mode != table.Raw {
 		return nil, fmt.Errorf("%s: key format string gives one value but the key has %d columns (%s); use key format json",
 			t, len(m.keyIdx), strings.Join(spec.KeyCols, ", "))
 	}
@@ -191,7 +196,7 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
 				if !ok {
 					continue
 				}
-				if v := d.dbz.extra(x.name, &m.rd.arena); v != nil {
+				if v := d.dbz.extra(x.name, &m.rd.value.Arena); v != nil {
 					if err := m.setColumn(r, row, x.name, i, v); err != nil {
 						return err
 					}
@@ -348,7 +353,7 @@ func (m *Mapper) mapKey(r *kgo.Record, row *table.Row) error {
 		if err := m.visitKey(r, row, m.d.key); err != nil {
 			return err
 		}
-	case r.Key != nil && !m.spec.KeyFormat.structured():
+	case r.Key != nil && !m.spec.Key.Structured():
 		if len(m.keyIdx) == 1 {
 			i := m.keyIdx[0]
 			c := &t.Columns[i]
@@ -420,11 +425,12 @@ func (m *Mapper) mapRaw(ctx context.Context, r *kgo.Record, row *table.Row) erro
 	set(m.raw.partition, r.Partition)
 	set(m.raw.offset, r.Offset)
 	set(m.raw.timestamp, r.Timestamp)
-	m.rd.arena.Reset()
+	m.rd.key.Reset()
+	m.rd.value.Reset()
 	if r.Key != nil {
 		c := &t.Columns[m.raw.key]
 		val, err := c.Type.FromText(string(r.Key))
-		if m.spec.KeyFormat.structured() {
+		if m.spec.Key.Structured() {
 			v, _, derr := m.rd.decode(ctx, r, r.Key, true)
 			if derr != nil {
 				return derr

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -45,7 +46,7 @@ func rec(key, value string) *kgo.Record {
 
 func TestMapUpsert(t *testing.T) {
 	tbl := ordersTable(t)
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, Key: format.String, KeyCols: []string{"id"}, DeleteOnTombstone: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestMapUpsert(t *testing.T) {
 
 func TestMapErrors(t *testing.T) {
 	tbl := ordersTable(t)
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"id"}, DeleteOnTombstone: true})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, Key: format.String, KeyCols: []string{"id"}, DeleteOnTombstone: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +107,11 @@ func TestMapJSONKeyAndSkip(t *testing.T) {
 		col(t, "id", "int4", -1, "integer", true, false),
 		col(t, "balance", "numeric", -1, "numeric", false, false),
 	}, []string{"tenant", "id"})
-	if _, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, KeyFormat: KeyString, KeyCols: []string{"tenant", "id"}}); err == nil ||
+	if _, err := NewMapper(Spec{Table: tbl, Mode: table.Upsert, Key: format.String, KeyCols: []string{"tenant", "id"}}); err == nil ||
 		!strings.Contains(err.Error(), "use key format json") {
 		t.Fatalf("a string key for a composite key must be refused: %v", err)
 	}
-	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, KeyFormat: KeyJSON, KeyCols: []string{"tenant", "id"}})
+	m, err := NewMapper(Spec{Table: tbl, Mode: table.Insert, Key: format.JSON, KeyCols: []string{"tenant", "id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestMapRaw(t *testing.T) {
 	jsonb, _ := coerce.TypeFor("jsonb", 'b', -1, "jsonb", 3802, nil, nil)
 	text, _ := coerce.TypeFor("text", 'b', -1, "text", 25, nil, nil)
 	cols := []table.Column{{Name: "topic"}, {Name: "partition"}, {Name: "offset"}, {Name: "key", Type: text}, {Name: "value", Type: jsonb}, {Name: "headers", Type: jsonb}, {Name: "timestamp"}}
-	m, err := NewMapper(Spec{Table: table.NewTable("", "raw", cols, nil), Mode: table.Raw, KeyFormat: KeyString})
+	m, err := NewMapper(Spec{Table: table.NewTable("", "raw", cols, nil), Mode: table.Raw, Key: format.String})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package transform
+package format
 
 import (
 	"encoding/base64"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // Kafka Connect's JsonConverter (schemas.enable=true) wraps each value in an
@@ -153,4 +155,58 @@ func decimalString(unscaled *big.Int, scale int) string {
 		return "-" + digits
 	}
 	return digits
+}
+
+// connectSchemaType converts a Kafka Connect schema to a codec type.
+func connectSchemaType(s *fastjson.Value, depth int) (*codec.Type, bool) {
+	if s == nil || s.Type() != fastjson.TypeObject || depth > 32 {
+		return &codec.Type{Kind: codec.KindJSON}, true
+	}
+	optional := s.GetBool("optional")
+	switch string(s.GetStringBytes("name")) {
+	case connectDecimal:
+		scale, _ := strconv.Atoi(string(s.Get("parameters").GetStringBytes("scale")))
+		prec, _ := strconv.Atoi(string(s.Get("parameters").GetStringBytes("connect.decimal.precision")))
+		if prec < scale {
+			prec = 0
+		}
+		return &codec.Type{Kind: codec.KindDecimal, Precision: prec, Scale: scale}, optional
+	case connectDate:
+		return &codec.Type{Kind: codec.KindDate}, optional
+	case connectTime:
+		return &codec.Type{Kind: codec.KindTime}, optional
+	case connectTimestamp:
+		return &codec.Type{Kind: codec.KindTimestamp}, optional
+	}
+	switch string(s.GetStringBytes("type")) {
+	case "int8", "int16", "int32":
+		return &codec.Type{Kind: codec.KindInt32}, optional
+	case "int64":
+		return &codec.Type{Kind: codec.KindInt64}, optional
+	case "float", "float32":
+		return &codec.Type{Kind: codec.KindFloat32}, optional
+	case "double", "float64":
+		return &codec.Type{Kind: codec.KindFloat64}, optional
+	case "boolean":
+		return &codec.Type{Kind: codec.KindBool}, optional
+	case "string":
+		return &codec.Type{Kind: codec.KindString}, optional
+	case "bytes":
+		return &codec.Type{Kind: codec.KindBytes}, optional
+	case "array":
+		elem, _ := connectSchemaType(s.Get("items"), depth+1)
+		return &codec.Type{Kind: codec.KindArray, Elem: elem}, optional
+	case "map":
+		elem, _ := connectSchemaType(s.Get("values"), depth+1)
+		return &codec.Type{Kind: codec.KindMap, Elem: elem}, optional
+	case "struct":
+		t := &codec.Type{Kind: codec.KindRecord, Name: string(s.GetStringBytes("name"))}
+		for _, f := range s.GetArray("fields") {
+			ft, opt := connectSchemaType(f, depth+1)
+			_, hasDef := f.Get("default"), f.Exists("default")
+			t.Fields = append(t.Fields, codec.Field{Name: string(f.GetStringBytes("field")), Type: ft, Optional: opt, HasDefault: hasDef})
+		}
+		return t, optional
+	}
+	return &codec.Type{Kind: codec.KindJSON}, optional
 }

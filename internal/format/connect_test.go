@@ -1,4 +1,4 @@
-package transform
+package format
 
 import (
 	"encoding/base64"
