@@ -22,9 +22,10 @@ vet:
 
 # Every test, unit and end-to-end, against the real services. -p 1: one
 # package at a time, because end-to-end tests restart PostgreSQL.
-# The end-to-end tests run a -race build of the binary.
+# The end-to-end tests run a -race build of the binary, with the test-only
+# failpoint (build tag failpoint, internal/eos).
 test: vet
-	$(GO) build -race -o bin/kafka2pg-race ./cmd/kafka2pg
+	$(GO) build -race -tags failpoint -o bin/kafka2pg-race ./cmd/kafka2pg
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
 	KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-race $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
 
@@ -34,9 +35,12 @@ test-unit:
 
 # The exactly-once end-to-end tests with 60 kill/restart cycles in
 # TestExactlyOnceChaos (make test runs 8).
-chaos: build
+# The binary has the test-only failpoint (build tag failpoint) that the
+# crash-between-commits tests use.
+chaos:
+	$(GO) build -tags failpoint -o bin/kafka2pg-failpoint ./cmd/kafka2pg
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
-	KAFKA2PG_CHAOS_CYCLES=60 KAFKA2PG_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -run 'TestExactlyOnce' ./e2e/
+	KAFKA2PG_CHAOS_CYCLES=60 KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-failpoint $(GO) test -count=1 -timeout 30m -run 'TestExactlyOnce' ./e2e/
 
 demo: build
 	@bash scripts/demo.sh

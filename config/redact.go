@@ -72,7 +72,76 @@ func (c *Config) secrets() []string {
 			}
 		}
 	}
+	if !strings.Contains(c.Postgres.URL, "://") {
+		list = append(list, dsnPasswords(c.Postgres.URL)...)
+	}
 	return list
+}
+
+// RedactError returns err with every secret of c (the PostgreSQL,
+// Kafka SASL and schema registry passwords) replaced by xxxxx in its
+// message. The error chain stays intact: errors.As and errors.Is see the
+// original. Callers redact once, where an error that may quote a
+// connection string leaves for a log line or the terminal.
+func (c *Config) RedactError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var hit []string
+	for _, s := range c.secrets() {
+		if s != "" && strings.Contains(msg, s) {
+			hit = append(hit, s)
+		}
+	}
+	if len(hit) == 0 {
+		return err
+	}
+	return &redactedError{err: err, secrets: hit}
+}
+
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e *redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, redactedPassword)
+	}
+	return msg
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+// dsnPasswords returns the values of the password keys of a key=value
+// connection string, unquoted as pgx reads them.
+func dsnPasswords(s string) []string {
+	const space = " \t\n\r\v\f"
+	var out []string
+	rest := s
+	for {
+		rest = strings.TrimLeft(rest, space)
+		eq := strings.IndexByte(rest, '=')
+		if rest == "" || eq < 0 {
+			return out
+		}
+		key := rest[:eq]
+		rest = strings.TrimLeft(rest[eq+1:], space)
+		end, ok := dsnValueEnd(rest)
+		if !ok {
+			return out
+		}
+		if isSecretKey(key) {
+			v := rest[:end]
+			if strings.HasPrefix(v, "'") {
+				v = strings.TrimSuffix(v[1:], "'")
+			}
+			out = append(out, unescapeDSN(v))
+		}
+		rest = rest[end:]
+	}
 }
 
 // prune drops keys whose value is null, "" or an empty collection, which
@@ -214,4 +283,17 @@ func dsnValueEnd(s string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// unescapeDSN drops the backslashes that escape the next character, as pgx
+// does.
+func unescapeDSN(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -120,5 +122,33 @@ func TestProblemsDoNotLeakPostgresURL(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("Parse with url %q: error leaks the password: %v", url, err)
 		}
+	}
+}
+
+// RedactError hides every secret of the configuration in an error's text,
+// in URL and key=value connection strings alike, and keeps the chain.
+func TestRedactError(t *testing.T) {
+	base := errors.New("dial failed")
+	for _, url := range []string{
+		"postgres://u:s3cr%40t@db:5432/app",
+		"host=db user=u password='s3cr@t' dbname=app",
+		`host=db password=s3cr\@t`,
+	} {
+		c := &Config{Postgres: Postgres{URL: url}, Kafka: Kafka{SASL: &SASL{Password: "kafka-pw"}}}
+		err := fmt.Errorf("connecting with s3cr@t and kafka-pw: %w", base)
+		got := c.RedactError(err)
+		if strings.Contains(got.Error(), "s3cr@t") || strings.Contains(got.Error(), "kafka-pw") {
+			t.Errorf("%s: %q still holds a secret", url, got)
+		}
+		if !errors.Is(got, base) {
+			t.Errorf("%s: the chain is lost", url)
+		}
+	}
+	c := &Config{Postgres: Postgres{URL: "postgres://u@db/app"}}
+	if err := errors.New("plain"); c.RedactError(err) != err {
+		t.Error("an error without secrets must come back as is")
+	}
+	if c.RedactError(nil) != nil {
+		t.Error("nil in, nil out")
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,7 @@ import (
 	"syscall"
 
 	"github.com/kafka2pg/kafka2pg/config"
-	"github.com/kafka2pg/kafka2pg/internal/pipeline"
+	"github.com/kafka2pg/kafka2pg/internal/admin"
 )
 
 const dlqUsage = `usage: kafka2pg dlq replay --config FILE [--from X] [--to Y] [--dry-run]`
@@ -51,12 +50,12 @@ func cmdDLQReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: errors.tolerance is %s: this configuration has no dead-letter queue to replay; set errors.tolerance: all with errors.dlq.table or errors.dlq.topic\n", name, cfg.Errors.Tolerance)
 		return exitUsage
 	}
-	fromB, err := pipeline.ParseReplayBound("--from", *from)
+	fromB, err := admin.ParseReplayBound("--from", *from)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
 	}
-	toB, err := pipeline.ParseReplayBound("--to", *to)
+	toB, err := admin.ParseReplayBound("--to", *to)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
@@ -71,9 +70,8 @@ func cmdDLQReplay(args []string, stdout, stderr io.Writer) int {
 	// committed before it stays replayed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := pipeline.Replay(ctx, cfg, pipeline.ReplayOptions{From: fromB, To: toB, DryRun: *dryRun, Out: stdout, Logger: log})
-	var usageErr *pipeline.ReplayUsageError
-	if errors.As(err, &usageErr) {
+	res, err := admin.Replay(ctx, cfg, admin.ReplayOptions{From: fromB, To: toB, DryRun: *dryRun, Out: stdout, Logger: log})
+	if admin.IsUsage(err) {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
 	}

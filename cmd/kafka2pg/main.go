@@ -25,8 +25,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kafka2pg/kafka2pg"
 	"github.com/kafka2pg/kafka2pg/config"
-	"github.com/kafka2pg/kafka2pg/internal/pipeline"
+	"github.com/kafka2pg/kafka2pg/internal/admin"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -187,7 +188,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 		case <-started:
 		}
 	}()
-	p, err := pipeline.New(startCtx, cfg, pipeline.Options{Logger: log, StopAtEnd: *stopAtEnd})
+	opts := []kafka2pg.Option{kafka2pg.WithLogger(log)}
+	if *stopAtEnd {
+		opts = append(opts, kafka2pg.WithStopAtEnd())
+	}
+	p, err := kafka2pg.New(startCtx, cfg, opts...)
 	close(started)
 	cancelStart()
 	if err != nil {
@@ -207,7 +212,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	case err == nil:
 		log.Info("kafka2pg stopped cleanly")
 		return exitOK
-	case errors.Is(err, pipeline.ErrAborted):
+	case errors.Is(err, kafka2pg.ErrAborted):
 		log.Warn("kafka2pg aborted")
 		return exitRuntime
 	default:
@@ -225,7 +230,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if ok := pipeline.Check(ctx, cfg, stdout); !ok {
+	if ok := admin.Check(ctx, cfg, stdout); !ok {
 		return exitRuntime
 	}
 	return exitOK

@@ -171,3 +171,25 @@ func RawTableDDL(quotedName string, jsonKey bool) string {
   PRIMARY KEY ("topic", "partition", "offset")
 )`
 }
+
+// DLQTableDDL is the statement that creates the dead-letter table named
+// ident.
+func DLQTableDDL(ident pgx.Identifier) string {
+	return `CREATE TABLE IF NOT EXISTS ` + ident.Sanitize() + ` (
+  "id" bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  "group" text NOT NULL,
+  "topic" text NOT NULL,
+  "partition" integer NOT NULL,
+  "offset" bigint NOT NULL,
+  "key" bytea,
+  "value" bytea,
+  "value_json" jsonb,
+  "headers" jsonb NOT NULL,
+  "timestamp" timestamptz NOT NULL,
+  "stage" text NOT NULL,
+  "error_class" text NOT NULL,
+  "error" text NOT NULL,
+  "dead_at" timestamptz NOT NULL DEFAULT now(),
+  UNIQUE ("group", "topic", "partition", "offset")
+)`
+}

@@ -163,3 +163,13 @@ func (e *WriteError) Reason() string {
 	}
 	return msg
 }
+
+// IsUndefinedTable reports an error saying that a table, or the schema it
+// would be in, does not exist (SQLSTATE 42P01, 3F000).
+func IsUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000")
+}
+
+// IsTransient reports an error a retry may cure (see Classify).
+func IsTransient(err error) bool { return Classify(err) == Transient }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,13 +39,17 @@ type Writer struct {
 	sqlCache map[string]string
 }
 
+// writerGen numbers writers, for their staging tables' names.
+var writerGen atomic.Uint64
+
 // NewWriter checks spec against the table and prepares the statements.
 func NewWriter(spec Spec) (*Writer, error) {
 	t := spec.Table
-	w := &Writer{spec: spec, versionIdx: -1, softIdx: -1,
-		stage:    "kafka2pg_stage_" + strconv.FormatUint(uint64(t.OID), 10),
-		delStage: "kafka2pg_del_" + strconv.FormatUint(uint64(t.OID), 10),
-	}
+	// Staging tables are made per connection from the table as this writer
+	// knows it; a writer for a newer version of the table (auto_evolve)
+	// gets staging tables of its own.
+	gen := strconv.FormatUint(uint64(t.OID), 10) + "_" + strconv.FormatUint(writerGen.Add(1), 10)
+	w := &Writer{spec: spec, versionIdx: -1, softIdx: -1, stage: "kafka2pg_stage_" + gen, delStage: "kafka2pg_del_" + gen}
 	for _, k := range spec.KeyCols {
 		i := t.Column(k)
 		if i < 0 {
@@ -77,50 +82,16 @@ func NewWriter(spec Spec) (*Writer, error) {
 func (w *Writer) Table() *table.Table { return w.spec.Table }
 
 // Write applies rows (in record order) in one transaction on a connection
-// from pool. Either every row's effect is committed or none is. before, when
-// not nil, runs in the same transaction after the rows (the exactly-once
-// offset update); its error rolls everything back. Write does not retry: the
-// caller classifies the error (Classify) and decides.
-// A nil *Writer writes no rows: it runs before alone in a transaction (a
-// batch of skipped records before an auto_create table exists).
+// from pool: Commit with this writer's rows alone. A nil *Writer writes no
+// rows: it runs before alone in a transaction.
 func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, pgx.Tx) error) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	err = w.write(ctx, conn.Conn(), rows, before)
-	if err != nil && conn.Conn().IsClosed() {
-		return &ConnLostError{Err: err}
-	}
-	return err
-}
-
-func (w *Writer) write(ctx context.Context, conn *pgx.Conn, rows []table.Row, before func(context.Context, pgx.Tx) error) error {
-	if w == nil && len(rows) > 0 {
-		return errors.New("pgwrite: rows without a table")
-	}
-	if w != nil {
-		if err := w.ensureStages(ctx, conn); err != nil {
-			return err
+	if w == nil {
+		if len(rows) > 0 {
+			return errors.New("pgwrite: rows without a table")
 		}
+		return Commit(ctx, pool, nil, before)
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	if w != nil {
-		if err := w.Apply(ctx, tx, rows); err != nil {
-			return err
-		}
-	}
-	if before != nil {
-		if err := before(ctx, tx); err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
+	return Commit(ctx, pool, []Change{{W: w, Rows: rows}}, before)
 }
 
 // ensureStages creates this connection's temporary staging tables once. They

@@ -4,22 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafka2pg/kafka2pg/internal/batch"
+	"github.com/kafka2pg/kafka2pg/internal/dlq"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
-	"github.com/kafka2pg/kafka2pg/internal/table"
+	"github.com/kafka2pg/kafka2pg/internal/retry"
+	"github.com/kafka2pg/kafka2pg/internal/route"
+	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
-
-type tp struct {
-	topic     string
-	partition int32
-}
 
 // stop modes, in increasing severity.
 const (
@@ -28,28 +32,58 @@ const (
 	aborting // exit as soon as possible, writing nothing more
 )
 
+// rowMapper is the route stage: it turns one record into rows (see
+// route.Mapper.Map for the errors).
+type rowMapper interface {
+	Map(ctx context.Context, r *kgo.Record, rest []*kgo.Record) ([]route.Row, error)
+	Flushed()
+	// Tables names the routes' tables, for messages and metrics.
+	Tables() string
+}
+
+// workerDeps are a worker's collaborators.
+type workerDeps struct {
+	mapper rowMapper
+	// commit is the transaction stage: it makes changes, the dead letters
+	// (dead-letter table) and the partition's move to next durable in one
+	// transaction, retrying transient failures; a *pgwrite.WriteError of
+	// class Data means the database rejected the rows.
+	commit func(ctx context.Context, changes []pgwrite.Change, letters []dlq.Letter, next int64) error
+	// produce writes dead letters to the dead-letter topic and waits for
+	// the acknowledgement; nil without one.
+	produce func(ctx context.Context, letters []dlq.Letter) error
+	// durable reports that every record below off.Offset is durable.
+	durable func(off kgo.EpochOffset)
+	// fail stops the pipeline with err; fenced gives the partition up.
+	fail   func(err error)
+	fenced func(err error)
+	budget *source.Budget
+	policy batch.Policy
+	retry  retry.Policy
+	// tolerate is errors.tolerance: all: bad records become dead letters.
+	tolerate bool
+	// always writes a transaction for every batch, rows or not
+	// (exactly-once: the offset moves in it).
+	always bool
+	log    *slog.Logger
+	m      *telemetry.Metrics
+	stats  *stats
+}
+
 // worker owns one assigned partition: it maps that partition's records to
 // rows, batches them and writes each batch in one transaction, strictly in
 // offset order. Only after a batch commits does it report the next offset as
 // durable. The poll loop feeds it with push; the pipeline stops it with stop
 // and waits on done.
 type worker struct {
-	p      *Pipeline
-	tp     tp
-	route  *route
-	bound  *bound // the table version mapper maps for; nil until the first record
-	mapper *transform.Mapper
+	workerDeps
+	tp     source.TP
 	ctx    context.Context // cancelled on abort: in-flight writes roll back
 	cancel context.CancelFunc
 	notify chan struct{} // capacity 1: "the queue or the mode changed"
 	done   chan struct{} // closed when run returns
 
-	// Exactly-once: the epoch this instance claimed the partition with and
-	// the offset stored for it (pgwrite.NoOffset before the first batch).
-	epoch, stored int64
-
-	mRecords, mSkipped, mRows, mBatches prometheus.Counter
-	mSeconds, mBatchRows                prometheus.Observer
+	mRecords, mSkipped prometheus.Counter
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
@@ -58,12 +92,19 @@ type worker struct {
 	exited bool
 }
 
+func newWorker(ctx context.Context, tp source.TP, deps workerDeps) *worker {
+	ctx, cancel := context.WithCancel(ctx)
+	return &worker{workerDeps: deps, tp: tp, ctx: ctx, cancel: cancel,
+		notify: make(chan struct{}, 1), done: make(chan struct{}),
+		mRecords: deps.m.Records.WithLabelValues(tp.Topic), mSkipped: deps.m.Skipped.WithLabelValues(tp.Topic)}
+}
+
 // push queues records; it never blocks. Records pushed after the worker
 // exited are dropped and take no budget.
 func (w *worker) push(recs []*kgo.Record) {
 	var n int64
 	for _, r := range recs {
-		n += recordSize(r)
+		n += source.RecordSize(r)
 	}
 	w.mu.Lock()
 	if w.exited {
@@ -73,7 +114,7 @@ func (w *worker) push(recs []*kgo.Record) {
 	w.queue = append(w.queue, recs...)
 	w.held += n
 	w.mu.Unlock()
-	w.p.budget.add(n)
+	w.budget.Add(n)
 	w.wake()
 }
 
@@ -84,6 +125,7 @@ func (w *worker) wake() {
 	}
 }
 
+// stop asks the worker to drain or abort; it does not wait (see done).
 func (w *worker) stop(mode int) {
 	w.mu.Lock()
 	if mode > w.mode {
@@ -106,29 +148,77 @@ func (w *worker) take() ([]*kgo.Record, int64, int) {
 	return q, n, w.mode
 }
 
-// batch is the records taken but not yet durable.
-type batch struct {
-	rows    []table.Row
-	recs    []*kgo.Record // recs[i] became rows[i]: kept to dead-letter a row the database rejects
-	dead    []deadLetter  // records that could not become rows (errors.tolerance: all)
-	records int           // rows plus skipped records
-	bytes   int64
-	first   int64
-	last    *kgo.Record
-	started time.Time
+// pending is the records taken but not yet durable.
+type pending struct {
+	changes  []pgwrite.Change // rows per table version, tables in route order
+	bindings []*route.Binding // bindings[i] is the version changes[i] writes
+	recs     []*kgo.Record    // records that became rows, in order: to dead-letter those the database rejects
+	dead     []dlq.Letter     // records that could not become rows (errors.tolerance: all)
+	rows     int
+	records  int // records taken into the batch: with rows, skipped or dead
+	bytes    int64
+	last     *kgo.Record
+	started  time.Time
 }
 
-func (b *batch) reset() {
-	b.rows = b.rows[:0]
+// add appends one record's rows.
+func (b *pending) add(r *kgo.Record, rows []route.Row) {
+	if len(rows) == 0 {
+		return
+	}
+	for _, row := range rows {
+		i := slices.Index(b.bindings, row.B)
+		if i < 0 {
+			// Tables in the order of their routes (parents before
+			// children); a route's tables in the order they appear.
+			i = len(b.bindings)
+			for i > 0 && b.bindings[i-1].Route.Index > row.B.Route.Index {
+				i--
+			}
+			b.bindings = slices.Insert(b.bindings, i, row.B)
+			b.changes = slices.Insert(b.changes, i, pgwrite.Change{W: row.B.Writer})
+		}
+		b.changes[i].Rows = append(b.changes[i].Rows, row.Row)
+	}
+	b.recs = append(b.recs, r)
+	b.rows += len(rows)
+}
+
+// part returns the changes of recs[lo:hi] (rows are in offset order in
+// every change).
+func (b *pending) part(lo, hi int) []pgwrite.Change {
+	if lo == 0 && hi == len(b.recs) {
+		return b.changes
+	}
+	if lo >= hi {
+		return nil
+	}
+	first, last := b.recs[lo].Offset, b.recs[hi-1].Offset
+	out := make([]pgwrite.Change, 0, len(b.changes))
+	for _, c := range b.changes {
+		i := sort.Search(len(c.Rows), func(i int) bool { return c.Rows[i].Offset >= first })
+		j := sort.Search(len(c.Rows), func(j int) bool { return c.Rows[j].Offset > last })
+		if i < j {
+			out = append(out, pgwrite.Change{W: c.W, Rows: c.Rows[i:j]})
+		}
+	}
+	return out
+}
+
+func (b *pending) reset() {
+	clear(b.changes)
+	b.changes = b.changes[:0]
+	clear(b.bindings)
+	b.bindings = b.bindings[:0]
 	clear(b.recs)
 	b.recs = b.recs[:0]
 	b.dead = nil
-	b.records, b.bytes, b.last = 0, 0, nil
+	b.rows, b.records, b.bytes, b.last = 0, 0, 0, nil
 }
 
 func (w *worker) run() {
 	defer close(w.done)
-	var b batch
+	var b pending
 	var spare int64 // budget of records taken but not in the batch yet
 	defer func() {
 		w.mu.Lock()
@@ -136,10 +226,9 @@ func (w *worker) run() {
 		held := w.held
 		w.queue, w.held = nil, 0
 		w.mu.Unlock()
-		w.p.budget.release(held + b.bytes + spare)
+		w.budget.Release(held + b.bytes + spare)
 	}()
-	cfg := w.p.cfg.Batch
-	maxWait := time.Duration(cfg.MaxWait)
+	maxWait := w.policy.MaxWait
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -177,33 +266,33 @@ func (w *worker) run() {
 		}
 		spare += n
 		for i, r := range recs {
-			size := recordSize(r)
+			size := source.RecordSize(r)
 			if err, ok := w.mapRecord(&b, r, recs[i:]); !ok {
 				return // the pipeline was told, or the worker is aborting
 			} else if err != nil {
 				var rerr *transform.RecordError
 				if errors.As(err, &rerr) {
-					w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(rerr.Stage)).Inc()
+					w.m.RecordErrors.WithLabelValues(w.tp.Topic, string(rerr.Stage)).Inc()
 				}
-				if !w.p.tolerateAll {
+				if !w.tolerate {
 					// Write what came before the bad record, then stop:
 					// nothing at or after it is written or committed. Its
 					// budget and the rest's stay in spare, released on exit.
 					if w.flush(&b) {
-						w.p.fail(err)
+						w.fail(err)
 					}
 					return
 				}
-				b.dead = append(b.dead, deadFromError(r, err))
+				b.dead = append(b.dead, dlq.FromError(r, err))
 			}
 			spare -= size
 			if b.records == 0 {
-				b.first, b.started = r.Offset, time.Now()
+				b.started = time.Now()
 			}
 			b.records++
 			b.bytes += size
 			b.last = r
-			if len(b.rows) >= cfg.MaxRows || b.bytes >= int64(cfg.MaxBytes) {
+			if w.policy.Full(b.rows, b.bytes) {
 				if !w.flush(&b) {
 					return
 				}
@@ -219,185 +308,101 @@ func (w *worker) run() {
 
 // mapRecord maps r into b (rest is r and the records after it, for
 // auto_create to learn the table from). It returns (nil, true) when r
-// became a row or was skipped, (record error, true) for a bad record, and
+// became rows or was skipped, (record error, true) for a bad record, and
 // (_, false) when the worker must exit: the pipeline was told, or it is
-// aborting. Between records it moves to a new version of the table
-// (auto_create, auto_evolve), writing the batch mapped for the old one
-// first; a schema registry that cannot be reached is retried like a
-// database outage.
-func (w *worker) mapRecord(b *batch, r *kgo.Record, rest []*kgo.Record) (error, bool) {
-	var bo *backoff
-	stalled, evolves := false, 0
-	defer func() {
-		if stalled {
-			w.p.m.Stalled(-1)
-		}
-	}()
-	retry := func(err error) bool {
-		if bo == nil {
-			bo = newBackoff(w.p.cfg.Errors.Retry)
-		}
-		if bo.exhausted() {
-			w.failed(fmt.Errorf("gave up after %s (errors.retry.max_elapsed): %w", bo.elapsed(), err))
-			return false
-		}
-		if !stalled {
-			stalled = true
-			w.p.m.Stalled(1)
-		}
+// aborting. A route that moved to a newer table version has the batch
+// mapped for the older one written first; a schema registry or DDL that
+// cannot reach its server is retried like a database outage.
+func (w *worker) mapRecord(b *pending, r *kgo.Record, rest []*kgo.Record) (error, bool) {
+	var rows []route.Row
+	exit := false
+	hooks := w.m.RetryHooks(func(attempt int, wait time.Duration, err error) {
 		var ue *registry.UnavailableError
 		if errors.As(err, &ue) {
-			w.p.m.RegistryErrors.Inc()
+			w.m.RegistryErrors.Inc()
 		} else {
-			w.p.m.Retries.WithLabelValues(w.route.tableName).Inc() // DDL of auto_create/auto_evolve
+			w.m.Retries.WithLabelValues(w.mapper.Tables()).Inc() // DDL of auto_create/auto_evolve
 		}
-		wait := bo.next()
-		w.p.log.Warn("retrying", "topic", w.tp.topic, "partition", w.tp.partition, "offset", r.Offset,
+		w.log.Warn("retrying", "topic", w.tp.Topic, "partition", w.tp.Partition, "offset", r.Offset,
 			"backoff", wait.Round(time.Millisecond), "err", err.Error())
-		return sleep(w.ctx, wait) == nil
-	}
-	skip := func() (error, bool) {
-		w.p.stats.skipped.Add(1)
-		w.mSkipped.Inc()
+	})
+	err := retry.Do(w.ctx, w.retry, transient, hooks, func(int) error {
+		for {
+			var err error
+			rows, err = w.mapper.Map(w.ctx, r, rest)
+			if !errors.Is(err, route.ErrFlush) {
+				return err
+			}
+			if !w.flush(b) {
+				exit = true
+				return nil
+			}
+		}
+	})
+	switch {
+	case exit:
+		return nil, false
+	case err == nil:
+		if len(rows) == 0 {
+			w.stats.skipped.Add(1)
+			w.mSkipped.Inc()
+		}
+		b.add(r, rows)
 		return nil, true
+	case route.IsRecordError(err):
+		return err, true
 	}
-	// settle says what an error of creating, evolving or mapping means: a
-	// record error is returned for the caller to route; a transient one is
-	// waited out (again: try r once more); anything else stops the worker.
-	settle := func(err error, stage string) (rerr error, ok, again bool) {
-		var se *table.SchemaError
-		switch {
-		case errors.As(err, &se):
-			return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Stage: transform.StageMap,
-				Field: se.Field, Column: se.Column, Reason: stage + ": " + se.Reason}, true, false
-		case isRecordError(err):
-			return err, true, false
-		case transient(err):
-			return nil, retry(err), true
-		}
-		w.failed(err)
-		return nil, false, false
+	if retry.IsGiveUp(err) {
+		err = fmt.Errorf("topic %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
 	}
-	for {
-		cur := w.route.bound()
-		if cur == nil {
-			err := w.p.createTable(w.ctx, w.route, rest)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, errNoShape) {
-				// Nothing from r on says what the table looks like: r is a
-				// tombstone, a delete or a bad record.
-				if _, err := transform.Describe(w.ctx, w.route.base, []*kgo.Record{r}); isRecordError(err) {
-					return err, true
-				}
-				return skip()
-			}
-			rerr, ok, again := settle(err, "auto_create")
-			if ok && again {
-				continue
-			}
-			return rerr, ok
-		}
-		if cur != w.bound {
-			if w.bound != nil && len(b.rows) > 0 && !w.flush(b) {
-				return nil, false
-			}
-			m, err := transform.NewMapper(cur.spec)
-			if err != nil {
-				w.failed(err)
-				return nil, false
-			}
-			w.bound, w.mapper = cur, m
-		}
-		if w.mapper.Skip(r) {
-			return skip()
-		}
-		b.rows = append(b.rows, table.Row{})
-		err := w.mapper.Map(w.ctx, r, &b.rows[len(b.rows)-1])
-		if err == nil {
-			b.recs = append(b.recs, r)
-			return nil, true
-		}
-		b.rows = b.rows[:len(b.rows)-1]
-		if errors.Is(err, transform.ErrSkip) {
-			return skip()
-		}
-		var change *transform.SchemaChange
-		if errors.As(err, &change) {
-			if evolves++; evolves > 3 {
-				w.failed(fmt.Errorf("topic %s partition %d offset %d: auto_evolve changed %s three times and the record still does not fit",
-					r.Topic, r.Partition, r.Offset, w.route.tableName))
-				return nil, false
-			}
-			if err = w.p.evolve(w.ctx, w.route, change.Fields); err == nil {
-				continue
-			}
-			var se *table.SchemaError
-			if errors.As(err, &se) {
-				w.mapper.Reject(change.Type, se)
-			}
-		}
-		rerr, ok, again := settle(err, "auto_evolve")
-		if ok && again {
-			continue
-		}
-		return rerr, ok
-	}
-}
-
-// isRecordError reports an error that belongs to one record (it goes to
-// the dead-letter queue or stops the pipeline, and is never retried).
-func isRecordError(err error) bool {
-	var re *transform.RecordError
-	var se *table.SchemaError
-	return errors.As(err, &re) || errors.As(err, &se)
+	w.failed(err)
+	return nil, false
 }
 
 // transient reports an error worth retrying: the schema registry or
 // PostgreSQL could not be reached, or a lock wait timed out.
 func transient(err error) bool {
 	var ue *registry.UnavailableError
-	return errors.As(err, &ue) || pgwrite.Classify(err) == pgwrite.Transient
+	return errors.As(err, &ue) || pgwrite.IsTransient(err)
 }
 
-// flush writes the batch (retrying transient failures) and marks its last
-// offset durable. It returns false when the worker must exit: the write
-// failed for good (the pipeline is told) or the worker is aborting.
-func (w *worker) flush(b *batch) bool {
+// flush writes the batch and marks its last offset durable. It returns
+// false when the worker must exit: the write failed for good (the pipeline
+// is told) or the worker is aborting.
+func (w *worker) flush(b *pending) bool {
+	defer w.mapper.Flushed()
 	if b.records == 0 {
 		return true
 	}
 	next := b.last.Offset + 1
 	start := time.Now()
-	if err := w.p.produceDead(w.ctx, b.dead); err != nil {
-		return w.failed(err)
-	}
-	var tableDead []deadLetter
-	if w.p.dlqTable != nil {
-		tableDead = b.dead
-	}
-	// Exactly-once writes even a batch without rows: its offset moves in
-	// a transaction, as it would with rows.
-	if len(b.rows) > 0 || len(tableDead) > 0 || w.p.store != nil {
-		if err := w.write(b.rows, b.recs, tableDead, next); err != nil {
+	if w.produce != nil {
+		if err := w.produce(w.ctx, b.dead); err != nil {
 			return w.failed(err)
 		}
 	}
-	w.p.maybeCrash()
-	if len(b.rows) > 0 {
-		took := time.Since(start)
-		w.p.stats.observeBatch(len(b.rows), took)
-		w.mRows.Add(float64(len(b.rows)))
-		w.mBatches.Inc()
-		w.mSeconds.Observe(took.Seconds())
-		w.mBatchRows.Observe(float64(len(b.rows)))
+	if b.rows > 0 || (len(b.dead) > 0 && w.produce == nil) || w.always {
+		if err := w.write(b, next); err != nil {
+			return w.failed(err)
+		}
 	}
-	w.p.stats.records.Add(int64(b.records))
-	w.p.stats.dead.Add(int64(len(b.dead)))
+	eos.AfterCommit(w.log)
+	if b.rows > 0 {
+		took := time.Since(start)
+		w.stats.observeBatch(b.rows, took)
+		for _, c := range b.changes {
+			name := c.W.Table().String()
+			w.m.Rows.WithLabelValues(name).Add(float64(len(c.Rows)))
+			w.m.Batches.WithLabelValues(name).Inc()
+			w.m.BatchSeconds.WithLabelValues(name).Observe(took.Seconds())
+			w.m.BatchRows.WithLabelValues(name).Observe(float64(len(c.Rows)))
+		}
+	}
+	w.stats.records.Add(int64(b.records))
+	w.stats.dead.Add(int64(len(b.dead)))
 	w.mRecords.Add(float64(b.records))
-	w.p.markDurable(w.tp, kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
-	w.p.budget.release(b.bytes)
+	w.durable(kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
+	w.budget.Release(b.bytes)
 	b.reset()
 	return true
 }
@@ -408,67 +413,54 @@ func (w *worker) flush(b *batch) bool {
 func (w *worker) failed(err error) bool {
 	switch {
 	case errors.Is(err, pgwrite.ErrFenced):
-		w.p.log.Warn("partition fenced: another consumer owns it; dropping it",
-			"topic", w.tp.topic, "partition", w.tp.partition, "epoch", w.epoch, "err", err)
-		w.p.dropFenced(w)
+		w.fenced(err)
 	case w.ctx.Err() == nil && !errors.Is(err, context.Canceled):
-		w.p.fail(err)
+		w.fail(err)
 	}
 	return false
 }
 
-// write writes rows and dead letters in one transaction and moves the
-// partition to next. With errors.tolerance: all, when the database rejects
-// the rows (SQLSTATE class 22 or 23), the batch is split until the rows at
-// fault are isolated: they go to the dead-letter queue, and every other row
-// is written, in order, as if they had not been there.
-func (w *worker) write(rows []table.Row, recs []*kgo.Record, dead []deadLetter, next int64) error {
-	first, last := next-1, next-1
-	if len(rows) > 0 {
-		first, last = rows[0].Offset, rows[len(rows)-1].Offset
+// write writes the batch's rows and dead letters and moves the partition
+// to next. With errors.tolerance: all, when the database rejects the rows
+// (SQLSTATE class 22 or 23), the batch is split until the records at fault
+// are isolated: they go to the dead-letter queue, and every other record's
+// rows are written, in order, as if they had not been there.
+func (w *worker) write(b *pending, next int64) error {
+	var dead []dlq.Letter // the next part written carries these (dead-letter table)
+	if w.produce == nil {
+		dead = b.dead
 	}
-	err := w.p.write(w.ctx, w, rows, dead, first, last, next)
-	if err == nil {
-		w.stored = next
-		return nil
+	nextOf := func(hi int) int64 {
+		if hi < len(b.recs) {
+			return b.recs[hi].Offset
+		}
+		return next
 	}
-	var werr *pgwrite.WriteError
-	if !w.p.tolerateAll || len(rows) == 0 || !errors.As(err, &werr) || werr.Class != pgwrite.Data {
-		return err
-	}
-	if len(rows) == 1 {
-		dl := deadLetter{rec: recs[0], stage: transform.StageWrite, class: "data", reason: werr.Reason()}
-		w.p.m.RecordErrors.WithLabelValues(w.tp.topic, string(transform.StageWrite)).Inc()
-		w.p.stats.dead.Add(1)
-		if err := w.p.produceDead(w.ctx, []deadLetter{dl}); err != nil {
+	part := func(lo, hi int) error {
+		if lo == hi && len(dead) == 0 && !w.always {
+			return nil // nothing to write, nothing to move
+		}
+		if err := w.commit(w.ctx, b.part(lo, hi), dead, nextOf(hi)); err != nil {
 			return err
 		}
-		if w.p.dlqTable != nil {
-			dead = append(dead, dl)
+		dead = nil
+		return nil
+	}
+	isData := func(err error) bool {
+		var werr *pgwrite.WriteError
+		return w.tolerate && errors.As(err, &werr) && werr.Class == pgwrite.Data
+	}
+	reject := func(i int, err error) error {
+		var werr *pgwrite.WriteError
+		errors.As(err, &werr)
+		dl := dlq.Rejected(b.recs[i], werr)
+		w.m.RecordErrors.WithLabelValues(w.tp.Topic, string(transform.StageWrite)).Inc()
+		w.stats.dead.Add(1)
+		if w.produce != nil {
+			return w.produce(w.ctx, []dlq.Letter{dl})
 		}
-		if len(dead) == 0 && w.p.store == nil {
-			return nil
-		}
-		return w.write(nil, nil, dead, next)
+		dead = append(dead, dl)
+		return nil
 	}
-	mid := len(rows) / 2
-	// The first half carries the dead letters and ends where the second
-	// half begins (records between them were skipped or dead).
-	if err := w.write(rows[:mid], recs[:mid], dead, rows[mid].Offset); err != nil {
-		return err
-	}
-	return w.write(rows[mid:], recs[mid:], nil, next)
-}
-
-// recordSize is what a record costs the in-flight budget: an estimate of
-// the memory it holds from fetch to commit — the payload, the decoded row
-// (about as large again: strings, numerics, JSON copies) and the fixed cost
-// of the kgo.Record and the row's slots (measured at about 700 bytes for a
-// ten-column row).
-func recordSize(r *kgo.Record) int64 {
-	n := int64(len(r.Key)+len(r.Value))*2 + 768
-	for _, h := range r.Headers {
-		n += int64(len(h.Key) + len(h.Value))
-	}
-	return n
+	return batch.Isolate(len(b.recs), part, isData, reject)
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kafka2pg/kafka2pg/internal/retry"
 )
 
 // Metrics are the pipeline's instruments. Create them with NewMetrics; all
@@ -152,4 +154,21 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return s.srv.Shutdown(ctx)
+}
+
+// RetryHooks are retry.Hooks that count a retry loop as a stalled writer
+// (readiness goes to 503) from its first retry until it ends, and call log
+// before each wait.
+func (m *Metrics) RetryHooks(log func(attempt int, wait time.Duration, err error)) retry.Hooks {
+	return retry.Hooks{
+		Retrying: func(attempt int, wait time.Duration, err error) {
+			if attempt == 1 {
+				m.Stalled(1)
+			}
+			if log != nil {
+				log(attempt, wait, err)
+			}
+		},
+		Recovered: func(int) { m.Stalled(-1) },
+	}
 }

@@ -182,7 +182,7 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "kafka2pg")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/kafka2pg")
+		cmd := exec.Command("go", "build", "-tags", "failpoint", "-o", binPath, "./cmd/kafka2pg")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -1,4 +1,4 @@
-package pipeline
+package eos
 
 import (
 	"context"
@@ -6,28 +6,29 @@ import (
 	"testing"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
 
 // An unacknowledged COMMIT is resolved from the offset row, never by
 // replaying blindly: the row tells whether the batch committed, and whether
 // another consumer has claimed the partition since.
-func TestCommittedBefore(t *testing.T) {
+func TestResolve(t *testing.T) {
 	_, pool := testenv.NewDatabase(t)
 	ctx := context.Background()
 	store := pgwrite.NewOffsetStore("", "kafka2pg_offsets", "g")
 	if err := store.Ensure(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	p := &Pipeline{store: store, pool: pool}
 	c, err := store.Claim(ctx, pool, "t", 0, "me")
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{tp: tp{"t", 0}, epoch: c.Epoch, stored: c.Next}
+	claims := &Claims{store: store, pool: pool}
+	w := &Partition{c: claims, tp: source.TP{Topic: "t"}, Epoch: c.Epoch, Stored: c.Next}
 
 	// The batch 0..99 did not commit: retry it.
-	if done, err := p.committedBefore(ctx, w, 100); err != nil || done {
+	if done, err := w.Resolve(ctx, 100); err != nil || done {
 		t.Fatalf("before the commit: done=%v err=%v", done, err)
 	}
 	// It did commit (the acknowledgement was lost): do not write it again.
@@ -35,20 +36,20 @@ func TestCommittedBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Advance(ctx, tx, "t", 0, w.epoch, w.stored, 100); err != nil {
+	if err := w.Advance(ctx, tx, 100); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if done, err := p.committedBefore(ctx, w, 100); err != nil || !done {
+	if done, err := w.Resolve(ctx, 100); err != nil || !done {
 		t.Fatalf("after the commit: done=%v err=%v", done, err)
 	}
 	// Someone else claimed the partition meanwhile: fenced, whatever the offset.
 	if _, err := store.Claim(ctx, pool, "t", 0, "other"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.committedBefore(ctx, w, 100); !errors.Is(err, pgwrite.ErrFenced) {
+	if _, err := w.Resolve(ctx, 100); !errors.Is(err, pgwrite.ErrFenced) {
 		t.Fatalf("after another claim: err=%v, want ErrFenced", err)
 	}
 	// And the stale worker's next batch is refused.
@@ -57,7 +58,7 @@ func TestCommittedBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
-	if err := store.Advance(ctx, tx, "t", 0, w.epoch, 100, 200); !errors.Is(err, pgwrite.ErrFenced) {
+	if err := store.Advance(ctx, tx, "t", 0, w.Epoch, 100, 200); !errors.Is(err, pgwrite.ErrFenced) {
 		t.Fatalf("stale Advance: %v, want ErrFenced", err)
 	}
 }

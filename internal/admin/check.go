@@ -1,4 +1,8 @@
-package pipeline
+// Package admin is what kafka2pg does besides running a pipeline — check,
+// the offsets listing and reset, dead-letter replay — for the command line
+// and the Go API alike. Each entry point opens what it needs and closes it
+// before returning.
+package admin
 
 import (
 	"context"
@@ -9,15 +13,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
-	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/dlq"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
@@ -72,9 +75,9 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 
 	// PostgreSQL: reachable, every route's table and columns.
 	fmt.Fprintln(out, "postgres:")
-	conn, err := pgx.Connect(ctx, cfg.Postgres.URL)
+	conn, err := pgwrite.Connect(ctx, cfg.Postgres, "kafka2pg check")
 	if err != nil {
-		fail("cannot connect: %v", RedactPassword(err, cfg.Postgres.URL))
+		fail("cannot connect: %v", cfg.RedactError(err))
 		return false
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
@@ -86,11 +89,10 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 		schema, table := cfg.Postgres.OffsetsTableName()
 		store := pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
 		stored, err := store.List(ctx, conn)
-		var pgErr *pgconn.PgError
 		switch {
 		case err == nil:
 			fmt.Fprintf(out, "  ok   offset table %s: %d partition(s) stored for group %s\n", store.Table(), len(stored), cfg.Kafka.Group)
-		case errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+		case pgwrite.IsUndefinedTable(err):
 			fmt.Fprintf(out, "  ok   offset table %s does not exist yet; run creates it\n", store.Table())
 		default:
 			fail("offset table %s: %v", store.Table(), err)
@@ -98,17 +100,15 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	}
 	switch {
 	case cfg.Errors.DLQ.Table != "":
-		d := newDLQTable(cfg.Errors.DLQ.Table, cfg.Kafka.Group)
-		var n int64
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM `+d.ident.Sanitize()+` WHERE "group" = $1`, cfg.Kafka.Group).Scan(&n)
-		var pgErr *pgconn.PgError
+		d := dlq.NewTable(cfg.Errors.DLQ.Table, cfg.Kafka.Group)
+		n, err := d.Count(ctx, conn)
 		switch {
 		case err == nil:
-			fmt.Fprintf(out, "  ok   dead-letter table %s: %d dead letter(s) of group %s\n", d.ident.Sanitize(), n, cfg.Kafka.Group)
-		case errors.As(err, &pgErr) && pgErr.Code == "42P01":
-			fmt.Fprintf(out, "  ok   dead-letter table %s does not exist yet; run creates it\n", d.ident.Sanitize())
+			fmt.Fprintf(out, "  ok   dead-letter table %s: %d dead letter(s) of group %s\n", d.Name(), n, cfg.Kafka.Group)
+		case pgwrite.IsUndefinedTable(err):
+			fmt.Fprintf(out, "  ok   dead-letter table %s does not exist yet; run creates it\n", d.Name())
 		default:
-			fail("dead-letter table %s: %v", d.ident.Sanitize(), err)
+			fail("dead-letter table %s: %v", d.Name(), err)
 		}
 	case cfg.Errors.DLQ.Topic != "":
 		if _, exists := topics[cfg.Errors.DLQ.Topic]; topics != nil && !exists {
@@ -121,19 +121,19 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
-		r, err := PrepareRoute(ctx, conn, rc, false, formats)
-		fmt.Fprintf(out, "table %s (mode %s)\n", r.tableName, rc.Mode)
+		r, err := route.Prepare(ctx, conn, i, rc, formats, false)
+		fmt.Fprintf(out, "table %s (mode %s)\n", r.TableName, rc.Mode)
 		fmt.Fprintf(out, "  ok   value %s, key %s\n", rc.Value.Format, rc.Key.Format)
 		if err != nil {
 			if rc.Mode == "raw" && errors.Is(err, table.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
-				printDDL(out, pgwrite.RawTableDDL(r.tableName, r.base.Key.Structured()))
+				printDDL(out, pgwrite.RawTableDDL(r.TableName, r.Base().Key.Structured()))
 				continue
 			}
 			fail("%v", err)
 			continue
 		}
-		if r.bound() != nil {
+		if r.Binding() != nil {
 			describeTable(out, r, fail)
 		}
 		if rc.AutoCreate || rc.AutoEvolve {
@@ -148,9 +148,9 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	return ok
 }
 
-func describeTable(out io.Writer, r *route, fail func(string, ...any)) {
-	t := r.bound().table
-	keyCols := r.bound().spec.KeyCols
+func describeTable(out io.Writer, r *route.Route, fail func(string, ...any)) {
+	t := r.Binding().Table
+	keyCols := r.Binding().Spec.KeyCols
 	if len(keyCols) > 0 {
 		fmt.Fprintf(out, "  ok   key (%s)\n", strings.Join(keyCols, ", "))
 	}
@@ -182,21 +182,6 @@ func describeTable(out io.Writer, r *route, fail func(string, ...any)) {
 	}
 }
 
-func versionType(c table.Column) bool {
-	if c.Type == nil {
-		return false
-	}
-	switch c.Type.Kind {
-	case coerce.KindInt2, coerce.KindInt4, coerce.KindInt8, coerce.KindTimestamp, coerce.KindTimestamptz:
-		return true
-	}
-	return false
-}
-
-func timestampType(c table.Column) bool {
-	return c.Type != nil && (c.Type.Kind == coerce.KindTimestamp || c.Type.Kind == coerce.KindTimestamptz)
-}
-
 func printDDL(out io.Writer, ddl string) {
 	for _, line := range strings.Split(ddl, "\n") {
 		fmt.Fprintf(out, "         %s\n", line)
@@ -206,17 +191,17 @@ func printDDL(out io.Writer, ddl string) {
 // checkDDL samples the route's topics (from the start, without a consumer
 // group: nothing is committed) and prints the DDL auto_create and
 // auto_evolve would run for those records.
-func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route, fail func(string, ...any)) {
-	recs, err := sampleTopics(ctx, cfg, r.cfg.AllTopics(), describeLimit)
+func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route.Route, fail func(string, ...any)) {
+	recs, err := sampleTopics(ctx, cfg, r.Cfg.AllTopics(), route.DescribeLimit)
 	if err != nil {
-		fail("sampling %s: %v", strings.Join(r.cfg.AllTopics(), ", "), err)
+		fail("sampling %s: %v", strings.Join(r.Cfg.AllTopics(), ", "), err)
 		return
 	}
-	b := r.bound()
+	b := r.Binding()
 	if b == nil {
-		ddl, shape, err := r.createDDL(ctx, recs)
+		ddl, shape, err := r.CreateDDL(ctx, recs)
 		switch {
-		case errors.Is(err, errNoShape):
+		case errors.Is(err, route.ErrNoShape):
 			fmt.Fprintf(out, "  ok   table does not exist; run creates it from the first records (none to learn from yet in %d sampled)\n", len(recs))
 		case err != nil:
 			fail("auto_create: %v", err)
@@ -230,10 +215,10 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route, 
 		}
 		return
 	}
-	if !r.cfg.AutoEvolve {
+	if !r.Cfg.AutoEvolve {
 		return
 	}
-	m, err := transform.NewMapper(b.spec)
+	m, err := transform.NewMapper(b.Spec)
 	if err != nil {
 		fail("%v", err)
 		return
@@ -243,7 +228,7 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route, 
 		var row table.Row
 		var change *transform.SchemaChange
 		if err := m.Map(ctx, rec, &row); errors.As(err, &change) {
-			more, err := pgwrite.EvolveDDL(b.table, change.Fields, b.spec.KeyCols)
+			more, err := pgwrite.EvolveDDL(b.Table, change.Fields, b.Spec.KeyCols)
 			if err != nil {
 				fail("auto_evolve: offset %d of %s[%d]: %v", rec.Offset, rec.Topic, rec.Partition, err)
 				continue

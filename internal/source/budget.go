@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 )
 
-// budget bounds the memory of records fetched but not yet durable, as
-// estimated by recordSize. The poll loop waits for room before each poll;
-// workers give bytes back when their batch commits (or when they drop
-// records).
-type budget struct {
+// Budget bounds the memory of records fetched but not yet durable, as
+// estimated by RecordSize. The poll loop waits for room before each poll;
+// whoever holds records gives their bytes back when they are durable or
+// dropped. A Budget is safe for concurrent use.
+type Budget struct {
 	mu    sync.Mutex
 	cond  chan struct{} // closed and replaced whenever bytes are released
 	used  int64
@@ -19,14 +19,15 @@ type budget struct {
 	m     *telemetry.Metrics
 }
 
-func newBudget(limit int64, m *telemetry.Metrics) *budget {
+// NewBudget returns a budget of limit bytes.
+func NewBudget(limit int64, m *telemetry.Metrics) *Budget {
 	m.InflightLimit.Set(float64(limit))
-	return &budget{limit: limit, cond: make(chan struct{}), m: m}
+	return &Budget{limit: limit, cond: make(chan struct{}), m: m}
 }
 
-// wait blocks until fewer than limit bytes are in flight or ctx ends, and
+// Wait blocks until fewer than limit bytes are in flight or ctx ends, and
 // returns the free room.
-func (b *budget) wait(ctx context.Context) (int64, error) {
+func (b *Budget) Wait(ctx context.Context) (int64, error) {
 	for {
 		b.mu.Lock()
 		if b.used < b.limit {
@@ -46,14 +47,16 @@ func (b *budget) wait(ctx context.Context) (int64, error) {
 	}
 }
 
-func (b *budget) add(n int64) {
+// Add takes n bytes.
+func (b *Budget) Add(n int64) {
 	b.mu.Lock()
 	b.used += n
 	b.m.InflightBytes.Set(float64(b.used))
 	b.mu.Unlock()
 }
 
-func (b *budget) release(n int64) {
+// Release gives n bytes back.
+func (b *Budget) Release(n int64) {
 	if n == 0 {
 		return
 	}
@@ -65,7 +68,8 @@ func (b *budget) release(n int64) {
 	b.mu.Unlock()
 }
 
-func (b *budget) inUse() int64 {
+// InUse is the bytes in flight now.
+func (b *Budget) InUse() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.used

@@ -1,4 +1,4 @@
-package pipeline
+package dlq
 
 import (
 	"context"
@@ -69,10 +69,9 @@ func TestRecordFromTopicDeadRoundTrip(t *testing.T) {
 	src := &kgo.Record{Topic: "orders", Partition: 3, Offset: 1234, Key: []byte("k"), Value: []byte(`{"a":1}`),
 		Timestamp: time.Date(2024, 5, 1, 12, 0, 0, 123e6, time.UTC),
 		Headers:   []kgo.RecordHeader{{Key: "seq", Value: []byte("1")}}}
-	d := &dlqTopic{topic: "dead"}
-	dead := d.records([]deadLetter{{rec: src, stage: transform.StageMap, class: "record", reason: "first"}})[0]
+	dead := topicRecords("dead", []Letter{{Rec: src, Stage: transform.StageMap, Class: "record", Reason: "first"}})[0]
 	dead.Timestamp = time.Now() // the dead-letter topic may use LogAppendTime
-	got, ok := recordFromTopicDead(dead)
+	got, ok := sourceRecord(dead)
 	if !ok {
 		t.Fatal("source topic not found")
 	}
@@ -81,7 +80,7 @@ func TestRecordFromTopicDeadRoundTrip(t *testing.T) {
 		!reflect.DeepEqual(got.Headers, src.Headers) {
 		t.Fatalf("rebuilt %+v, want %+v", got, src)
 	}
-	again := d.records([]deadLetter{{rec: got, stage: transform.StageWrite, class: "data", reason: "second"}})[0]
+	again := topicRecords("dead", []Letter{{Rec: got, Stage: transform.StageWrite, Class: "data", Reason: "second"}})[0]
 	n := 0
 	for _, h := range again.Headers {
 		if h.Key == hdrMessage {
@@ -94,7 +93,7 @@ func TestRecordFromTopicDeadRoundTrip(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d message headers on the re-dead-lettered record, want 1: %v", n, again.Headers)
 	}
-	if _, ok := recordFromTopicDead(&kgo.Record{Value: []byte("x")}); ok {
+	if _, ok := sourceRecord(&kgo.Record{Value: []byte("x")}); ok {
 		t.Fatal("a record without kafka2pg headers has no source topic")
 	}
 }

@@ -1,0 +1,62 @@
+package pgwrite
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kafka2pg/kafka2pg/internal/table"
+)
+
+// Change is rows for one table, in record order, written with W.
+type Change struct {
+	W    *Writer
+	Rows []table.Row
+}
+
+// Commit applies changes in one transaction on a connection from pool, in
+// the order given, then runs hook (dead letters, the exactly-once offset
+// update) in the same transaction. Either every effect is committed or none
+// is; hook's error rolls everything back. Commit does not retry: the caller
+// classifies the error (Classify) and decides. A connection that the failure
+// closed is reported as a *ConnLostError.
+func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func(context.Context, pgx.Tx) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	err = commit(ctx, conn.Conn(), changes, hook)
+	if err != nil && conn.Conn().IsClosed() {
+		return &ConnLostError{Err: err}
+	}
+	return err
+}
+
+func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(context.Context, pgx.Tx) error) error {
+	for _, c := range changes {
+		if err := c.W.ensureStages(ctx, conn); err != nil {
+			return err
+		}
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	for _, c := range changes {
+		if len(c.Rows) == 0 {
+			continue
+		}
+		if err := c.W.Apply(ctx, tx, c.Rows); err != nil {
+			return err
+		}
+	}
+	if hook != nil {
+		if err := hook(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}

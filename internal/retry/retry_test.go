@@ -1,0 +1,71 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestBackoff(t *testing.T) {
+	b := Policy{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond}.Backoff()
+	for i, step := range []time.Duration{100, 200, 400, 400} {
+		step *= time.Millisecond
+		if d := b.Next(); d < step/2 || d > step {
+			t.Fatalf("wait %d = %s, want within [%s, %s]", i, d, step/2, step)
+		}
+	}
+	if b.Exhausted() {
+		t.Fatal("no max_elapsed: never exhausted")
+	}
+	b = Policy{Initial: time.Second, Max: time.Second, MaxElapsed: 500 * time.Millisecond}.Backoff()
+	if !b.Exhausted() {
+		t.Fatal("a 1s wait cannot fit a 500ms budget")
+	}
+}
+
+var errTransient = errors.New("transient")
+
+func TestDo(t *testing.T) {
+	ctx := context.Background()
+	p := Policy{Initial: time.Millisecond, Max: 2 * time.Millisecond}
+	isTransient := func(err error) bool { return errors.Is(err, errTransient) }
+
+	// Succeeds on the third attempt; the hooks see two retries and one recovery.
+	var retried, recovered int
+	h := Hooks{Retrying: func(int, time.Duration, error) { retried++ }, Recovered: func(n int) { recovered = n }}
+	err := Do(ctx, p, isTransient, h, func(attempt int) error {
+		if attempt < 3 {
+			return errTransient
+		}
+		return nil
+	})
+	if err != nil || retried != 2 || recovered != 3 {
+		t.Fatalf("err %v, retried %d, recovered after %d; want nil, 2, 3", err, retried, recovered)
+	}
+
+	// A permanent error is returned at once, unwrapped.
+	perm := errors.New("permanent")
+	n := 0
+	if err := Do(ctx, p, isTransient, Hooks{}, func(int) error { n++; return perm }); err != perm || n != 1 {
+		t.Fatalf("permanent: %v after %d attempts", err, n)
+	}
+
+	// MaxElapsed: a GiveUpError wrapping the last error.
+	p.MaxElapsed = 20 * time.Millisecond
+	err = Do(ctx, p, nil, Hooks{}, func(int) error { return errTransient })
+	var g *GiveUpError
+	if !errors.As(err, &g) || !errors.Is(err, errTransient) || g.Attempts < 2 {
+		t.Fatalf("max_elapsed: %v", err)
+	}
+
+	// A cancelled context ends the loop with its error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := Do(cctx, p.Forever(), nil, Hooks{}, func(int) error { return errTransient }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if err := Sleep(cctx, time.Hour); err == nil {
+		t.Fatal("Sleep ignores a cancelled context")
+	}
+}

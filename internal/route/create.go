@@ -1,0 +1,152 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
+	"github.com/kafka2pg/kafka2pg/internal/transform"
+)
+
+// ErrNoShape: none of the records seen says what the table should look like
+// (they are tombstones, deletes or bad records).
+var ErrNoShape = errors.New("no record to learn the table's shape from")
+
+// DescribeLimit bounds how many records auto_create looks at.
+const DescribeLimit = 1000
+
+// CreateDDL is the CREATE TABLE auto_create runs for records like recs, and
+// the shape it was learnt from.
+func (r *Route) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *transform.Shape, error) {
+	shape, err := transform.Describe(ctx, r.base, recs[:min(len(recs), DescribeLimit)])
+	if err != nil {
+		return "", nil, err
+	}
+	if shape == nil {
+		return "", nil, ErrNoShape
+	}
+	fields := shape.Fields
+	has := func(name string) bool {
+		for _, f := range fields {
+			if f.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	var key []string
+	needKey := r.mode == table.Upsert || r.Cfg.DeleteOnTombstone
+	switch {
+	case len(r.Cfg.ConflictKey) > 0:
+		key = r.Cfg.ConflictKey
+	case needKey && len(shape.Key) > 0:
+		for _, f := range shape.Key {
+			key = append(key, f.Name)
+		}
+	case needKey:
+		return "", nil, fmt.Errorf("auto_create: cannot tell the key of %s: the records have no structured key; set conflict_key", r.TableName)
+	}
+	for _, k := range key {
+		if has(k) {
+			continue
+		}
+		f := codec.Field{Name: k, Type: &codec.Type{Kind: codec.KindString}}
+		for _, kf := range shape.Key {
+			if kf.Name == k {
+				f.Type = kf.Type
+			}
+		}
+		if r.base.Key.Kind == format.Binary {
+			f.Type = &codec.Type{Kind: codec.KindBytes}
+		}
+		fields = append(fields, f)
+	}
+	for _, extra := range []string{r.Cfg.VersionColumn, r.Cfg.SoftDeleteColumn} {
+		if extra == "" || has(extra) {
+			continue
+		}
+		typ := transform.DebeziumExtraType(extra)
+		if extra == r.Cfg.SoftDeleteColumn {
+			typ = &codec.Type{Kind: codec.KindTimestamp}
+		}
+		if typ == nil {
+			return "", nil, fmt.Errorf("auto_create: version_column %q is not a field of the records", extra)
+		}
+		fields = append(fields, codec.Field{Name: extra, Type: typ, Optional: true})
+	}
+	ddl, err := pgwrite.CreateTableDDL(r.Ident(), fields, key)
+	return ddl, shape, err
+}
+
+// Created says what Create did.
+type Created struct {
+	// DDL is the statement run; empty when another worker or instance had
+	// created the table first.
+	DDL string
+	// From says what the table was learnt from, for the log.
+	From string
+}
+
+// Create creates the route's table from recs (auto_create) and binds the
+// route to it. Another worker of this process may have done it already;
+// another instance may have too (the decision is taken under the DDL
+// advisory lock, then the table as it is is read). ErrNoShape when recs say
+// nothing of the table.
+func (r *Route) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Record) (Created, error) {
+	r.ddlMu.Lock()
+	defer r.ddlMu.Unlock()
+	if r.Binding() != nil {
+		return Created{}, nil
+	}
+	ddl, shape, err := r.CreateDDL(ctx, recs)
+	if err != nil {
+		return Created{}, err
+	}
+	created, err := pgwrite.CreateTable(ctx, db, r.Ident(), ddl)
+	if err != nil {
+		return Created{}, fmt.Errorf("auto_create %s: %w", r.TableName, err)
+	}
+	t, err := table.LoadTable(ctx, db, r.schema, r.name)
+	if err != nil {
+		return Created{}, err
+	}
+	b, err := r.bind(t)
+	if err != nil {
+		return Created{}, fmt.Errorf("auto_create %s: the table created does not fit the route: %w", r.TableName, err)
+	}
+	r.cur.Store(b)
+	if !created {
+		return Created{}, nil
+	}
+	c := Created{DDL: ddl, From: "the record schema"}
+	if shape.Inferred {
+		c.From = fmt.Sprintf("%d schemaless records", shape.Records)
+	}
+	return c, nil
+}
+
+// Evolve applies auto_evolve for fields and rebinds the route to the table
+// as it then is; it returns the statements it ran (none when another
+// instance made the change first). A change that is not safe is a
+// *table.SchemaError.
+func (r *Route) Evolve(ctx context.Context, db pgwrite.Beginner, fields []codec.Field) ([]string, error) {
+	r.ddlMu.Lock()
+	defer r.ddlMu.Unlock()
+	cur := r.Binding()
+	stmts, t, err := pgwrite.EvolveTable(ctx, db, r.schema, r.name, fields, cur.Spec.KeyCols)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.bind(t)
+	if err != nil {
+		return nil, fmt.Errorf("auto_evolve %s: %w", r.TableName, err)
+	}
+	r.cur.Store(b)
+	return stmts, nil
+}
