@@ -586,9 +586,27 @@ kafka_probe_plaintext() { kafka_probe "$KAFKA_PORT" "$KAFKA_CONF/client-plaintex
 # Over SASL_PLAINTEXT, authenticated with SCRAM-SHA-512.
 kafka_probe_sasl() { kafka_probe "$KAFKA_SASL_PORT" "$KAFKA_CONF/client-scram-sha-512.properties"; }
 
-# The TLS listeners after a start: SASL_SSL with SCRAM-SHA-512 (TLS and SASL
-# together) and MTLS with the client certificate, verified against the CA.
-kafka_check_tls() {
+# A TLS handshake with the listener on $1, its certificate verified against
+# the test CA for 127.0.0.1 (milliseconds; no Kafka request).
+tls_handshake() { # $1 = port, rest = extra s_client options
+  local port=$1
+  shift
+  timeout 10 openssl s_client -connect "$KAFKA_HOST:$port" -CAfile "$CA_FILE" -verify_return_error \
+    -verify_ip 127.0.0.1 "$@" </dev/null >/dev/null 2>&1 9>&-
+}
+
+# The TLS listeners after a start. Always: handshakes on SSL, SASL_SSL and
+# MTLS (with the client certificate). With "full" (after `up` started the
+# broker), also a Kafka request over SASL_SSL with SCRAM-SHA-512 and one over
+# MTLS with the client certificate, by the Java tools (a few seconds each).
+kafka_check_tls() { # [$1 = full]
+  local p
+  for p in "$KAFKA_SSL_PORT" "$KAFKA_SASL_SSL_PORT"; do
+    tls_handshake "$p" || { kafka_log_tail; die "no verified TLS handshake with $KAFKA_HOST:$p"; }
+  done
+  tls_handshake "$KAFKA_MTLS_PORT" -cert "$CLIENT_CERT" -key "$CLIENT_KEY" \
+    || { kafka_log_tail; die "no verified TLS handshake with $KAFKA_HOST:$KAFKA_MTLS_PORT (client certificate)"; }
+  [ "${1:-}" = full ] || return 0
   kafka_probe "$KAFKA_SASL_SSL_PORT" "$KAFKA_CONF/client-sasl-ssl-scram-sha-512.properties" \
     || { kafka_log_tail; die "SASL_SSL on $KAFKA_HOST:$KAFKA_SASL_SSL_PORT does not answer (TLS or SCRAM)"; }
   kafka_probe "$KAFKA_MTLS_PORT" "$KAFKA_CONF/client-mtls.properties" \
@@ -596,8 +614,8 @@ kafka_check_tls() {
 }
 
 # Identifies the broker's configuration: server.properties and the TLS
-# stores it loads. A running broker whose start-time fingerprint differs is
-# restarted by `up`.
+# stores it loads. kafka_start records it with the broker's pid in
+# $KAFKA_STARTED_FP; a running broker whose record differs is restarted by `up`.
 kafka_config_fp() {
   cat "$KAFKA_CONF/server.properties" "$KAFKA_KEYSTORE" "$KAFKA_TRUSTSTORE" | sha256sum | cut -d' ' -f1
 }
@@ -680,8 +698,9 @@ kafka_start() {
   done
   kafka_format
   mkdir -p "$KAFKA_LOGS"
-  rm -f "$KAFKA_PIDFILE"
-  kafka_config_fp >"$KAFKA_STARTED_FP"
+  rm -f "$KAFKA_PIDFILE" "$KAFKA_STARTED_FP"
+  local fp
+  fp=$(kafka_config_fp)
   log "starting Kafka $(kafka_version) broker (logs: $KAFKA_LOGS/server.log)"
   # Detached in its own session, no inherited stdio (so `$(services.sh up)`
   # returns), no inherited lock fd; the wrapper writes its pid then execs java.
@@ -701,6 +720,7 @@ kafka_start() {
     sleep 0.1
   done
   [ -n "$pid" ] || die "the Kafka broker did not start (no pid file)"
+  echo "$fp $pid" >"$KAFKA_STARTED_FP"
   kafka_wait_ready "$pid"
   log "Kafka broker up (pid $pid)"
 }
@@ -739,21 +759,22 @@ kafka_stop() {
   rm -f "$KAFKA_PIDFILE"
 }
 
-# Why a running, answering broker must be restarted to match the current
-# configuration (empty: it need not). A broker started by an older version
-# of this script has no fingerprint file: it is adopted if every listener of
-# the current configuration answers, restarted otherwise.
-kafka_restart_reason() {
-  local want have
+# Why the running broker (pid $1) must be restarted to match the current
+# configuration; empty when it need not. A broker without a record of its
+# own (started by an older version of this script, possibly from another
+# clone) is adopted if every listener of the current configuration is open,
+# restarted otherwise.
+kafka_restart_reason() { # $1 = pid
+  local want rec
   want=$(kafka_config_fp)
-  have=$(cat "$KAFKA_STARTED_FP" 2>/dev/null || true)
-  if [ -z "$have" ]; then
+  rec=$(cat "$KAFKA_STARTED_FP" 2>/dev/null || true)
+  if [ "${rec#* }" != "$1" ]; then
     if kafka_all_ports_open; then
-      echo "$want" >"$KAFKA_STARTED_FP"
+      echo "$want $1" >"$KAFKA_STARTED_FP"
     else
       echo "it was started without the current listeners (SSL, SASL_SSL, MTLS)"
     fi
-  elif [ "$have" != "$want" ]; then
+  elif [ "${rec%% *}" != "$want" ]; then
     echo "server.properties or the TLS stores changed since it started"
   fi
 }
@@ -764,7 +785,7 @@ kafka_up() {
   local pid why
   if pid=$(kafka_pid); then
     if port_open "$KAFKA_HOST" "$KAFKA_PORT" && kafka_probe_plaintext; then
-      why=$(kafka_restart_reason)
+      why=$(kafka_restart_reason "$pid")
       if [ -z "$why" ]; then
         log "Kafka broker already running (pid $pid)"
         return 0
@@ -773,14 +794,14 @@ kafka_up() {
       kafka_stop
       kafka_start
       kafka_ensure_scram
-      kafka_check_tls
+      kafka_check_tls full
       return 0
     fi
     log "Kafka broker (pid $pid) is not answering yet; waiting"
     if ( kafka_wait_ready "$pid" ) 2>/dev/null; then
       log "Kafka broker up (pid $pid)"
       kafka_ensure_scram
-      why=$(kafka_restart_reason)
+      why=$(kafka_restart_reason "$pid")
       if [ -z "$why" ]; then
         return 0
       fi
@@ -793,7 +814,7 @@ kafka_up() {
   fi
   kafka_start
   kafka_ensure_scram
-  kafka_check_tls
+  kafka_check_tls full
 }
 
 # ---- PostgreSQL -------------------------------------------------------------
