@@ -109,12 +109,14 @@ PG_READY_TIMEOUT=60
 PGBOUNCER_PORT=${KAFKA2PG_PGBOUNCER_PORT:-6433}   # below the ephemeral range (32768+)
 
 for _v in KAFKA_PORT PG_PORT PGBOUNCER_PORT KAFKA_READY_TIMEOUT; do
-  [[ "${!_v}" =~ ^[0-9]+$ ]] || { printf '[services] ERROR: %s=%q is not a number\n' "$_v" "${!_v}" >&2; exit 2; }
+  [[ "${!_v}" =~ ^[0-9]+$ ]] || { printf '[services] ERROR: KAFKA2PG_%s=%q is not a number\n' "$_v" "${!_v}" >&2; exit 2; }
 done
 [[ "$PG_NAME" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] \
   || { printf '[services] ERROR: KAFKA2PG_PG_NAME=%q is not a valid cluster name\n' "$PG_NAME" >&2; exit 2; }
-[ "$KAFKA_PORT" -ge 1024 ] && [ "$KAFKA_PORT" -le 65530 ] \
-  || { printf '[services] ERROR: KAFKA2PG_KAFKA_PORT=%s: want 1024..65530 (it uses 6 ports)\n' "$KAFKA_PORT" >&2; exit 2; }
+if [ "$KAFKA_PORT" -lt 1024 ] || [ "$KAFKA_PORT" -gt 65530 ]; then
+  printf '[services] ERROR: KAFKA2PG_KAFKA_PORT=%s: want 1024..65530 (it uses 6 ports)\n' "$KAFKA_PORT" >&2
+  exit 2
+fi
 unset _v
 
 KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
@@ -429,8 +431,8 @@ install_file() { # $1 = target; content on stdin; replace only when it changed
 
 write_kafka_config() {
   mkdir -p "$KAFKA_CONF" "$KAFKA_LOGS"
-  local changed=0
-  install_file "$KAFKA_CONF/server.properties" <<EOF && changed=1
+  # A running broker notices a change through kafka_restart_reason.
+  install_file "$KAFKA_CONF/server.properties" <<EOF || true
 # Written by kafka2pg scripts/services.sh; edits are overwritten.
 process.roles=broker,controller
 node.id=1
@@ -562,7 +564,6 @@ sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule require
 $trust
 EOF
   chmod 600 "$KAFKA_CONF"/client-*.properties "$KAFKA_CONF/server.properties"
-  KAFKA_CONFIG_CHANGED=$changed
 }
 
 # A short-lived JVM running one of Kafka's command-line tools.
