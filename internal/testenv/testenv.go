@@ -1,7 +1,9 @@
-// Package testenv gives tests the real Kafka broker and PostgreSQL server
-// that scripts/services.sh starts. Tests read KAFKA2PG_TEST_BROKERS and
-// KAFKA2PG_TEST_DATABASE_URL; when they are unset a test is skipped, except
-// under CI=true, where it fails: CI must never count a skipped test as a pass.
+// Package testenv gives tests the real Kafka broker, PostgreSQL server and
+// PgBouncer that scripts/services.sh starts. Tests read KAFKA2PG_TEST_BROKERS,
+// KAFKA2PG_TEST_DATABASE_URL and the other KAFKA2PG_TEST_* variables the
+// script prints (TLS and SASL listeners, CA and client certificate files,
+// TLS and PgBouncer URLs); when one is unset a test is skipped, except under
+// CI=true, where it fails: CI must never count a skipped test as a pass.
 package testenv
 
 import (
@@ -42,6 +44,96 @@ func Brokers(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_BR
 
 // DatabaseURL returns the superuser URL of the test server.
 func DatabaseURL(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_DATABASE_URL") }
+
+// SASLBrokers returns the broker's SASL_PLAINTEXT listener.
+func SASLBrokers(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_SASL_BROKERS") }
+
+// SASLUser returns the user that every SASL mechanism (PLAIN, SCRAM-SHA-256,
+// SCRAM-SHA-512) of the SASL listeners accepts.
+func SASLUser(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_SASL_USER") }
+
+// SASLPassword returns SASLUser's password.
+func SASLPassword(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_SASL_PASSWORD") }
+
+// TLSBrokers returns the broker's SSL listener: server authentication only
+// (certificate for 127.0.0.1 and localhost, signed by CAFile).
+func TLSBrokers(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_TLS_BROKERS") }
+
+// SASLSSLBrokers returns the broker's SASL_SSL listener (the SASL user over
+// TLS with the server certificate of TLSBrokers).
+func SASLSSLBrokers(t testing.TB) string {
+	t.Helper()
+	return need(t, "KAFKA2PG_TEST_SASL_SSL_BROKERS")
+}
+
+// MTLSBrokers returns the broker's SSL listener that requires a client
+// certificate signed by CAFile (ClientCertFile is one).
+func MTLSBrokers(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_MTLS_BROKERS") }
+
+// CAFile returns the PEM file of the test CA, which signs the server
+// certificates of the broker and of PostgreSQL and the client certificate.
+func CAFile(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_CA_FILE") }
+
+// UntrustedCAFile returns the PEM file of a CA that signs none of the test
+// servers' certificates.
+func UntrustedCAFile(t testing.TB) string {
+	t.Helper()
+	return need(t, "KAFKA2PG_TEST_UNTRUSTED_CA_FILE")
+}
+
+// ClientCertFile returns the PEM client certificate signed by CAFile; its
+// common name is kafka2pg_cert, the PostgreSQL role of PGCertURL.
+func ClientCertFile(t testing.TB) string {
+	t.Helper()
+	return need(t, "KAFKA2PG_TEST_CLIENT_CERT_FILE")
+}
+
+// ClientKeyFile returns the PEM (PKCS#8) key of ClientCertFile.
+func ClientKeyFile(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_CLIENT_KEY_FILE") }
+
+// PGTLSURL returns the superuser URL of the test server over TLS with
+// sslmode=verify-full and sslrootcert=CAFile (database postgres).
+func PGTLSURL(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_PG_TLS_URL") }
+
+// PGCertURL returns a URL of the test server for the superuser role
+// kafka2pg_cert, which logs in with the client certificate (sslcert,
+// sslkey) and no password, over verify-full TLS (database postgres).
+func PGCertURL(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_PG_CERT_URL") }
+
+// PgBouncerURL returns the superuser URL of PgBouncer (pool_mode=transaction)
+// in front of the test server; any database name reaches the database of
+// that name on the server (database postgres).
+func PgBouncerURL(t testing.TB) string { t.Helper(); return need(t, "KAFKA2PG_TEST_PGBOUNCER_URL") }
+
+// WithDatabase returns serverURL (one of the URLs above) with the database
+// of dbURL (from NewDatabase), keeping serverURL's user, host and options.
+func WithDatabase(t testing.TB, serverURL, dbURL string) string {
+	t.Helper()
+	s, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatalf("parsing the server URL: %v", err)
+	}
+	d, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("parsing the database URL: %v", err)
+	}
+	s.Path, s.RawPath = d.Path, d.RawPath
+	return s.String()
+}
+
+// WithParam returns rawURL with its query parameter key set to value (for
+// example sslrootcert, to try another CA).
+func WithParam(t testing.TB, rawURL, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parsing a URL to set %s: %v", key, err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
 
 // Name returns a unique lower-case identifier with the given prefix, usable
 // as a topic, group, database or table name.
