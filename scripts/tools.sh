@@ -6,6 +6,9 @@
 #   scripts/tools.sh promtool    print the path of promtool (Debian's
 #                                `prometheus` package), installing it first
 #                                when it is not on PATH
+#   scripts/tools.sh systemd-analyze
+#                                the same for systemd-analyze (Debian's
+#                                `systemd` package)
 #
 # Only the path goes to stdout; progress goes to stderr. Idempotent: a second
 # run only looks the tool up. Installing needs root or password-less sudo (CI
@@ -50,8 +53,19 @@ tool_promtool() {
   command -v promtool
 }
 
+tool_systemd_analyze() {
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    need_priv systemd-analyze systemd
+    log "installing systemd-analyze (Debian package systemd)"
+    apt_install systemd
+  fi
+  command -v systemd-analyze >/dev/null 2>&1 || die "systemd-analyze is still missing after installing systemd"
+  command -v systemd-analyze
+}
+
 case "${1:-}" in
   promtool) tool_promtool ;;
+  systemd-analyze) tool_systemd_analyze ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
     exit 2
