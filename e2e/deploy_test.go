@@ -109,8 +109,9 @@ routes:
 		sort.Strings(have)
 		t.Errorf("the dashboard or the alert rules query metrics that /metrics does not export: %v\nexported:\n  %s",
 			missing, strings.Join(have, "\n  "))
+	} else {
+		t.Logf("the %d metric names the dashboard and the alerts query are all exported: %v", len(names), names)
 	}
-	t.Logf("%d metric names referenced by the dashboard and the alerts, all exported", len(names))
 
 	for _, path := range deploymentProbePaths(t) {
 		if s := httpStatus(addr, path); s != http.StatusOK {
