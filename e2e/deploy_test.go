@@ -71,7 +71,7 @@ routes:
 	recs = append(recs, &kgo.Record{Topic: e.topic, Partition: 1, Value: []byte(`{"id": `)})
 	testenv.Produce(t, cl, recs...)
 	eventually(t, 60*time.Second, "200 rows", func() bool { return e.count("events") == 200 })
-	eventually(t, 30*time.Second, "the dead letter", func() bool { return e.count("kafka2pg_dlq") == 1 })
+	eventually(t, 60*time.Second, "the dead letter", func() bool { return e.count("kafka2pg_dlq") == 1 })
 
 	ctx := context.Background()
 	lockTx, err := e.pool.Begin(ctx)
@@ -82,13 +82,25 @@ routes:
 		t.Fatal(err)
 	}
 	testenv.Produce(t, cl, &kgo.Record{Topic: e.topic, Partition: 0, Value: []byte(`{"id": 200}`)})
-	eventually(t, 30*time.Second, "a retried write", func() bool { return scrape(t, addr)["kafka2pg_write_retries_total"] != "" })
+	eventually(t, 60*time.Second, "a retried write", func() bool { return scrape(t, addr)["kafka2pg_write_retries_total"] != "" })
 	if err := lockTx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the row written after the retries", func() bool { return e.count("events") == 201 })
-	// The lag gauge is set with the progress line, every 10 seconds.
-	eventually(t, 30*time.Second, "kafka2pg_partition_lag", func() bool { return scrape(t, addr)["kafka2pg_partition_lag"] != "" })
+	eventually(t, 60*time.Second, "the row written after the retries", func() bool { return e.count("events") == 201 })
+	// The lag gauge is set with the progress line, every 10 seconds, for the
+	// partitions that had a write since they were assigned: after a
+	// rebalance it needs another record.
+	more, last := 0, time.Now()
+	eventually(t, 60*time.Second, "kafka2pg_partition_lag", func() bool {
+		if scrape(t, addr)["kafka2pg_partition_lag"] != "" {
+			return true
+		}
+		if time.Since(last) > 4*time.Second {
+			testenv.Produce(t, cl, &kgo.Record{Topic: e.topic, Partition: int32(more % 2), Value: fmt.Appendf(nil, `{"id": %d}`, 1000+more)})
+			more, last = more+1, time.Now()
+		}
+		return false
+	})
 
 	exported := scrape(t, addr)
 	names := referencedMetricNames(t)
