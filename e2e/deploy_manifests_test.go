@@ -815,6 +815,9 @@ func TestDeployDockerfile(t *testing.T) {
 	}
 
 	// The build context after .dockerignore still builds the binary.
+	if testing.Short() {
+		t.Skip("-short: not building the binary from the .dockerignore'd context")
+	}
 	patterns := dockerignore(t)
 	ctxDir := t.TempDir()
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
@@ -900,6 +903,9 @@ func ignored(patterns []string, rel string) bool {
 // commit and date given to make, and a SHA256SUMS that matches it. `make
 // build` stamps the same three values.
 func TestDeployRelease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: not building a release binary")
+	}
 	if runtime.GOOS != "linux" {
 		t.Skipf("release binaries are for linux; this is %s", runtime.GOOS)
 	}
