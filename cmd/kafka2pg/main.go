@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "dlq":
 		return cmdDLQ(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "kafka2pg %s\n", version)
+		writeVersion(stdout)
 		return exitOK
 	case "help", "--help", "-h":
 		usage(stdout)
