@@ -561,7 +561,7 @@ func (cv *conv) postgres() error {
 	if len(params) > 0 {
 		q := make([]string, len(params))
 		for i, p := range params {
-			q[i] = url.QueryEscape(p[0]) + "=" + url.QueryEscape(p[1])
+			q[i] = queryEscape(p[0]) + "=" + queryEscape(p[1])
 		}
 		b.WriteString("?" + lit(strings.Join(q, "&")))
 	}
@@ -590,6 +590,21 @@ func (cv *conv) postgres() error {
 		}
 	}
 	return nil
+}
+
+// queryEscape escapes a URL query name or value, keeping the characters
+// that are safe there unescaped (so that paths stay readable).
+func queryEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~/:,", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // passwordPlaceholder returns the ${POSTGRES_PASSWORD} placeholder and says

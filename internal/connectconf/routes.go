@@ -131,7 +131,6 @@ func (cv *conv) routeTemplate(n keyNames) *route {
 		r.conflictKey = names
 		r.note("conflict_key", n.pkMode+"=kafka")
 		r.columns = append(r.columns, [2]string{names[0], "kafka.topic"}, [2]string{names[1], "kafka.partition"}, [2]string{names[2], "kafka.offset"})
-		r.note("columns", "computed columns; config accepts columns once transforms land")
 		if !structuredKey {
 			cv.drop(n.pkMode, "kafka2pg reads the Kafka key into the key columns, and refuses a "+keyFormat+" key with a key of three columns; it works only with a structured key format ("+keyFormat+" comes from key.converter)")
 		}
@@ -220,7 +219,9 @@ func (cv *conv) routeTemplate(n keyNames) *route {
 	// transforms that became route settings
 	for _, c := range cv.smt.columns {
 		r.columns = append(r.columns, [2]string{lit(c[0]), lit(c[1])})
-		r.note("columns", "computed columns; config accepts columns once transforms land")
+	}
+	if len(r.columns) > 0 {
+		r.note("columns", "computed (CEL); needs a kafka2pg with computed columns")
 	}
 	if cv.smt.flatten {
 		r.flatten = true
@@ -410,12 +411,13 @@ func (cv *conv) fieldFilters(r *route) {
 func (cv *conv) timeSettings() {
 	utc := func(key string) {
 		if v := cv.str(key, "UTC"); !strings.EqualFold(v, "UTC") && v != "Z" && !strings.EqualFold(v, "Etc/UTC") && !strings.EqualFold(v, "GMT") {
-			cv.drop(key, "kafka2pg writes times in UTC: a timestamp without time zone column gets the UTC time")
+			cv.drop(key, "kafka2pg writes times in UTC: a timestamp without time zone column gets the UTC time (and a date the UTC date)")
 		}
 	}
 	if cv.kind == ConfluentJDBC {
 		utc("db.timezone")
-		if v := cv.str("date.timezone", "DB_TIMEZONE"); !strings.EqualFold(v, "UTC") && !(strings.EqualFold(v, "DB_TIMEZONE") && strings.EqualFold(cv.str("db.timezone", "UTC"), "UTC")) {
+		if v, set := cv.get("date.timezone"); set && !strings.EqualFold(strings.TrimSpace(v), "UTC") &&
+			!(strings.EqualFold(strings.TrimSpace(v), "DB_TIMEZONE") && strings.EqualFold(cv.str("db.timezone", "UTC"), "UTC")) {
 			cv.drop("date.timezone", "kafka2pg writes dates in UTC")
 		}
 		if v := cv.str("timestamp.precision.mode", "microseconds"); !strings.EqualFold(v, "microseconds") {

@@ -173,7 +173,9 @@ func (p *pipeline) render() []byte {
 	}
 	y.add("postgres:", "")
 	y.add("  url: "+q(p.pgURL), p.pgURLNote)
-	opt(y, "  max_conns: ", p.maxConns, p.maxNote)
+	if p.maxConns != "" {
+		y.add("  max_conns: "+p.maxConns, p.maxNote)
+	}
 	if r := p.registry; r != nil {
 		y.add("schema_registry:", "")
 		y.add("  url: "+q(r.url), r.note)
@@ -265,7 +267,7 @@ func flowList(items []string) string {
 }
 
 var (
-	plainScalar = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$`)
+	plainScalar = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$|^[0-9]+(ms|s|m|h)$`)
 	yamlWords   = regexp.MustCompile(`^(?i:y|n|yes|no|on|off|true|false|null)$`)
 )
 
