@@ -121,6 +121,9 @@ type conv struct {
 	database   string // from connection.url, for catalog.schema.table names
 	unwrap     *unwrapSMT
 	smt        smtEffects
+	// placeholderTopic is set when topics.regex has no --topics: the one
+	// route's topic is the ${TOPIC} placeholder.
+	placeholderTopic string
 }
 
 // get returns a setting and marks it as read.
@@ -407,7 +410,8 @@ func (cv *conv) topics() ([]string, error) {
 	cv.p.patternNote = "topics.regex, anchored: Connect matches whole topic names"
 	if len(cv.opts.Topics) == 0 {
 		cv.drop("topics.regex", "kafka2pg needs a route per topic: run import-connect again with --topics and the topics the pattern matches today; the configuration has one placeholder route, ${TOPIC}")
-		return []string{cv.addEnv("TOPIC", "placeholder for a topic topics.regex matches: replace the route with one route per topic (import-connect --topics does it)")}, nil
+		cv.placeholderTopic = cv.addEnv("TOPIC", "placeholder for a topic topics.regex matches: replace the route with one route per topic (import-connect --topics does it)")
+		return []string{cv.placeholderTopic}, nil
 	}
 	var topics []string
 	for _, t := range cv.opts.Topics {

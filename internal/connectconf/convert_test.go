@@ -111,9 +111,17 @@ func report(res *Result, err error) string {
 // problems allowed are those of routes[].columns, which config rejects as
 // "not supported yet" until computed columns land: they must appear exactly
 // when the conversion generated columns.
-func checkYAML(t *testing.T, res *Result) {
+func checkYAML(t *testing.T, res *Result, extra ...string) {
 	t.Helper()
-	_, err := config.Parse(res.YAML, lookup)
+	env := func(name string) (string, bool) {
+		for i := 0; i+1 < len(extra); i += 2 {
+			if extra[i] == name {
+				return extra[i+1], true
+			}
+		}
+		return lookup(name)
+	}
+	_, err := config.Parse(res.YAML, env)
 	columnsRejected := false
 	if err != nil {
 		var ve *config.ValidationError

@@ -119,6 +119,9 @@ func (cv *conv) converter(side string, used bool) (format, comment string) {
 			reason = "Apicurio's converters use their own wire format; kafka2pg reads Confluent's"
 		}
 		cv.drop(key, reason)
+		for _, k := range subs {
+			cv.drop(k, "a setting of "+key+", which is not carried over")
+		}
 		if side == "key" {
 			return "string", key + " (not carried over)"
 		}

@@ -45,8 +45,11 @@ func Parse(data []byte) (*Connector, error) {
 	if len(trimmed) == 0 {
 		return nil, inputErr("", "the input is empty")
 	}
-	if trimmed[0] == '{' {
+	switch trimmed[0] {
+	case '{':
 		return parseJSON(trimmed)
+	case '[':
+		return nil, inputErr("", "invalid input: a JSON array; want one connector's configuration, a JSON object")
 	}
 	pairs, err := parseProperties(string(data))
 	if err != nil {

@@ -28,6 +28,13 @@ func (cv *conv) routes(topics []string) {
 	tmpl := cv.routeTemplate(n)
 	byTable := map[string]*route{}
 	var order []*route
+	if cv.placeholderTopic != "" {
+		r := tmpl.clone()
+		r.topics = []string{cv.placeholderTopic}
+		r.table = cv.placeholderTable(n)
+		cv.p.routes = []*route{r}
+		return
+	}
 	for _, topic := range topics {
 		table := cv.tableFor(topic, n)
 		if r := byTable[table]; r != nil {
@@ -342,6 +349,24 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 		}
 	}
 	return strings.Join(parts, ".")
+}
+
+// placeholderTable is the table of the placeholder route: the table name
+// format with ${topic} replaced by the ${TOPIC} placeholder (kafka2pg
+// expands it too), or the placeholder itself.
+func (cv *conv) placeholderTable(n keyNames) string {
+	format := cv.str(n.tableFormat, "")
+	if format == "" {
+		format = cv.str("table.name.format", "${topic}")
+	}
+	parts := strings.Split(format, "${topic}")
+	for i := range parts {
+		if strings.Contains(parts[i], "${") {
+			return cv.placeholderTopic
+		}
+		parts[i] = lit(parts[i])
+	}
+	return strings.Join(parts, cv.placeholderTopic)
 }
 
 // quoted reports whether the connector quotes identifiers (so PostgreSQL

@@ -267,7 +267,7 @@ func flowList(items []string) string {
 }
 
 var (
-	plainScalar = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_./-]*$|^[0-9]+(ms|s|m|h)$`)
+	plainScalar = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./-]*$|^[0-9]+(ms|s|m|h)$`)
 	yamlWords   = regexp.MustCompile(`^(?i:y|n|yes|no|on|off|true|false|null)$`)
 )
 
