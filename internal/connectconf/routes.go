@@ -111,7 +111,10 @@ func (cv *conv) routeTemplate(n keyNames) *route {
 	if insertMode == "update" {
 		cv.drop("insert.mode", "kafka2pg has no update-only mode: the route upserts, so a record whose key has no row inserts one")
 	}
-	if insertMode != "insert" || keyed || unwrap {
+	switch {
+	case insertMode != r.mode:
+		r.note("mode", "insert.mode="+insertMode+", applied as "+r.mode+"s (see import-connect's notes)")
+	case insertMode != "insert" || keyed || unwrap:
 		r.note("mode", "insert.mode="+insertMode)
 	}
 
