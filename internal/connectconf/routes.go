@@ -318,13 +318,13 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 	} else {
 		format = cv.str("table.name.format", "${topic}")
 	}
+	fkey := n.tableFormat // the key that set the format, for reports
+	if _, ok := cv.c.Config[fkey]; !ok && cv.kind == DebeziumJDBC {
+		fkey = "table.name.format"
+	}
 	name := strings.ReplaceAll(format, "${topic}", routed)
 	if strings.Contains(name, "${") {
-		key := n.tableFormat
-		if _, ok := cv.c.Config[key]; !ok && cv.kind == DebeziumJDBC {
-			key = "table.name.format"
-		}
-		cv.drop(key, "kafka2pg names a route's table from its topic; per-record names (${source.table} and the like) are not supported: the route writes to a table named after the topic")
+		cv.drop(fkey, "kafka2pg names a route's table from its topic; per-record names (${source.table} and the like) are not supported: the route writes to a table named after the topic")
 		return sanitise(topic)
 	}
 	quoted := cv.quoted(n)
@@ -338,16 +338,16 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 	case 1, 2:
 	case 3:
 		if parts[0] != cv.database && !(!quoted && strings.EqualFold(parts[0], cv.database)) {
-			cv.drop(n.tableFormat, fmt.Sprintf("topic %s makes the table name %s, whose first part names database %s, not the connection's %s", topic, name, parts[0], cv.database))
+			cv.drop(fkey, fmt.Sprintf("topic %s makes the table name %s, whose first part names database %s, not the connection's %s", topic, name, parts[0], cv.database))
 		}
 		parts = parts[1:]
 	default:
-		cv.drop(n.tableFormat, fmt.Sprintf("topic %s makes the table name %s, which has more than schema.table", topic, name))
+		cv.drop(fkey, fmt.Sprintf("topic %s makes the table name %s, which has more than schema.table", topic, name))
 		return sanitise(topic)
 	}
 	for _, p := range parts {
 		if p == "" || len(p) > 63 || strings.ContainsAny(p, "\"\x00") {
-			cv.drop(n.tableFormat, fmt.Sprintf("topic %s makes the table name %s, which is not a PostgreSQL identifier kafka2pg accepts (1 to 63 bytes, no '\"')", topic, name))
+			cv.drop(fkey, fmt.Sprintf("topic %s makes the table name %s, which is not a PostgreSQL identifier kafka2pg accepts (1 to 63 bytes, no '\"')", topic, name))
 			return sanitise(topic)
 		}
 	}
