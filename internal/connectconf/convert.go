@@ -74,7 +74,7 @@ type Result struct {
 	Kind Kind
 	// Name is the connector's name, "" when the input had none.
 	Name string
-	// Env lists the placeholders in YAML, in order of appearance.
+	// Env lists the placeholders in YAML and what to put in them.
 	Env []EnvVar
 	// Notes say what kafka2pg does differently without changing the rows
 	// written, or what was assumed.
@@ -310,7 +310,7 @@ func (cv *conv) checkOptions() error {
 // never be printed.
 func isSecretKey(key string) bool {
 	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret", "jaas.config", "user.info", "token", "credentials", "api.key", "keystore.key", "private"} {
+	for _, s := range []string{"password", "secret", "jaas.config", "user.info", "token", "api.key", "keystore.key", "private"} {
 		if strings.Contains(k, s) {
 			return true
 		}

@@ -171,7 +171,7 @@ func (cv *conv) registry(side string) {
 			}
 		}
 	case "URL":
-		if pu, err := parseURLUser(first); err == nil && pu != "" {
+		if pu := parseURLUser(first); pu != "" {
 			user, password, hasUser = pu, true, true
 		}
 	default:
@@ -195,19 +195,19 @@ func (cv *conv) registry(side string) {
 	cv.p.registry = r
 }
 
-// parseURLUser returns the user name in a URL's user info.
-func parseURLUser(s string) (string, error) {
+// parseURLUser returns the user name in a URL's user info, "" when none.
+func parseURLUser(s string) string {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok || scheme == "" {
-		return "", nil
+		return ""
 	}
 	hostPart, _, _ := strings.Cut(rest, "/")
 	info, _, ok := strings.Cut(hostPart, "@")
 	if !ok {
-		return "", nil
+		return ""
 	}
 	u, _, _ := strings.Cut(info, ":")
-	return u, nil
+	return u
 }
 
 // stripURLUser removes the user info (and with it any password) from a URL.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kafka2pg/kafka2pg/config"
 )
 
 // connector builds a Connector from key=value lines (input order kept).
@@ -329,5 +331,28 @@ func TestConvertRefuses(t *testing.T) {
 				t.Errorf("error type %T", err)
 			}
 		})
+	}
+}
+
+// Text from the input never becomes YAML of its own: names and aliases with
+// line breaks or ${...} stay inside their scalar or comment.
+func TestNoInjection(t *testing.T) {
+	c := connector("evil\nshutdown_timeout: 1s",
+		append(confluentBase[:5], "topics=orders", "table.name.format=t_${topic}_$${HOME}", "transforms=a\nlog: {level: debug}",
+			"transforms.a\nlog: {level: debug}.type=org.apache.kafka.connect.transforms.RegexRouter",
+			"transforms.a\nlog: {level: debug}.regex=(.*)", "transforms.a\nlog: {level: debug}.replacement=$1")...)
+	res, err := Convert(c, Options{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(res.YAML, lookup)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	if cfg.ShutdownTimeout.String() != "30s" || cfg.Log.Level != "info" {
+		t.Errorf("input text became configuration:\n%s", res.YAML)
+	}
+	if got := cfg.Routes[0].Table; got != "t_orders_$${HOME}" {
+		t.Errorf("table = %q, want the literal t_orders_$${HOME}", got)
 	}
 }

@@ -323,7 +323,7 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 		fkey = "table.name.format"
 	}
 	name := strings.ReplaceAll(format, "${topic}", routed)
-	if strings.Contains(name, "${") {
+	if cv.kind == DebeziumJDBC && strings.Contains(name, "${source.") {
 		cv.drop(fkey, "kafka2pg names a route's table from its topic; per-record names (${source.table} and the like) are not supported: the route writes to a table named after the topic")
 		return sanitise(topic)
 	}
@@ -364,7 +364,7 @@ func (cv *conv) placeholderTable(n keyNames) string {
 	}
 	parts := strings.Split(format, "${topic}")
 	for i := range parts {
-		if strings.Contains(parts[i], "${") {
+		if strings.Contains(parts[i], "${source.") {
 			return cv.placeholderTopic
 		}
 		parts[i] = lit(parts[i])

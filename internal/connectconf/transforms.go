@@ -112,7 +112,7 @@ func (cv *conv) transforms() {
 				t.rest("")
 				continue
 			}
-			cv.insertField(t, typeKey, len(cv.smt.routers) > 0)
+			cv.insertField(t, len(cv.smt.routers) > 0)
 		case flattenValue:
 			if unwrapAt > i {
 				cv.drop(typeKey, "flattens the change event before ExtractNewRecordState unwraps it; kafka2pg unwraps first")
@@ -131,7 +131,7 @@ func (cv *conv) transforms() {
 			t.rest("option of transform " + alias + ", which is not carried over")
 			continue
 		}
-		t.rest("an option of " + class[strings.LastIndexAny(class, ".$")+1:] + " kafka2pg does not carry over")
+		t.rest("an option of " + class[strings.LastIndex(class, ".")+1:] + " kafka2pg does not carry over")
 	}
 }
 
@@ -329,7 +329,7 @@ func javaReplacement(s string, groups int) (string, bool) {
 // insertFieldSpec strips InsertField's optional/required suffix.
 var insertFieldSpec = regexp.MustCompile(`^(.*?)[!?]?$`)
 
-func (cv *conv) insertField(t *smtReader, typeKey string, routed bool) {
+func (cv *conv) insertField(t *smtReader, routed bool) {
 	add := func(opt, expr string) {
 		v, ok := t.opt(opt)
 		if !ok || v == "" {
@@ -354,6 +354,4 @@ func (cv *conv) insertField(t *smtReader, typeKey string, routed bool) {
 	} else {
 		t.read["static.value"] = true
 	}
-	t.read["replace.null.with.default"] = true
-	_ = typeKey
 }

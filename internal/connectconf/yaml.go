@@ -106,7 +106,21 @@ type yamlOut struct {
 	lines [][2]string // text, comment
 }
 
-func (y *yamlOut) add(text, comment string) { y.lines = append(y.lines, [2]string{text, comment}) }
+// add appends a line. The comment may hold text from the input (topic
+// names, transform aliases): control characters become blanks so that it
+// cannot start a line of its own.
+func (y *yamlOut) add(text, comment string) {
+	y.lines = append(y.lines, [2]string{text, oneLine(comment)})
+}
+
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == 0x2028 || r == 0x2029 || r == 0x85 {
+			return ' '
+		}
+		return r
+	}, s)
+}
 
 func (y *yamlOut) bytes() []byte {
 	const col = 40
@@ -137,11 +151,7 @@ func (y *yamlOut) bytes() []byte {
 func (p *pipeline) render() []byte {
 	y := &yamlOut{}
 	for _, h := range p.header {
-		if h == "" {
-			y.add("#", "")
-		} else {
-			y.add("# "+h, "")
-		}
+		y.add("# "+oneLine(h), "")
 	}
 	y.add("kafka:", "")
 	y.add("  brokers: "+flowList(p.brokers), p.brokersNote)
