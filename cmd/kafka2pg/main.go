@@ -53,6 +53,7 @@ Usage:
   kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|RFC3339-TIME
                          [--topic T [--partition P]] [--dry-run]
   kafka2pg dlq replay --config FILE [--from ID|OFFSET|RFC3339-TIME] [--to ID|OFFSET|RFC3339-TIME] [--dry-run]
+  kafka2pg import-connect [--brokers HOST:PORT,...] [--group GROUP] [--topics T,...] FILE   (a Kafka Connect JDBC sink config → pipeline.yaml)
   kafka2pg version
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdOffsets(args[1:], stdout, stderr)
 	case "dlq":
 		return cmdDLQ(args[1:], stdout, stderr)
+	case "import-connect":
+		return cmdImportConnect(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		writeVersion(stdout)
 		return exitOK
