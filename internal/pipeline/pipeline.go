@@ -180,14 +180,6 @@ func (p *Pipeline) run(ctx context.Context) error {
 	defer p.pool.Close()
 	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted())
 	committer := p.consumer.Committer()
-	atEnd := make(<-chan struct{})
-	if p.opts.StopAtEnd {
-		if err := p.consumer.StopAtEnd(ctx); err != nil {
-			p.consumer.Close(false)
-			return err
-		}
-		atEnd = committer.AtEnd()
-	}
 	if p.cfg.HTTP.Listen != "" {
 		srv, err := telemetry.Listen(p.cfg.HTTP.Listen, p.m)
 		if err != nil {
@@ -196,6 +188,36 @@ func (p *Pipeline) run(ctx context.Context) error {
 		}
 		defer srv.Close() //nolint:errcheck // best effort at exit
 		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
+	}
+	// Until a broker answers, nothing else can start; a refused login or an
+	// untrusted certificate ends the run here.
+	connectCtx, stopConnect := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-p.hardCtx.Done():
+		case <-connectCtx.Done():
+		}
+		stopConnect()
+	}()
+	err := p.consumer.Connect(connectCtx, retry.FromConfig(p.cfg.Errors.Retry), func(reason string) { p.m.Unready("kafka", reason) })
+	stopConnect()
+	if err != nil {
+		p.consumer.Close(false)
+		switch {
+		case p.hardCtx.Err() != nil:
+			return ErrAborted
+		case ctx.Err() != nil:
+			return nil // stopped before anything started
+		}
+		return err
+	}
+	atEnd := make(<-chan struct{})
+	if p.opts.StopAtEnd {
+		if err := p.consumer.StopAtEnd(ctx); err != nil {
+			p.consumer.Close(false)
+			return err
+		}
+		atEnd = committer.AtEnd()
 	}
 	p.m.SetRunning(true)
 	defer p.m.SetRunning(false)

@@ -52,6 +52,7 @@ type Consumer struct {
 	log       *slog.Logger
 	group     string
 	topics    []string // kafka.topics; nil with a topic pattern
+	brokers   []string
 }
 
 // NewConsumer creates the group client (nothing is fetched until Poll).
@@ -62,7 +63,7 @@ func NewConsumer(cfg *config.Config, h Handler, claim Claimer, budget *Budget, l
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{h: h, budget: budget, log: log, group: k.Group}
+	c := &Consumer{h: h, budget: budget, log: log, group: k.Group, brokers: k.Brokers}
 	reset := kgo.NewOffset().AtStart()
 	if k.Start == config.StartLatest {
 		reset = kgo.NewOffset().AtEnd()

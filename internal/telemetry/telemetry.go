@@ -5,9 +5,13 @@ package telemetry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +47,9 @@ type Metrics struct {
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
 	readinessGauge prometheus.GaugeFunc
+
+	mu      sync.Mutex
+	reasons map[string]string // why not ready, by what reports it
 }
 
 // NewMetrics registers every instrument on a fresh registry (plus the Go
@@ -109,8 +116,49 @@ func (m *Metrics) SetRunning(v bool) { m.ready.Store(v) }
 // Stalled counts a writer entering (+1) or leaving (-1) a retry loop.
 func (m *Metrics) Stalled(delta int64) { m.stalled.Add(delta) }
 
-// Ready reports whether the pipeline runs and no write is stalled.
-func (m *Metrics) Ready() bool { return m.ready.Load() && m.stalled.Load() == 0 }
+// Unready records why the pipeline is not ready, under key (one reason per
+// key: "kafka", "postgres", a partition …); an empty reason clears it.
+func (m *Metrics) Unready(key, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if reason == "" {
+		delete(m.reasons, key)
+		return
+	}
+	if m.reasons == nil {
+		m.reasons = map[string]string{}
+	}
+	m.reasons[key] = reason
+}
+
+// Ready reports whether the pipeline runs, no write is stalled and nothing
+// reported a reason to be unready.
+func (m *Metrics) Ready() bool {
+	if !m.ready.Load() || m.stalled.Load() != 0 {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.reasons) == 0
+}
+
+// Reasons lists why the pipeline is not ready, sorted; empty when it is.
+func (m *Metrics) Reasons() []string {
+	var out []string
+	if !m.ready.Load() {
+		out = append(out, "not running: starting or stopping")
+	}
+	if n := m.stalled.Load(); n > 0 {
+		out = append(out, fmt.Sprintf("%d write(s) stalled in retries", n))
+	}
+	m.mu.Lock()
+	for _, r := range m.reasons {
+		out = append(out, r)
+	}
+	m.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
 
 // Server serves /metrics, /healthz and /readyz.
 type Server struct {
@@ -131,11 +179,18 @@ func Listen(addr string, m *Metrics) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !m.Ready() {
-			http.Error(w, "not ready: starting, stopping, or a write is being retried", http.StatusServiceUnavailable)
-			return
+		// 200 {"ready": true} or 503 {"ready": false, "reasons": [...]}.
+		ready := m.Ready()
+		body := struct {
+			Ready   bool     `json:"ready"`
+			Reasons []string `json:"reasons,omitempty"`
+		}{Ready: ready}
+		w.Header().Set("Content-Type", "application/json")
+		if !ready {
+			body.Reasons = m.Reasons()
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		_ = json.NewEncoder(w).Encode(body)
 	})
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go func() {
