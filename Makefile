@@ -15,10 +15,14 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags "$(VERSION_LDFLAGS)" -o $(BIN) ./cmd/kafka2pg
 
+# gofmt, go vet and staticcheck (pinned in go.mod's tool directive; its
+# default checks: bugs, simplifications and style rules without false
+# positives, such as unused code and error strings).
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # Every test, unit and end-to-end, against the real services. -p 1: one
 # package at a time, because end-to-end tests restart PostgreSQL.

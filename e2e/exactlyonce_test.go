@@ -345,8 +345,6 @@ func (in *eoInst) expectCleanExit(t *testing.T, timeout time.Duration) {
 	}
 }
 
-func (in *eoInst) count(substr string) int { return strings.Count(in.p.out.String(), substr) }
-
 var eoInteresting = regexp.MustCompile(`(?i)fenced|partitions lost|level=(WARN|ERROR)|panic|DATA RACE|failpoint|cannot claim`)
 
 func (g *eoGroup) cleanup() {

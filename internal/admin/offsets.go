@@ -369,7 +369,7 @@ func resetOffsets(ctx context.Context, cfg *config.Config, opts ResetOptions) (R
 	}
 	if tx != nil {
 		if err := tx.Commit(ctx); err != nil {
-			return res, fmt.Errorf("Kafka's committed offsets were reset, but the offset table %s was not: %w; run the same reset again", s.store.Table(), err)
+			return res, fmt.Errorf("the offset table %s was not reset, although Kafka's committed offsets were: %w; run the same reset again", s.store.Table(), err)
 		}
 	}
 	return res, nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kafka2pg/kafka2pg/config"
 )
 
 // names of the settings that differ between the two connectors.
@@ -325,7 +327,7 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 	name := strings.ReplaceAll(format, "${topic}", routed)
 	if cv.kind == DebeziumJDBC && strings.Contains(name, "${source.") {
 		cv.drop(fkey, "kafka2pg names a route's table from its topic; per-record names (${source.table} and the like) are not supported: the route writes to a table named after the topic")
-		return sanitise(topic)
+		return config.SanitiseIdent(topic)
 	}
 	quoted := cv.quoted(n)
 	parts := strings.Split(name, ".")
@@ -343,12 +345,12 @@ func (cv *conv) tableFor(topic string, n keyNames) string {
 		parts = parts[1:]
 	default:
 		cv.drop(fkey, fmt.Sprintf("topic %s makes the table name %s, which has more than schema.table", topic, name))
-		return sanitise(topic)
+		return config.SanitiseIdent(topic)
 	}
 	for _, p := range parts {
 		if p == "" || len(p) > 63 || strings.ContainsAny(p, "\"\x00") {
 			cv.drop(fkey, fmt.Sprintf("topic %s makes the table name %s, which is not a PostgreSQL identifier kafka2pg accepts (1 to 63 bytes, no '\"')", topic, name))
-			return sanitise(topic)
+			return config.SanitiseIdent(topic)
 		}
 	}
 	return strings.Join(parts, ".")
@@ -394,26 +396,6 @@ func (cv *conv) quoted(n keyNames) bool {
 	}
 	cv.drop(n.quote, "want always or never")
 	return true
-}
-
-// sanitise is kafka2pg's default table name for a topic (config.SanitiseIdent).
-func sanitise(topic string) string {
-	var b strings.Builder
-	for _, c := range strings.ToLower(topic) {
-		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
-			b.WriteRune(c)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	s := b.String()
-	if s != "" && s[0] >= '0' && s[0] <= '9' {
-		s = "t_" + s
-	}
-	if len(s) > 63 {
-		s = s[:63]
-	}
-	return s
 }
 
 // fieldFilters reports field include and exclude lists: kafka2pg writes the

@@ -32,7 +32,6 @@ type unwrapSMT struct {
 	tombstonesPass bool // the tombstone after a delete is kept
 	decided        bool // false: no delete handling set, and the default depends on the Debezium version
 	blame          string
-	blameShown     string
 }
 
 // route rewrites a topic name the way the RegexRouter transforms do.

@@ -35,8 +35,6 @@ type Writer struct {
 	softIdx    int
 	stage      string // temp table names, unique per target table
 	delStage   string
-	// upsertSQL caches statements by column signature.
-	sqlCache map[string]string
 }
 
 // writerGen numbers writers, for their staging tables' names.
