@@ -296,10 +296,48 @@ type Route struct {
 	// AutoEvolve adds a nullable column for a new field and applies safe
 	// widenings; unsafe changes are record errors.
 	AutoEvolve bool `yaml:"auto_evolve"`
-	// Filter and Columns are not supported yet in this version; Validate
-	// rejects them when set.
-	Filter  string            `yaml:"filter"`
+	// Name names the route in metrics, logs and the Go API
+	// (kafka2pg.WithTransform). Default: the table as written, else the
+	// first topic. Unique across routes.
+	Name string `yaml:"name"`
+	// Filter is a CEL expression; a record for which it is false has no
+	// effect on this route (counted as filtered; its offset is committed).
+	Filter string `yaml:"filter"`
+	// Columns computes columns: column name → CEL expression. The other
+	// columns keep the by-name mapping unless ColumnsOnly.
 	Columns map[string]string `yaml:"columns"`
+	// ColumnsOnly writes only the columns of Columns.
+	ColumnsOnly bool `yaml:"columns_only"`
+	// Each is a CEL expression giving a list: one row per element, with
+	// item and index bound in Columns; by-name mapping reads the element.
+	Each string `yaml:"each"`
+	// ReplaceBy (with Each, mode upsert) names the columns that identify a
+	// parent: its stored rows not in a record's new set are deleted in the
+	// same transaction.
+	ReplaceBy []string `yaml:"replace_by"`
+	// TableExpr is a CEL expression computing the table ("table" or
+	// "schema.table") per record, instead of Table.
+	TableExpr string `yaml:"table_expr"`
+}
+
+// RouteName is the route's name: Name, else the table as written, else the
+// first topic.
+func (r *Route) RouteName() string {
+	switch {
+	case r.Name != "":
+		return r.Name
+	case r.Table != "":
+		return r.Table
+	}
+	if topics := r.AllTopics(); len(topics) > 0 {
+		return topics[0]
+	}
+	return ""
+}
+
+// Computed reports whether the route uses CEL expressions.
+func (r *Route) Computed() bool {
+	return r.Filter != "" || len(r.Columns) > 0 || r.Each != "" || r.TableExpr != ""
 }
 
 // Values of Route.Unwrap and Debezium.OnTruncate.

@@ -215,8 +215,8 @@ func TestLoadFull(t *testing.T) {
 	if !reflect.DeepEqual(got, fullWant) {
 		t.Errorf("Load(full.yaml):\n got %+v\nwant %+v", got, fullWant)
 	}
-	if r := got.RouteFor("customers"); r != &got.Routes[1] {
-		t.Errorf("RouteFor(customers) = %p, want routes[1]", r)
+	if r := got.RoutesFor("customers"); len(r) != 1 || r[0] != &got.Routes[1] {
+		t.Errorf("RoutesFor(customers) = %v, want routes[1]", r)
 	}
 	if s, tb := got.Routes[0].TableName(); s != "shop" || tb != "orders" {
 		t.Errorf("routes[0].TableName() = %q, %q", s, tb)
@@ -432,8 +432,12 @@ func TestProblems(t *testing.T) {
 			"routes[1].topic", 8, `topic "orders" does not match kafka.topic_pattern "^shop\\.`},
 		{"invalid pattern", lines("kafka:", "  brokers: [a:1]", "  group: g", "  topic_pattern: 'a('", "postgres: {url: 'host=h'}", "routes: [{topic: a}]"), nil,
 			"kafka.topic_pattern", 4, "invalid regular expression"},
-		{"topic in two routes", with("  - topics: [x, orders]"), nil,
-			"routes[1].topics[1]", 9, `topic "orders" is already routed by routes[0]`},
+		{"two routes on a topic with one default name", with("  - topic: orders"), nil,
+			"routes[1]", 9, `its name defaults to "orders", which routes[0] has too; set name`},
+		{"duplicate route name", with("    name: a", "  - topic: orders", "    table: b", "    name: a"), nil,
+			"routes[1].name", 12, `duplicate route name "a"; already routes[0]`},
+		{"topic twice in a route", with("    topics: [orders]"), nil,
+			"routes[0].topics[0]", 9, `topic "orders" is named twice in this route`},
 		{"invalid topic name", with("  - topic: 'a b'"), nil,
 			"routes[1].topic", 9, `invalid topic name "a b"`},
 		{"start enum", replaced(3, "  group: g\n  start: beginning"), nil,
@@ -500,10 +504,24 @@ func TestProblems(t *testing.T) {
 			"schema_registry.url", 9, `must be an http or https URL; got scheme "ftp"`},
 		{"registry password without user", with("schema_registry: {url: 'http://r:1', password: x}"), nil,
 			"schema_registry.username", 9, "required when schema_registry.password is set"},
-		{"filter", with("    filter: 'value.x > 1'"), nil,
-			"routes[0].filter", 9, "not supported yet in this version"},
-		{"columns", with("    columns: {a: 'value.b'}"), nil,
-			"routes[0].columns", 9, "not supported yet in this version"},
+		{"filter raw", with("    mode: raw", "    filter: 'value.x > 1'"), nil,
+			"routes[0].filter", 10, "not valid with mode: raw"},
+		{"columns empty expression", with("    columns: {a: ' '}"), nil,
+			"routes[0].columns.a", 9, "needs an expression"},
+		{"columns bad name", with("    columns: {" + strings.Repeat("c", 64) + ": 'value.b'}"), nil,
+			"routes[0].columns." + strings.Repeat("c", 64), 9, "column name must be at most 63 bytes"},
+		{"columns_only without columns", with("    columns_only: true"), nil,
+			"routes[0].columns_only", 9, "needs columns"},
+		{"table and table_expr", with("    table: t", "    table_expr: \"'t'\""), nil,
+			"routes[0].table_expr", 10, "set table or table_expr, not both"},
+		{"replace_by without each", with("    mode: upsert", "    replace_by: [id]"), nil,
+			"routes[0].replace_by", 10, "needs each"},
+		{"replace_by insert", with("    each: value.items", "    replace_by: [id]"), nil,
+			"routes[0].replace_by", 10, "needs mode: upsert; got mode: insert"},
+		{"replace_by outside conflict_key", with("    mode: upsert", "    conflict_key: [order_id, line]", "    each: value.items", "    replace_by: [order]"), nil,
+			"routes[0].replace_by[0]", 12, `column "order" is not in conflict_key`},
+		{"each debezium", with("    mode: upsert", "    unwrap: debezium", "    each: value.items"), nil,
+			"routes[0].each", 11, "not valid with unwrap: debezium"},
 		{"mode enum", with("    mode: upsret"), nil,
 			"routes[0].mode", 9, `must be one of insert, upsert, raw; got "upsret"`},
 		{"log format", with("log: {format: xml}"), nil,

@@ -75,7 +75,7 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		p := fmt.Sprintf("routes[%d].", i)
-		if topics := r.AllTopics(); len(topics) > 0 {
+		if topics := r.AllTopics(); len(topics) > 0 && r.TableExpr == "" {
 			str(p+"table", &r.Table, SanitiseIdent(topics[0]))
 		}
 		str(p+"value.format", &r.Value.Format, FormatJSON)

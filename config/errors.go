@@ -61,3 +61,10 @@ func (e *ValidationError) Error() string {
 	}
 	return b.String()
 }
+
+// Problem returns a problem at path, with the line the document gave it
+// (when c came from Parse), for checks made outside this package (the
+// engine compiles the routes' expressions).
+func (c *Config) Problem(path, format string, args ...any) Problem {
+	return Problem{Path: path, Line: c.line(path), Msg: fmt.Sprintf(format, args...)}
+}

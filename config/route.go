@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // maxIdentLen is PostgreSQL's identifier limit (NAMEDATALEN-1) in bytes;
 // longer names are silently truncated by the server, so they are rejected.
@@ -21,25 +24,20 @@ func (r *Route) AllTopics() []string {
 	return out
 }
 
-// RouteFor returns the route that names topic, or nil when none does. The
-// result points into c.Routes. In a validated Config at most one route names a
-// topic.
-func (c *Config) RouteFor(topic string) *Route {
+// RoutesFor returns the routes that name topic, in configuration order
+// (nil when none does). The results point into c.Routes.
+func (c *Config) RoutesFor(topic string) []*Route {
 	if topic == "" {
 		return nil
 	}
+	var out []*Route
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		if r.Topic == topic {
-			return r
-		}
-		for _, t := range r.Topics {
-			if t == topic {
-				return r
-			}
+		if r.Topic == topic || slices.Contains(r.Topics, topic) {
+			out = append(out, r)
 		}
 	}
-	return nil
+	return out
 }
 
 // TableName returns the route's target as (schema, table): Table split on its

@@ -46,17 +46,32 @@ func TestTableName(t *testing.T) {
 	}
 }
 
-func TestAllTopicsAndRouteFor(t *testing.T) {
+func TestAllTopicsAndRoutesFor(t *testing.T) {
 	c := &Config{Routes: []Route{
 		{Topic: "a", Topics: []string{"b", "", "c"}},
-		{Topics: []string{"d"}},
+		{Topics: []string{"d", "a"}},
 	}}
 	if got, want := c.Routes[0].AllTopics(), []string{"a", "b", "c"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("AllTopics = %q, want %q", got, want)
 	}
-	for topic, want := range map[string]*Route{"a": &c.Routes[0], "c": &c.Routes[0], "d": &c.Routes[1], "e": nil, "": nil} {
-		if got := c.RouteFor(topic); got != want {
-			t.Errorf("RouteFor(%q) = %p, want %p", topic, got, want)
+	for topic, want := range map[string][]*Route{"a": {&c.Routes[0], &c.Routes[1]}, "c": {&c.Routes[0]}, "d": {&c.Routes[1]}, "e": nil, "": nil} {
+		if got := c.RoutesFor(topic); !reflect.DeepEqual(got, want) {
+			t.Errorf("RoutesFor(%q) = %p, want %p", topic, got, want)
+		}
+	}
+}
+
+func TestRouteName(t *testing.T) {
+	for _, tc := range []struct {
+		r    Route
+		want string
+	}{
+		{Route{Name: "n", Table: "t", Topic: "x"}, "n"},
+		{Route{Table: "s.t", Topic: "x"}, "s.t"},
+		{Route{TableExpr: "'a'", Topic: "x"}, "x"},
+	} {
+		if got := tc.r.RouteName(); got != tc.want {
+			t.Errorf("%+v: RouteName = %q, want %q", tc.r, got, tc.want)
 		}
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"time"
 )
 
-const notSupported = "not supported yet in this version"
-
 var (
 	deliveries = []string{DeliveryAtLeastOnce, DeliveryExactlyOnce}
 	starts     = []string{StartEarliest, StartLatest}
@@ -99,7 +97,7 @@ func (v *validator) kafka() {
 			continue
 		}
 		seen[t] = i
-		if v.c.RouteFor(t) == nil {
+		if len(v.c.RoutesFor(t)) == 0 {
 			v.add(p, "topic %q has no route", t)
 		}
 	}
@@ -224,23 +222,35 @@ func (v *validator) routes() {
 	for _, t := range c.Kafka.Topics {
 		listed[t] = true
 	}
-	owner := map[string]string{} // topic → path of the first route naming it
+	names := map[string]int{} // route name → index of the first route with it
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		rp := fmt.Sprintf("routes[%d]", i)
 		if len(r.AllTopics()) == 0 && len(r.Topics) == 0 {
 			v.add(rp, "needs topic or topics")
 		}
+		if name := r.RouteName(); name != "" {
+			if j, dup := names[name]; dup {
+				if r.Name != "" {
+					v.add(rp+".name", "duplicate route name %q; already routes[%d]", name, j)
+				} else {
+					v.add(rp, "its name defaults to %q, which routes[%d] has too; set name", name, j)
+				}
+			} else {
+				names[name] = i
+			}
+		}
+		seen := map[string]bool{}
 		check := func(p, t string) {
 			if msg := checkTopic(t); msg != "" {
 				v.add(p, "%s", msg)
 				return
 			}
-			if prev, dup := owner[t]; dup {
-				v.add(p, "topic %q is already routed by %s", t, prev)
+			if seen[t] {
+				v.add(p, "topic %q is named twice in this route", t)
 				return
 			}
-			owner[t] = rp
+			seen[t] = true
 			switch {
 			case len(c.Kafka.Topics) > 0 && !listed[t]:
 				v.add(p, "topic %q is not in kafka.topics", t)
@@ -387,29 +397,99 @@ func (v *validator) route(rp string, r *Route) {
 	if r.AutoCreate && r.Mode != ModeRaw && r.Key.Format == FormatString && len(r.ConflictKey) > 1 {
 		v.add(rp+".conflict_key", "a string key fills one column; with auto_create name one column, or use a structured key format")
 	}
-	if r.Filter != "" {
-		v.add(rp+".filter", "%s", notSupported)
+	v.computed(rp, r)
+}
+
+// computed checks the keys of computed routes (filter, columns, each,
+// replace_by, table_expr). The expressions themselves are compiled and
+// type-checked by the engine before it connects.
+func (v *validator) computed(rp string, r *Route) {
+	if r.Mode == ModeRaw {
+		for _, o := range []struct {
+			name string
+			on   bool
+		}{{"filter", r.Filter != ""}, {"columns", len(r.Columns) > 0}, {"each", r.Each != ""}, {"table_expr", r.TableExpr != ""}} {
+			if o.on {
+				v.add(rp+"."+o.name, "not valid with mode: raw (raw tables have a fixed shape)")
+			}
+		}
 	}
-	if len(r.Columns) > 0 {
-		v.add(rp+".columns", "%s", notSupported)
+	if r.Name != "" {
+		if msg := checkIdent(r.Name); msg != "" {
+			v.add(rp+".name", "%s", msg)
+		}
+	}
+	if r.TableExpr != "" {
+		if _, written := v.c.lines[rp+".table"]; written || r.Table != "" {
+			v.add(rp+".table_expr", "set table or table_expr, not both")
+		}
+	}
+	cols := make([]string, 0, len(r.Columns))
+	for c := range r.Columns {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	for _, c := range cols {
+		p := rp + ".columns." + c
+		if msg := checkIdent(c); msg != "" {
+			v.add(p, "column name %s", msg)
+		}
+		if strings.TrimSpace(r.Columns[c]) == "" {
+			v.add(p, "needs an expression")
+		}
+	}
+	if r.ColumnsOnly && len(r.Columns) == 0 {
+		v.add(rp+".columns_only", "needs columns")
+	}
+	if len(r.ReplaceBy) > 0 {
+		switch {
+		case r.Each == "":
+			v.add(rp+".replace_by", "needs each (replace_by names the parent of the rows each makes)")
+		case r.Mode != ModeUpsert:
+			v.add(rp+".replace_by", "needs mode: upsert; got mode: %s", r.Mode)
+		}
+		for j, c := range r.ReplaceBy {
+			p := fmt.Sprintf("%s.replace_by[%d]", rp, j)
+			if msg := checkIdent(c); msg != "" {
+				v.add(p, "%s", msg)
+				continue
+			}
+			if len(r.ConflictKey) > 0 && !slices.Contains(r.ConflictKey, c) {
+				v.add(p, "column %q is not in conflict_key; a parent's rows are identified by part of their key", c)
+			}
+		}
+	}
+	if r.Each != "" && r.Unwrap != "" {
+		v.add(rp+".each", "not valid with unwrap: debezium")
+	}
+	if len(r.ReplaceBy) > 0 && r.SoftDeleteColumn != "" {
+		v.add(rp+".replace_by", "not valid with soft_delete_column (a replaced row is deleted)")
 	}
 }
 
 // table checks a "table" or "schema.table" value.
 func (v *validator) table(path, table string) {
-	if strings.Contains(table, `"`) {
-		v.add(path, `must not contain '"': quoted identifiers are not supported; write schema.table`)
-		return
+	if msg := CheckTableName(table); msg != "" {
+		v.add(path, "%s", msg)
 	}
-	if schema, name, ok := strings.Cut(table, "."); ok {
+}
+
+// CheckTableName returns why name ("table" or "schema.table") cannot name a
+// table, "" if it can. Quoted identifiers are not supported.
+func CheckTableName(name string) string {
+	if strings.Contains(name, `"`) {
+		return `must not contain '"': quoted identifiers are not supported; write schema.table`
+	}
+	if schema, tbl, ok := strings.Cut(name, "."); ok {
 		if msg := checkIdent(schema); msg != "" {
-			v.add(path, "schema name %s", msg)
+			return "schema name " + msg
 		}
-		table = name
+		name = tbl
 	}
-	if msg := checkIdent(table); msg != "" {
-		v.add(path, "table name %s", msg)
+	if msg := checkIdent(name); msg != "" {
+		return "table name " + msg
 	}
+	return ""
 }
 
 // checkIdent returns why s cannot be a PostgreSQL identifier, "" if it can.

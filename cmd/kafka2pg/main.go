@@ -2,6 +2,7 @@
 //
 //	kafka2pg run   --config FILE [--log-format text|json] [--stop-at-end]
 //	kafka2pg check --config FILE
+//	kafka2pg preview --config FILE [--route NAME] [-n 5]
 //	kafka2pg offsets --config FILE
 //	kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|TIME [--topic T [--partition P]] [--dry-run]
 //	kafka2pg dlq replay --config FILE [--from X] [--to Y] [--dry-run]
@@ -49,6 +50,7 @@ func usage(w io.Writer) {
 Usage:
   kafka2pg run   --config FILE [--log-format text|json] [--log-level LEVEL] [--stop-at-end]
   kafka2pg check --config FILE
+  kafka2pg preview --config FILE [--route NAME] [-n 5]
   kafka2pg offsets --config FILE
   kafka2pg offsets reset --config FILE --to earliest|latest|OFFSET|RFC3339-TIME
                          [--topic T [--partition P]] [--dry-run]
@@ -70,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "preview":
+		return cmdPreview(args[1:], stdout, stderr)
 	case "offsets":
 		return cmdOffsets(args[1:], stdout, stderr)
 	case "dlq":
@@ -198,6 +202,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 	p, err := kafka2pg.New(startCtx, cfg, opts...)
 	close(started)
 	cancelStart()
+	var verr *config.ValidationError
+	if errors.As(err, &verr) {
+		fmt.Fprintln(stderr, err) // an expression that does not compile
+		return exitUsage
+	}
 	if err != nil {
 		log.Error("kafka2pg cannot start", "err", err)
 		return exitRuntime
@@ -233,8 +242,42 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if ok := admin.Check(ctx, cfg, stdout); !ok {
+	ok, err := admin.Check(ctx, cfg, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if !ok {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// cmdPreview is `kafka2pg preview`: the rows the first records of each
+// route's topics would become, without writing or committing anything.
+func cmdPreview(args []string, stdout, stderr io.Writer) int {
+	var c commonFlags
+	fs := newFlagSet("preview", stderr, &c)
+	routeName := fs.String("route", "", "preview only the route of this name (routes[].name)")
+	n := fs.Int("n", 5, "records to read from the start of each topic")
+	cfg, code := loadConfig(fs, &c, args, stderr)
+	if cfg == nil {
+		return code
+	}
+	if *n < 1 || *n > 1000 {
+		fmt.Fprintf(stderr, "kafka2pg preview: -n %d: must be between 1 and 1000\n", *n)
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := admin.Preview(ctx, cfg, admin.PreviewOptions{Route: *routeName, N: *n, Out: stdout})
+	switch {
+	case err == nil:
+		return exitOK
+	case admin.IsUsage(err):
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "kafka2pg preview: %v\n", err)
+	return exitRuntime
 }

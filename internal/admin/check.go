@@ -26,17 +26,33 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
-// Check connects to Kafka and PostgreSQL and reports, for every route, what
-// it found and what would fail, without writing anything (raw tables that do
-// not exist yet are reported, not created). It returns false when anything
-// would stop the pipeline.
-func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
+// Check compiles every route's expressions, then connects to Kafka and
+// PostgreSQL and reports, for every route, what it found and what would
+// fail, without writing anything (raw tables that do not exist yet are
+// reported, not created). It returns false when anything would stop the
+// pipeline, and a *config.ValidationError (before connecting) when an
+// expression does not compile.
+func Check(ctx context.Context, cfg *config.Config, out io.Writer) (bool, error) {
+	progs, err := route.Compile(cfg)
+	if err != nil {
+		return false, err
+	}
 	ok := true
 	fail := func(format string, args ...any) {
 		ok = false
 		fmt.Fprintf(out, "  FAIL "+format+"\n", args...)
 	}
 	fmt.Fprintf(out, "config: ok (%d route(s))\n", len(cfg.Routes))
+	check(ctx, cfg, progs, out, fail)
+	if ok {
+		fmt.Fprintln(out, "check: ok")
+	} else {
+		fmt.Fprintln(out, "check: FAILED")
+	}
+	return ok, nil
+}
+
+func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out io.Writer, fail func(string, ...any)) {
 
 	// Kafka: reachable, topics exist, partition counts.
 	fmt.Fprintf(out, "kafka: %s\n", strings.Join(cfg.Kafka.Brokers, ","))
@@ -78,7 +94,7 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	conn, err := pgwrite.Connect(ctx, cfg.Postgres, "kafka2pg check")
 	if err != nil {
 		fail("cannot connect: %v", cfg.RedactError(err))
-		return false
+		return
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var version string
@@ -121,7 +137,7 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		fmt.Fprintf(out, "routes[%d]: topics %s → ", i, strings.Join(rc.AllTopics(), ", "))
-		r, err := route.Prepare(ctx, conn, i, rc, formats, false)
+		r, err := route.Prepare(ctx, conn, i, rc, progs[i], formats, false)
 		fmt.Fprintf(out, "table %s (mode %s)\n", r.TableName, rc.Mode)
 		fmt.Fprintf(out, "  ok   value %s, key %s\n", rc.Value.Format, rc.Key.Format)
 		if err != nil {
@@ -133,6 +149,14 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 			fail("%v", err)
 			continue
 		}
+		if p := progs[i]; p != nil {
+			fmt.Fprintf(out, "  ok   expressions compile:%s\n", describePrograms(p))
+		}
+		if r.Static() == nil {
+			fmt.Fprintf(out, "  ok   the table is computed per record by table_expr; a table that does not exist is a record error%s\n",
+				map[bool]string{true: " unless auto_create creates it", false: ""}[rc.AutoCreate])
+			continue
+		}
 		if r.Binding() != nil {
 			describeTable(out, r, fail)
 		}
@@ -140,12 +164,24 @@ func Check(ctx context.Context, cfg *config.Config, out io.Writer) bool {
 			checkDDL(ctx, cfg, out, r, fail)
 		}
 	}
-	if ok {
-		fmt.Fprintln(out, "check: ok")
-	} else {
-		fmt.Fprintln(out, "check: FAILED")
+}
+
+// describePrograms lists a route's expressions.
+func describePrograms(p *route.Programs) string {
+	var parts []string
+	if p.Filter != nil {
+		parts = append(parts, "filter")
 	}
-	return ok
+	if p.Each != nil {
+		parts = append(parts, "each")
+	}
+	if p.Table != nil {
+		parts = append(parts, "table_expr")
+	}
+	for _, c := range p.Columns {
+		parts = append(parts, "columns."+c.Name)
+	}
+	return " " + strings.Join(parts, ", ")
 }
 
 func describeTable(out io.Writer, r *route.Route, fail func(string, ...any)) {
@@ -199,7 +235,7 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route.R
 	}
 	b := r.Binding()
 	if b == nil {
-		ddl, shape, err := r.CreateDDL(ctx, recs)
+		ddl, shape, err := r.Static().CreateDDL(ctx, recs)
 		switch {
 		case errors.Is(err, route.ErrNoShape):
 			fmt.Fprintf(out, "  ok   table does not exist; run creates it from the first records (none to learn from yet in %d sampled)\n", len(recs))

@@ -29,5 +29,6 @@ func Replay(ctx context.Context, cfg *config.Config, opts ReplayOptions) (Replay
 func IsUsage(err error) bool {
 	var ue *UsageError
 	var re *dlq.ReplayUsageError
-	return errors.As(err, &ue) || errors.As(err, &re)
+	var ve *config.ValidationError
+	return errors.As(err, &ue) || errors.As(err, &re) || errors.As(err, &ve)
 }

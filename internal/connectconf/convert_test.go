@@ -2,7 +2,6 @@ package connectconf
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	kroute "github.com/kafka2pg/kafka2pg/internal/route"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -107,10 +107,8 @@ func report(res *Result, err error) string {
 	return b.String()
 }
 
-// checkYAML parses the converted configuration with config.Parse. The only
-// problems allowed are those of routes[].columns, which config rejects as
-// "not supported yet" until computed columns land: they must appear exactly
-// when the conversion generated columns.
+// checkYAML parses the converted configuration with config.Parse, and
+// compiles its computed columns the way the engine does before it connects.
 func checkYAML(t *testing.T, res *Result, extra ...string) {
 	t.Helper()
 	env := func(name string) (string, bool) {
@@ -121,24 +119,19 @@ func checkYAML(t *testing.T, res *Result, extra ...string) {
 		}
 		return lookup(name)
 	}
-	_, err := config.Parse(res.YAML, env)
-	columnsRejected := false
+	cfg, err := config.Parse(res.YAML, env)
 	if err != nil {
-		var ve *config.ValidationError
-		if !errors.As(err, &ve) {
-			t.Fatalf("config.Parse: %v", err)
-		}
-		for _, p := range ve.Problems {
-			// Expected until computed columns land: columns is generated on purpose.
-			if strings.HasSuffix(p.Path, ".columns") && strings.Contains(p.Msg, "not supported yet") {
-				columnsRejected = true
-				continue
-			}
-			t.Errorf("config.Parse: %s\n%s", p, res.YAML)
-		}
+		t.Fatalf("config.Parse: %v\n%s", err, res.YAML)
 	}
-	if columnsRejected != res.Columns {
-		t.Errorf("config rejected columns: %v, but the conversion says it generated columns: %v", columnsRejected, res.Columns)
+	if _, err := kroute.Compile(cfg); err != nil {
+		t.Fatalf("the computed columns do not compile: %v\n%s", err, res.YAML)
+	}
+	generated := false
+	for _, r := range cfg.Routes {
+		generated = generated || len(r.Columns) > 0
+	}
+	if generated != res.Columns {
+		t.Errorf("the configuration has computed columns: %v, but the conversion says it generated them: %v", generated, res.Columns)
 	}
 }
 

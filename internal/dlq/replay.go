@@ -269,11 +269,15 @@ func (rp *replayer) prepare(ctx context.Context) error {
 			return fmt.Errorf("another kafka2pg dlq replay of the %s for group %s is running", rp.res.DLQ, rp.cfg.Kafka.Group)
 		}
 	}
+	progs, err := route.Compile(rp.cfg)
+	if err != nil {
+		return err
+	}
 	formats := format.NewSet(rp.cfg.SchemaRegistry)
 	var routes []*route.Route
 	for i := range rp.cfg.Routes {
-		r, err := route.Prepare(ctx, rp.conn, i, &rp.cfg.Routes[i], formats, !rp.opts.DryRun)
-		if err == nil && r.Binding() == nil {
+		r, err := route.Prepare(ctx, rp.conn, i, &rp.cfg.Routes[i], progs[i], formats, !rp.opts.DryRun)
+		if err == nil && r.Static() != nil && r.Binding() == nil {
 			err = errors.New("the table does not exist yet (kafka2pg run creates it with auto_create)")
 		}
 		if err != nil {
@@ -307,7 +311,7 @@ func (rp *replayer) mapper(topic string) (*route.Mapper, error) {
 	if len(routes) == 0 {
 		return nil, nil
 	}
-	m, err := route.NewMapper(routes, nil, rp.log, telemetry.NewMetrics())
+	m, err := route.NewMapper(routes, rp.db(), nil, rp.log, telemetry.NewMetrics())
 	if err != nil {
 		return nil, err
 	}

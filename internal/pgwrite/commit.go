@@ -15,8 +15,10 @@ type Change struct {
 	Rows []table.Row
 }
 
-// Commit applies changes in one transaction on a connection from pool, in
-// the order given, then runs hook (dead letters, the exactly-once offset
+// Commit applies changes in one transaction on a connection from pool —
+// every table's deletes in the reverse order of changes, then every table's
+// writes in their order (changes lists parents before children) — then runs
+// hook (dead letters, the exactly-once offset
 // update) in the same transaction. Either every effect is committed or none
 // is; hook's error rolls everything back. Commit does not retry: the caller
 // classifies the error (Classify) and decides. A connection that the failure
@@ -45,11 +47,21 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	plans := make([]*plan, 0, len(changes))
 	for _, c := range changes {
-		if len(c.Rows) == 0 {
-			continue
+		if len(c.Rows) > 0 {
+			plans = append(plans, c.W.prepare(c.Rows))
 		}
-		if err := c.W.Apply(ctx, tx, c.Rows); err != nil {
+	}
+	// Deletes children first, writes parents first: a foreign key between
+	// the tables (declared in route order) never fails on order.
+	for i := len(plans) - 1; i >= 0; i-- {
+		if err := plans[i].deletePhase(ctx, tx); err != nil {
+			return err
+		}
+	}
+	for _, p := range plans {
+		if err := p.writePhase(ctx, tx); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,10 @@ type Spec struct {
 	KeyCols       []string // conflict key (upsert) or the key deletes use; may be empty in insert/raw mode
 	VersionCol    string   // upsert only: update only when the incoming value is greater
 	SoftDeleteCol string   // deletes set this column instead of deleting
+	// ReplaceBy (upsert only) names the columns of a parent: an OpReplace
+	// row says the rows of its record are the parent's whole set, and the
+	// stored rows of the parent that are not in it are deleted.
+	ReplaceBy []string
 }
 
 // Writer applies batches of rows to one table. It is safe for concurrent
@@ -31,10 +35,13 @@ type Spec struct {
 type Writer struct {
 	spec       Spec
 	keyIdx     []int
+	replaceIdx []int
 	versionIdx int
 	softIdx    int
 	stage      string // temp table names, unique per target table
 	delStage   string
+	// replace_by: the parents of the batch's sets, and the keys they keep.
+	replaceStage, keepStage string
 }
 
 // writerGen numbers writers, for their staging tables' names.
@@ -73,10 +80,23 @@ func NewWriter(spec Spec) (*Writer, error) {
 			return nil, fmt.Errorf("%s has no column %q (soft_delete_column)", t, spec.SoftDeleteCol)
 		}
 	}
+	for _, c := range spec.ReplaceBy {
+		if spec.Mode != table.Upsert {
+			return nil, fmt.Errorf("%s: replace_by needs mode upsert", t)
+		}
+		if !slices.Contains(spec.KeyCols, c) {
+			return nil, fmt.Errorf("%s: replace_by column %q is not in the key (%s)", t, c, strings.Join(spec.KeyCols, ", "))
+		}
+		w.replaceIdx = append(w.replaceIdx, t.Column(c))
+	}
+	if len(w.replaceIdx) > 0 {
+		w.replaceStage = "kafka2pg_replace_" + gen
+		w.keepStage = "kafka2pg_keep_" + gen
+	}
 	return w, nil
 }
 
-// table.Table returns the target table.
+// Table returns the target table.
 func (w *Writer) Table() *table.Table { return w.spec.Table }
 
 // Write applies rows (in record order) in one transaction on a connection
@@ -114,21 +134,114 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 			return fmt.Errorf("creating staging table for %s: %w", target, err)
 		}
 	}
+	if len(w.replaceIdx) > 0 {
+		for _, st := range []struct {
+			name string
+			cols []string
+		}{{w.replaceStage, w.spec.ReplaceBy}, {w.keepStage, w.spec.KeyCols}} {
+			sql = "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{st.name}.Sanitize() +
+				" ON COMMIT DELETE ROWS AS SELECT " + quoteList(st.cols, "") + " FROM " + target + " WITH NO DATA"
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("creating staging table for %s: %w", target, err)
+			}
+		}
+	}
 	data[w.stage] = true
 	return nil
 }
 
-// Apply writes rows inside tx. Exported for callers that add their own
-// statements to the same transaction (the exactly-once offset store).
-func (w *Writer) Apply(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
-	switch w.spec.Mode {
-	case table.Upsert:
-		return w.applyUpsert(ctx, tx, rows)
-	case table.Raw:
-		return w.applyGroups(ctx, tx, rows, w.rawSQL)
-	default:
-		return w.applyInsert(ctx, tx, rows)
+// applyReplace deletes the stored rows of the parents in replaced (their
+// replace_by values) whose keys are not among kept, the rows the batch
+// writes for them: a parent's rows become exactly its new set.
+func (w *Writer) applyReplace(ctx context.Context, tx pgx.Tx, replaced, kept []table.Row) error {
+	for _, st := range []struct {
+		name string
+		cols []string
+		idx  []int
+		rows []table.Row
+	}{{w.replaceStage, w.spec.ReplaceBy, w.replaceIdx, replaced}, {w.keepStage, w.spec.KeyCols, w.keyIdx, kept}} {
+		src := &rowSource{rows: st.rows, idx: st.idx, i: -1}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{st.name}, st.cols, src); err != nil {
+			return err
+		}
 	}
+	var parent, key []string
+	for _, c := range w.spec.ReplaceBy {
+		q := pgx.Identifier{c}.Sanitize()
+		parent = append(parent, "t."+q+" = r."+q)
+	}
+	for _, c := range w.spec.KeyCols {
+		q := pgx.Identifier{c}.Sanitize()
+		key = append(key, "k."+q+" = t."+q)
+	}
+	replace, keep := pgx.Identifier{w.replaceStage}.Sanitize(), pgx.Identifier{w.keepStage}.Sanitize()
+	sql := "DELETE FROM " + w.spec.Table.Ident().Sanitize() + " AS t USING " + replace + " AS r WHERE " +
+		strings.Join(parent, " AND ") + " AND NOT EXISTS (SELECT 1 FROM " + keep + " AS k WHERE " + strings.Join(key, " AND ") + ")"
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "TRUNCATE "+replace+", "+keep)
+	return err
+}
+
+// plan is what a writer does with one batch's rows, in two phases so that
+// the tables of one transaction can be ordered for foreign keys: Commit runs
+// every plan's deletes in reverse table order (children before parents),
+// then every plan's writes in table order (parents before children).
+type plan struct {
+	w *Writer
+	// upsert mode: the winning writes and hard or soft deletes, each
+	// sorted by key; replaced: the parents whose stored rows not in
+	// writes go (replace_by).
+	writes, deletes, replaced []table.Row
+	// insert and raw mode: the rows in record order.
+	rows []table.Row
+}
+
+// prepare computes the plan of rows; it does not touch the database and
+// does not modify rows.
+func (w *Writer) prepare(rows []table.Row) *plan {
+	p := &plan{w: w}
+	if w.spec.Mode != table.Upsert {
+		p.rows = rows
+		return p
+	}
+	if len(w.replaceIdx) > 0 {
+		rows, p.replaced = w.latestSets(rows)
+	}
+	p.writes, p.deletes = w.fates(rows)
+	return p
+}
+
+// deletePhase runs the plan's hard deletes (upsert mode), and the deletes
+// of rows replaced by a parent's new set.
+func (p *plan) deletePhase(ctx context.Context, tx pgx.Tx) error {
+	if len(p.replaced) > 0 {
+		if err := p.w.applyReplace(ctx, tx, p.replaced, p.writes); err != nil {
+			return err
+		}
+	}
+	if p.w.softIdx < 0 && len(p.deletes) > 0 {
+		return p.w.applyDeletes(ctx, tx, p.deletes)
+	}
+	return nil
+}
+
+// writePhase runs the plan's writes (and soft deletes after them).
+func (p *plan) writePhase(ctx context.Context, tx pgx.Tx) error {
+	switch p.w.spec.Mode {
+	case table.Raw:
+		return p.w.applyGroups(ctx, tx, p.rows, p.w.rawSQL)
+	case table.Upsert:
+		if err := p.w.applyGroups(ctx, tx, p.writes, p.w.upsertSQL); err != nil {
+			return err
+		}
+		if p.w.softIdx >= 0 && len(p.deletes) > 0 {
+			return p.w.applyDeletes(ctx, tx, p.deletes)
+		}
+		return nil
+	}
+	return p.w.applyInsert(ctx, tx, p.rows)
 }
 
 // applyInsert keeps record order between inserts and deletes: inserts are
@@ -154,10 +267,46 @@ func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []table.Row) e
 	return nil
 }
 
-// applyUpsert keeps the last change per key (or the highest version), then
-// writes upserts and deletes, each sorted by key so that concurrent writers
-// take row locks in one order and cannot deadlock.
-func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
+// latestSets keeps, for each parent (the replace_by values), only the rows
+// of the last record that carried the parent's set (its OpReplace row), and
+// returns those rows and the parents, one OpReplace row each.
+func (w *Writer) latestSets(rows []table.Row) (kept, parents []table.Row) {
+	latest := map[string]int64{} // parent → offset of its last set
+	var buf []byte
+	parentKey := func(r *table.Row) string {
+		buf = buf[:0]
+		for _, i := range w.replaceIdx {
+			buf = table.AppendKey(buf, r.Vals[i])
+		}
+		return string(buf)
+	}
+	for i := range rows {
+		if rows[i].Op == table.OpReplace {
+			k := parentKey(&rows[i])
+			if _, seen := latest[k]; !seen {
+				parents = append(parents, rows[i])
+			}
+			latest[k] = rows[i].Offset
+		}
+	}
+	kept = make([]table.Row, 0, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		if r.Op == table.OpReplace {
+			continue
+		}
+		if off, ok := latest[parentKey(r)]; ok && off != r.Offset {
+			continue // a later record of the same parent replaces this row's set
+		}
+		kept = append(kept, *r)
+	}
+	return kept, parents
+}
+
+// fates keeps the last change per key (or the highest version) and returns
+// the writes and deletes, each sorted by key so that concurrent writers take
+// row locks in one order and cannot deadlock.
+func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
@@ -199,8 +348,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []table.Row) e
 		}
 		f.prev = i
 	}
-	writes := make([]table.Row, 0, len(last))
-	var deletes []table.Row
+	writes = make([]table.Row, 0, len(last))
 	for _, f := range fates {
 		// With soft deletes a key written and then deleted in one batch is
 		// written, then stamped; a hard delete needs no write.
@@ -217,18 +365,7 @@ func (w *Writer) applyUpsert(ctx context.Context, tx pgx.Tx, rows []table.Row) e
 	byKey := func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) }
 	slices.SortFunc(writes, byKey)
 	slices.SortFunc(deletes, byKey)
-	if w.softIdx < 0 && len(deletes) > 0 {
-		if err := w.applyDeletes(ctx, tx, deletes); err != nil {
-			return err
-		}
-	}
-	if err := w.applyGroups(ctx, tx, writes, w.upsertSQL); err != nil {
-		return err
-	}
-	if w.softIdx >= 0 && len(deletes) > 0 {
-		return w.applyDeletes(ctx, tx, deletes)
-	}
-	return nil
+	return writes, deletes
 }
 
 // mergeRows returns next with the columns it does not carry taken from

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -48,6 +49,10 @@ type Options struct {
 	// Metrics receives the pipeline's metrics; nil = a fresh set. It is
 	// served on http.listen when that is configured.
 	Metrics *telemetry.Metrics
+	// Transforms are Go transforms by route name; TransformConcurrency
+	// (default 1) is how many records of a partition each may run at once.
+	Transforms           map[string]route.Func
+	TransformConcurrency int
 }
 
 // ErrAborted is returned by Run after Abort.
@@ -66,9 +71,10 @@ type Pipeline struct {
 	pool     *pgxpool.Pool
 	consumer *source.Consumer
 	routes   *route.Set
-	claims   *eos.Claims // exactly-once only
-	dlqTable *dlq.Table  // errors.tolerance: all with a table
-	dlqTopic *dlq.Topic  // errors.tolerance: all with a topic
+	programs []*route.Programs // the routes' compiled expressions
+	claims   *eos.Claims       // exactly-once only
+	dlqTable *dlq.Table        // errors.tolerance: all with a table
+	dlqTopic *dlq.Topic        // errors.tolerance: all with a topic
 	budget   *source.Budget
 	stats    stats
 
@@ -109,13 +115,18 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 		budget:  source.NewBudget(int64(cfg.Batch.MaxInflightBytes), opts.Metrics),
 		fatalCh: make(chan struct{}), workers: map[source.TP]*worker{}}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
+	// Expressions first: a compile error is a configuration error, found
+	// before anything connects.
+	var err error
+	if p.programs, err = route.Compile(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Errors.Tolerance == config.ToleranceAll && cfg.Errors.DLQ.Table != "" {
 		p.dlqTable = dlq.NewTable(cfg.Errors.DLQ.Table, cfg.Kafka.Group)
 	}
 	if err := p.prepare(ctx); err != nil {
 		return nil, err
 	}
-	var err error
 	if p.pool, err = pgwrite.NewPool(ctx, cfg.Postgres, appName, cfg.Postgres.MaxConns, p.routes.Tables); err != nil {
 		return nil, err
 	}
@@ -156,13 +167,37 @@ func (p *Pipeline) prepare(ctx context.Context) error {
 	formats := format.NewSet(p.cfg.SchemaRegistry)
 	routes := make([]*route.Route, len(p.cfg.Routes))
 	for i := range p.cfg.Routes {
-		r, err := route.Prepare(ctx, conn, i, &p.cfg.Routes[i], formats, true)
+		r, err := route.Prepare(ctx, conn, i, &p.cfg.Routes[i], p.programs[i], formats, true)
 		if err != nil {
 			return fmt.Errorf("routes[%d] (table %s): %w", i, r.TableName, err)
 		}
 		routes[i] = r
 	}
 	p.routes = route.NewSet(routes)
+	return p.attachTransforms()
+}
+
+// attachTransforms gives the named routes their Go transforms.
+func (p *Pipeline) attachTransforms() error {
+	for name, fn := range p.opts.Transforms {
+		var r *route.Route
+		for _, rt := range p.routes.Routes {
+			if rt.Name == name {
+				r = rt
+			}
+		}
+		switch {
+		case r == nil:
+			var names []string
+			for _, rt := range p.routes.Routes {
+				names = append(names, rt.Name)
+			}
+			return fmt.Errorf("WithTransform(%q): no route has that name (routes: %s)", name, strings.Join(names, ", "))
+		case r.Cfg.Mode == config.ModeRaw || len(r.Cfg.Columns) > 0 || r.Cfg.Each != "" || r.Cfg.TableExpr != "":
+			return fmt.Errorf("WithTransform(%q): routes[%d] has mode raw, columns, each or table_expr; a Go transform makes the rows itself", name, r.Index)
+		}
+		r.Func, r.Concurrency = fn, max(p.opts.TransformConcurrency, 1)
+	}
 	return nil
 }
 
@@ -350,7 +385,7 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	if len(routes) == 0 {
 		return nil, fmt.Errorf("topic %s matches kafka.topic_pattern but no route names it", tp.Topic)
 	}
-	mapper, err := route.NewMapper(routes, p.pool, p.log, p.m)
+	mapper, err := route.NewMapper(routes, p.pool, p.pool, p.log, p.m)
 	if err != nil {
 		return nil, err
 	}
@@ -573,7 +608,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	records, rows := p.stats.records.Load(), p.stats.rows.Load()
 	secs := time.Since(since).Seconds()
 	lag, known := p.consumer.Committer().Lag()
-	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(), "dead_letters", p.stats.dead.Load(),
+	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(), "filtered", p.stats.filtered.Load(), "dead_letters", p.stats.dead.Load(),
 		"batches", p.stats.batches.Load(), "retries", p.stats.retries.Load(),
 		"inflight_bytes", p.budget.InUse()}
 	if !final && secs > 0 {
@@ -594,13 +629,14 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	return records, rows
 }
 
-// Stats are running totals, for tests and the embedding API.
+// Stats are running totals, for tests and the embedding API. Records =
+// records with rows + Skipped + Filtered + DeadLetters.
 type Stats struct {
-	Records, Rows, Skipped, DeadLetters, Batches, Retries int64
+	Records, Rows, Skipped, Filtered, DeadLetters, Batches, Retries int64
 }
 
 // Stats returns the running totals.
 func (p *Pipeline) Stats() Stats {
-	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(), DeadLetters: p.stats.dead.Load(),
+	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(), Filtered: p.stats.filtered.Load(), DeadLetters: p.stats.dead.Load(),
 		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load()}
 }

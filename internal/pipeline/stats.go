@@ -10,7 +10,8 @@ import (
 type stats struct {
 	records   atomic.Int64 // records whose effect is durable (rows + skipped)
 	rows      atomic.Int64 // rows written
-	skipped   atomic.Int64 // tombstones ignored by a route without delete_on_tombstone
+	skipped   atomic.Int64 // records with no effect: tombstones a route does not delete on, Debezium truncates
+	filtered  atomic.Int64 // records a route's filter excluded (and no other route wrote)
 	batches   atomic.Int64
 	retries   atomic.Int64
 	dead      atomic.Int64 // records sent to the dead-letter queue

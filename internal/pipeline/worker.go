@@ -37,6 +37,13 @@ const (
 type rowMapper interface {
 	Map(ctx context.Context, r *kgo.Record, rest []*kgo.Record) ([]route.Row, error)
 	Flushed()
+	// Filtered reports that the last record mapped made no row because a
+	// route's filter excluded it.
+	Filtered() bool
+	// Prefetch runs Go transforms for recs ahead of Map, at most
+	// PrefetchWindow records at a time (0: none to run).
+	Prefetch(ctx context.Context, recs []*kgo.Record)
+	PrefetchWindow() int
 	// Tables names the routes' tables, for messages and metrics.
 	Tables() string
 }
@@ -265,7 +272,11 @@ func (w *worker) run() {
 			continue
 		}
 		spare += n
+		window := w.mapper.PrefetchWindow()
 		for i, r := range recs {
+			if window > 0 && i%window == 0 {
+				w.mapper.Prefetch(w.ctx, recs[i:min(i+window, len(recs))])
+			}
 			size := source.RecordSize(r)
 			if err, ok := w.mapRecord(&b, r, recs[i:]); !ok {
 				return // the pipeline was told, or the worker is aborting
@@ -343,7 +354,11 @@ func (w *worker) mapRecord(b *pending, r *kgo.Record, rest []*kgo.Record) (error
 	case exit:
 		return nil, false
 	case err == nil:
-		if len(rows) == 0 {
+		switch {
+		case len(rows) > 0:
+		case w.mapper.Filtered():
+			w.stats.filtered.Add(1)
+		default:
 			w.stats.skipped.Add(1)
 			w.mSkipped.Inc()
 		}

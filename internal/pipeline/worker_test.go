@@ -53,8 +53,11 @@ func (m *fakeMapper) Map(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]r
 	return []route.Row{{B: m.b, Row: table.Row{Op: table.OpWrite, Offset: r.Offset}}}, nil
 }
 
-func (m *fakeMapper) Flushed()       { m.mu.Lock(); m.flush++; m.mu.Unlock() }
-func (m *fakeMapper) Tables() string { return "t" }
+func (m *fakeMapper) Flushed()                                { m.mu.Lock(); m.flush++; m.mu.Unlock() }
+func (m *fakeMapper) Tables() string                          { return "t" }
+func (m *fakeMapper) Filtered() bool                          { return false }
+func (m *fakeMapper) Prefetch(context.Context, []*kgo.Record) {}
+func (m *fakeMapper) PrefetchWindow() int                     { return 0 }
 
 // commitCall is one call of the transaction stage.
 type commitCall struct {

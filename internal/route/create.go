@@ -23,7 +23,8 @@ const DescribeLimit = 1000
 
 // CreateDDL is the CREATE TABLE auto_create runs for records like recs, and
 // the shape it was learnt from.
-func (r *Route) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *transform.Shape, error) {
+func (t *Target) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *transform.Shape, error) {
+	r := t.Route
 	shape, err := transform.Describe(ctx, r.base, recs[:min(len(recs), DescribeLimit)])
 	if err != nil {
 		return "", nil, err
@@ -50,7 +51,7 @@ func (r *Route) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 			key = append(key, f.Name)
 		}
 	case needKey:
-		return "", nil, fmt.Errorf("auto_create: cannot tell the key of %s: the records have no structured key; set conflict_key", r.TableName)
+		return "", nil, fmt.Errorf("auto_create: cannot tell the key of %s: the records have no structured key; set conflict_key", t.TableName)
 	}
 	for _, k := range key {
 		if has(k) {
@@ -80,7 +81,7 @@ func (r *Route) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *tra
 		}
 		fields = append(fields, codec.Field{Name: extra, Type: typ, Optional: true})
 	}
-	ddl, err := pgwrite.CreateTableDDL(r.Ident(), fields, key)
+	ddl, err := pgwrite.CreateTableDDL(t.Ident(), fields, key)
 	return ddl, shape, err
 }
 
@@ -98,29 +99,29 @@ type Created struct {
 // another instance may have too (the decision is taken under the DDL
 // advisory lock, then the table as it is is read). ErrNoShape when recs say
 // nothing of the table.
-func (r *Route) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Record) (Created, error) {
-	r.ddlMu.Lock()
-	defer r.ddlMu.Unlock()
-	if r.Binding() != nil {
+func (t *Target) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Record) (Created, error) {
+	t.ddlMu.Lock()
+	defer t.ddlMu.Unlock()
+	if t.Binding() != nil {
 		return Created{}, nil
 	}
-	ddl, shape, err := r.CreateDDL(ctx, recs)
+	ddl, shape, err := t.CreateDDL(ctx, recs)
 	if err != nil {
 		return Created{}, err
 	}
-	created, err := pgwrite.CreateTable(ctx, db, r.Ident(), ddl)
+	created, err := pgwrite.CreateTable(ctx, db, t.Ident(), ddl)
 	if err != nil {
-		return Created{}, fmt.Errorf("auto_create %s: %w", r.TableName, err)
+		return Created{}, fmt.Errorf("auto_create %s: %w", t.TableName, err)
 	}
-	t, err := table.LoadTable(ctx, db, r.schema, r.name)
+	tb, err := table.LoadTable(ctx, db, t.schema, t.name)
 	if err != nil {
 		return Created{}, err
 	}
-	b, err := r.bind(t)
+	b, err := t.bind(tb)
 	if err != nil {
-		return Created{}, fmt.Errorf("auto_create %s: the table created does not fit the route: %w", r.TableName, err)
+		return Created{}, fmt.Errorf("auto_create %s: the table created does not fit the route: %w", t.TableName, err)
 	}
-	r.cur.Store(b)
+	t.cur.Store(b)
 	if !created {
 		return Created{}, nil
 	}
@@ -135,18 +136,18 @@ func (r *Route) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Rec
 // as it then is; it returns the statements it ran (none when another
 // instance made the change first). A change that is not safe is a
 // *table.SchemaError.
-func (r *Route) Evolve(ctx context.Context, db pgwrite.Beginner, fields []codec.Field) ([]string, error) {
-	r.ddlMu.Lock()
-	defer r.ddlMu.Unlock()
-	cur := r.Binding()
-	stmts, t, err := pgwrite.EvolveTable(ctx, db, r.schema, r.name, fields, cur.Spec.KeyCols)
+func (t *Target) Evolve(ctx context.Context, db pgwrite.Beginner, fields []codec.Field) ([]string, error) {
+	t.ddlMu.Lock()
+	defer t.ddlMu.Unlock()
+	cur := t.Binding()
+	stmts, tb, err := pgwrite.EvolveTable(ctx, db, t.schema, t.name, fields, cur.Spec.KeyCols)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.bind(t)
+	b, err := t.bind(tb)
 	if err != nil {
-		return nil, fmt.Errorf("auto_evolve %s: %w", r.TableName, err)
+		return nil, fmt.Errorf("auto_evolve %s: %w", t.TableName, err)
 	}
-	r.cur.Store(b)
+	t.cur.Store(b)
 	return stmts, nil
 }

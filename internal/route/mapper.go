@@ -8,18 +8,21 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
+	"github.com/kafka2pg/kafka2pg/internal/transform/expr"
 )
 
-// ErrFlush is returned by Mapper.Map when a route has moved to a newer
-// version of its table while rows mapped for the older one are not written
-// yet: the caller writes them, calls Flushed, and maps the record again.
+// ErrFlush is returned by Mapper.Map when a table has moved to a newer
+// version while rows mapped for the older one are not written yet: the
+// caller writes them, calls Flushed, and maps the record again.
 var ErrFlush = errors.New("rows mapped for an older table version must be written first")
 
 // Row is one mapped row and the table version it was mapped for.
@@ -29,34 +32,49 @@ type Row struct {
 }
 
 // Mapper maps one partition's records through the routes of their topic,
-// following each route's table versions. It is used by one goroutine.
+// following each table's versions. It is used by one goroutine.
 type Mapper struct {
-	db     pgwrite.Beginner // DDL of auto_create and auto_evolve; nil: none
-	routes []*state
-	out    []Row
-	log    *slog.Logger
-	m      *telemetry.Metrics
+	catalog  table.Queryer    // reads the tables table_expr names
+	db       pgwrite.Beginner // DDL of auto_create and auto_evolve; nil: none
+	routes   []*state
+	out      []Row
+	filtered bool // the last record was filtered out by a route and made no row
+	log      *slog.Logger
+	m        *telemetry.Metrics
 }
 
 // state is one route as this mapper follows it.
 type state struct {
 	r       *Route
+	reader  *transform.Reader
+	vars    expr.Vars
+	targets map[*Target]*tstate
+	// Go transform run ahead (Prefetch): results by offset, and the
+	// readers of the goroutines that ran them.
+	results map[int64]goResult
+	readers chan *transform.Reader
+}
+
+// tstate is one table of a route as this mapper follows it.
+type tstate struct {
 	b       *Binding
 	tm      *transform.Mapper
 	pending bool // rows mapped for b are not written yet
 	added   bool // the record being mapped added rows for b
 }
 
-// NewMapper returns a mapper for the routes of one topic. With db nil the
-// tables are used as they are (dead-letter replay): no auto_create and no
-// auto_evolve; a route whose table does not exist yet is an error.
-func NewMapper(routes []*Route, db pgwrite.Beginner, log *slog.Logger, m *telemetry.Metrics) (*Mapper, error) {
-	mp := &Mapper{db: db, log: log, m: m}
+// NewMapper returns a mapper for the routes of one topic; catalog reads the
+// tables a table_expr names. With db nil the tables are used as they are
+// (dead-letter replay): no auto_create and no auto_evolve; a route whose
+// table does not exist yet is an error.
+func NewMapper(routes []*Route, catalog table.Queryer, db pgwrite.Beginner, log *slog.Logger, m *telemetry.Metrics) (*Mapper, error) {
+	mp := &Mapper{catalog: catalog, db: db, log: log, m: m}
 	for _, r := range routes {
-		if db == nil && r.Binding() == nil {
+		if db == nil && r.static != nil && r.Binding() == nil {
 			return nil, fmt.Errorf("routes[%d] (table %s): the table does not exist yet (kafka2pg run creates it with auto_create)", r.Index, r.TableName)
 		}
-		mp.routes = append(mp.routes, &state{r: r})
+		mp.routes = append(mp.routes, &state{r: r, reader: transform.NewReader(r.base, r.base.Evolve && db != nil),
+			targets: map[*Target]*tstate{}})
 	}
 	return mp, nil
 }
@@ -71,18 +89,24 @@ func (m *Mapper) Tables() string {
 }
 
 // Flushed tells the mapper that every row it returned has been written (or
-// dropped), so routes may move to newer table versions.
+// dropped), so tables may move to newer versions.
 func (m *Mapper) Flushed() {
 	for _, s := range m.routes {
-		s.pending = false
+		for _, ts := range s.targets {
+			ts.pending = false
+		}
 	}
 }
+
+// Filtered reports whether the last record mapped made no row because a
+// route's filter was false.
+func (m *Mapper) Filtered() bool { return m.filtered }
 
 // Map maps r through every route of its topic; rest is r and the records
 // after it, from which auto_create learns a table's shape. A record is all
 // or nothing across its routes. It returns r's rows (valid until the next
-// Map), none when r has no effect on any route (a tombstone a route does not
-// delete on, a Debezium truncate), or an error:
+// Map), none when r has no effect on any route (a filter was false, a
+// tombstone a route does not delete on, a Debezium truncate), or an error:
 //   - ErrFlush (see there);
 //   - a record error (*transform.RecordError): r cannot become rows;
 //   - an error a retry may cure (a schema registry that cannot be reached,
@@ -90,28 +114,140 @@ func (m *Mapper) Flushed() {
 //   - anything else: the pipeline cannot go on.
 func (m *Mapper) Map(ctx context.Context, r *kgo.Record, rest []*kgo.Record) ([]Row, error) {
 	m.out = m.out[:0]
+	m.filtered = false
 	for _, s := range m.routes {
-		s.added = false
+		for _, ts := range s.targets {
+			ts.added = false
+		}
 		if err := m.mapRoute(ctx, s, r, rest); err != nil {
 			m.out = m.out[:0]
 			return nil, err
 		}
 	}
 	for _, s := range m.routes {
-		s.pending = s.pending || s.added
+		for _, ts := range s.targets {
+			ts.pending = ts.pending || ts.added
+		}
+	}
+	if len(m.out) > 0 {
+		m.filtered = false
 	}
 	return m.out, nil
 }
 
-// maxEvolves bounds how often one record may evolve its route's table.
+// PrefetchWindow is how many records the caller should hand Prefetch at a
+// time; 0 when no route runs a Go transform concurrently.
+func (m *Mapper) PrefetchWindow() int {
+	w := 0
+	for _, s := range m.routes {
+		if s.r.Func != nil && s.r.Concurrency > 1 {
+			w = max(w, 4*s.r.Concurrency)
+		}
+	}
+	return w
+}
+
+// Prefetch runs the Go transforms of routes with a concurrency above one
+// for recs ahead of Map, up to that many records at once; Map then takes
+// their results in record order. A record Prefetch could not decode is left
+// for Map to report.
+func (m *Mapper) Prefetch(ctx context.Context, recs []*kgo.Record) {
+	for _, s := range m.routes {
+		n := s.r.Concurrency
+		if s.r.Func == nil || n <= 1 {
+			continue
+		}
+		if s.readers == nil {
+			s.results = map[int64]goResult{}
+			s.readers = make(chan *transform.Reader, n)
+			for range n {
+				s.readers <- transform.NewReader(s.r.base, false)
+			}
+		}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, r := range recs {
+			mu.Lock()
+			_, done := s.results[r.Offset]
+			mu.Unlock()
+			if done {
+				continue
+			}
+			rd := <-s.readers // at most n at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { s.readers <- rd }()
+				rec, err := rd.Read(ctx, r)
+				if err != nil || rec.Skipped() {
+					return
+				}
+				if p := s.r.Programs; p != nil && p.Filter != nil && !rec.Tombstone() {
+					var v expr.Vars
+					v.Reset(rec.Key(ctx), rec.Value(), r)
+					if ok, err := p.Filter.Bool(&v); err != nil || !ok {
+						return // Map filters it, or reports the error
+					}
+				}
+				res := callFunc(ctx, s.r.Func, rec)
+				mu.Lock()
+				s.results[r.Offset] = res
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// maxEvolves bounds how often one record may evolve a table.
 const maxEvolves = 3
 
 func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*kgo.Record) error {
-	evolves := 0
-	for {
-		cur := s.r.Binding()
-		if cur == nil {
-			if err := m.create(ctx, s.r, rest); err == nil {
+	if s.r.mode == table.Raw {
+		return m.mapRaw(ctx, s, r)
+	}
+	rec, err := s.reader.Read(ctx, r)
+	if err != nil || rec.Skipped() {
+		return err
+	}
+	p := s.r.Programs
+	if p != nil {
+		var value = rec.Value()
+		s.vars.Reset(rec.Key(ctx), value, r)
+	}
+	if p != nil && p.Filter != nil && !rec.Tombstone() {
+		ok, err := p.Filter.Bool(&s.vars)
+		if err != nil {
+			return exprError(r, "filter", err)
+		}
+		if !ok {
+			m.filtered = true
+			m.m.Filtered.WithLabelValues(s.r.Name).Inc()
+			return nil
+		}
+	}
+	if s.r.Func != nil {
+		if rec.Tombstone() && !s.r.Cfg.DeleteOnTombstone {
+			return nil // no effect: the transform sees tombstones only when the route deletes on them
+		}
+		res, ok := s.results[r.Offset]
+		if !ok {
+			res = callFunc(ctx, s.r.Func, rec)
+		}
+		if err := m.funcRows(ctx, s, rec, res); err != nil {
+			return err
+		}
+		delete(s.results, r.Offset)
+		return nil
+	}
+	t, learn, err := m.target(ctx, s, r, rest)
+	if err != nil {
+		return err
+	}
+	for evolves := 0; ; {
+		b := t.Binding()
+		if b == nil {
+			if err := m.create(ctx, t, learn); err == nil {
 				continue
 			} else if !errors.Is(err, ErrNoShape) {
 				return asRecordError(r, err, "auto_create")
@@ -123,67 +259,201 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 			}
 			return nil
 		}
-		if cur != s.b {
-			if s.pending {
+		ts := s.targets[t]
+		if ts == nil {
+			ts = &tstate{}
+			s.targets[t] = ts
+		}
+		if ts.b != b {
+			if ts.pending {
 				return ErrFlush
 			}
-			spec := cur.Spec
+			spec := b.Spec
 			spec.Evolve = spec.Evolve && m.db != nil
 			tm, err := transform.NewMapper(spec)
 			if err != nil {
 				return err
 			}
-			s.b, s.tm = cur, tm
+			ts.b, ts.tm = b, tm
 		}
-		if s.tm.Skip(r) {
-			return nil
-		}
-		m.out = append(m.out, Row{B: s.b})
-		row := &m.out[len(m.out)-1].Row
-		err := s.tm.Map(ctx, r, row)
+		n := len(m.out)
+		err := m.rows(ctx, s, ts, rec)
 		if err == nil {
-			s.added = true
+			ts.added = ts.added || len(m.out) > n
 			return nil
 		}
-		m.out = m.out[:len(m.out)-1]
-		if errors.Is(err, transform.ErrSkip) {
-			return nil
-		}
+		m.out = m.out[:n]
 		var change *transform.SchemaChange
 		if !errors.As(err, &change) {
 			return asRecordError(r, err, "auto_evolve")
 		}
 		if evolves++; evolves > maxEvolves {
 			return fmt.Errorf("topic %s partition %d offset %d: auto_evolve changed %s %d times and the record still does not fit",
-				r.Topic, r.Partition, r.Offset, s.r.TableName, maxEvolves)
+				r.Topic, r.Partition, r.Offset, t.TableName, maxEvolves)
 		}
-		stmts, err := s.r.Evolve(ctx, m.db, change.Fields)
+		stmts, err := t.Evolve(ctx, m.db, change.Fields)
 		if err != nil {
 			var se *table.SchemaError
 			if errors.As(err, &se) {
-				s.tm.Reject(change.Type, se)
+				ts.tm.Reject(change.Type, se)
 			}
 			return asRecordError(r, err, "auto_evolve")
 		}
 		if len(stmts) > 0 {
-			m.m.SchemaChanges.WithLabelValues(s.r.TableName, "evolve").Inc()
-			m.log.Info("auto_evolve: table changed", "table", s.r.TableName, "ddl", strings.Join(stmts, "; "))
+			m.m.SchemaChanges.WithLabelValues(t.TableName, "evolve").Inc()
+			m.log.Info("auto_evolve: table changed", "table", t.TableName, "ddl", strings.Join(stmts, "; "))
 		}
 	}
 }
 
-// create runs auto_create for the route from rest.
-func (m *Mapper) create(ctx context.Context, rt *Route, rest []*kgo.Record) error {
-	c, err := rt.Create(ctx, m.db, rest)
+// mapRaw maps r into a raw table: the record itself, whatever it holds.
+func (m *Mapper) mapRaw(ctx context.Context, s *state, r *kgo.Record) error {
+	b := s.r.Binding()
+	ts := s.targets[s.r.static]
+	if ts == nil || ts.b != b {
+		tm, err := transform.NewMapper(b.Spec)
+		if err != nil {
+			return err
+		}
+		ts = &tstate{b: b, tm: tm}
+		s.targets[s.r.static] = ts
+	}
+	m.out = append(m.out, Row{B: b})
+	if err := ts.tm.Map(ctx, r, &m.out[len(m.out)-1].Row); err != nil {
+		m.out = m.out[:len(m.out)-1]
+		return err
+	}
+	ts.added = true
+	return nil
+}
+
+// target is the table r goes to under the route: its table, or the one its
+// table_expr computes; learn are the records auto_create may learn a new
+// table's shape from.
+func (m *Mapper) target(ctx context.Context, s *state, r *kgo.Record, rest []*kgo.Record) (*Target, []*kgo.Record, error) {
+	if s.r.static != nil {
+		return s.r.static, rest, nil
+	}
+	name, err := s.r.Programs.Table.String(&s.vars)
+	if err != nil {
+		return nil, nil, exprError(r, "table_expr", err)
+	}
+	t, err := s.r.Dynamic(ctx, m.catalog, name)
+	var ne *NameError
+	switch {
+	case errors.As(err, &ne), errors.Is(err, ErrNoTable):
+		return nil, nil, &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+			Stage: transform.StageTransform, Field: "table_expr", Reason: err.Error()}
+	case err != nil:
+		return nil, nil, err
+	}
+	// Other records of the batch may go to other tables: a new table is
+	// learnt from this record alone.
+	return t, []*kgo.Record{r}, nil
+}
+
+// rows maps rec under one table into m.out.
+func (m *Mapper) rows(ctx context.Context, s *state, ts *tstate, rec *transform.Record) error {
+	spec, p := &ts.b.Spec, s.r.Programs
+	add := func() *table.Row {
+		m.out = append(m.out, Row{B: ts.b})
+		return &m.out[len(m.out)-1].Row
+	}
+	drop := func() { m.out = m.out[:len(m.out)-1] }
+	mapped := func(err error) error {
+		if errors.Is(err, transform.ErrSkip) {
+			drop()
+			return nil
+		}
+		return err
+	}
+	if rec.Tombstone() || p == nil {
+		if rec.Tombstone() && spec.Each {
+			// Tombstones bypass each: with replace_by, the key names the
+			// parent whose rows all go.
+			if len(spec.ReplaceBy) == 0 || !spec.DeleteOnTombstone {
+				return nil
+			}
+			return ts.tm.MapParent(rec, nil, add())
+		}
+		return mapped(ts.tm.MapRecord(rec, nil, add()))
+	}
+	arena := rec.Arena()
+	if p.Each == nil {
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil)
+		if err != nil {
+			return err
+		}
+		return mapped(ts.tm.MapRecord(rec, &transform.Input{NoByName: s.r.Cfg.ColumnsOnly, Computed: computed}, add()))
+	}
+	items, err := p.Each.List(&s.vars, arena)
+	if err != nil {
+		return exprError(rec.R, "each", err)
+	}
+	if len(spec.ReplaceBy) > 0 {
+		// The parent's columns must not depend on item: they are evaluated
+		// once, without one.
+		s.vars.Item, s.vars.Index = nil, -1
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, spec.ReplaceBy)
+		if err != nil {
+			return err
+		}
+		if err := ts.tm.MapParent(rec, computed, add()); err != nil {
+			return err
+		}
+	}
+	for i, item := range items {
+		s.vars.Item, s.vars.Index = item, i
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil)
+		if err != nil {
+			return err
+		}
+		if err := mapped(ts.tm.MapRecord(rec, &transform.Input{Src: item, NoByName: s.r.Cfg.ColumnsOnly, Computed: computed}, add())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// computeColumns evaluates the computed columns (only those named in only,
+// when it is not nil).
+func computeColumns(r *kgo.Record, v *expr.Vars, cols []Column, arena *fastjson.Arena, only []string) ([]transform.Computed, error) {
+	out := make([]transform.Computed, 0, len(cols))
+	for _, c := range cols {
+		if only != nil && !slices.Contains(only, c.Name) {
+			continue
+		}
+		val, err := c.P.Value(v, arena)
+		if err != nil {
+			return nil, exprError(r, "columns."+c.Name, err)
+		}
+		out = append(out, transform.Computed{Column: c.Name, Value: val})
+	}
+	return out, nil
+}
+
+// exprError is an expression's failure on r as a record error of stage
+// transform, naming the route key (filter, columns.X, each, table_expr).
+func exprError(r *kgo.Record, key string, err error) error {
+	return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Stage: transform.StageTransform, Field: key, Reason: err.Error()}
+}
+
+// create runs auto_create for the target from recs.
+func (m *Mapper) create(ctx context.Context, t *Target, recs []*kgo.Record) error {
+	if m.db == nil {
+		return fmt.Errorf("%s does not exist; dead-letter replay does not create tables", t.TableName)
+	}
+	c, err := t.Create(ctx, m.db, recs)
 	if err != nil {
 		return err
 	}
 	if c.DDL == "" {
-		m.log.Info("auto_create: the table exists (another worker or instance created it)", "table", rt.TableName)
+		m.log.Info("auto_create: the table exists (another worker or instance created it)", "table", t.TableName)
 		return nil
 	}
-	m.m.SchemaChanges.WithLabelValues(rt.TableName, "create").Inc()
-	m.log.Info("auto_create: table created", "table", rt.TableName, "from", c.From, "ddl", c.DDL)
+	m.m.SchemaChanges.WithLabelValues(t.TableName, "create").Inc()
+	m.log.Info("auto_create: table created", "table", t.TableName, "from", c.From, "ddl", c.DDL)
 	return nil
 }
 

@@ -20,8 +20,10 @@ const (
 type Op uint8
 
 const (
-	OpWrite  Op = iota // insert or upsert the row
-	OpDelete           // delete the row with this key (or soft-delete it)
+	OpWrite   Op = iota // insert or upsert the row
+	OpDelete            // delete the row with this key (or soft-delete it)
+	OpReplace           // the record's rows are its parent's whole set (replace_by): Vals holds the parent's columns
+
 )
 
 // Row is one record's effect on the table. Vals has one slot per table

@@ -29,6 +29,7 @@ type Metrics struct {
 	Records        *prometheus.CounterVec   // topic
 	Rows           *prometheus.CounterVec   // table
 	Skipped        *prometheus.CounterVec   // topic
+	Filtered       *prometheus.CounterVec   // route
 	Batches        *prometheus.CounterVec   // table
 	BatchSeconds   *prometheus.HistogramVec // table
 	BatchRows      *prometheus.HistogramVec // table
@@ -65,6 +66,8 @@ func NewMetrics() *Metrics {
 		Help: "Rows (inserts, upserts, deletes) committed to the table, before in-batch deduplication."}, []string{"table"})
 	m.Skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_skipped_total",
 		Help: "Tombstones skipped because the route does not delete on tombstones."}, []string{"topic"})
+	m.Filtered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_filtered_total",
+		Help: "Records a route's filter excluded (they have no effect on that route; their offsets are committed)."}, []string{"route"})
 	m.Batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_batches_total",
 		Help: "Batches committed."}, []string{"table"})
 	m.BatchSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kafka2pg_batch_write_seconds",
@@ -102,7 +105,7 @@ func NewMetrics() *Metrics {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Batches, m.BatchSeconds, m.BatchRows,
+	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Filtered, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
 		m.RecordErrors, m.Fenced, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
 		f(c)

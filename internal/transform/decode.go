@@ -13,6 +13,85 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
+// Reader decodes records for the routes that read them the same way (the
+// same key and value formats and unwrap). It is not safe for concurrent
+// use: each Read reuses the memory of the previous one.
+type Reader struct {
+	rd  reader
+	rec Record
+}
+
+// Record is a record decoded by a Reader, valid until its next Read.
+type Record struct {
+	R  *kgo.Record
+	d  decoded
+	rd *reader
+}
+
+// NewReader returns a Reader for spec's formats and unwrap (its table and
+// key are not used). With wantTypes, json-connect converts each record's
+// schema (auto_evolve, Describe).
+func NewReader(spec Spec, wantTypes bool) *Reader {
+	if spec.Key == nil {
+		spec.Key = format.String
+	}
+	if spec.Value == nil {
+		spec.Value = format.JSON
+	}
+	r := &Reader{}
+	r.rd.spec = &spec
+	r.rd.key.WantTypes, r.rd.value.WantTypes = wantTypes, wantTypes
+	r.rec.rd = &r.rd
+	return r
+}
+
+// Read decodes r. Errors are *RecordError for bad records, or the format's
+// error as is (registry unavailable, refused).
+func (rd *Reader) Read(ctx context.Context, r *kgo.Record) (*Record, error) {
+	rd.rec.R = r
+	if err := rd.rd.read(ctx, r, &rd.rec.d); err != nil {
+		return nil, err
+	}
+	return &rd.rec, nil
+}
+
+// Tombstone reports a record that deletes: a null value, or a Debezium
+// delete.
+func (rec *Record) Tombstone() bool { return rec.d.op == table.OpDelete }
+
+// Skipped reports a record with no effect on any route (a Debezium
+// truncate or message event).
+func (rec *Record) Skipped() bool { return rec.d.skipped }
+
+// Key is the decoded key for expressions: the structured key, or a string
+// or bytes key as the format decodes it; nil for a null key.
+func (rec *Record) Key(ctx context.Context) *fastjson.Value {
+	if rec.d.key != nil {
+		return rec.d.key
+	}
+	if rec.R.Key == nil {
+		return nil
+	}
+	v, _, err := rec.rd.spec.Key.Decode(ctx, rec.R.Key, &rec.rd.key, "key")
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// Value is the decoded value for expressions (Debezium's after row); a
+// string or bytes value as itself; nil for a tombstone.
+func (rec *Record) Value() *fastjson.Value {
+	v := rec.d.value
+	if v != nil && !rec.rd.spec.Value.Structured() && rec.rd.spec.Value != nil {
+		return v.Get("value")
+	}
+	return v
+}
+
+// Arena is where values built for this record live (computed columns).
+func (rec *Record) Arena() *fastjson.Arena { return &rec.rd.value.Arena }
+
 // reader decodes records of one route into canonical values (see package
 // codec) and unwraps Debezium envelopes. It is not safe for concurrent use.
 type reader struct {

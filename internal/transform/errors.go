@@ -11,7 +11,10 @@ type Stage string
 const (
 	StageDecode Stage = "decode" // the bytes are not what the format promises
 	StageMap    Stage = "map"    // a field does not fit its column, a required column is missing
-	StageWrite  Stage = "write"  // the database rejected the row (SQLSTATE class 22 or 23)
+	// StageTransform: an expression (filter, columns, each, table_expr) or
+	// a Go transform failed on the record.
+	StageTransform Stage = "transform"
+	StageWrite     Stage = "write" // the database rejected the row (SQLSTATE class 22 or 23)
 )
 
 // RecordError is a record that cannot become a row. It names the record by

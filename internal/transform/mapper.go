@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,6 +42,13 @@ type Spec struct {
 	// Evolve reports records whose fields the table cannot hold yet with a
 	// *SchemaChange instead of ignoring the fields (auto_evolve).
 	Evolve bool
+	// ReplaceBy are the columns that identify a row's parent (each with
+	// replace_by): MapParent fills them.
+	ReplaceBy []string
+	// Each: rows are made from the elements of a list (Input.Src), so the
+	// Kafka key is not applied to them; a string key may then stand for a
+	// one-column parent while the row key has several columns.
+	Each bool
 }
 
 // SchemaChange is returned by Map when auto_evolve must change the table
@@ -61,14 +69,18 @@ func (e *SchemaChange) Error() string {
 // Mapper maps records of one route to rows. A Mapper is not safe for
 // concurrent use (it reuses its parsers): give each worker its own.
 type Mapper struct {
-	spec     Spec
-	rd       reader
-	d        decoded
-	cols     map[string]int // field name → column index (writable columns only)
-	keyIdx   []int
-	required []int // NOT NULL columns without a default
-	keyBuf   []byte
-	raw      rawCols
+	spec       Spec
+	own        *Reader         // decodes for Map; MapRecord takes a shared one's records
+	rd         *reader         // own's, for raw mode
+	d          decoded         // the record being mapped
+	arena      *fastjson.Arena // the decoded value's arena, for values built while mapping
+	replaceIdx []int
+	computed   []int          // columns the record being mapped computes
+	cols       map[string]int // field name → column index (writable columns only)
+	keyIdx     []int
+	required   []int // NOT NULL columns without a default
+	keyBuf     []byte
+	raw        rawCols
 	// fits caches, per record schema, whether the table holds it: nil, a
 	// *SchemaChange, or a record error reason (*table.SchemaError).
 	fits    map[*codec.Type]error
@@ -88,7 +100,8 @@ func NewMapper(spec Spec) (*Mapper, error) {
 	if m.spec.Value == nil {
 		m.spec.Value = format.JSON
 	}
-	m.rd.spec, m.rd.value.WantTypes, m.rd.key.WantTypes = &m.spec, spec.Evolve, spec.Evolve
+	m.own = NewReader(m.spec, spec.Evolve)
+	m.rd = &m.own.rd
 	for i, c := range t.Columns {
 		if c.Generated {
 			continue
@@ -116,7 +129,19 @@ func NewMapper(spec Spec) (*Mapper, error) {
 		}
 		m.keyIdx = append(m.keyIdx, i)
 	}
-	if !m.spec.Key.Structured() && len(m.keyIdx) > 1 && spec.Mode != table.Raw {
+	for _, c := range spec.ReplaceBy {
+		i := t.Column(c)
+		if i < 0 {
+			return nil, fmt.Errorf("replace_by: %s has no column %q", t, c)
+		}
+		m.replaceIdx = append(m.replaceIdx, i)
+	}
+	switch {
+	case m.spec.Key.Structured() || spec.Mode == table.Raw:
+	case spec.Each && len(m.replaceIdx) > 1:
+		return nil, fmt.Errorf("%s: key format %s gives one value but replace_by has %d columns (%s); use a structured key format",
+			t, m.spec.Key.Name, len(m.replaceIdx), strings.Join(spec.ReplaceBy, ", "))
+	case !spec.Each && len(m.keyIdx) > 1:
 		return nil, fmt.Errorf("%s: key format string gives one value but the key has %d columns (%s); use key format json",
 			t, len(m.keyIdx), strings.Join(spec.KeyCols, ", "))
 	}
@@ -154,49 +179,105 @@ func (m *Mapper) Skip(r *kgo.Record) bool {
 	return r.Value == nil && !m.spec.DeleteOnTombstone && m.spec.Mode != table.Raw
 }
 
-// Map fills row from r. It returns a *RecordError when the record cannot
-// become a row, ErrSkip when it has no effect, a *SchemaChange when the
-// table must evolve first (Spec.Evolve), and any other error (a schema
-// registry that cannot be reached) as is. The row's values do not alias r
-// or the parser's memory. ctx bounds schema registry lookups.
+// Map fills row from r (decoding it with the mapper's own Reader). It
+// returns a *RecordError when the record cannot become a row, ErrSkip when it
+// has no effect, a *SchemaChange when the table must evolve first
+// (Spec.Evolve), and any other error (a schema registry that cannot be
+// reached) as is. The row's values do not alias r or the parser's memory.
+// ctx bounds schema registry lookups.
 func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
+	if m.spec.Mode == table.Raw {
+		m.initRow(r, row)
+		return m.mapRaw(ctx, r, row)
+	}
+	rec, err := m.own.Read(ctx, r)
+	if err != nil {
+		return err
+	}
+	return m.MapRecord(rec, nil, row)
+}
+
+// Input is what MapRecord makes a row of, besides the record.
+type Input struct {
+	// Src is the object whose fields map to columns by name instead of the
+	// record's value (an each element); nil maps none when Each is set.
+	Src *fastjson.Value
+	// ByName is false for columns_only: only Computed columns are set.
+	NoByName bool
+	// Computed are columns computed by expressions; they win over fields
+	// and the key.
+	Computed []Computed
+}
+
+// Computed is one computed column's value in the canonical decoded form.
+type Computed struct {
+	Column string
+	Value  *fastjson.Value
+}
+
+func (m *Mapper) initRow(r *kgo.Record, row *table.Row) {
 	t := m.spec.Table
 	row.Vals = make([]any, len(t.Columns))
 	row.Set = table.NewBitset(len(t.Columns))
 	row.Timestamp = r.Timestamp
 	row.Offset = r.Offset
 	row.Key = ""
-	if m.spec.Mode == table.Raw {
-		return m.mapRaw(ctx, r, row)
-	}
+	row.Op = table.OpWrite
+}
+
+// MapRecord fills row from a record decoded by a Reader of a route with the
+// same formats and unwrap (see Map for the errors). in may be nil: the
+// record's value maps by name.
+func (m *Mapper) MapRecord(rec *Record, in *Input, row *table.Row) error {
+	r := rec.R
+	m.initRow(r, row)
+	t := m.spec.Table
+	m.d = rec.d
+	m.arena = &rec.rd.value.Arena
 	d := &m.d
-	if err := m.rd.read(ctx, r, d); err != nil {
-		return err
-	}
 	if d.skipped || d.op == table.OpDelete && !m.spec.DeleteOnTombstone && d.dbz == nil {
 		return ErrSkip
 	}
+	if in == nil {
+		in = &Input{}
+	}
 	row.Op = d.op
 	if d.op == table.OpWrite {
-		if d.typ != nil && m.spec.Evolve {
-			if err := m.checkSchema(r, d.typ); err != nil {
+		src, typ := d.value, d.typ
+		if m.spec.Each {
+			src, typ = in.Src, nil
+		}
+		if typ != nil && m.spec.Evolve && !in.NoByName {
+			if err := m.checkSchema(r, typ); err != nil {
 				return err
 			}
 		}
 		m.missing = m.missing[:0]
-		if err := m.visit(r, row, nil, d.value, d.typ, 0); err != nil {
-			return err
+		// Computed columns win: their fields are not mapped by name (a
+		// field that would not fit the column is no error then).
+		m.computed = m.computed[:0]
+		for _, c := range in.Computed {
+			if i := t.Column(c.Column); i >= 0 {
+				m.computed = append(m.computed, i)
+			}
+		}
+		if src != nil && !in.NoByName {
+			if m.spec.Each && src.Type() != fastjson.TypeObject {
+				src = nil // an element that is not an object has no fields
+			} else if err := m.visit(r, row, nil, src, typ, 0); err != nil {
+				return err
+			}
 		}
 		if len(m.missing) > 0 {
-			return &SchemaChange{Fields: m.schemalessFields(d.value)}
+			return &SchemaChange{Fields: m.schemalessFields(src)}
 		}
-		if d.dbz != nil {
+		if d.dbz != nil && !in.NoByName {
 			for _, x := range debeziumExtras {
 				i, ok := m.cols[x.name]
 				if !ok {
 					continue
 				}
-				if v := d.dbz.extra(x.name, &m.rd.value.Arena); v != nil {
+				if v := d.dbz.extra(x.name, m.arena); v != nil {
 					if err := m.setColumn(r, row, x.name, i, v); err != nil {
 						return err
 					}
@@ -204,7 +285,25 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
 			}
 		}
 	}
-	if err := m.mapKey(r, row); err != nil {
+	if !m.spec.Each || row.Op == table.OpDelete {
+		if err := m.applyKey(r, row); err != nil {
+			return err
+		}
+	}
+	if row.Op == table.OpWrite {
+		for _, c := range in.Computed {
+			i := t.Column(c.Column)
+			if i < 0 || t.Columns[i].Generated {
+				return recErr(r, StageTransform, "", c.Column, "%s has no writable column %q for this computed column", t, c.Column)
+			}
+			if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+				re := err.(*RecordError)
+				re.Stage = StageTransform
+				return re
+			}
+		}
+	}
+	if err := m.encodeKey(r, row); err != nil {
 		return err
 	}
 	if row.Op == table.OpDelete {
@@ -213,6 +312,82 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
 	for _, i := range m.required {
 		if !row.Set.Has(i) && !(d.dbz != nil && m.unavailable(row, i)) {
 			return recErr(r, StageMap, "", t.Columns[i].Name, "no value for NOT NULL column %s without a default", t.Columns[i].TypeName)
+		}
+	}
+	return nil
+}
+
+// MapValues fills row with values (a Go transform's row): op OpWrite or
+// OpDelete, the values coerced to their columns like fields, the key taken
+// from them. The record gives the row its offset and timestamp.
+func (m *Mapper) MapValues(r *kgo.Record, op table.Op, values []Computed, row *table.Row) error {
+	m.initRow(r, row)
+	m.d = decoded{}
+	t := m.spec.Table
+	row.Op = op
+	for _, c := range values {
+		i := t.Column(c.Column)
+		if i < 0 || t.Columns[i].Generated {
+			return recErr(r, StageTransform, "", c.Column, "%s has no writable column %q", t, c.Column)
+		}
+		if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+			re := err.(*RecordError)
+			re.Stage = StageTransform
+			return re
+		}
+	}
+	if err := m.encodeKey(r, row); err != nil {
+		return err
+	}
+	if op == table.OpDelete {
+		return nil
+	}
+	for _, i := range m.required {
+		if !row.Set.Has(i) {
+			return recErr(r, StageTransform, "", t.Columns[i].Name, "no value for NOT NULL column %s without a default", t.Columns[i].TypeName)
+		}
+	}
+	return nil
+}
+
+// MapParent fills row with the parent of an each route's record (Op
+// OpReplace): the replace_by columns, from the computed columns of a record
+// with a value or from the Kafka key of a tombstone. The record's rows (none
+// for a tombstone) are then its parent's whole set.
+func (m *Mapper) MapParent(rec *Record, computed []Computed, row *table.Row) error {
+	r := rec.R
+	m.initRow(r, row)
+	m.d = rec.d
+	t := m.spec.Table
+	row.Op = table.OpReplace
+	if rec.d.op == table.OpDelete {
+		row.Op = table.OpDelete // for applyKey's messages; the key fills the parent
+		if err := m.applyKey(r, row); err != nil {
+			return err
+		}
+		row.Op = table.OpReplace
+	} else {
+		if rec.d.value != nil && rec.d.value.Type() == fastjson.TypeObject {
+			if err := m.visit(r, row, nil, rec.d.value, nil, 0); err != nil {
+				return err
+			}
+		}
+		for _, c := range computed {
+			if i := t.Column(c.Column); i >= 0 && slices.Contains(m.spec.ReplaceBy, c.Column) {
+				if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, c := range m.spec.ReplaceBy {
+		i := t.Column(c)
+		if !row.Set.Has(i) || row.Vals[i] == nil {
+			what := "the record"
+			if rec.d.op == table.OpDelete {
+				what = "the tombstone's key"
+			}
+			return recErr(r, StageTransform, "", c, "%s gives no value for replace_by column %q", what, c)
 		}
 	}
 	return nil
@@ -264,6 +439,9 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 				m.missing = append(m.missing, codec.Field{Name: string(name)})
 			}
 			return // fields without a column are ignored
+		}
+		if slices.Contains(m.computed, i) {
+			return
 		}
 		ferr = m.setColumn(r, row, string(name), i, fv)
 	})
@@ -344,18 +522,19 @@ func (m *Mapper) schemalessFields(v *fastjson.Value) []codec.Field {
 	return out
 }
 
-// mapKey applies the Kafka key (its values win over the value's fields) and
-// encodes the row's identity.
-func (m *Mapper) mapKey(r *kgo.Record, row *table.Row) error {
+// applyKey applies the Kafka key: its values win over the value's fields.
+func (m *Mapper) applyKey(r *kgo.Record, row *table.Row) error {
 	t := m.spec.Table
 	switch {
 	case m.d.key != nil:
-		if err := m.visitKey(r, row, m.d.key); err != nil {
-			return err
-		}
+		return m.visitKey(r, row, m.d.key)
 	case r.Key != nil && !m.spec.Key.Structured():
-		if len(m.keyIdx) == 1 {
-			i := m.keyIdx[0]
+		idx := m.keyIdx
+		if m.spec.Each {
+			idx = m.replaceIdx // a scalar key stands for the parent
+		}
+		if len(idx) == 1 {
+			i := idx[0]
 			c := &t.Columns[i]
 			val, err := c.Type.FromText(string(r.Key))
 			if err != nil {
@@ -374,6 +553,12 @@ func (m *Mapper) mapKey(r *kgo.Record, row *table.Row) error {
 			}
 		}
 	}
+	return nil
+}
+
+// encodeKey encodes the row's identity from its key columns.
+func (m *Mapper) encodeKey(r *kgo.Record, row *table.Row) error {
+	t := m.spec.Table
 	if len(m.keyIdx) == 0 {
 		if row.Op == table.OpDelete {
 			return recErr(r, StageMap, "key", "", "tombstone but %s has no key to delete by", t)

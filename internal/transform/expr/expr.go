@@ -1,0 +1,167 @@
+// Package expr is kafka2pg's expression language: CEL (cel.dev) over a
+// record — key, value, headers, kafka (topic, partition, offset, timestamp)
+// and, for `each`, item and index. Expressions are compiled and
+// type-checked once at start; a compile error names the route key and the
+// position in the expression. Evaluation reads the decoded record in place
+// (no copy into Go maps) and returns values in the canonical decoded form,
+// so that computed columns are coerced like fields.
+//
+// There is no now() and no randomness: a record evaluates to the same rows
+// every time it is replayed.
+package expr
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+)
+
+// Kafka is the record's place in Kafka, the CEL variable kafka.
+type Kafka struct {
+	Topic     string    `cel:"topic"`
+	Partition int64     `cel:"partition"`
+	Offset    int64     `cel:"offset"`
+	Timestamp time.Time `cel:"timestamp"`
+}
+
+// Kind is what an expression must produce.
+type Kind uint8
+
+const (
+	// Value is any value (a computed column).
+	Value Kind = iota + 1
+	// Bool is a filter.
+	Bool
+	// List is the list of each.
+	List
+	// String is a table name (table_expr).
+	String
+)
+
+// Env compiles expressions. It is safe for concurrent use, and so are its
+// Programs.
+type Env struct {
+	cel *cel.Env
+}
+
+// NewEnv returns the environment every route's expressions compile in.
+func NewEnv() (*Env, error) {
+	opts := []cel.EnvOption{
+		cel.Variable("key", cel.DynType),
+		cel.Variable("value", cel.DynType),
+		cel.Variable("headers", cel.MapType(cel.StringType, cel.StringType)),
+		ext.NativeTypes(reflect.TypeFor[Kafka](), ext.ParseStructTags(true)),
+		cel.Variable("kafka", cel.ObjectType("expr.Kafka")),
+		cel.Variable("item", cel.DynType),
+		cel.Variable("index", cel.IntType),
+		ext.Strings(ext.StringsVersion(4)),
+		ext.Encoders(),
+		ext.Math(),
+		ext.Lists(),
+		cel.OptionalTypes(),
+	}
+	opts = append(opts, functions()...)
+	e, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{cel: e}, nil
+}
+
+// Program is one compiled expression.
+type Program struct {
+	Source string
+	kind   Kind
+	prg    cel.Program
+}
+
+// CompileError is an expression that does not parse or type-check. Msg
+// names the position (line:column in the expression) and shows the
+// expression with a caret under it.
+type CompileError struct{ Msg string }
+
+func (e *CompileError) Error() string { return e.Msg }
+
+// Compile parses and type-checks src as kind.
+func (e *Env) Compile(src string, kind Kind) (*Program, error) {
+	ast, iss := e.cel.Compile(src)
+	if iss.Err() != nil {
+		return nil, &CompileError{Msg: strings.TrimSpace(iss.Err().Error())}
+	}
+	want := map[Kind]*cel.Type{Bool: cel.BoolType, String: cel.StringType, List: cel.ListType(cel.DynType)}[kind]
+	if out := ast.OutputType(); want != nil && !out.IsAssignableType(want) && !out.IsExactType(cel.DynType) {
+		return nil, &CompileError{Msg: fmt.Sprintf("must be a %s; this expression is a %s", kindName(kind), out)}
+	}
+	prg, err := e.cel.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, &CompileError{Msg: err.Error()}
+	}
+	return &Program{Source: src, kind: kind, prg: prg}, nil
+}
+
+func kindName(k Kind) string {
+	switch k {
+	case Bool:
+		return "bool"
+	case List:
+		return "list"
+	case String:
+		return "string"
+	}
+	return "value"
+}
+
+// EvalError is an expression that failed on one record: a missing field, a
+// wrong type, a division by zero. It is a record error.
+type EvalError struct {
+	Source string
+	Err    error
+}
+
+func (e *EvalError) Error() string { return fmt.Sprintf("%s: %v", e.Source, e.Err) }
+func (e *EvalError) Unwrap() error { return e.Err }
+
+// eval runs the program over vars.
+func (p *Program) eval(v *Vars) (ref.Val, error) {
+	out, _, err := p.prg.Eval(v)
+	if err != nil {
+		return nil, &EvalError{Source: p.Source, Err: err}
+	}
+	return out, nil
+}
+
+// Bool evaluates a filter.
+func (p *Program) Bool(v *Vars) (bool, error) {
+	out, err := p.eval(v)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, &EvalError{Source: p.Source, Err: fmt.Errorf("gave a %s, not a bool", out.Type().TypeName())}
+	}
+	return bool(b), nil
+}
+
+// String evaluates a table name.
+func (p *Program) String(v *Vars) (string, error) {
+	out, err := p.eval(v)
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.(types.String)
+	if !ok {
+		return "", &EvalError{Source: p.Source, Err: fmt.Errorf("gave a %s, not a string", out.Type().TypeName())}
+	}
+	return string(s), nil
+}
+
+// errNotList is the error of an each expression that is not a list.
+var errNotList = errors.New("not a list")
