@@ -75,6 +75,12 @@ type Row struct {
 // parallel, and within a partition up to WithTransformConcurrency records.
 type TransformFunc func(ctx context.Context, r *Record) ([]Row, error)
 
+// Retryable marks an error of a TransformFunc as transient (a service the
+// enrichment needs cannot be reached): the record is transformed again
+// after a backoff (errors.retry), /readyz answers 503 meanwhile, and it is
+// never dead-lettered.
+func Retryable(err error) error { return &route.RetryableError{Err: err} }
+
 // WithTransform makes the route named route (routes[].name) produce its
 // rows with fn instead of mapping fields to columns by name. The route's
 // filter, formats and delete_on_tombstone still apply (fn sees tombstones

@@ -197,3 +197,24 @@ CREATE TABLE last (k text PRIMARY KEY, seq int NOT NULL)`,
 	}
 	t.Logf("%d records, peak concurrency %d, %s", n, peak.Load(), took.Round(time.Millisecond))
 }
+
+// A transform that says its failure is transient (kafka2pg.Retryable) is
+// called again after a backoff; the record is never dead-lettered.
+func TestGoTransformRetryable(t *testing.T) {
+	e := newGoEnv(t, `CREATE TABLE ev (id bigint PRIMARY KEY)`, `errors: {tolerance: all, dlq: {table: dead}, retry: {initial: 10ms, max: 20ms}}
+routes: [{name: ev, topic: {{topic}}, table: ev, mode: upsert}]`, 1, `{"id": 1}`, `{"id": 2}`)
+	var calls atomic.Int64
+	fn := func(ctx context.Context, r *kafka2pg.Record) ([]kafka2pg.Row, error) {
+		if r.Offset == 1 && calls.Add(1) <= 3 {
+			return nil, kafka2pg.Retryable(errors.New("the lookup service is down"))
+		}
+		return []kafka2pg.Row{{Values: map[string]any{"id": r.Decoded.(map[string]any)["id"]}}}, nil
+	}
+	st, err := e.run(t, kafka2pg.WithTransform("ev", fn), kafka2pg.WithTransformConcurrency(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rows(t, `SELECT string_agg(id::text, ',' ORDER BY id) FROM ev`); got != "1,2" || st.DeadLetters != 0 || calls.Load() != 4 {
+		t.Fatalf("rows %s, stats %+v, %d calls for the retried record; want 1,2, no dead letter, 4 calls", got, st, calls.Load())
+	}
+}

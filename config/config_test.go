@@ -116,7 +116,7 @@ var (
 		Kafka: Kafka{
 			Brokers:        []string{"kafka-1.internal:9092", "kafka-2.internal:9092"},
 			Group:          "orders-sink",
-			Topics:         []string{"orders", "customers", "shop.events.v1", "pg.public.invoices"},
+			Topics:         []string{"orders", "customers", "shop.events.v1", "pg.public.invoices", "shop.audit"},
 			Start:          "latest",
 			ClientID:       "orders-sink-1",
 			SessionTimeout: Duration(30 * time.Second),
@@ -156,6 +156,7 @@ var (
 		ShutdownTimeout: Duration(time.Minute),
 		Routes: []Route{
 			{
+				Name:              "orders",
 				Topic:             "orders",
 				Table:             "shop.orders",
 				Value:             Format{"json"},
@@ -165,7 +166,22 @@ var (
 				DeleteOnTombstone: true,
 				VersionColumn:     "updated_at",
 				SoftDeleteColumn:  "deleted_at",
-				Columns:           map[string]string{},
+				Filter:            "value.status != 'test'",
+				Columns:           map[string]string{"total_cents": "int(double(value.total) * 100.0)"},
+				Debezium:          Debezium{OnTruncate: "ignore"},
+			},
+			{
+				Name:              "order_items",
+				Topic:             "orders",
+				Table:             "shop.order_items",
+				Value:             Format{"json"},
+				Key:               Format{"string"},
+				Mode:              "upsert",
+				ConflictKey:       []string{"order_id", "line"},
+				DeleteOnTombstone: true,
+				Each:              "value.items",
+				ReplaceBy:         []string{"order_id"},
+				Columns:           map[string]string{"order_id": "value.order_id", "line": "index"},
 				Debezium:          Debezium{OnTruncate: "ignore"},
 			},
 			{
@@ -196,6 +212,14 @@ var (
 				AutoCreate:    true,
 				AutoEvolve:    true,
 			},
+			{
+				Topic:     "shop.audit",
+				TableExpr: "'audit.' + value.kind",
+				Value:     Format{"json"},
+				Key:       Format{"string"},
+				Mode:      "insert",
+				Debezium:  Debezium{OnTruncate: "ignore"},
+			},
 		},
 	}
 )
@@ -208,15 +232,18 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got.lines["routes[2].mode"] != 74 {
-		t.Errorf("line of routes[2].mode = %d, want 74", got.lines["routes[2].mode"])
+	if got.lines["routes[3].mode"] != 84 {
+		t.Errorf("line of routes[3].mode = %d, want 84", got.lines["routes[3].mode"])
 	}
 	got.lines = nil
 	if !reflect.DeepEqual(got, fullWant) {
 		t.Errorf("Load(full.yaml):\n got %+v\nwant %+v", got, fullWant)
 	}
-	if r := got.RoutesFor("customers"); len(r) != 1 || r[0] != &got.Routes[1] {
-		t.Errorf("RoutesFor(customers) = %v, want routes[1]", r)
+	if r := got.RoutesFor("customers"); len(r) != 1 || r[0] != &got.Routes[2] {
+		t.Errorf("RoutesFor(customers) = %v, want routes[2]", r)
+	}
+	if r := got.RoutesFor("orders"); len(r) != 2 || r[0] != &got.Routes[0] || r[1] != &got.Routes[1] {
+		t.Errorf("RoutesFor(orders) = %v, want routes[0] and routes[1]", r)
 	}
 	if s, tb := got.Routes[0].TableName(); s != "shop" || tb != "orders" {
 		t.Errorf("routes[0].TableName() = %q, %q", s, tb)
@@ -242,7 +269,7 @@ func TestLoadErrors(t *testing.T) {
 	os.Unsetenv("PGPASSWORD")
 	_, err = Load("testdata/full.yaml")
 	if !errors.As(err, &ve) || len(ve.Problems) != 1 ||
-		ve.Problems[0] != (Problem{"postgres.url", 23, "environment variable PGPASSWORD is not set"}) {
+		ve.Problems[0] != (Problem{"postgres.url", 22, "environment variable PGPASSWORD is not set"}) {
 		t.Fatalf("Load without PGPASSWORD: %v", err)
 	}
 }
@@ -758,11 +785,11 @@ func TestNotAMappingIsTheOnlyProblem(t *testing.T) {
 func TestValidateConfigBuiltInCode(t *testing.T) {
 	c := *fullWant
 	c.Routes = append([]Route(nil), fullWant.Routes...)
-	c.Routes[1].Table = "" // TableName's default applies
+	c.Routes[2].Table = "" // TableName's default applies
 	if ps := c.Validate(); ps != nil {
 		t.Errorf("Validate() = %v", ps)
 	}
-	if _, tb := c.Routes[1].TableName(); tb != "customers" {
+	if _, tb := c.Routes[2].TableName(); tb != "customers" {
 		t.Errorf("TableName() = %q", tb)
 	}
 }

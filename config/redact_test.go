@@ -43,7 +43,7 @@ func TestRedactedFull(t *testing.T) {
 	if back.SchemaRegistry.Password != "[redacted]" {
 		t.Errorf("schema_registry.password = %q", back.SchemaRegistry.Password)
 	}
-	if back.Batch != cfg.Batch || len(back.Routes) != 4 || back.Routes[0].ConflictKey[0] != "order_id" {
+	if back.Batch != cfg.Batch || len(back.Routes) != 6 || back.Routes[0].ConflictKey[0] != "order_id" {
 		t.Errorf("round trip lost values: batch %+v, routes %+v", back.Batch, back.Routes)
 	}
 	// The Config itself is untouched.

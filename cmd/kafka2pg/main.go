@@ -8,7 +8,8 @@
 //	kafka2pg dlq replay --config FILE [--from X] [--to Y] [--dry-run]
 //	kafka2pg version
 //
-// Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
+// Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config,
+// 3 import-connect could not carry every setting over.
 package main
 
 import (
@@ -58,7 +59,8 @@ Usage:
   kafka2pg import-connect [--brokers HOST:PORT,...] [--group GROUP] [--topics T,...] FILE   (a Kafka Connect JDBC sink config → pipeline.yaml)
   kafka2pg version
 
-Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config.
+Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or bad config,
+3 import-connect could not carry every setting over.
 `)
 }
 

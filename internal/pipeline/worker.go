@@ -375,10 +375,11 @@ func (w *worker) mapRecord(b *pending, r *kgo.Record, rest []*kgo.Record) (error
 }
 
 // transient reports an error worth retrying: the schema registry or
-// PostgreSQL could not be reached, or a lock wait timed out.
+// PostgreSQL could not be reached, a lock wait timed out, or a Go transform
+// said so (kafka2pg.Retryable).
 func transient(err error) bool {
 	var ue *registry.UnavailableError
-	return errors.As(err, &ue) || pgwrite.IsTransient(err)
+	return errors.As(err, &ue) || pgwrite.IsTransient(err) || route.IsRetryable(err)
 }
 
 // flush writes the batch and marks its last offset durable. It returns

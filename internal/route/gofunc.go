@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -55,6 +56,20 @@ type FuncRow struct {
 	Values map[string]any
 }
 
+// RetryableError marks a Func's error as transient (a lookup service that
+// cannot be reached): the record is transformed again after a backoff,
+// like a database outage, and never dead-lettered.
+type RetryableError struct{ Err error }
+
+func (e *RetryableError) Error() string { return e.Err.Error() }
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// IsRetryable reports an error a Func marked as transient.
+func IsRetryable(err error) bool {
+	var re *RetryableError
+	return errors.As(err, &re)
+}
+
 // goResult is a Func's outcome for one record.
 type goResult struct {
 	rows []FuncRow
@@ -79,6 +94,10 @@ func callFunc(ctx context.Context, fn Func, rec *transform.Record) (res goResult
 		}
 	}()
 	rows, err := fn(ctx, in)
+	var re *RetryableError
+	if errors.As(err, &re) {
+		return goResult{err: err} // transient: the record is mapped again after a backoff
+	}
 	if err != nil {
 		return goResult{err: &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 			Stage: transform.StageTransform, Reason: err.Error()}}

@@ -53,6 +53,8 @@ type state struct {
 	// readers of the goroutines that ran them.
 	results map[int64]goResult
 	readers chan *transform.Reader
+	// computed is reused for each row's computed columns.
+	computed []transform.Computed
 }
 
 // tstate is one table of a route as this mapper follows it.
@@ -234,11 +236,11 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 		if !ok {
 			res = callFunc(ctx, s.r.Func, rec)
 		}
-		if err := m.funcRows(ctx, s, rec, res); err != nil {
-			return err
+		err := m.funcRows(ctx, s, rec, res)
+		if err == nil || IsRetryable(err) {
+			delete(s.results, r.Offset) // a retry calls the transform again
 		}
-		delete(s.results, r.Offset)
-		return nil
+		return err
 	}
 	t, learn, err := m.target(ctx, s, r, rest)
 	if err != nil {
@@ -380,10 +382,11 @@ func (m *Mapper) rows(ctx context.Context, s *state, ts *tstate, rec *transform.
 	}
 	arena := rec.Arena()
 	if p.Each == nil {
-		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil)
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil, s.computed)
 		if err != nil {
 			return err
 		}
+		s.computed = computed
 		return mapped(ts.tm.MapRecord(rec, &transform.Input{NoByName: s.r.Cfg.ColumnsOnly, Computed: computed}, add()))
 	}
 	items, err := p.Each.List(&s.vars, arena)
@@ -394,7 +397,7 @@ func (m *Mapper) rows(ctx context.Context, s *state, ts *tstate, rec *transform.
 		// The parent's columns must not depend on item: they are evaluated
 		// once, without one.
 		s.vars.Item, s.vars.Index = nil, -1
-		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, spec.ReplaceBy)
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, spec.ReplaceBy, nil)
 		if err != nil {
 			return err
 		}
@@ -404,10 +407,11 @@ func (m *Mapper) rows(ctx context.Context, s *state, ts *tstate, rec *transform.
 	}
 	for i, item := range items {
 		s.vars.Item, s.vars.Index = item, i
-		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil)
+		computed, err := computeColumns(rec.R, &s.vars, p.Columns, arena, nil, s.computed)
 		if err != nil {
 			return err
 		}
+		s.computed = computed
 		if err := mapped(ts.tm.MapRecord(rec, &transform.Input{Src: item, NoByName: s.r.Cfg.ColumnsOnly, Computed: computed}, add())); err != nil {
 			return err
 		}
@@ -417,8 +421,8 @@ func (m *Mapper) rows(ctx context.Context, s *state, ts *tstate, rec *transform.
 
 // computeColumns evaluates the computed columns (only those named in only,
 // when it is not nil).
-func computeColumns(r *kgo.Record, v *expr.Vars, cols []Column, arena *fastjson.Arena, only []string) ([]transform.Computed, error) {
-	out := make([]transform.Computed, 0, len(cols))
+func computeColumns(r *kgo.Record, v *expr.Vars, cols []Column, arena *fastjson.Arena, only []string, out []transform.Computed) ([]transform.Computed, error) {
+	out = out[:0]
 	for _, c := range cols {
 		if only != nil && !slices.Contains(only, c.Name) {
 			continue

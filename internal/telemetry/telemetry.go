@@ -61,11 +61,11 @@ func NewMetrics() *Metrics {
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.Records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_total",
-		Help: "Records whose effect is durable in PostgreSQL (written rows and skipped tombstones)."}, []string{"topic"})
+		Help: "Records whose effect is durable: written as rows, filtered, skipped or dead-lettered."}, []string{"topic"})
 	m.Rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_rows_written_total",
 		Help: "Rows (inserts, upserts, deletes) committed to the table, before in-batch deduplication."}, []string{"table"})
 	m.Skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_skipped_total",
-		Help: "Tombstones skipped because the route does not delete on tombstones."}, []string{"topic"})
+		Help: "Records with no effect on any route (tombstones without delete_on_tombstone, Debezium truncates, empty each lists)."}, []string{"topic"})
 	m.Filtered = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_filtered_total",
 		Help: "Records a route's filter excluded (they have no effect on that route; their offsets are committed)."}, []string{"route"})
 	m.Batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_batches_total",

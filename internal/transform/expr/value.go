@@ -28,7 +28,8 @@ type Vars struct {
 	Item    *fastjson.Value
 	Index   int
 
-	headers map[string]string // built on first use
+	headers  map[string]string // built on first use
+	key, val ref.Val           // Key and Value wrapped, on first use
 }
 
 // Reset starts a new record.
@@ -41,9 +42,15 @@ func (v *Vars) Reset(key, value *fastjson.Value, r *kgo.Record) {
 func (v *Vars) ResolveName(name string) (any, bool) {
 	switch name {
 	case "key":
-		return wrap(v.Key), true
+		if v.key == nil {
+			v.key = wrap(v.Key)
+		}
+		return v.key, true
 	case "value":
-		return wrap(v.Value), true
+		if v.val == nil {
+			v.val = wrap(v.Value)
+		}
+		return v.val, true
 	case "headers":
 		if v.headers == nil {
 			v.headers = make(map[string]string, len(v.Headers))
