@@ -54,6 +54,10 @@
 #   PEERS_RUNS=3          repetitions per mode (medians are reported)
 #   PEERS_MODES="insert upsert"
 #   PEERS_TIMEOUT=1200    seconds one peer run may take before it is stopped
+#   PEERS_RETRIES=2       times a run is repeated when PostgreSQL or the Kafka
+#                         broker restarted during it (the services are shared;
+#                         a run that fails for any other reason stops the
+#                         benchmark)
 #   PEERS_ENFORCE=0       1: exit 2 when a target is missed
 #   PEERS_DOC=docs/benchmarks.md   ("" = do not write it)
 #   PEERS_WORK=bin/bench-peers     scratch files, logs, generated configs
@@ -94,6 +98,7 @@ WORK=${PEERS_WORK:-bin/bench-peers}
 DB=${PEERS_DB:-kafka2pg_peers}
 PREFIX=${PEERS_PREFIX:-peers_}
 KEEP=${PEERS_KEEP:-0}
+RETRIES=${PEERS_RETRIES:-2}
 BIN=${PEERS_KAFKA2PG_BIN:-bin/kafka2pg}
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 CACHE="${KAFKA2PG_CACHE:-$HOME/.cache/kafka2pg}/peers"
@@ -116,6 +121,7 @@ posint() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 posint "$RUNS" || die "PEERS_RUNS must be a positive integer, not '$RUNS'"
 { posint "$COUNT" && [ "$COUNT" -ge 16 ]; } || die "PEERS_COUNT must be an integer ≥ 16, not '$COUNT'"
 { [ "$SAMPLE" = 0 ] || { posint "$SAMPLE" && [ "$SAMPLE" -ge 16 ]; }; } || die "PEERS_SAMPLE must be 0 or an integer ≥ 16, not '$SAMPLE'"
+[[ "$RETRIES" =~ ^[0-9]+$ ]] || die "PEERS_RETRIES must be a number, not '$RETRIES'"
 posint "$TIMEOUT" || die "PEERS_TIMEOUT must be a positive number of seconds, not '$TIMEOUT'"
 for m in $MODES; do
   case "$m" in insert | upsert) ;; *) die "PEERS_MODES: unknown mode '$m' (insert, upsert)" ;; esac
@@ -198,7 +204,7 @@ if [ -z "$DEBEZIUM_VERSION" ]; then
   [ -n "$DEBEZIUM_VERSION" ] || die "no Debezium JDBC plugin archive of ${DEBEZIUM_VERSIONS[*]} could be fetched"
 fi
 
-VENV="$CACHE/venv-$(cat bench/peers/requirements.txt | sha256sum | cut -c1-12)"
+VENV="$CACHE/venv-$(sha256sum <bench/peers/requirements.txt | cut -c1-12)"
 if [ "$SAMPLE" != 0 ] && [ ! -f "$VENV/.complete" ]; then
   rm -rf "$VENV"
   if ! python3 -m venv "$VENV" >&2; then
@@ -211,7 +217,7 @@ if [ "$SAMPLE" != 0 ] && [ ! -f "$VENV/.complete" ]; then
     || die "pip install -r bench/peers/requirements.txt failed"
   touch "$VENV/.complete"
 fi
-flock -u 8
+exec 8>&-
 
 # ---- scratch, binaries, cleanup -------------------------------------------------------
 rm -rf "$WORK"
@@ -227,15 +233,31 @@ go build -o "$WORK/produce" ./examples/orders/produce
 go build -o "$WORK/dumpcsv" ./bench/dumpcsv
 go build -o "$WORK/peertool" ./bench/peers/peertool
 
+# Every long-lived process a run starts (the Connect JVM, kafka2pg and the
+# Python consumer under timeout, peertool wait) is tracked by a file named
+# after its pid, so that it is stopped whatever happens: at exit, and after a
+# run (which runs in a subshell; see attempt below) failed.
+PIDDIR="$WORK/pids"
+mkdir -p "$PIDDIR"
+track() { : >"$PIDDIR/$1"; }
+untrack() { rm -f "$PIDDIR/$1"; }
 stop_pid() { # $1 = pid; TERM, then KILL after 10 s
   kill -TERM "$1" 2>/dev/null || return 0
-  local i
-  for i in $(seq 1 100); do
+  local _
+  for _ in $(seq 1 100); do
     kill -0 "$1" 2>/dev/null || break
     sleep 0.1
   done
   kill -KILL "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+}
+stop_tracked() {
+  local f
+  for f in "$PIDDIR"/*; do
+    [ -e "$f" ] || continue
+    stop_pid "${f##*/}"
+    rm -f "$f"
+  done
 }
 
 psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$ADMIN_URL" "$@"; }
@@ -253,10 +275,9 @@ spread() { # numbers as arguments → "min–max"
   printf '%s\n' "$@" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s %s", lo, hi }'
 }
 
-CONNECT_PID=""
 cleanup() {
   local rc=$?
-  if [ -n "$CONNECT_PID" ]; then stop_pid "$CONNECT_PID"; fi
+  stop_tracked
   "$WORK/peertool" cleanup -brokers "$BROKERS" -prefix "$PREFIX" 2>/dev/null || true
   if [ "$KEEP" != 1 ]; then
     psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null || true
@@ -278,8 +299,8 @@ proc_ticks() { # $1 = pid, $2 = self | children
 }
 ticks_delta_s() { if [ -n "$1" ] && [ -n "$2" ]; then calc "($2 - $1) / $CLK_TCK"; else printf 'n/a'; fi; }
 wait_backends_gone() {
-  local i n
-  for i in $(seq 1 100); do
+  local _ n
+  for _ in $(seq 1 100); do
     n=$(pgv -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
     [ "$n" = 0 ] && return 0
     sleep 0.1
@@ -367,8 +388,65 @@ EOF
   fi
 }
 
-# Per-run results, keyed "<dataset>,<peer>,<run>".
+# Per-run results, keyed "<dataset>,<peer>,<run>". A run executes in a
+# subshell (attempt below): save_results hands them back through RUN_ENV.
 declare -A SECS=() CPU=() PGCPU=() RSS=() FIRST=()
+RUN_ENV="$WORK/run.env"
+save_results() { # $1 = dataset, $2 = peer, $3 = run
+  local k="$1,$2,$3"
+  {
+    [ -z "${SECS[$k]+x}" ] || printf 'SECS[%q]=%q\n' "$k" "${SECS[$k]}"
+    [ -z "${CPU[$k]+x}" ] || printf 'CPU[%q]=%q\n' "$k" "${CPU[$k]}"
+    [ -z "${RSS[$k]+x}" ] || printf 'RSS[%q]=%q\n' "$k" "${RSS[$k]}"
+    [ -z "${PGCPU[$k]+x}" ] || printf 'PGCPU[%q]=%q\n' "$k" "${PGCPU[$k]}"
+    [ -z "${FIRST[$k]+x}" ] || printf 'FIRST[%q]=%q\n' "$k" "${FIRST[$k]}"
+    printf 'REF_FP[%q]=%q\n' "$1" "${REF_FP[$1]}"
+  } >"$RUN_ENV"
+}
+
+# The services are shared: another user may restart PostgreSQL or the broker
+# during a run, which fails the run or slows it down. services_epoch changes
+# when either restarts; attempt repeats a run during which it changed (up to
+# PEERS_RETRIES times), and fails on any other error.
+KAFKA_PIDFILE="$(dirname "$KAFKA2PG_KAFKA_HOME")/kafka.pid"
+services_epoch() {
+  printf '%s/%s' "$(pgv -c 'SELECT pg_postmaster_start_time()' 2>/dev/null || echo down)" \
+    "$(tr -dc '0-9' <"$KAFKA_PIDFILE" 2>/dev/null || echo down)"
+}
+wait_services() { # until PostgreSQL and the broker answer again, at most 5 minutes
+  local _ host=${BROKERS%%,*}
+  for _ in $(seq 1 300); do
+    if pgv -c 'SELECT 1' >/dev/null 2>&1 && timeout 2 bash -c "exec 3<>/dev/tcp/${host%:*}/${host##*:}" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  die "PostgreSQL or the Kafka broker did not come back within 5 minutes"
+}
+attempt() { # $1 = run function, $2 = dataset, $3 = run
+  local try rc pid before after
+  for try in $(seq 0 "$RETRIES"); do
+    before=$(services_epoch)
+    : >"$RUN_ENV"
+    rc=0
+    ("$@") &
+    pid=$!
+    track "$pid"
+    wait "$pid" || rc=$?
+    untrack "$pid"
+    stop_tracked
+    wait_services
+    after=$(services_epoch)
+    if [ "$before" = "$after" ] && [[ "$before" != *down* ]]; then
+      [ "$rc" = 0 ] || exit "$rc"
+      # shellcheck source=/dev/null
+      source "$RUN_ENV"
+      return 0
+    fi
+    log "[$2] PostgreSQL or the Kafka broker restarted during $1 run $3 (attempt $((try + 1))); repeating the run"
+  done
+  die "[$2] $1 run $3 was disturbed by service restarts $((RETRIES + 1)) times"
+}
 
 # check_run verifies the table and the group's committed offsets, then keeps
 # the table (PEERS_KEEP=1) and records the first-row time.
@@ -411,11 +489,12 @@ run_ceiling() { # $1 = dataset, $2 = run
   SECS[$ds,ceiling,$run]=$(calc "$t1 - $t0")
   PGCPU[$ds,ceiling,$run]=$(ticks_delta_s "$c0" "$c1")
   check_run "$ds" ceiling "$run" "" "" "$t0"
+  save_results "$ds" ceiling "$run"
   log "[$ds] run $run ceiling:  $(fmt "${SECS[$ds,ceiling,$run]}" 2) s, $(fmt_rate "$(calc "${DS_COUNT[$ds]} / ${SECS[$ds,ceiling,$run]}")") rows/s"
 }
 
 run_kafka2pg() { # $1 = dataset, $2 = run
-  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_TOPIC[$1]} group cfg tf lf t0 t1 c0 c1 rc=0
+  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_TOPIC[$1]} group cfg tf lf t0 t1 c0 c1 pid rc=0
   group="${PREFIX}k2p_${mode}_${ds#*:}_${run}_$(date +%s%N)"
   cfg="$WORK/kafka2pg-${ds/:/-}-$run.yaml" tf="$WORK/kafka2pg-${ds/:/-}-$run.time" lf="$WORK/kafka2pg-${ds/:/-}-$run.log"
   cat >"$cfg" <<EOF
@@ -444,8 +523,12 @@ EOF
   wait_backends_gone
   c0=$(proc_ticks "$POSTMASTER_PID" children)
   t0=$EPOCHREALTIME
-  timeout -k 10 "$TIMEOUT" /usr/bin/time -v -o "$tf" "$BIN" run --config "$cfg" --stop-at-end 2>"$lf" || rc=$?
+  timeout -k 10 "$TIMEOUT" /usr/bin/time -v -o "$tf" "$BIN" run --config "$cfg" --stop-at-end 2>"$lf" &
+  pid=$!
+  track "$pid"
+  wait "$pid" || rc=$?
   t1=$EPOCHREALTIME
+  untrack "$pid"
   if [ "$rc" != 0 ]; then
     tail -n 20 "$lf" >&2
     die "[$ds] kafka2pg run $run exited with status $rc (log: $lf)"
@@ -457,6 +540,7 @@ EOF
   RSS[$ds,kafka2pg,$run]=$(calc "$(time_field "$tf" 'Maximum resident set size (kbytes)') / 1024")
   PGCPU[$ds,kafka2pg,$run]=$(ticks_delta_s "$c0" "$c1")
   check_run "$ds" kafka2pg "$run" "$group" "$topic" "$t0"
+  save_results "$ds" kafka2pg "$run"
   log "[$ds] run $run kafka2pg: $(fmt "${SECS[$ds,kafka2pg,$run]}" 2) s, $(fmt_rate "$(calc "${DS_COUNT[$ds]} / ${SECS[$ds,kafka2pg,$run]}")") rows/s, CPU $(fmt "${CPU[$ds,kafka2pg,$run]}" 1) s"
 }
 
@@ -476,7 +560,7 @@ connector_props() { # $1 = mode, $2 = connector name, $3 = topic; prints the con
 }
 
 run_debezium() { # $1 = dataset, $2 = run
-  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_DBZ_TOPIC[$1]} name worker conn lf wf t0 t1 c0 c1 j1 hwm waitpid out
+  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_DBZ_TOPIC[$1]} name worker conn lf wf t0 t1 c0 c1 j1 hwm jpid waitpid out
   name="${PREFIX}dbz_${mode}_${run}_$(date +%s%N)"
   worker="$WORK/connect-worker-${ds/:/-}-$run.properties" conn="$WORK/debezium-${ds/:/-}-$run.properties"
   lf="$WORK/connect-${ds/:/-}-$run.log" wf="$WORK/connect-${ds/:/-}-$run.wait"
@@ -490,12 +574,13 @@ run_debezium() { # $1 = dataset, $2 = run
   t0=$EPOCHREALTIME
   java "${JVM_OPTS[@]}" -Dlog4j2.configurationFile="$PWD/bench/peers/connect-log4j2.properties" \
     -cp "$CONNECT_HOME/libs/*" org.apache.kafka.connect.cli.ConnectStandalone "$worker" "$conn" >"$lf" 2>&1 &
-  CONNECT_PID=$!
+  jpid=$!
+  track "$jpid"
   "$WORK/peertool" wait -brokers "$BROKERS" -group "connect-$name" -topic "$topic" -timeout "${TIMEOUT}s" >"$wf" 2>&1 &
   waitpid=$!
+  track "$waitpid"
   while kill -0 "$waitpid" 2>/dev/null; do
-    if ! kill -0 "$CONNECT_PID" 2>/dev/null || grep -q 'Task is being killed and will not recover' "$lf"; then
-      kill "$waitpid" 2>/dev/null || true
+    if ! kill -0 "$jpid" 2>/dev/null || grep -q 'Task is being killed and will not recover' "$lf"; then
       grep -m5 -E 'ERROR|Caused by' "$lf" >&2 || tail -n 20 "$lf" >&2
       die "[$ds] the Connect worker or a Debezium task failed in run $run (log: $lf)"
     fi
@@ -505,10 +590,11 @@ run_debezium() { # $1 = dataset, $2 = run
     grep -m5 -E 'ERROR|Caused by' "$lf" >&2 || true
     die "[$ds] Debezium run $run: $(cat "$wf") (log: $lf)"
   fi
-  j1=$(proc_ticks "$CONNECT_PID" self)
-  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$CONNECT_PID/status" 2>/dev/null || true)
-  stop_pid "$CONNECT_PID"
-  CONNECT_PID=""
+  untrack "$waitpid"
+  j1=$(proc_ticks "$jpid" self)
+  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$jpid/status" 2>/dev/null || true)
+  stop_pid "$jpid"
+  untrack "$jpid"
   out=$(cat "$wf")
   t1=$(sed -n 's/.*done_at=\([0-9.]*\).*/\1/p' <<<"$out")
   [ -n "$t1" ] || die "[$ds] Debezium run $run: no completion time from peertool wait ($out)"
@@ -519,11 +605,12 @@ run_debezium() { # $1 = dataset, $2 = run
   RSS[$ds,debezium,$run]=$(if [ -n "$hwm" ]; then calc "$hwm / 1024"; else printf 'n/a'; fi)
   PGCPU[$ds,debezium,$run]=$(ticks_delta_s "$c0" "$c1")
   check_run "$ds" debezium "$run" "connect-$name" "$topic" "$t0"
+  save_results "$ds" debezium "$run"
   log "[$ds] run $run debezium: $(fmt "${SECS[$ds,debezium,$run]}" 2) s, $(fmt_rate "$(calc "${DS_COUNT[$ds]} / ${SECS[$ds,debezium,$run]}")") rows/s, JVM CPU $(fmt "${CPU[$ds,debezium,$run]}" 1) s"
 }
 
 run_python() { # $1 = dataset, $2 = run
-  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_TOPIC[$1]} group tf lf t0 t1 c0 c1 rc=0
+  local ds=$1 run=$2 mode=${1%%:*} topic=${DS_TOPIC[$1]} group tf lf t0 t1 c0 c1 pid rc=0
   group="${PREFIX}py_${mode}_${run}_$(date +%s%N)"
   tf="$WORK/python-${ds/:/-}-$run.time" lf="$WORK/python-${ds/:/-}-$run.log"
   create_table "$mode"
@@ -533,8 +620,12 @@ run_python() { # $1 = dataset, $2 = run
   t0=$EPOCHREALTIME
   DATABASE_URL=$PEERS_DATABASE_URL timeout -k 10 "$TIMEOUT" /usr/bin/time -v -o "$tf" \
     "$VENV/bin/python" bench/peers/consumer.py --brokers "$BROKERS" --topic "$topic" --group "$group" \
-    --table orders --mode "$mode" --timeout "$TIMEOUT" >"$lf" 2>&1 || rc=$?
+    --table orders --mode "$mode" --timeout "$TIMEOUT" >"$lf" 2>&1 &
+  pid=$!
+  track "$pid"
+  wait "$pid" || rc=$?
   t1=$EPOCHREALTIME
+  untrack "$pid"
   if [ "$rc" != 0 ]; then
     tail -n 20 "$lf" >&2
     die "[$ds] the Python consumer exited with status $rc in run $run (log: $lf)"
@@ -546,6 +637,7 @@ run_python() { # $1 = dataset, $2 = run
   RSS[$ds,python,$run]=$(calc "$(time_field "$tf" 'Maximum resident set size (kbytes)') / 1024")
   PGCPU[$ds,python,$run]=$(ticks_delta_s "$c0" "$c1")
   check_run "$ds" python "$run" "$group" "$topic" "$t0"
+  save_results "$ds" python "$run"
   log "[$ds] run $run python: $(fmt "${SECS[$ds,python,$run]}" 2) s, $(fmt_rate "$(calc "${DS_COUNT[$ds]} / ${SECS[$ds,python,$run]}")") rows/s"
 }
 
@@ -578,19 +670,19 @@ for mode in $MODES; do
   prepare_dataset "$mode" full "$COUNT"
   if [ "$SAMPLE" != 0 ] && [ "$SAMPLE" != "$COUNT" ]; then prepare_dataset "$mode" sample "$SAMPLE"; fi
   for run in $(seq 1 "$RUNS"); do
-    run_ceiling "$mode:full" "$run"
-    run_kafka2pg "$mode:full" "$run"
-    run_debezium "$mode:full" "$run"
+    attempt run_ceiling "$mode:full" "$run"
+    attempt run_kafka2pg "$mode:full" "$run"
+    attempt run_debezium "$mode:full" "$run"
   done
   if [ "$SAMPLE" != 0 ]; then
     if [ "$SAMPLE" = "$COUNT" ]; then
       PY_DS="$mode:full"
     else
       PY_DS="$mode:sample"
-      run_ceiling "$PY_DS" 1
-      run_kafka2pg "$PY_DS" 1
+      attempt run_ceiling "$PY_DS" 1
+      attempt run_kafka2pg "$PY_DS" 1
     fi
-    run_python "$PY_DS" 1
+    attempt run_python "$PY_DS" 1
   fi
   rm -f "$WORK/$mode-"*.csv
 done
@@ -727,11 +819,11 @@ cmd_env="PEERS_COUNT=$COUNT PEERS_SAMPLE=$SAMPLE PEERS_RUNS=$RUNS"
     done
   fi
 
-  printf '\n<details><summary>Debezium JDBC sink and Connect worker settings (upsert run)</summary>\n\n```properties\n'
   last_mode=${MODES##* }
-  grep -v -e '^#' -e '^$' "$(ls "$WORK"/connect-worker-"$last_mode"-full-*.properties | head -n1)" | grep -v -e '^offset.storage.file.filename' -e '^bootstrap.servers' -e '^plugin.path'
+  printf '\n<details><summary>Connect worker and Debezium JDBC sink settings (%s, run 1)</summary>\n\n```properties\n' "$last_mode"
+  grep -v -e '^#' -e '^$' "$WORK/connect-worker-$last_mode-full-1.properties" | grep -v -e '^offset.storage.file.filename' -e '^bootstrap.servers' -e '^plugin.path'
   printf '\n'
-  grep -v -e '^#' -e '^$' "$(ls "$WORK"/debezium-"$last_mode"-full-*.properties | head -n1)" | sed -E 's/^name=.*/name=…/; s/^topics=.*/topics=…/'
+  grep -v -e '^#' -e '^$' "$WORK/debezium-$last_mode-full-1.properties" | sed -E 's/^name=.*/name=…/; s/^topics=.*/topics=…/'
   printf '```\n\n</details>\n'
 } >"$RESULTS"
 
