@@ -40,6 +40,9 @@
 #   SCALING_RUNS=3          repetitions per configuration (medians reported)
 #   SCALING_MODE=insert     insert | upsert (upsert: SCALING_COUNT/2 ids)
 #   SCALING_TIMEOUT=600     seconds one run may take
+#   SCALING_RETRIES=2       times a run is repeated when PostgreSQL or the Kafka
+#                           broker restarted during it (the services are
+#                           shared); any other failure stops the benchmark
 #   SCALING_DOC=docs/benchmarks.md   ("" = do not write it)
 #   SCALING_WORK=bin/bench-scaling   scratch files, logs, configs
 #   SCALING_DB=kafka2pg_peers_scaling   database (dropped and created, dropped at exit)
@@ -59,6 +62,7 @@ COUNT=${SCALING_COUNT:-1000000}
 RUNS=${SCALING_RUNS:-3}
 MODE=${SCALING_MODE:-insert}
 TIMEOUT=${SCALING_TIMEOUT:-600}
+RETRIES=${SCALING_RETRIES:-2}
 DOC=${SCALING_DOC-docs/benchmarks.md}
 WORK=${SCALING_WORK:-bin/bench-scaling}
 DB=${SCALING_DB:-kafka2pg_peers_scaling}
@@ -80,6 +84,7 @@ die() { printf '[bench-scaling] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "SCALING_RUNS must be a positive integer, not '$RUNS'"
 { [[ "$COUNT" =~ ^[1-9][0-9]*$ ]] && [ "$COUNT" -ge 16 ]; } || die "SCALING_COUNT must be an integer ≥ 16, not '$COUNT'"
+[[ "$RETRIES" =~ ^[0-9]+$ ]] || die "SCALING_RETRIES must be a number, not '$RETRIES'"
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "SCALING_TIMEOUT must be a positive number of seconds, not '$TIMEOUT'"
 case "$MODE" in insert | upsert) ;; *) die "SCALING_MODE must be insert or upsert, not '$MODE'" ;; esac
 [[ "$PREFIX" =~ ^[a-z][a-z0-9_]{4,}_$ ]] || die "SCALING_PREFIX='$PREFIX' must be lower case, at least 6 characters, ending with _"
@@ -127,8 +132,8 @@ proc_ticks() { # $1 = pid: utime + stime of the process (all its threads)
   awk '{ print $12 + $13 }' <<<"$st"
 }
 wait_backends_gone() {
-  local i n
-  for i in $(seq 1 100); do
+  local _ n
+  for _ in $(seq 1 100); do
     n=$(pgv -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
     [ "$n" = 0 ] && return 0
     sleep 0.1
@@ -136,22 +141,29 @@ wait_backends_gone() {
   log "warning: $n backends of $DB still alive"
 }
 
-# Instances of the current run; stopped on exit whatever happens.
-PIDS=()
-stop_all() {
-  local pid i
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for i in $(seq 1 300); do
-      kill -0 "$pid" 2>/dev/null || break
+# Every process a run starts (the instances, peertool wait) is tracked by a
+# file named after its pid, so that it is stopped whatever happens: at exit,
+# and after a run (which runs in a subshell; see attempt below) failed.
+PIDDIR="$WORK/pids"
+mkdir -p "$PIDDIR"
+track() { : >"$PIDDIR/$1"; }
+untrack() { rm -f "$PIDDIR/$1"; }
+stop_tracked() { # TERM to all, then KILL what is left after 30 s
+  local f _
+  for f in "$PIDDIR"/*; do [ -e "$f" ] && kill -TERM "${f##*/}" 2>/dev/null; done
+  for f in "$PIDDIR"/*; do
+    [ -e "$f" ] || continue
+    for _ in $(seq 1 300); do
+      kill -0 "${f##*/}" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$pid" 2>/dev/null || true
+    kill -KILL "${f##*/}" 2>/dev/null || true
+    rm -f "$f"
   done
 }
 cleanup() {
   local rc=$?
-  if [ "${#PIDS[@]}" -gt 0 ]; then stop_all; fi
+  stop_tracked
   "$WORK/peertool" cleanup -brokers "$BROKERS" -prefix "$PREFIX" 2>/dev/null || true
   psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null || true
   exit "$rc"
@@ -212,7 +224,7 @@ postmaster_children_ticks() {
 }
 
 run_config() { # $1 = "partitions:instances:batch", $2 = run
-  local cfgkey=$1 run=$2 parts inst batch topic group cfg wf i pid t0 t1 c0 c1 ticks=0 batches=0 records=0 out fp
+  local cfgkey=$1 run=$2 parts inst batch topic group cfg wf i pid t0 t1 c0 c1 ticks=0 batches=0 records=0 out fp pids=()
   IFS=: read -r parts inst batch <<<"$cfgkey"
   topic="${PREFIX}p$parts"
   group="${PREFIX}g_${parts}_${inst}_${batch}_${run}_$(date +%s%N)"
@@ -242,19 +254,19 @@ EOF
   pg -c CHECKPOINT
   wait_backends_gone
   c0=$(postmaster_children_ticks)
-  PIDS=()
   t0=$EPOCHREALTIME
   for i in $(seq 1 "$inst"); do
     "$BIN" run --config "$cfg" 2>"$WORK/p$parts-i$inst-b$batch-r$run-$i.log" &
-    PIDS+=("$!")
+    pids+=("$!")
+    track "$!"
   done
   wf="$WORK/p$parts-i$inst-b$batch-r$run.wait"
   "$WORK/peertool" wait -brokers "$BROKERS" -group "$group" -topic "$topic" -timeout "${TIMEOUT}s" >"$wf" 2>&1 &
   local waitpid=$!
+  track "$waitpid"
   while kill -0 "$waitpid" 2>/dev/null; do
-    for pid in "${PIDS[@]}"; do
+    for pid in "${pids[@]}"; do
       if ! kill -0 "$pid" 2>/dev/null; then
-        kill "$waitpid" 2>/dev/null || true
         tail -n 20 "$WORK/p$parts-i$inst-b$batch-r$run-"*.log >&2
         die "[$cfgkey] an instance exited before the group was done (run $run; logs in $WORK)"
       fi
@@ -262,17 +274,18 @@ EOF
     sleep 0.2
   done
   wait "$waitpid" || die "[$cfgkey] run $run: $(cat "$wf")"
-  for pid in "${PIDS[@]}"; do ticks=$((ticks + $(proc_ticks "$pid"))); done
+  untrack "$waitpid"
+  for pid in "${pids[@]}"; do ticks=$((ticks + $(proc_ticks "$pid"))); done
   out=$(cat "$wf")
   t1=$(sed -n 's/.*done_at=\([0-9.]*\).*/\1/p' <<<"$out")
   [ -n "$t1" ] || die "[$cfgkey] run $run: no completion time from peertool wait ($out)"
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
     local rc=0
     wait "$pid" || rc=$?
+    untrack "$pid"
     [ "$rc" = 0 ] || die "[$cfgkey] run $run: an instance exited $rc after SIGTERM (logs in $WORK)"
   done
-  PIDS=()
   wait_backends_gone
   c1=$(postmaster_children_ticks)
   for i in $(seq 1 "$inst"); do
@@ -287,13 +300,61 @@ EOF
   CPU[$cfgkey,$run]=$(calc "$ticks / $CLK_TCK")
   BATCHROWS[$cfgkey,$run]=$(calc "$records / ($batches > 0 ? $batches : 1)")
   if [ -n "$c0" ] && [ -n "$c1" ]; then PGCPU[$cfgkey,$run]=$(calc "($c1 - $c0) / $CLK_TCK"); else PGCPU[$cfgkey,$run]=nan; fi
+  local k="$cfgkey,$run"
+  printf 'SECS[%q]=%q\nCPU[%q]=%q\nBATCHROWS[%q]=%q\nPGCPU[%q]=%q\n' "$k" "${SECS[$k]}" "$k" "${CPU[$k]}" "$k" "${BATCHROWS[$k]}" "$k" "${PGCPU[$k]}" >"$RUN_ENV"
   log "[$parts partitions, $inst instance(s), batch.max_rows $batch] run $run: $(fmt "${SECS[$cfgkey,$run]}" 2) s, $(fmt_rate "$(calc "$COUNT / ${SECS[$cfgkey,$run]}")") rows/s, CPU $(fmt "${CPU[$cfgkey,$run]}" 1) s, $(fmt "${BATCHROWS[$cfgkey,$run]}") records/batch"
+}
+
+# The services are shared: another user may restart PostgreSQL or the broker
+# during a run, which fails the run or slows it down. services_epoch changes
+# when either restarts; attempt runs run_config in a subshell and repeats a
+# run during which it changed (up to SCALING_RETRIES times); any other
+# failure stops the benchmark. Results come back through RUN_ENV.
+RUN_ENV="$WORK/run.env"
+KAFKA_PIDFILE="$(dirname "$KAFKA2PG_KAFKA_HOME")/kafka.pid"
+services_epoch() {
+  printf '%s/%s' "$(pgv -c 'SELECT pg_postmaster_start_time()' 2>/dev/null || echo down)" \
+    "$(tr -dc '0-9' <"$KAFKA_PIDFILE" 2>/dev/null || echo down)"
+}
+wait_services() { # until PostgreSQL and the broker answer again, at most 5 minutes
+  local _ host=${BROKERS%%,*}
+  for _ in $(seq 1 300); do
+    if pgv -c 'SELECT 1' >/dev/null 2>&1 && timeout 2 bash -c "exec 3<>/dev/tcp/${host%:*}/${host##*:}" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  die "PostgreSQL or the Kafka broker did not come back within 5 minutes"
+}
+attempt() { # $1 = configuration, $2 = run
+  local try rc pid before after
+  for try in $(seq 0 "$RETRIES"); do
+    before=$(services_epoch)
+    : >"$RUN_ENV"
+    rc=0
+    (run_config "$1" "$2") &
+    pid=$!
+    track "$pid"
+    wait "$pid" || rc=$?
+    untrack "$pid"
+    stop_tracked
+    wait_services
+    after=$(services_epoch)
+    if [ "$before" = "$after" ] && [[ "$before" != *down* ]]; then
+      [ "$rc" = 0 ] || exit "$rc"
+      # shellcheck source=/dev/null
+      source "$RUN_ENV"
+      return 0
+    fi
+    log "[$1] PostgreSQL or the Kafka broker restarted during run $2 (attempt $((try + 1))); repeating the run"
+  done
+  die "[$1] run $2 was disturbed by service restarts $((RETRIES + 1)) times"
 }
 
 # ---- the runs -------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
-  for c in "${CONFIGS[@]}"; do run_config "$c" "$run"; done
+  for c in "${CONFIGS[@]}"; do attempt "$c" "$run"; done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$((SECONDS - T_START))
@@ -331,7 +392,7 @@ RESULTS="$WORK/results.md"
   printf 'Command: `SCALING_COUNT=%s SCALING_RUNS=%s SCALING_MODE=%s make bench-scaling` (took %d min %02d s). ' "$COUNT" "$RUNS" "$MODE" $((ELAPSED / 60)) $((ELAPSED % 60))
   printf 'Machine: %s × %s, %s GiB; PostgreSQL %s, Kafka %s (one node, loopback), kafka2pg %s. Load average %s before, %s after.\n\n' \
     "$NPROC" "$CPU_MODEL" "$MEM_GIB" "$PG_VERSION" "$KAFKA_VERSION" "${K2P_VERSION#kafka2pg }" "$LOAD_BEFORE" "$LOAD_AFTER"
-  printf '%s mode, %s events (%s rows), %d runs per configuration. Every run left the reference table.\n\n' "$MODE" "$COUNT" "$ROWS" "$RUNS"
+  printf '%s mode, %s events (%s rows); runs per configuration: %d. Every run left the reference table.\n\n' "$MODE" "$COUNT" "$ROWS" "$RUNS"
 
   printf '#### Partitions (1 instance, batch.max_rows %d)\n\n| partitions %b' "$DEFAULT_BATCH" "$HEAD"
   for p in "${PARTITION_COUNTS[@]}"; do row "$p" "$p:1:$DEFAULT_BATCH" "1:1:$DEFAULT_BATCH"; done
