@@ -315,7 +315,12 @@ time_field() { # $1 = /usr/bin/time -v file, $2 = field label
 log "recreating database $DB"
 psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 psql_admin -c "CREATE DATABASE $DB"
-POSTMASTER_PID=$(awk '{ print $4 }' "/proc/$(pgv -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")/stat" 2>/dev/null || true)
+# The checkpointer's parent is the postmaster; attempt looks it up before
+# every run, since another user of the server may have restarted it.
+postmaster_pid() {
+  awk '{ print $4 }' "/proc/$(pgv -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")/stat" 2>/dev/null || true
+}
+POSTMASTER_PID=$(postmaster_pid)
 [ -n "$POSTMASTER_PID" ] || log "warning: cannot find the postmaster's pid; PostgreSQL CPU will read n/a"
 
 create_table() { # $1 = mode
@@ -427,6 +432,7 @@ attempt() { # $1 = run function, $2 = dataset, $3 = run
   local try rc pid before after
   for try in $(seq 0 "$RETRIES"); do
     before=$(services_epoch)
+    POSTMASTER_PID=$(postmaster_pid)
     : >"$RUN_ENV"
     rc=0
     ("$@") &
@@ -749,28 +755,32 @@ cmd_env="PEERS_COUNT=$COUNT PEERS_SAMPLE=$SAMPLE PEERS_RUNS=$RUNS"
       "$(fmt_rate "$(median "${cr[@]}")")" "$(fmt_rate "${MED_KRATE[$mode]}")" "$(fmt_rate "$(median "${dr[@]}")")" \
       "$(fmt "${MED_KD[$mode]}" 1)" "$(fmt "$lo" 1)" "$(fmt "$hi" 1)" "$(fmt "$(median "${kc[@]}")" 2)" "$(fmt "$(median "${dc[@]}")" 3)"
 
-    printf 'Cost per million rows (medians of the runs; CPU = user + system seconds; PostgreSQL = its backends, all users of the server):\n\n'
-    printf '| peer | wall s | process CPU s | PostgreSQL CPU s | peak RSS MiB | first row after s |\n|---|---:|---:|---:|---:|---:|\n'
+    printf 'Per peer (medians of the runs; CPU = user + system seconds; PostgreSQL = its backends, all users of the server; "first row after": seconds from process start to the first committed row, `min(ingested_at)`, mostly start-up):\n\n'
+    printf '| peer | wall s per million rows | process CPU s per million rows | PostgreSQL CPU s per million rows | peak RSS MiB | first row after s | rows/s after the first row |\n|---|---:|---:|---:|---:|---:|---:|\n'
     for peer in ceiling kafka2pg debezium; do
       w=$(per_m "$ds" "$(med_of "$ds" $peer SECS)")
-      p=n/a r=n/a
+      p=n/a r=n/a g=n/a
       if [ "$peer" != ceiling ]; then
         p=$(per_m "$ds" "$(med_of "$ds" $peer CPU)")
         r=$(med_of "$ds" $peer RSS)
       fi
-      g=n/a
-      [ "${PGCPU[$ds,$peer,1]}" = n/a ] || g=$(per_m "$ds" "$(med_of "$ds" $peer PGCPU)")
+      pgs=() after=()
+      for run in $(seq 1 "$RUNS"); do
+        pgs+=("${PGCPU[$ds,$peer,$run]}")
+        after+=("$(calc "${DS_COUNT[$ds]} / (${SECS[$ds,$peer,$run]} - ${FIRST[$ds,$peer,$run]})")")
+      done
+      [[ " ${pgs[*]} " == *" n/a "* ]] || g=$(per_m "$ds" "$(median "${pgs[@]}")")
       f=$(med_of "$ds" $peer FIRST)
       label=$peer
       [ "$peer" = ceiling ] && label='ceiling (psql)'
       [ "$peer" = debezium ] && label='Debezium (Connect JVM)'
-      printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$(fmt "$w" 1)" "$(fmt "$p" 1)" "$(fmt "$g" 1)" "$(fmt "$r")" "$(fmt "$f" 2)"
+      printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$(fmt "$w" 1)" "$(fmt "$p" 1)" "$(fmt "$g" 1)" "$(fmt "$r")" "$(fmt "$f" 2)" "$(fmt_rate "$(median "${after[@]}")")"
     done
     cpu_ratio=()
     for run in $(seq 1 "$RUNS"); do cpu_ratio+=("$(calc "${CPU[$ds,debezium,$run]} / ${CPU[$ds,kafka2pg,$run]}")"); done
     MED_CPU[$mode]=$(median "${cpu_ratio[@]}")
     read -r lo hi <<<"$(spread "${cpu_ratio[@]}")"
-    printf '\nDebezium'"'"'s JVM used %s× the CPU of kafka2pg per row (median; runs %s–%s). "First row after": seconds from process start to the first committed row (`min(ingested_at)`), mostly start-up.\n\n' \
+    printf '\nDebezium'"'"'s JVM used %s× the CPU of kafka2pg per row (median; runs %s–%s).\n\n' \
       "$(fmt "${MED_CPU[$mode]}" 1)" "$(fmt "$lo" 1)" "$(fmt "$hi" 1)"
   done
 

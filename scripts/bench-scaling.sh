@@ -215,9 +215,15 @@ log "reference table: $ROWS rows"
 
 # ---- one run --------------------------------------------------------------------------
 declare -A SECS=() CPU=() BATCHROWS=() PGCPU=()
-POSTMASTER_PID=$(awk '{ print $4 }' "/proc/$(pgv -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")/stat" 2>/dev/null || true)
+# The checkpointer's parent is the postmaster; attempt looks it up before
+# every run, since another user of the server may have restarted it.
+postmaster_pid() {
+  awk '{ print $4 }' "/proc/$(pgv -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")/stat" 2>/dev/null || true
+}
+POSTMASTER_PID=""
 postmaster_children_ticks() {
   local st
+  [ -n "$POSTMASTER_PID" ] || return 0
   st=$(cat "/proc/$POSTMASTER_PID/stat" 2>/dev/null) || return 0
   st=${st##*) }
   awk '{ print $14 + $15 }' <<<"$st"
@@ -330,6 +336,7 @@ attempt() { # $1 = configuration, $2 = run
   local try rc pid before after
   for try in $(seq 0 "$RETRIES"); do
     before=$(services_epoch)
+    POSTMASTER_PID=$(postmaster_pid)
     : >"$RUN_ENV"
     rc=0
     (run_config "$1" "$2") &
