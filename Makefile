@@ -57,8 +57,8 @@ bench-peers: build
 	@bash scripts/bench-peers.sh
 
 # kafka2pg's rows/s by partitions (1, 2, 4, 8), by instances in one consumer
-# group (1, 2, 3) and by batch.max_rows (1k, 10k, 50k)
-# (scripts/bench-scaling.sh; results in docs/benchmarks.md).
+# group (1, 2, 3) and by batch.max_rows (1k, 10k, 50k), on 3 M events
+# (scripts/bench-scaling.sh, about 15 minutes; results in docs/benchmarks.md).
 bench-scaling: build
 	@bash scripts/bench-scaling.sh
 

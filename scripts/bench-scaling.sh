@@ -36,7 +36,10 @@
 # docs/benchmarks.md (rewritten; the rest of the file is kept).
 #
 # Environment:
-#   SCALING_COUNT=1000000   events per topic
+#   SCALING_COUNT=3000000   events per topic (without --stop-at-end, kafka2pg
+#                           commits offsets on a 1 s tick, so the end of a run
+#                           is known to within about 1 s: 3 M events make
+#                           runs of 15-20 s here)
 #   SCALING_RUNS=3          repetitions per configuration (medians reported)
 #   SCALING_MODE=insert     insert | upsert (upsert: SCALING_COUNT/2 ids)
 #   SCALING_TIMEOUT=600     seconds one run may take
@@ -58,7 +61,7 @@ export LC_ALL=C
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-COUNT=${SCALING_COUNT:-1000000}
+COUNT=${SCALING_COUNT:-3000000}
 RUNS=${SCALING_RUNS:-3}
 MODE=${SCALING_MODE:-insert}
 TIMEOUT=${SCALING_TIMEOUT:-600}
