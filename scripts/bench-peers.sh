@@ -170,9 +170,11 @@ CONNECT_HOME="$CACHE/connect-$CONNECT_VERSION"
 if [ ! -f "$CONNECT_HOME/.complete" ]; then
   log "fetching Kafka Connect $CONNECT_VERSION (connect-runtime and its dependencies) from Maven Central into $CONNECT_HOME"
   rm -rf "$CONNECT_HOME"
+  mkdir -p "$CONNECT_HOME"
   mvn -B -q -Dstyle.color=never -f bench/peers/pom.xml "$DEP_PLUGIN:copy-dependencies" \
-    -Dconnect.version="$CONNECT_VERSION" -DincludeScope=runtime -DoutputDirectory="$CONNECT_HOME/libs" </dev/null >&2 \
-    || die "mvn could not fetch Kafka Connect $CONNECT_VERSION"
+    -Dconnect.version="$CONNECT_VERSION" -DincludeScope=runtime -DoutputDirectory="$CONNECT_HOME/libs" \
+    </dev/null >"$CONNECT_HOME/mvn.log" 2>&1 \
+    || { tail -n 30 "$CONNECT_HOME/mvn.log" >&2; die "mvn could not fetch Kafka Connect $CONNECT_VERSION"; }
   [ -f "$CONNECT_HOME/libs/connect-runtime-$CONNECT_VERSION.jar" ] || die "connect-runtime-$CONNECT_VERSION.jar missing after mvn"
   touch "$CONNECT_HOME/.complete"
 fi
