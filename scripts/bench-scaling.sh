@@ -39,7 +39,7 @@
 #   SCALING_COUNT=3000000   events per topic (without --stop-at-end, kafka2pg
 #                           commits offsets on a 1 s tick, so the end of a run
 #                           is known to within about 1 s: 3 M events make
-#                           runs of 15-20 s here)
+#                           runs of 8-20 s here)
 #   SCALING_RUNS=3          repetitions per configuration (medians reported)
 #   SCALING_MODE=insert     insert | upsert (upsert: SCALING_COUNT/2 ids)
 #   SCALING_TIMEOUT=600     seconds one run may take
