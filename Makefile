@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 SERVICES := scripts/services.sh
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build test test-unit vet demo bench backpressure chaos services-up services-down clean
+.PHONY: all build test test-unit vet demo bench bench-peers bench-scaling backpressure chaos services-up services-down clean
 
 all: build
 
@@ -55,6 +55,20 @@ demo: build
 bench: build
 	@bash scripts/bench.sh
 	@bash scripts/bench-decode.sh
+
+# The same 1M orders through kafka2pg, Kafka Connect + Debezium's JDBC sink and
+# a row-at-a-time Python consumer (on PEERS_SAMPLE=20000 events), against
+# psql's \copy; rows/s, ratios, CPU per row (scripts/bench-peers.sh, about
+# 25 minutes; the first run fetches Connect, the connector and a Python venv
+# into the cache). Results in docs/benchmarks.md.
+bench-peers: build
+	@bash scripts/bench-peers.sh
+
+# kafka2pg's rows/s by partitions (1, 2, 4, 8), by instances in one consumer
+# group (1, 2, 3) and by batch.max_rows (1k, 10k, 50k), on 3 M events
+# (scripts/bench-scaling.sh, about 15 minutes; results in docs/benchmarks.md).
+bench-scaling: build
+	@bash scripts/bench-scaling.sh
 
 # Records/s per core that Mapper.Map decodes and coerces, per value format
 # (json, json-connect, avro, protobuf, json-schema); no services needed.
