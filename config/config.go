@@ -52,6 +52,12 @@ const (
 	FormatBytes       = "bytes"
 )
 
+// Values of Postgres.Pooler.
+const (
+	PoolerNone        = "none"
+	PoolerTransaction = "transaction" // PgBouncer pool_mode=transaction and alike
+)
+
 // Values of Errors.Tolerance.
 const (
 	ToleranceNone = "none"
@@ -135,9 +141,14 @@ type SASL struct {
 	// MechanismScramSHA512. Input is case-insensitive; Parse normalises it to
 	// upper case.
 	Mechanism string `yaml:"mechanism"`
-	// Username and Password are required. Redacted never shows Password.
+	// Username is required, and one of Password and PasswordFile.
+	// Redacted never shows Password.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password (trailing white space
+	// is trimmed). It is read again at every new connection, so a rotated
+	// password is picked up without a restart.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Postgres configures the connection pool to PostgreSQL.
@@ -147,6 +158,20 @@ type Postgres struct {
 	URL string `yaml:"url"`
 	// MaxConns caps the pool. Default 4, 1..1000.
 	MaxConns int `yaml:"max_conns"`
+	// PasswordFile names a file holding the password (trailing white space
+	// is trimmed), used instead of a password in URL; read again at every
+	// new connection, so a rotated password is picked up without a restart.
+	PasswordFile string `yaml:"password_file"`
+	// Pooler is PoolerTransaction when URL goes through a transaction-mode
+	// connection pooler (PgBouncer pool_mode=transaction): no session state
+	// is kept between transactions. Default PoolerNone.
+	Pooler string `yaml:"pooler"`
+	// IOTimeout bounds how long a connection waits for the server to answer
+	// (a read) or take data (a write) before it is given up as dead, even
+	// when the network path drops packets without resetting. Default 30s;
+	// 0 disables it. It must exceed the longest statement kafka2pg runs
+	// (a batch's write), which is far below a second in normal operation.
+	IOTimeout Duration `yaml:"io_timeout"`
 	// OffsetsTable is where delivery: exactly-once stores each partition's
 	// next offset, "table" or "schema.table". Default "kafka2pg_offsets".
 	OffsetsTable string `yaml:"offsets_table"`
@@ -174,6 +199,9 @@ type SchemaRegistry struct {
 	// set. Redacted never shows Password.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password, read again at every
+	// request that needs it (rotation without a restart).
+	PasswordFile string `yaml:"password_file"`
 	// TLS configures an https registry (same fields as kafka.tls).
 	TLS *TLS `yaml:"tls"`
 	// Timeout bounds one registry request. Default 10s.

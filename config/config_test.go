@@ -79,7 +79,7 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			SessionTimeout: Duration(45 * time.Second),
 			FetchMaxBytes:  4 * MiB,
 		},
-		Postgres:       Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4, OffsetsTable: "kafka2pg_offsets"},
+		Postgres:       Postgres{URL: "postgres://u:pw@127.0.0.1/app", MaxConns: 4, OffsetsTable: "kafka2pg_offsets", Pooler: "none", IOTimeout: Duration(30 * time.Second)},
 		SchemaRegistry: SchemaRegistry{Timeout: Duration(10 * time.Second)},
 		Delivery:       "at-least-once",
 		Batch: Batch{
@@ -133,6 +133,8 @@ var (
 			URL:          "postgres://sink:pg-secret-2@db.internal:5432/shop?sslmode=verify-full",
 			MaxConns:     8,
 			OffsetsTable: "sink.kafka2pg_offsets",
+			Pooler:       "none",
+			IOTimeout:    Duration(30 * time.Second),
 		},
 		SchemaRegistry: SchemaRegistry{URL: "http://registry.internal:8081", Username: "sink", Timeout: Duration(10 * time.Second),
 			TLS: &TLS{CAFile: "/etc/kafka2pg/registry-ca.pem"}},
@@ -232,8 +234,8 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got.lines["routes[3].mode"] != 84 {
-		t.Errorf("line of routes[3].mode = %d, want 84", got.lines["routes[3].mode"])
+	if got.lines["routes[3].mode"] != 87 {
+		t.Errorf("line of routes[3].mode = %d, want 87", got.lines["routes[3].mode"])
 	}
 	got.lines = nil
 	if !reflect.DeepEqual(got, fullWant) {
@@ -530,7 +532,7 @@ func TestProblems(t *testing.T) {
 		{"registry url scheme", with("schema_registry: {url: 'ftp://r:1'}"), nil,
 			"schema_registry.url", 9, `must be an http or https URL; got scheme "ftp"`},
 		{"registry password without user", with("schema_registry: {url: 'http://r:1', password: x}"), nil,
-			"schema_registry.username", 9, "required when schema_registry.password is set"},
+			"schema_registry.username", 9, "required when schema_registry.password or password_file is set"},
 		{"filter raw", with("    mode: raw", "    filter: 'value.x > 1'"), nil,
 			"routes[0].filter", 10, "not valid with mode: raw"},
 		{"columns empty expression", with("    columns: {a: ' '}"), nil,

@@ -23,6 +23,7 @@ const (
 	defaultLogFormat        = "text"
 	defaultRegistryTimeout  = Duration(10 * time.Second)
 	defaultLogLevel         = "info"
+	defaultIOTimeout        = Duration(30 * time.Second)
 )
 
 // setDefaults gives every field the document did not set its default.
@@ -58,6 +59,8 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	size("kafka.fetch_max_bytes", &c.Kafka.FetchMaxBytes, defaultFetchMaxBytes)
 	num("postgres.max_conns", &c.Postgres.MaxConns, defaultMaxConns)
 	str("postgres.offsets_table", &c.Postgres.OffsetsTable, "kafka2pg_offsets")
+	str("postgres.pooler", &c.Postgres.Pooler, PoolerNone)
+	dur("postgres.io_timeout", &c.Postgres.IOTimeout, defaultIOTimeout)
 	str("delivery", &c.Delivery, DeliveryAtLeastOnce)
 	num("batch.max_rows", &c.Batch.MaxRows, defaultMaxRows)
 	size("batch.max_bytes", &c.Batch.MaxBytes, defaultMaxBytes)

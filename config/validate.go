@@ -16,6 +16,7 @@ var (
 	starts     = []string{StartEarliest, StartLatest}
 	mechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
 	modes      = []string{ModeInsert, ModeUpsert, ModeRaw}
+	poolers    = []string{PoolerNone, PoolerTransaction}
 	formats    = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
 	truncates  = []string{TruncateIgnore, TruncateFail}
 	tolerances = []string{ToleranceNone, ToleranceAll}
@@ -126,8 +127,11 @@ func (v *validator) kafka() {
 		if s.Username == "" {
 			v.add("kafka.sasl.username", "required with kafka.sasl")
 		}
-		if s.Password == "" {
-			v.add("kafka.sasl.password", "required with kafka.sasl")
+		switch {
+		case s.Password == "" && s.PasswordFile == "":
+			v.add("kafka.sasl.password", "required with kafka.sasl (or kafka.sasl.password_file)")
+		case s.Password != "" && s.PasswordFile != "":
+			v.add("kafka.sasl.password_file", "set password or password_file, not both")
 		}
 	}
 }
@@ -154,6 +158,10 @@ func (v *validator) postgres() {
 	}
 	if p.MaxConns < 1 || p.MaxConns > 1000 {
 		v.add("postgres.max_conns", "must be between 1 and 1000; got %d", p.MaxConns)
+	}
+	v.enum("postgres.pooler", p.Pooler, poolers)
+	if p.IOTimeout < 0 || (p.IOTimeout > 0 && p.IOTimeout < Duration(time.Second)) {
+		v.add("postgres.io_timeout", "must be 0 (off) or at least 1s; got %s", p.IOTimeout)
 	}
 	v.table("postgres.offsets_table", p.OffsetsTable)
 }
@@ -294,8 +302,11 @@ func (v *validator) registry(s *SchemaRegistry) {
 			v.add("schema_registry.url", "has no host")
 		}
 	}
-	if s.Password != "" && s.Username == "" {
-		v.add("schema_registry.username", "required when schema_registry.password is set")
+	if (s.Password != "" || s.PasswordFile != "") && s.Username == "" {
+		v.add("schema_registry.username", "required when schema_registry.password or password_file is set")
+	}
+	if s.Password != "" && s.PasswordFile != "" {
+		v.add("schema_registry.password_file", "set password or password_file, not both")
 	}
 	if s.Timeout < 0 {
 		v.add("schema_registry.timeout", "must not be negative; got %s", s.Timeout)

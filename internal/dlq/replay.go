@@ -186,7 +186,8 @@ type replayer struct {
 	res     *ReplayResult
 	batch   int
 	policy  retry.Policy
-	conn    *pgx.Conn     // holds the replay lock; reads in a dry run
+	conn    *pgx.Conn     // prepares the routes; reads in a dry run
+	unlock  func()        // releases the replay lock
 	pool    *pgxpool.Pool // writes and reads (nil in a dry run)
 	routes  *route.Set
 	mappers map[string]*route.Mapper // by source topic
@@ -259,15 +260,16 @@ func (rp *replayer) prepare(ctx context.Context) error {
 	}
 	if !rp.opts.DryRun {
 		// One replay of a queue at a time: two would replay the same dead
-		// letters. The lock is the session's, released when conn closes.
-		var got bool
+		// letters. The lock is held until close.
 		key := "kafka2pg dlq replay|" + rp.res.DLQ + "|" + rp.cfg.Kafka.Group
-		if err := rp.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got); err != nil {
+		release, got, err := pgwrite.TryLock(ctx, rp.cfg.Postgres, replayAppName, key)
+		if err != nil {
 			return fmt.Errorf("taking the replay lock: %w", err)
 		}
 		if !got {
 			return fmt.Errorf("another kafka2pg dlq replay of the %s for group %s is running", rp.res.DLQ, rp.cfg.Kafka.Group)
 		}
+		rp.unlock = release
 	}
 	progs, err := route.Compile(rp.cfg)
 	if err != nil {
@@ -290,6 +292,9 @@ func (rp *replayer) prepare(ctx context.Context) error {
 }
 
 func (rp *replayer) close() {
+	if rp.unlock != nil {
+		defer rp.unlock() // last: nothing of this replay writes after it
+	}
 	if rp.pool != nil {
 		rp.pool.Close()
 	}

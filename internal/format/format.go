@@ -207,6 +207,9 @@ func (s *Set) registry() (*registry.Client, error) {
 	s.once.Do(func() {
 		sr := s.sr
 		rc := registry.Config{URL: sr.URL, Username: sr.Username, Password: sr.Password, Timeout: time.Duration(sr.Timeout)}
+		if f := sr.PasswordFile; f != "" {
+			rc.PasswordFunc = func() (string, error) { return config.ReadSecret(f) }
+		}
 		if sr.TLS != nil {
 			if rc.TLS, s.err = source.TLSConfig(sr.TLS, "schema_registry.tls"); s.err != nil {
 				return

@@ -37,9 +37,12 @@ func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func
 }
 
 func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(context.Context, pgx.Tx) error) error {
-	for _, c := range changes {
-		if err := c.W.ensureStages(ctx, conn); err != nil {
-			return err
+	pooler := throughPooler(conn)
+	if !pooler {
+		for _, c := range changes {
+			if err := c.W.ensureStages(ctx, conn); err != nil {
+				return err
+			}
 		}
 	}
 	tx, err := conn.Begin(ctx)
@@ -50,6 +53,11 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 	plans := make([]*plan, 0, len(changes))
 	for _, c := range changes {
 		if len(c.Rows) > 0 {
+			if pooler {
+				if err := c.W.createStages(ctx, tx); err != nil {
+					return err
+				}
+			}
 			plans = append(plans, c.W.prepare(c.Rows))
 		}
 	}

@@ -2,9 +2,15 @@ package pgwrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kafka2pg/kafka2pg/config"
@@ -13,10 +19,25 @@ import (
 
 // Every connection kafka2pg opens to PostgreSQL is set up here: the pool of
 // a pipeline or a replay, and the single connections of start-up, check and
-// the offsets commands.
+// the offsets commands. Three settings shape them all:
+//
+//   - postgres.password_file: the password is read from the file at every
+//     new connection, so a rotated secret is picked up on the next reconnect;
+//   - postgres.io_timeout: every read and write on the socket has a deadline
+//     (and the socket TCP keepalives and a TCP user timeout), so a path that
+//     silently drops packets fails the statement within the bound instead of
+//     hanging until the kernel gives up, minutes later;
+//   - postgres.pooler: transaction: no session state outlives a transaction
+//     (no prepared statements, staging tables created per transaction).
+
+// poolerKey marks, in a connection's CustomData, a connection through a
+// transaction-mode pooler.
+const poolerKey = "kafka2pg.pooler"
 
 // ConnConfig is the connection configuration of postgres.url, with
-// application_name set to app unless the URL sets it.
+// application_name set to app unless the URL sets it, the password read from
+// postgres.password_file when set, and the io_timeout and pooler settings
+// applied.
 func ConnConfig(pg config.Postgres, app string) (*pgx.ConnConfig, error) {
 	cc, err := pgx.ParseConfig(pg.URL)
 	if err != nil {
@@ -25,7 +46,34 @@ func ConnConfig(pg config.Postgres, app string) (*pgx.ConnConfig, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = app
 	}
+	if err := setPassword(&cc.Config, pg); err != nil {
+		return nil, err
+	}
+	if t := time.Duration(pg.IOTimeout); t > 0 {
+		cc.DialFunc = ioDialer(t, cc.ConnectTimeout)
+	}
+	if pg.Pooler == config.PoolerTransaction {
+		// Named prepared statements live in one server session, which a
+		// transaction-mode pooler does not keep: every statement is sent
+		// with the extended protocol and an unnamed statement instead.
+		cc.DefaultQueryExecMode = pgx.QueryExecModeExec
+		cc.StatementCacheCapacity = 0
+		cc.DescriptionCacheCapacity = 0
+	}
 	return cc, nil
+}
+
+// setPassword reads postgres.password_file into c.
+func setPassword(c *pgconn.Config, pg config.Postgres) error {
+	if pg.PasswordFile == "" {
+		return nil
+	}
+	pw, err := config.ReadSecret(pg.PasswordFile)
+	if err != nil {
+		return fmt.Errorf("postgres.password_file: %w", err)
+	}
+	c.Password = pw
+	return nil
 }
 
 // Connect opens one connection.
@@ -38,7 +86,19 @@ func Connect(ctx context.Context, pg config.Postgres, app string) (*pgx.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
+	markPooler(conn, pg)
 	return conn, nil
+}
+
+func markPooler(conn *pgx.Conn, pg config.Postgres) {
+	if pg.Pooler == config.PoolerTransaction {
+		conn.PgConn().CustomData()[poolerKey] = true
+	}
+}
+
+// throughPooler reports whether conn goes through a transaction-mode pooler.
+func throughPooler(conn *pgx.Conn) bool {
+	return conn.PgConn().CustomData()[poolerKey] != nil
 }
 
 // NewPool opens a pool of at most maxConns connections. tables, when not
@@ -55,15 +115,141 @@ func NewPool(ctx context.Context, pg config.Postgres, app string, maxConns int, 
 	}
 	pc.ConnConfig = cc
 	pc.MaxConns = int32(maxConns)
-	if tables != nil {
-		pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
-			table.RegisterTypes(c.TypeMap(), tables())
-			return nil
+	if pg.PasswordFile != "" {
+		// Read again for every new connection: a rotated password is
+		// used from the next reconnect on.
+		pc.BeforeConnect = func(_ context.Context, c *pgx.ConnConfig) error {
+			return setPassword(&c.Config, pg)
 		}
+	}
+	pc.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		markPooler(c, pg)
+		if tables != nil {
+			table.RegisterTypes(c.TypeMap(), tables())
+		}
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
 	return pool, nil
+}
+
+// ioDialer dials with TCP keepalives and a TCP user timeout of t, and wraps
+// the connection so that every read and write has a deadline of t.
+// connectTimeout (the URL's connect_timeout) bounds the dial; without it t
+// does.
+func ioDialer(t, connectTimeout time.Duration) pgconn.DialFunc {
+	d := &net.Dialer{
+		Timeout: t,
+		KeepAliveConfig: net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     max(t/3, time.Second),
+			Interval: max(t/9, time.Second),
+			Count:    3,
+		},
+		Control: userTimeout(t),
+	}
+	if connectTimeout > 0 {
+		d.Timeout = connectTimeout
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &ioConn{Conn: c, timeout: t}, nil
+	}
+}
+
+// ioConn gives every Read and Write a deadline of timeout from its start,
+// or the deadline pgconn set (a cancelled context sets one in the past),
+// whichever is earlier.
+type ioConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu     sync.Mutex
+	rd, wd time.Time // the deadlines pgconn set; zero: none
+}
+
+// IOTimeoutError is a read or write on a PostgreSQL connection that made no
+// progress for postgres.io_timeout. The connection is closed after it.
+type IOTimeoutError struct {
+	Op    string        // "read" or "write"
+	After time.Duration // the io_timeout
+	Err   error
+}
+
+func (e *IOTimeoutError) Error() string {
+	if e.Op == "write" {
+		return fmt.Sprintf("PostgreSQL took no data for %s (postgres.io_timeout): %v", e.After, e.Err)
+	}
+	return fmt.Sprintf("no answer from PostgreSQL for %s (postgres.io_timeout): %v", e.After, e.Err)
+}
+func (e *IOTimeoutError) Unwrap() error   { return e.Err }
+func (e *IOTimeoutError) Timeout() bool   { return true }
+func (e *IOTimeoutError) Temporary() bool { return true }
+
+func (c *ioConn) deadline(set time.Time) (time.Time, bool) {
+	d := time.Now().Add(c.timeout)
+	if !set.IsZero() && set.Before(d) {
+		return set, false
+	}
+	return d, true
+}
+
+func (c *ioConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	d, ours := c.deadline(c.rd)
+	err := c.Conn.SetReadDeadline(d)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &IOTimeoutError{Op: "read", After: c.timeout, Err: err}
+	}
+	return n, err
+}
+
+func (c *ioConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	d, ours := c.deadline(c.wd)
+	err := c.Conn.SetWriteDeadline(d)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &IOTimeoutError{Op: "write", After: c.timeout, Err: err}
+	}
+	return n, err
+}
+
+func (c *ioConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rd, c.wd = t, t
+	d, _ := c.deadline(t)
+	return c.Conn.SetDeadline(d)
+}
+
+func (c *ioConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rd = t
+	d, _ := c.deadline(t)
+	return c.Conn.SetReadDeadline(d)
+}
+
+func (c *ioConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wd = t
+	d, _ := c.deadline(t)
+	return c.Conn.SetWriteDeadline(d)
 }

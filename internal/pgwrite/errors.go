@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -107,7 +108,8 @@ func classifySQLState(code string) Class {
 		"55P03", // lock_not_available
 		"55006", // object_in_use
 		"25P03", // idle_in_transaction_session_timeout
-		"57014": // query_canceled (statement_timeout, pg_cancel_backend)
+		"57014", // query_canceled (statement_timeout, pg_cancel_backend)
+		"25006": // read_only_sql_transaction: a failover left us on a replica, or the primary is read-only for now
 		return Transient
 	}
 	if len(code) < 2 {
@@ -161,7 +163,22 @@ func (e *WriteError) Reason() string {
 	if pgErr.Detail != "" {
 		msg += ": " + pgErr.Detail
 	}
-	return msg
+	return msg + PoolerHint(e.Err)
+}
+
+// PoolerHint is a hint appended to an error that looks like session state
+// lost between transactions — what a transaction-mode pooler does when
+// postgres.pooler is not set — or "".
+func PoolerHint(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	if pgErr.Code == "26000" || // invalid_sql_statement_name: a prepared statement is gone
+		(pgErr.Code == "42P01" && strings.Contains(pgErr.Message, `"kafka2pg_`)) { // a staging table is gone
+		return "; if postgres.url goes through a transaction-mode pooler (PgBouncer pool_mode=transaction), set postgres.pooler: transaction"
+	}
+	return ""
 }
 
 // IsUndefinedTable reports an error saying that a table, or the schema it

@@ -38,7 +38,7 @@ func TestClassify(t *testing.T) {
 		{"permission denied", pg("42501"), Systemic},
 		{"disk full", pg("53100"), Systemic},
 		{"out of memory", pg("53200"), Systemic},
-		{"read only", pg("25006"), Systemic},
+		{"read only after a failover", pg("25006"), Transient},
 		{"connect error", &pgconn.ConnectError{}, Transient},
 		{"net error", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, Transient},
 		{"eof", fmt.Errorf("x: %w", io.ErrUnexpectedEOF), Transient},

@@ -120,34 +120,41 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 	if data[w.stage] != nil {
 		return nil
 	}
-	target := w.spec.Table.Ident().Sanitize()
-	sql := "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{w.stage}.Sanitize() +
-		" ON COMMIT DELETE ROWS AS SELECT * FROM " + target + " WITH NO DATA"
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("creating staging table for %s: %w", target, err)
-	}
-	if len(w.keyIdx) > 0 {
-		sql = "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{w.delStage}.Sanitize() +
-			" ON COMMIT DELETE ROWS AS SELECT " + quoteList(w.spec.KeyCols, "") +
-			", NULL::timestamptz AS kafka2pg_deleted_at FROM " + target + " WITH NO DATA"
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("creating staging table for %s: %w", target, err)
-		}
-	}
-	if len(w.replaceIdx) > 0 {
-		for _, st := range []struct {
-			name string
-			cols []string
-		}{{w.replaceStage, w.spec.ReplaceBy}, {w.keepStage, w.spec.KeyCols}} {
-			sql = "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{st.name}.Sanitize() +
-				" ON COMMIT DELETE ROWS AS SELECT " + quoteList(st.cols, "") + " FROM " + target + " WITH NO DATA"
-			if _, err := conn.Exec(ctx, sql); err != nil {
-				return fmt.Errorf("creating staging table for %s: %w", target, err)
-			}
-		}
+	if _, err := conn.Exec(ctx, w.stagesDDL("DELETE ROWS")); err != nil {
+		return fmt.Errorf("creating staging tables for %s: %w", w.spec.Table.Ident().Sanitize(), err)
 	}
 	data[w.stage] = true
 	return nil
+}
+
+// createStages creates the staging tables inside tx, dropped at its end:
+// behind a transaction-mode pooler the next transaction may run on another
+// server session, where a table of this one does not exist.
+func (w *Writer) createStages(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, w.stagesDDL("DROP")); err != nil {
+		return fmt.Errorf("creating staging tables for %s: %w", w.spec.Table.Ident().Sanitize(), err)
+	}
+	return nil
+}
+
+// stagesDDL is the statements (one simple-protocol query) creating this
+// writer's staging tables with the given ON COMMIT action.
+func (w *Writer) stagesDDL(onCommit string) string {
+	target := w.spec.Table.Ident().Sanitize()
+	create := func(name, cols string) string {
+		return "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{name}.Sanitize() +
+			" ON COMMIT " + onCommit + " AS SELECT " + cols + " FROM " + target + " WITH NO DATA;\n"
+	}
+	var b strings.Builder
+	b.WriteString(create(w.stage, "*"))
+	if len(w.keyIdx) > 0 {
+		b.WriteString(create(w.delStage, quoteList(w.spec.KeyCols, "")+", NULL::timestamptz AS kafka2pg_deleted_at"))
+	}
+	if len(w.replaceIdx) > 0 {
+		b.WriteString(create(w.replaceStage, quoteList(w.spec.ReplaceBy, "")))
+		b.WriteString(create(w.keepStage, quoteList(w.spec.KeyCols, "")))
+	}
+	return b.String()
 }
 
 // applyReplace deletes the stored rows of the parents in replaced (their

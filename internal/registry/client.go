@@ -37,6 +37,10 @@ type Config struct {
 	// Username and Password are sent with HTTP basic auth when Username is
 	// set. Password never appears in an error.
 	Username, Password string
+	// PasswordFunc, when set, gives the password for every request instead
+	// of Password (a secret file read again, so rotation needs no restart).
+	// Its error must not quote the secret.
+	PasswordFunc func() (string, error)
 	// TLS configures an https URL; nil means the system roots. Setting it
 	// for an http URL is an error (the user expects encryption).
 	TLS *tls.Config
@@ -69,7 +73,7 @@ func (cfg *Config) validate() (base, user, pass string, err error) {
 		return "", "", "", errors.New("registry: url has no host")
 	case u.RawQuery != "" || u.Fragment != "":
 		return "", "", "", errors.New("registry: url must not have a query or fragment")
-	case cfg.Password != "" && cfg.Username == "":
+	case (cfg.Password != "" || cfg.PasswordFunc != nil) && cfg.Username == "":
 		return "", "", "", errors.New("registry: username is required when password is set")
 	case u.User != nil && cfg.Username != "":
 		return "", "", "", errors.New("registry: url has credentials and username is set; give them one way")
@@ -101,6 +105,7 @@ type Client struct {
 	base     string // base URL without credentials; used in requests and errors
 	user     string // basic auth when non-empty
 	pass     string
+	passFn   func() (string, error)
 	timeout  time.Duration
 	http     *http.Client
 	requests atomic.Int64
@@ -135,6 +140,7 @@ func New(cfg Config) (*Client, error) {
 		base:    base,
 		user:    user,
 		pass:    pass,
+		passFn:  cfg.PasswordFunc,
 		timeout: timeout,
 		http:    &http.Client{Transport: tr},
 		byID:    make(map[int]*Schema),
@@ -330,8 +336,14 @@ func (c *Client) get(ctx context.Context, path, what string, out any) error {
 		return &RequestError{URL: c.base, Msg: fmt.Sprintf("GET %s: %v", path, err)}
 	}
 	req.Header.Set("Accept", accept)
+	pass := c.pass
+	if c.passFn != nil {
+		if pass, err = c.passFn(); err != nil {
+			return &RequestError{URL: c.base, Msg: fmt.Sprintf("GET %s: password: %v", path, err)}
+		}
+	}
 	if c.user != "" {
-		req.SetBasicAuth(c.user, c.pass)
+		req.SetBasicAuth(c.user, pass)
 	}
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
@@ -352,7 +364,7 @@ func (c *Client) get(ctx context.Context, path, what string, out any) error {
 		}
 		return nil
 	}
-	return c.statusError(resp.StatusCode, path, what, body)
+	return c.statusError(resp.StatusCode, path, what, body, pass)
 }
 
 // transportError classifies a failure to send or read: a server
@@ -373,7 +385,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 // code. A 404 without a registry error code comes from something other than
 // the registry (a wrong path prefix, a proxy): that is configuration, not a
 // missing schema, so it must not dead-letter records.
-func (c *Client) statusError(status int, path, what string, body []byte) error {
+func (c *Client) statusError(status int, path, what string, body []byte, pass string) error {
 	var e struct {
 		Code    int    `json:"error_code"`
 		Message string `json:"message"`
@@ -383,8 +395,8 @@ func (c *Client) statusError(status int, path, what string, body []byte) error {
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage] + "..."
 	}
-	if c.pass != "" { // a registry or proxy echoing credentials must not leak them
-		msg = strings.ReplaceAll(msg, c.pass, "[redacted]")
+	if pass != "" { // a registry or proxy echoing credentials must not leak them
+		msg = strings.ReplaceAll(msg, pass, "[redacted]")
 	}
 	if msg == "" {
 		msg = http.StatusText(status)

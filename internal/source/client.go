@@ -3,6 +3,7 @@
 package source
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -33,16 +35,11 @@ func ClientOpts(k config.Kafka) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if s := k.SASL; s != nil {
-		switch strings.ToUpper(s.Mechanism) {
-		case "PLAIN":
-			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()))
-		case "SCRAM-SHA-256":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
-			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
-		default:
-			return nil, fmt.Errorf("kafka.sasl.mechanism: unsupported %q", s.Mechanism)
+		mech, err := saslMechanism(s)
+		if err != nil {
+			return nil, err
 		}
+		opts = append(opts, kgo.SASL(mech))
 	}
 	return opts, nil
 }
@@ -70,4 +67,40 @@ func TLSConfig(t *config.TLS, path string) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// saslMechanism is kafka.sasl's mechanism. With password_file the password
+// is read at every new broker connection, so a rotated password is used from
+// the next reconnect on without a restart.
+func saslMechanism(s *config.SASL) (sasl.Mechanism, error) {
+	password := func() (string, error) {
+		if s.PasswordFile == "" {
+			return s.Password, nil
+		}
+		pw, err := config.ReadSecret(s.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("kafka.sasl.password_file: %w", err)
+		}
+		return pw, nil
+	}
+	if _, err := password(); err != nil {
+		return nil, err // an unreadable file is a start-up error, not a retry loop
+	}
+	switch strings.ToUpper(s.Mechanism) {
+	case "PLAIN":
+		return plain.Plain(func(context.Context) (plain.Auth, error) {
+			pw, err := password()
+			return plain.Auth{User: s.Username, Pass: pw}, err
+		}), nil
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		auth := func(context.Context) (scram.Auth, error) {
+			pw, err := password()
+			return scram.Auth{User: s.Username, Pass: pw}, err
+		}
+		if strings.ToUpper(s.Mechanism) == "SCRAM-SHA-256" {
+			return scram.Sha256(auth), nil
+		}
+		return scram.Sha512(auth), nil
+	}
+	return nil, fmt.Errorf("kafka.sasl.mechanism: unsupported %q", s.Mechanism)
 }

@@ -1,0 +1,120 @@
+package pgwrite
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kafka2pg/kafka2pg/config"
+)
+
+// silent accepts connections and never answers nor closes them: a
+// blackholed path as a client sees it.
+func silent(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestIOTimeoutEndsASilentConnect(t *testing.T) {
+	addr := silent(t)
+	pg := config.Postgres{URL: "postgres://u:secret-pw@" + addr + "/db?sslmode=disable", IOTimeout: config.Duration(time.Second)}
+	start := time.Now()
+	_, err := Connect(context.Background(), pg, "test")
+	took := time.Since(start)
+	var ioErr *IOTimeoutError
+	if !errors.As(err, &ioErr) {
+		t.Fatalf("Connect to a silent server: %v, want an *IOTimeoutError", err)
+	}
+	if took < time.Second || took > 10*time.Second {
+		t.Errorf("gave up after %s, want about the 1s io_timeout", took)
+	}
+	if !IsTransient(err) {
+		t.Errorf("Classify = %s, want transient", Classify(err))
+	}
+}
+
+func TestIOConnDeadlines(t *testing.T) {
+	addr := silent(t)
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ioConn{Conn: raw, timeout: 300 * time.Millisecond}
+	defer c.Close()
+	buf := make([]byte, 1)
+
+	// A cancelled context (pgconn sets a deadline in the past) ends a read
+	// at once, and the error is not an io_timeout.
+	_ = c.SetDeadline(time.Now())
+	start := time.Now()
+	_, err = c.Read(buf)
+	var ioErr *IOTimeoutError
+	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ioErr) || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("read after a past deadline: %v after %s", err, time.Since(start))
+	}
+	// Cleared again, the io_timeout bounds the read.
+	_ = c.SetDeadline(time.Time{})
+	start = time.Now()
+	_, err = c.Read(buf)
+	if !errors.As(err, &ioErr) || ioErr.Op != "read" {
+		t.Fatalf("read from a silent peer: %v, want an *IOTimeoutError", err)
+	}
+	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("read gave up after %s, want about 300ms", d)
+	}
+	// A later deadline than the io_timeout does not extend it.
+	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
+	start = time.Now()
+	if _, err = c.Read(buf); !errors.As(err, &ioErr) || time.Since(start) > 3*time.Second {
+		t.Fatalf("read with an hour's deadline: %v after %s", err, time.Since(start))
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "pw")
+	if err := os.WriteFile(f, []byte("s3cret-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := ConnConfig(config.Postgres{URL: "postgres://u@127.0.0.1/db", PasswordFile: f}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.Password != "s3cret-from-file" {
+		t.Errorf("password = %q, want the file's content without the newline", cc.Password)
+	}
+	_, err = ConnConfig(config.Postgres{URL: "postgres://u@127.0.0.1/db", PasswordFile: filepath.Join(dir, "missing")}, "test")
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing password file: %v", err)
+	}
+	if got := err.Error(); got != "postgres.password_file: reading "+filepath.Join(dir, "missing")+": no such file or directory" {
+		t.Errorf("error = %q", got)
+	}
+}
