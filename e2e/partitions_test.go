@@ -462,3 +462,103 @@ routes:
 		t.Errorf("partition 1: committed offset %d but %s rows", committed[1], rows1)
 	}
 }
+
+// auto_evolve on a partitioned table: a new field adds the column to the
+// parent, and PostgreSQL adds it to every partition; a safe widening of an
+// ordinary column is applied the same way. Widening a column of the
+// partition key is something PostgreSQL refuses: the record asking for it
+// is a record error naming the column (dead-lettered here), not a stopped
+// pipeline, and the records after it land. A schemaless JSON record with a
+// new field changes only what the new field needs: the date partition key
+// is not touched. `kafka2pg check` shows the partitions.
+func TestPartitionedAutoEvolve(t *testing.T) {
+	e := newEnv(t, 1)
+	for _, s := range []string{
+		`CREATE TABLE ev (id bigint NOT NULL, bucket integer NOT NULL, qty integer, day date NOT NULL, PRIMARY KEY (id, bucket, day)) PARTITION BY LIST (bucket)`,
+		`CREATE TABLE ev_1 PARTITION OF ev FOR VALUES IN (1)`,
+		`CREATE TABLE ev_2 PARTITION OF ev FOR VALUES IN (2) PARTITION BY RANGE (day)`,
+		`CREATE TABLE ev_2_2026 PARTITION OF ev_2 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')`,
+		`CREATE TABLE ev_other PARTITION OF ev DEFAULT`,
+	} {
+		testenv.Exec(t, e.pool, s)
+	}
+	connect := func(fields, payload string) []byte {
+		return []byte(`{"schema": {"type": "struct", "name": "ev", "fields": [` + fields + `]}, "payload": ` + payload + `}`)
+	}
+	const v1 = `{"field": "id", "type": "int64"}, {"field": "bucket", "type": "int32"}, {"field": "qty", "type": "int32", "optional": true},
+		{"field": "day", "type": "int32", "name": "org.apache.kafka.connect.data.Date"}`
+	// v2: qty becomes int64 (a safe widening) and a new optional field.
+	const v2 = `{"field": "id", "type": "int64"}, {"field": "bucket", "type": "int32"}, {"field": "qty", "type": "int64", "optional": true},
+		{"field": "day", "type": "int32", "name": "org.apache.kafka.connect.data.Date"}, {"field": "note", "type": "string", "optional": true}`
+	// v3: bucket, in the partition key, becomes int64.
+	const v3 = `{"field": "id", "type": "int64"}, {"field": "bucket", "type": "int64"}, {"field": "qty", "type": "int64", "optional": true},
+		{"field": "day", "type": "int32", "name": "org.apache.kafka.connect.data.Date"}`
+	day := 20454 // 2026-01-01
+	topicJSON := testenv.Name("tjson")
+	testenv.CreateTopic(t, topicJSON, 1)
+	testenv.Produce(t, testenv.Client(t),
+		&kgo.Record{Topic: e.topic, Value: connect(v1, fmt.Sprintf(`{"id": 1, "bucket": 1, "qty": 5, "day": %d}`, day))},
+		&kgo.Record{Topic: e.topic, Value: connect(v2, fmt.Sprintf(`{"id": 2, "bucket": 2, "qty": 5000000000, "day": %d, "note": "v2"}`, day))},
+		&kgo.Record{Topic: e.topic, Value: connect(v3, fmt.Sprintf(`{"id": 3, "bucket": 3, "qty": 1, "day": %d}`, day))},
+		&kgo.Record{Topic: e.topic, Value: connect(v2, fmt.Sprintf(`{"id": 4, "bucket": 7, "qty": 7, "day": %d, "note": "after"}`, day))},
+		&kgo.Record{Topic: topicJSON, Value: []byte(`{"id": 5, "bucket": 1, "qty": 1, "day": "2026-05-05", "label": "json"}`)},
+	)
+	cfg := e.config(`errors:
+  tolerance: all
+  dlq: {table: kafka2pg_dlq}
+routes:
+  - topic: {{topic}}
+    table: ev
+    value: {format: json-connect}
+    mode: insert
+    auto_evolve: true
+  - topic: ` + topicJSON + `
+    name: ev-json
+    table: ev
+    mode: insert
+    auto_evolve: true
+`)
+	cfg = rewrite(t, cfg, "topics: ["+e.topic+"]", "topics: ["+e.topic+", "+topicJSON+"]")
+	// check shows the partitions and the ALTERs auto_evolve will run on
+	// the parent.
+	p := start(t, "check", "--config", cfg)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Errorf("check exited %d, want 0", code)
+	}
+	for _, w := range []string{
+		"partitioned by LIST (bucket): 4 partition(s), 3 leaf; the default partition ev_other takes rows no other bound covers",
+		"ev_2 FOR VALUES IN (2), partitioned by RANGE (day)",
+		"  ev_2_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+		`ALTER TABLE "public"."ev" ALTER COLUMN "qty" TYPE bigint;`,
+		`ALTER TABLE "public"."ev" ADD COLUMN IF NOT EXISTS "note" text;`,
+	} {
+		if !strings.Contains(p.out.String(), w) {
+			t.Errorf("check output lacks %q:\n%s", w, p.out.String())
+		}
+	}
+	out := runToEnd(t, cfg)
+	equalLines(t, "ev rows", e.rowTexts("ev", "id", "id", "bucket", "qty", "day", "note", "label", "tableoid::regclass"), []string{
+		"1 | 1 | 5 | 2026-01-01 | NULL | NULL | ev_1",
+		"2 | 2 | 5000000000 | 2026-01-01 | v2 | NULL | ev_2_2026",
+		"4 | 7 | 7 | 2026-01-01 | after | NULL | ev_other",
+		"5 | 1 | 1 | 2026-05-05 | NULL | json | ev_1",
+	})
+	wantCols := []string{"id bigint NOT NULL", "bucket integer NOT NULL", "qty bigint", "day date NOT NULL", "note text", "label text"}
+	for _, tbl := range []string{"ev", "ev_1", "ev_2", "ev_2_2026", "ev_other"} {
+		cols := e.columns(tbl)
+		if cols[len(cols)-1] == "PRIMARY KEY (id, bucket, day)" {
+			cols = cols[:len(cols)-1]
+		}
+		checkLines(t, tbl+" columns", cols, wantCols)
+	}
+	dead := e.deadLetters("kafka2pg_dlq")
+	if len(dead) != 1 || !strings.HasPrefix(dead[0], "2 map ") || !strings.Contains(dead[0], `column "bucket"`) || !strings.Contains(dead[0], "partition key") {
+		t.Errorf("dead letters = %q; want only offset 2, naming column bucket and the partition key", dead)
+	}
+	if !logSays(out, `ALTER TABLE "public"."ev" ADD COLUMN IF NOT EXISTS "note" text`) || !logSays(out, `ALTER TABLE "public"."ev" ALTER COLUMN "qty" TYPE bigint`) {
+		t.Errorf("the log does not show the ALTERs on the parent:\n%s", tail(out, 20))
+	}
+	if got := e.committedTotal(); got != 4 {
+		t.Errorf("committed %d offsets of %s, want 4", got, e.topic)
+	}
+}
