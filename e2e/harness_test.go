@@ -92,6 +92,7 @@ func start(t *testing.T, args ...string) *proc {
 	cmd := exec.Command(testenv.Binary(t), args...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
+	capture(t, "kafka2pg "+strings.Join(args, " "), p.out)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
