@@ -53,12 +53,13 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 	plans := make([]*plan, 0, len(changes))
 	for _, c := range changes {
 		if len(c.Rows) > 0 {
+			p := c.W.prepare(c.Rows)
 			if pooler {
-				if err := c.W.createStages(ctx, tx); err != nil {
+				if err := p.createStages(ctx, tx); err != nil {
 					return err
 				}
 			}
-			plans = append(plans, c.W.prepare(c.Rows))
+			plans = append(plans, p)
 		}
 	}
 	// Deletes children first, writes parents first: a foreign key between

@@ -32,6 +32,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 )
 
@@ -77,6 +78,7 @@ type Pipeline struct {
 	dlqTopic *dlq.Topic        // errors.tolerance: all with a topic
 	budget   *source.Budget
 	stats    stats
+	missing  []*route.Route // routes whose table does not exist yet (no auto_create): Run waits
 
 	hardCtx   context.Context // cancelled by Abort
 	hardStop  context.CancelFunc
@@ -168,6 +170,10 @@ func (p *Pipeline) prepare(ctx context.Context) error {
 	routes := make([]*route.Route, len(p.cfg.Routes))
 	for i := range p.cfg.Routes {
 		r, err := route.Prepare(ctx, conn, i, &p.cfg.Routes[i], p.programs[i], formats, true)
+		if errors.Is(err, table.ErrTableNotFound) {
+			p.missing = append(p.missing, r) // Run waits for it, saying so
+			err = nil
+		}
 		if err != nil {
 			return fmt.Errorf("routes[%d] (table %s): %w", i, r.TableName, err)
 		}
@@ -223,6 +229,18 @@ func (p *Pipeline) run(ctx context.Context) error {
 		}
 		defer srv.Close() //nolint:errcheck // best effort at exit
 		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
+	}
+	// From here /readyz tells why the instance is not ready yet.
+	healthCtx, stopHealth := context.WithCancel(p.hardCtx)
+	healthDone := make(chan struct{})
+	go func() { defer close(healthDone); p.healthLoop(healthCtx) }()
+	defer func() { stopHealth(); <-healthDone }()
+	if err := p.awaitTables(ctx); err != nil {
+		p.consumer.Close(false)
+		if ctx.Err() != nil || p.hardCtx.Err() != nil {
+			return nil // stopped before anything started
+		}
+		return err
 	}
 	// Until a broker answers, nothing else can start; a refused login or an
 	// untrusted certificate ends the run here.

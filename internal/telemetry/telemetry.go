@@ -47,10 +47,12 @@ type Metrics struct {
 	RegistryErrors prometheus.Counter
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
+	partitions     atomic.Int64 // owned, for /readyz
 	readinessGauge prometheus.GaugeFunc
 
 	mu      sync.Mutex
 	reasons map[string]string // why not ready, by what reports it
+	notes   map[string]string // what /readyz says besides, by key
 }
 
 // NewMetrics registers every instrument on a fresh registry (plus the Go
@@ -145,6 +147,36 @@ func (m *Metrics) Ready() bool {
 	return len(m.reasons) == 0
 }
 
+// Note records something /readyz should say even when ready (one note per
+// key); an empty text clears it.
+func (m *Metrics) Note(key, text string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if text == "" {
+		delete(m.notes, key)
+		return
+	}
+	if m.notes == nil {
+		m.notes = map[string]string{}
+	}
+	m.notes[key] = text
+}
+
+// SetPartitions records how many partitions this instance owns, for /readyz.
+func (m *Metrics) SetPartitions(n int) { m.partitions.Store(int64(n)) }
+
+// Notes lists the notes, sorted.
+func (m *Metrics) Notes() []string {
+	m.mu.Lock()
+	out := make([]string, 0, len(m.notes))
+	for _, n := range m.notes {
+		out = append(out, n)
+	}
+	m.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
 // Reasons lists why the pipeline is not ready, sorted; empty when it is.
 func (m *Metrics) Reasons() []string {
 	var out []string
@@ -182,12 +214,15 @@ func Listen(addr string, m *Metrics) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		// 200 {"ready": true} or 503 {"ready": false, "reasons": [...]}.
+		// 200 {"ready": true, "partitions": n, "notes": [...]} or
+		// 503 {"ready": false, "reasons": [...], ...}.
 		ready := m.Ready()
 		body := struct {
-			Ready   bool     `json:"ready"`
-			Reasons []string `json:"reasons,omitempty"`
-		}{Ready: ready}
+			Ready      bool     `json:"ready"`
+			Reasons    []string `json:"reasons,omitempty"`
+			Partitions int64    `json:"partitions"`
+			Notes      []string `json:"notes,omitempty"`
+		}{Ready: ready, Partitions: m.partitions.Load(), Notes: m.Notes()}
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {
 			body.Reasons = m.Reasons()
