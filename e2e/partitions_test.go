@@ -526,7 +526,7 @@ routes:
 		t.Errorf("check exited %d, want 0", code)
 	}
 	for _, w := range []string{
-		"partitioned by LIST (bucket): 4 partition(s), 3 leaf; the default partition ev_other takes rows no other bound covers",
+		"partitioned by LIST (bucket): 4 partition(s), 3 leaf partition(s); the default partition ev_other takes rows no other bound covers",
 		"ev_2 FOR VALUES IN (2), partitioned by RANGE (day)",
 		"  ev_2_2026 FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
 		`ALTER TABLE "public"."ev" ALTER COLUMN "qty" TYPE bigint;`,

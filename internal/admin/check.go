@@ -280,10 +280,10 @@ func describePartitions(ctx context.Context, conn *pgx.Conn, out io.Writer, t *t
 		fmt.Fprintf(out, "  warn partitioned by %s, with no partitions: PostgreSQL rejects every row (SQLSTATE 23514), each a record error\n", keyDef)
 		return
 	case len(defaults) > 0:
-		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf; the default partition %s takes rows no other bound covers\n",
+		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf partition(s); the default partition %s takes rows no other bound covers\n",
 			keyDef, len(parts), leaves, defaults[0])
 	default:
-		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf, no default partition: a row no bound covers is a record error (SQLSTATE 23514)\n",
+		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf partition(s), no default partition: a row no bound covers is a record error (SQLSTATE 23514)\n",
 			keyDef, len(parts), leaves)
 	}
 	var walk func(parent uint32, depth int)

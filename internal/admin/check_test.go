@@ -56,7 +56,7 @@ func TestCheckShowsPartitions(t *testing.T) {
   ok   column id bigint (not null, key)
   ok   column day date (not null, key)
   ok   column region text (not null, key)
-  ok   partitioned by RANGE (day): 5 partition(s), 4 leaf; the default partition ev_range_other takes rows no other bound covers
+  ok   partitioned by RANGE (day): 5 partition(s), 4 leaf partition(s); the default partition ev_range_other takes rows no other bound covers
          ev_range_2026_01 FOR VALUES FROM ('2026-01-01') TO ('2026-02-01'), partitioned by LIST (region)
            ev_range_2026_01_eu FOR VALUES IN ('eu', 'uk')
            ev_range_2026_01_rest DEFAULT
@@ -66,7 +66,7 @@ routes[1]: topics ` + topic + ` → table "ev_hash" (mode upsert)
   ok   value json, key string
   ok   key (id)
   ok   column id bigint (not null, key)
-  ok   partitioned by HASH (id): 2 partition(s), 2 leaf, no default partition: a row no bound covers is a record error (SQLSTATE 23514)
+  ok   partitioned by HASH (id): 2 partition(s), 2 leaf partition(s), no default partition: a row no bound covers is a record error (SQLSTATE 23514)
          ev_hash_0 FOR VALUES WITH (modulus 2, remainder 0)
          ev_hash_1 FOR VALUES WITH (modulus 2, remainder 1)
 routes[2]: topics ` + topic + ` → table "ev_empty" (mode insert)
