@@ -134,7 +134,7 @@ routes:
 	p := start(t, "run", "--config", cfg)
 	cl := testenv.Client(t)
 	e.produceEvents(cl, 0, 200)
-	eventually(t, 60*time.Second, "the first 200 rows", func() bool { return e.count("events") == 200 })
+	eventually(t, 60*time.Second, "the first 200 rows", func() bool { return e.eoRowCount() == 200 })
 
 	// Rotated on the server only: the next connection fails.
 	testenv.Exec(t, e.pool, fmt.Sprintf(`ALTER ROLE %s PASSWORD '%s'`, ident, pw2))
@@ -160,7 +160,7 @@ routes:
 
 	// The file catches up: the retries connect with the new password.
 	writeSecretFile(t, pwFile, pw2)
-	eventually(t, 60*time.Second, "the 200 rows written after the rotation", func() bool { return e.count("events") == 400 })
+	eventually(t, 60*time.Second, "the 200 rows written after the rotation", func() bool { return e.eoRowCount() == 400 })
 	eventually(t, 30*time.Second, "/readyz 200 again", func() bool { return httpStatus(addr, "/readyz") == 200 })
 
 	// Once more, with both changed before the server drops the connections:
@@ -170,7 +170,7 @@ routes:
 	testenv.Exec(t, e.pool, fmt.Sprintf(`ALTER ROLE %s PASSWORD '%s'`, ident, pw3))
 	terminate()
 	e.produceEvents(cl, 400, 200)
-	eventually(t, 60*time.Second, "the rows after the second rotation", func() bool { return e.count("events") == 600 })
+	eventually(t, 60*time.Second, "the rows after the second rotation", func() bool { return e.eoRowCount() == 600 })
 
 	assertNoSecret(t, "/metrics", getText(t, addr, "/metrics"), pw1, pw2, pw3)
 	p.signal(syscall.SIGTERM)
@@ -283,10 +283,17 @@ routes:
 	cfg = rewrite(t, cfg, fmt.Sprintf("brokers: [%q]\n", testenv.Brokers(t)),
 		fmt.Sprintf("brokers: [%q]\n  sasl:\n    mechanism: SCRAM-SHA-512\n    username: %q\n    password_file: %q\n", brokers, user, pwFile))
 
+	// check logs in with the file too, and shows no password.
+	chk := start(t, "check", "--config", cfg)
+	if code := chk.wait(t, 60*time.Second); code != 0 || !strings.Contains(chk.out.String(), "ok   topic "+e.topic) {
+		t.Fatalf("check exited %d:\n%s", code, chk.out.String())
+	}
+	assertNoSecret(t, "check output", chk.out.String(), pw1, pw2)
+
 	p := start(t, "run", "--config", cfg)
 	cl := testenv.Client(t)
 	e.produceEvents(cl, 0, 200)
-	eventually(t, 60*time.Second, "the first 200 rows, committed", func() bool { return e.count("events") == 200 && e.committedTotal() == 200 })
+	eventually(t, 60*time.Second, "the first 200 rows, committed", func() bool { return e.eoRowCount() == 200 && e.committedTotal() == 200 })
 
 	// Rotated on the broker only: the connections made again are refused.
 	setSCRAM(t, user, pw2)
@@ -308,7 +315,7 @@ routes:
 
 	// The file catches up: the client logs in with the new password.
 	writeSecretFile(t, pwFile, pw2)
-	eventually(t, 90*time.Second, "the 200 rows produced after the rotation", func() bool { return e.count("events") == 400 })
+	eventually(t, 90*time.Second, "the 200 rows produced after the rotation", func() bool { return e.eoRowCount() == 400 })
 
 	assertNoSecret(t, "/metrics", getText(t, addr, "/metrics"), pw1, pw2)
 	p.signal(syscall.SIGTERM)
