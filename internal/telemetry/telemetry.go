@@ -56,6 +56,10 @@ type Metrics struct {
 	notes   map[string]string // what /readyz says besides, by key
 }
 
+// BuildVersion and BuildCommit label kafka2pg_build_info; the command sets
+// them from its build stamp before it starts a pipeline.
+var BuildVersion, BuildCommit = "dev", "unknown"
+
 // NewMetrics registers every instrument on a fresh registry (plus the Go
 // and process collectors).
 func NewMetrics() *Metrics {
@@ -63,6 +67,10 @@ func NewMetrics() *Metrics {
 	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kafka2pg_build_info",
+		Help: "1, labelled with the version and commit of the running binary."}, []string{"version", "commit"})
+	build.WithLabelValues(BuildVersion, BuildCommit).Set(1)
+	f(build)
 	m.Records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_total",
 		Help: "Records whose effect is durable: written as rows, filtered, skipped or dead-lettered."}, []string{"topic"})
 	m.Rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_rows_written_total",
