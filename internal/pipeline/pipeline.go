@@ -233,7 +233,7 @@ func (p *Pipeline) run(ctx context.Context) error {
 	// From here /readyz tells why the instance is not ready yet.
 	healthCtx, stopHealth := context.WithCancel(p.hardCtx)
 	healthDone := make(chan struct{})
-	go func() { defer close(healthDone); p.healthLoop(healthCtx) }()
+	go func() { defer close(healthDone); p.monitor().Run(healthCtx) }()
 	defer func() { stopHealth(); <-healthDone }()
 	if err := p.awaitTables(ctx); err != nil {
 		p.consumer.Close(false)
