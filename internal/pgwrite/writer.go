@@ -221,12 +221,21 @@ type plan struct {
 	writes, deletes, replaced []table.Row
 	// insert and raw mode: the rows in record order.
 	rows []table.Row
+	// superseded counts the upsert rows folded into a later change of the
+	// same key (or parent, with replace_by).
+	superseded int
 }
 
 // prepare computes the plan of rows; it does not touch the database and
 // does not modify rows.
 func (w *Writer) prepare(rows []table.Row) *plan {
 	p := &plan{w: w}
+	n := 0 // the changes: rows that are not replace_by markers
+	for i := range rows {
+		if rows[i].Op != table.OpReplace {
+			n++
+		}
+	}
 	if w.spec.Mode != table.Upsert {
 		p.rows = rows
 		return p
@@ -235,6 +244,9 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 		rows, p.replaced = w.latestSets(rows)
 	}
 	p.writes, p.deletes = w.fates(rows)
+	// Every input row is a write or a delete of its key, unless a later
+	// change to the key took its place.
+	p.superseded = max(n-len(p.writes)-len(p.deletes), 0)
 	return p
 }
 

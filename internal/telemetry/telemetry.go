@@ -42,6 +42,7 @@ type Metrics struct {
 	OffsetCommits  *prometheus.CounterVec // result
 	RecordErrors   *prometheus.CounterVec // topic, stage
 	Fenced         *prometheus.CounterVec // topic
+	Superseded     *prometheus.CounterVec // table
 	DeadLetters    prometheus.Counter
 	SchemaChanges  *prometheus.CounterVec // table, kind (create, evolve)
 	RegistryErrors prometheus.Counter
@@ -55,6 +56,10 @@ type Metrics struct {
 	notes   map[string]string // what /readyz says besides, by key
 }
 
+// BuildVersion and BuildCommit label kafka2pg_build_info; the command sets
+// them from its build stamp before it starts a pipeline.
+var BuildVersion, BuildCommit = "dev", "unknown"
+
 // NewMetrics registers every instrument on a fresh registry (plus the Go
 // and process collectors).
 func NewMetrics() *Metrics {
@@ -62,6 +67,10 @@ func NewMetrics() *Metrics {
 	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kafka2pg_build_info",
+		Help: "1, labelled with the version and commit of the running binary."}, []string{"version", "commit"})
+	build.WithLabelValues(BuildVersion, BuildCommit).Set(1)
+	f(build)
 	m.Records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_total",
 		Help: "Records whose effect is durable: written as rows, filtered, skipped or dead-lettered."}, []string{"topic"})
 	m.Rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_rows_written_total",
@@ -94,6 +103,8 @@ func NewMetrics() *Metrics {
 		Help: "Records that could not become rows, by stage."}, []string{"topic", "stage"})
 	m.Fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_partitions_fenced_total",
 		Help: "Exactly-once: writes refused because another consumer had claimed the partition."}, []string{"topic"})
+	m.Superseded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_superseded_total",
+		Help: "Upsert changes folded into a later change of the same key in the same batch (never sent on their own, so never checked by the database)."}, []string{"table"})
 	m.DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_dead_letters_total",
 		Help: "Records written to the dead-letter queue (errors.tolerance: all)."})
 	m.SchemaChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_schema_changes_total",
@@ -109,7 +120,7 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Filtered, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.Fenced, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.Superseded, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
 		f(c)
 	}
 	return m

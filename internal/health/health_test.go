@@ -1,4 +1,4 @@
-package pipeline
+package health
 
 import (
 	"strings"
@@ -7,12 +7,12 @@ import (
 )
 
 func TestWarnerBacksOff(t *testing.T) {
-	var w warner
+	var w Warner
 	t0 := time.Unix(1000, 0)
 	var warned []time.Duration
 	for s := 0; s <= 200; s++ {
 		now := t0.Add(time.Duration(s) * time.Second)
-		if w.hold(now, 10*time.Second) {
+		if w.Hold(now, 10*time.Second) {
 			warned = append(warned, now.Sub(t0))
 		}
 	}
@@ -25,14 +25,14 @@ func TestWarnerBacksOff(t *testing.T) {
 			t.Fatalf("warnings at %v, want %v", warned, want)
 		}
 	}
-	w.clear()
-	if !w.hold(t0.Add(time.Hour), 0) {
+	w.Clear()
+	if !w.Hold(t0.Add(time.Hour), 0) {
 		t.Error("after clear, a condition with no delay warns at once")
 	}
 }
 
 func TestStallReason(t *testing.T) {
-	long := fetchStallAfter + time.Second
+	long := FetchStallAfter + time.Second
 	for _, tc := range []struct {
 		name   string
 		owning bool
@@ -43,11 +43,11 @@ func TestStallReason(t *testing.T) {
 	}{
 		{"stalled", true, 10, false, long, true},
 		{"caught up", true, 0, false, long, false},
-		{"recent progress", true, 10, false, fetchStallAfter / 2, false},
+		{"recent progress", true, 10, false, FetchStallAfter / 2, false},
 		{"budget full: writes are slower", true, 10, true, long, false},
 		{"owns nothing", false, 10, false, long, false},
 	} {
-		got := stallReason(tc.owning, tc.lag, tc.full, tc.idle)
+		got := StallReason(tc.owning, tc.lag, tc.full, tc.idle)
 		if (got != "") != tc.stall {
 			t.Errorf("%s: %q, want stalled %v", tc.name, got, tc.stall)
 		}
