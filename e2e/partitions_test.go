@@ -411,8 +411,8 @@ routes:
 
 // With errors.tolerance: none, a row that fits no partition stops the
 // pipeline with exit 1 and an error naming the table, the topic, the
-// partition and the batch's offsets, the failing row's partition key; what
-// was written before it is committed, nothing at or after it.
+// partition and the record's offset, the failing row's partition key; what
+// came before it is written and committed, nothing at or after it.
 func TestPartitionedNoPartitionStops(t *testing.T) {
 	e := newEnv(t, 2)
 	for _, s := range partLayouts[0].ddl {
@@ -449,13 +449,15 @@ routes:
 	}
 	lo, _ := strconv.Atoi(m[1])
 	hi, _ := strconv.Atoi(m[2])
-	if lo > badAt || hi < badAt {
-		t.Errorf("the error names offsets %d..%d, which do not hold the bad record's offset %d", lo, hi, badAt)
+	if lo != badAt || hi != badAt {
+		t.Errorf("the error names offsets %d..%d, want the bad record's offset alone (%d..%d)", lo, hi, badAt, badAt)
 	}
+	// Everything before the bad record is written and committed (the batch
+	// was split until the record was alone), nothing at or after it.
 	committed := testenv.Committed(t, e.group, e.topic)
 	rows0 := e.texts(`SELECT count(*)::text FROM events_range WHERE version = 0`)[0]
-	if committed[0] > badAt || strconv.FormatInt(committed[0], 10) != rows0 {
-		t.Errorf("partition 0: committed offset %d and %s rows; want them equal and at most the bad record's offset %d", committed[0], rows0, badAt)
+	if committed[0] != badAt || rows0 != strconv.Itoa(badAt) {
+		t.Errorf("partition 0: committed offset %d and %s rows; want both %d, the bad record's offset", committed[0], rows0, badAt)
 	}
 	rows1 := e.texts(`SELECT count(*)::text FROM events_range WHERE version = 1`)[0]
 	if strconv.FormatInt(committed[1], 10) != rows1 {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -138,4 +140,57 @@ func TestReadinessStandby(t *testing.T) {
 		}
 		return owners == 1 && standbys == 1
 	})
+}
+
+// No broker listens at kafka.brokers: a warning naming the address within
+// 10 s, /readyz 503 saying so; once something answers there (a forwarder to
+// the real broker, which then advertises its own address), the run starts,
+// rows land and /readyz says 200.
+func TestReadinessUnreachableBroker(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
+	testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: e.topic, Key: []byte("1"), Value: []byte(`{"id": 1, "name": "a"}`)})
+	nowhere, addr := freePort(t), freePort(t)
+	cfg := rewrite(t, e.config(fmt.Sprintf("http: {listen: %q}\nroutes:\n  - topic: {{topic}}\n    table: events\n    mode: upsert\n", addr)),
+		fmt.Sprintf("brokers: [%q]", testenv.Brokers(t)), fmt.Sprintf("brokers: [%q]", nowhere))
+	started := time.Now()
+	p := start(t, "run", "--config", cfg)
+	waitReadyz(t, addr, 30*time.Second, "503 naming the brokers", func(r readyz) bool {
+		return r.Status == 503 && hasReason(r, "kafka: no broker of "+nowhere+" answers")
+	})
+	eventually(t, 15*time.Second, "a warning naming the address", func() bool {
+		return strings.Contains(p.out.String(), "cannot reach Kafka") && strings.Contains(p.out.String(), nowhere)
+	})
+	if d := time.Since(started); d > 20*time.Second {
+		t.Errorf("the warning came %s after start, want within about 10s", d.Round(time.Second))
+	}
+	forward(t, nowhere, testenv.Brokers(t))
+	eventually(t, 90*time.Second, "the row", func() bool { return e.count("events") == 1 })
+	waitReadyz(t, addr, 30*time.Second, "200 once a broker answers", func(r readyz) bool { return r.Status == 200 })
+}
+
+// forward accepts connections on addr and pipes each to upstream, until the
+// test ends.
+func forward(t *testing.T, addr, upstream string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listening on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
 }

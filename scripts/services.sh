@@ -585,7 +585,10 @@ kafka_probe() { # $1 = port, $2 = client properties file
 kafka_probe_plaintext() { kafka_probe "$KAFKA_PORT" "$KAFKA_CONF/client-plaintext.properties"; }
 
 # Over SASL_PLAINTEXT, authenticated with SCRAM-SHA-512.
-kafka_probe_sasl() { kafka_probe "$KAFKA_SASL_PORT" "$KAFKA_CONF/client-scram-sha-512.properties"; }
+kafka_probe_sasl() {
+  kafka_probe "$KAFKA_SASL_PORT" "$KAFKA_CONF/client-scram-sha-512.properties" \
+    && kafka_probe "$KAFKA_SASL_PORT" "$KAFKA_CONF/client-scram-sha-256.properties"
+}
 
 # A TLS handshake with the listener on $1, its certificate verified against
 # the test CA for 127.0.0.1 (milliseconds; no Kafka request).
@@ -798,6 +801,7 @@ kafka_up() {
       why=$(kafka_restart_reason "$pid")
       if [ -z "$why" ]; then
         log "Kafka broker already running (pid $pid)"
+        kafka_ensure_scram # a credential may have been changed since it started
         return 0
       fi
       log "restarting the Kafka broker (pid $pid) once: $why (data kept)"

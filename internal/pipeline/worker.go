@@ -437,10 +437,12 @@ func (w *worker) failed(err error) bool {
 }
 
 // write writes the batch's rows and dead letters and moves the partition
-// to next. With errors.tolerance: all, when the database rejects the rows
-// (SQLSTATE class 22 or 23), the batch is split until the records at fault
-// are isolated: they go to the dead-letter queue, and every other record's
-// rows are written, in order, as if they had not been there.
+// to next. When the database rejects the rows (SQLSTATE class 22 or 23),
+// the batch is split until the records at fault are isolated: with
+// errors.tolerance: all they go to the dead-letter queue, and every other
+// record's rows are written, in order, as if they had not been there; with
+// tolerance none the records before the first of them are written and the
+// error names it alone.
 func (w *worker) write(b *pending, next int64) error {
 	var dead []dlq.Letter // the next part written carries these (dead-letter table)
 	if w.produce == nil {
@@ -460,13 +462,26 @@ func (w *worker) write(b *pending, next int64) error {
 			return err
 		}
 		dead = nil
+		if hi > 0 && hi < len(b.recs) {
+			// A part of a split batch: what it covers is durable now, so a
+			// stop at a later record (tolerance none) commits it and a
+			// restart does not write it again.
+			w.durable(kgo.EpochOffset{Epoch: b.recs[hi-1].LeaderEpoch, Offset: nextOf(hi)})
+		}
 		return nil
 	}
 	isData := func(err error) bool {
 		var werr *pgwrite.WriteError
-		return w.tolerate && errors.As(err, &werr) && werr.Class == pgwrite.Data
+		return errors.As(err, &werr) && werr.Class == pgwrite.Data
 	}
 	reject := func(i int, err error) error {
+		if !w.tolerate {
+			// errors.tolerance: none stops here, at the record the database
+			// refused (its part's error names its offset alone); the
+			// records before it are written and committed, as when a record
+			// fails to decode.
+			return err
+		}
 		var werr *pgwrite.WriteError
 		errors.As(err, &werr)
 		dl := dlq.Rejected(b.recs[i], werr)

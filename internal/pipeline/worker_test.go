@@ -283,6 +283,33 @@ func TestWorkerRejectedRowsStop(t *testing.T) {
 	}
 }
 
+// Without tolerance, a batch the database rejects is split until the
+// refused record is alone: the records before it are written and marked
+// durable, the pipeline is told with an error about that record alone, and
+// nothing at or after it is written.
+func TestWorkerRejectedRowStopsAtTheRecord(t *testing.T) {
+	h := newHarness(t, batch.Policy{MaxRows: 100, MaxBytes: 1 << 30, MaxWait: time.Hour}, false)
+	h.tx.fail = func(offsets []int64) error {
+		if slices.Contains(offsets, 6) {
+			return &pgwrite.WriteError{Class: pgwrite.Data, FirstOffset: offsets[0], LastOffset: offsets[len(offsets)-1],
+				Err: &pgconn.PgError{Code: "23514"}}
+		}
+		return nil
+	}
+	h.w.push(records(0, 10))
+	h.drain(t)
+	var werr *pgwrite.WriteError
+	if !errors.As(h.failed, &werr) || werr.FirstOffset != 6 || werr.LastOffset != 6 {
+		t.Fatalf("failed %v, want the write error of offset 6 alone", h.failed)
+	}
+	if got := h.written(); !slices.Equal(got, seq(0, 6)) {
+		t.Fatalf("written %v, want 0..5", got)
+	}
+	if len(h.durable) == 0 || h.durable[len(h.durable)-1] != 6 {
+		t.Fatalf("durable %v, want it to end at 6", h.durable)
+	}
+}
+
 // A record error without tolerance: what came before is written and
 // durable, the pipeline is told, nothing at or after the bad record is
 // written or marked durable.
