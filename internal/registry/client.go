@@ -406,6 +406,11 @@ func (c *Client) statusError(status int, path, what string, body []byte, pass st
 		return &NotFoundError{What: what}
 	case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 		return &UnavailableError{URL: c.base, Err: fmt.Errorf("GET %s: HTTP %d: %s", path, status, msg)}
+	case (status == http.StatusUnauthorized || status == http.StatusForbidden) && c.passFn != nil:
+		// The password comes from a file that may be in the middle of a
+		// rotation (the registry already has the new one, the file not
+		// yet): retried, like an outage, until the file catches up.
+		return &UnavailableError{URL: c.base, Err: fmt.Errorf("GET %s: HTTP %d: %s (retried: the password file may be being rotated)", path, status, msg)}
 	case status == http.StatusNotFound:
 		msg += " (no registry error code: is the url the registry's base URL?)"
 	}
