@@ -7,6 +7,7 @@ BIN     := bin/kafka2pg
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 SERVICES := scripts/services.sh
 TEST_TIMEOUT ?= 25m
+TEST_PARALLEL ?= 4
 
 .PHONY: all build test test-unit vet demo bench bench-peers bench-scaling backpressure chaos services-up services-down clean
 
@@ -25,13 +26,16 @@ vet:
 	$(GO) tool staticcheck ./...
 
 # Every test, unit and end-to-end, against the real services. -p 1: one
-# package at a time, because end-to-end tests restart PostgreSQL.
+# package at a time, because end-to-end tests restart PostgreSQL. Inside the
+# end-to-end package the tests that restart a service run first, one at a
+# time; then up to TEST_PARALLEL of the others at once (see parallel() in
+# e2e/harness_test.go).
 # The end-to-end tests run a -race build of the binary, with the test-only
 # failpoint (build tag failpoint, internal/eos).
 test: vet
 	$(GO) build -race -tags failpoint -o bin/kafka2pg-race ./cmd/kafka2pg
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
-	KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-race $(GO) test -race -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-race $(GO) test -race -p 1 -parallel $(TEST_PARALLEL) -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Unit tests only; no services needed.
 test-unit:

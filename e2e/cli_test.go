@@ -22,6 +22,7 @@ func writeFile(t *testing.T, body string) string {
 // Bad usage and bad configs exit 2 before anything connects, naming every
 // problem with its field path and line.
 func TestBadConfigExit2(t *testing.T) {
+	parallel(t)
 	bad := writeFile(t, `kafka:
   brokerz: ["127.0.0.1:9092"]
   group: g
@@ -98,6 +99,7 @@ routes:
 
 // check reports what it found and what would fail, with exit 1 on failure.
 func TestCheck(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 3)
 	testenv.Exec(t, e.pool, ordersDDL)
 	testenv.Exec(t, e.pool, `CREATE TABLE nokey (id bigint, label text)`)

@@ -18,6 +18,7 @@ import (
 // typed columns; a null payload deletes; a value without the envelope stops
 // the pipeline with a decode error naming the record.
 func TestConnectJSON(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE products (id bigint PRIMARY KEY, price numeric(12,2) NOT NULL, since date, updated timestamptz)`)
 	schema := `{"type": "struct", "name": "product", "fields": [

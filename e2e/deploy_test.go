@@ -45,6 +45,7 @@ var notExportedByKafka2pg = map[string]string{}
 // name the dashboard and the alert rules use, and the probe paths the
 // Kubernetes manifests use must answer 200.
 func TestDeployMetricsExported(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL)`)
 	// A locked table makes a write fail with lock_not_available (55P03),

@@ -70,6 +70,7 @@ const replayItemsDDL = `CREATE TABLE items (
 // ever written twice (insert mode, no key), and with exactly-once delivery
 // the offset table is not touched.
 func TestDLQReplayTable(t *testing.T) {
+	parallel(t)
 	for _, delivery := range []string{"at-least-once", "exactly-once"} {
 		t.Run(delivery, func(t *testing.T) {
 			e := newEnv(t, 2)
@@ -245,6 +246,7 @@ func replayHeaders(r *kgo.Record) map[string][]string {
 // in the group <group>.dlq-replay, so a second replay does not write the
 // same records again.
 func TestDLQReplayTopic(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, replayItemsDDL)
 	dlq := testenv.Name("dlq")
@@ -403,6 +405,7 @@ routes:
 // replay of the same queue is refused while one runs; a write whose
 // connection is lost is retried.
 func TestDLQReplayTableKilled(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 4)
 	testenv.Exec(t, e.pool, replayItemsDDL)
 	const n = 20000
@@ -443,14 +446,14 @@ routes:
 	mustNoErr(t, err)
 	p := start(t, "dlq", "replay", "--config", cfg)
 	blocked := func() int64 {
-		return replayQueryInt(t, e, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafka2pg dlq replay' AND wait_event_type = 'Lock'`)
+		return replayQueryInt(t, e, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kafka2pg dlq replay' AND wait_event_type = 'Lock' AND datname = current_database()`)
 	}
 	eventually(t, time.Minute, "the replay to wait for the table lock", func() bool { return blocked() == 1 })
 	code, out := replayRun(t, "--config", cfg)
 	if code != 1 || !strings.Contains(out, "another kafka2pg dlq replay of the dead-letter table kafka2pg_dlq") {
 		t.Fatalf("a second replay exited %d, want 1 and a message:\n%s", code, out)
 	}
-	replayQueryInt(t, e, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kafka2pg dlq replay' AND wait_event_type = 'Lock') x`)
+	replayQueryInt(t, e, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'kafka2pg dlq replay' AND wait_event_type = 'Lock' AND datname = current_database()) x`)
 	eventually(t, time.Minute, "the replay to retry", func() bool {
 		return strings.Contains(p.out.String(), "write failed, retrying") && blocked() == 1
 	})

@@ -17,6 +17,7 @@ import (
 // Insert mode: every record becomes one row, and the group's committed
 // offsets end at the partitions' ends.
 func TestInsertMode(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 4)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL, name text, amount numeric, at timestamptz, created timestamptz NOT NULL DEFAULT now())`)
 	cl := testenv.Client(t)
@@ -61,6 +62,7 @@ routes:
 // Upsert: repeated keys inside one batch and across batches, tombstones, 8
 // partitions; the table equals the independently computed model.
 func TestUpsertModel(t *testing.T) {
+	parallel(t)
 	for _, maxRows := range []int{7, 10000} {
 		t.Run(fmt.Sprintf("max_rows=%d", maxRows), func(t *testing.T) {
 			e := newEnv(t, 8)
@@ -96,6 +98,7 @@ routes:
 // A second run resumes from the committed offsets: nothing is lost and
 // nothing is applied twice out of order.
 func TestRestartResumes(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 3)
 	testenv.Exec(t, e.pool, ordersDDL)
 	cl := testenv.Client(t)
@@ -124,6 +127,7 @@ func TestRestartResumes(t *testing.T) {
 // SIGKILL in the middle of a stream, several times: after a final run the
 // table equals the model (upserts make replays harmless).
 func TestSIGKILLMidStream(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 4)
 	testenv.Exec(t, e.pool, ordersDDL)
 	cl := testenv.Client(t)
@@ -155,6 +159,7 @@ routes:
 // table and everything in the table is committed (insert mode, so rows
 // count records exactly).
 func TestSIGTERMDrainsAndCommits(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 4)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL, p int NOT NULL)`)
 	cl := testenv.Client(t)
@@ -201,6 +206,7 @@ routes:
 // topic, partition, offset and field; every record before it is written and
 // committed, nothing at or after it.
 func TestMalformedRecordStops(t *testing.T) {
+	parallel(t)
 	cases := []struct {
 		name, bad, wantMsg string
 	}{
@@ -269,6 +275,7 @@ routes:
 // soft_delete_column: a tombstone stamps the row instead of deleting it, and
 // a later write brings it back.
 func TestVersionAndSoftDelete(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE items (id text PRIMARY KEY, v bigint NOT NULL, label text, deleted_at timestamptz)`)
 	cl := testenv.Client(t)
@@ -322,6 +329,7 @@ func TestVersionAndSoftDelete(t *testing.T) {
 // JSON keys map to a composite primary key (uuid + text); tombstones delete
 // by that key.
 func TestJSONKeyCompositeDelete(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, `CREATE TABLE accounts (tenant text, id uuid, balance numeric NOT NULL, PRIMARY KEY (tenant, id))`)
 	cl := testenv.Client(t)
@@ -358,6 +366,7 @@ func TestJSONKeyCompositeDelete(t *testing.T) {
 // Raw mode stores every record with its coordinates; replaying the topic
 // with a new group stores nothing twice.
 func TestRawMode(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	cl := testenv.Client(t)
 	testenv.Produce(t, cl,
@@ -404,6 +413,7 @@ func TestRawMode(t *testing.T) {
 // Every type the coercion supports, end to end through Kafka: values land
 // exactly, and defaults fill what the record omits.
 func TestTypedColumns(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`)
 	testenv.Exec(t, e.pool, `CREATE TABLE typed (

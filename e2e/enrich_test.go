@@ -20,6 +20,7 @@ import (
 // customer's tier from the lookup table, and the ones that break the rule
 // or name an unknown customer are dead letters with the reason.
 func TestExampleEnrich(t *testing.T) {
+	parallel(t)
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
 	bin := filepath.Join(t.TempDir(), "enrich")

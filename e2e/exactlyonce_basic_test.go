@@ -18,6 +18,7 @@ import (
 // after it finally catches up every record is in the table exactly once,
 // and the offset table holds the partitions' end offsets.
 func TestExactlyOnceCrashBetweenCommits(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 3)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL, p int NOT NULL)`)
 	const n = 3000

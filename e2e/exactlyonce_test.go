@@ -580,6 +580,7 @@ WHERE NOT EXISTS (SELECT 1 FROM events WHERE id = g) ORDER BY g LIMIT 12`, total
 // Every partition moves several times; each new owner resumes at the offset
 // stored with the rows, so no record is written twice or skipped.
 func TestExactlyOnceScaleOut(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 12)
 	testenv.Exec(t, e.pool, eoEventsDDL)
 	g := newEOGroup(t, e, e.eoConfig("exactly-once"))
@@ -658,6 +659,7 @@ func TestExactlyOnceScaleOut(t *testing.T) {
 // once. The same chaos in at-least-once mode loses nothing but may duplicate
 // (documented in docs/delivery.md); the duplicates are counted and logged.
 func TestExactlyOnceChaos(t *testing.T) {
+	parallel(t)
 	cycles := 8
 	if v := os.Getenv("KAFKA2PG_CHAOS_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -772,6 +774,7 @@ func eoChaos(t *testing.T, delivery string, cycles int, seed uint64) {
 // table; A is resumed with records and maybe a transaction in hand. Whatever
 // A tries to write for partitions it lost is fenced by the owner epoch.
 func TestExactlyOnceZombie(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 6)
 	testenv.Exec(t, e.pool, eoEventsDDL)
 	g := newEOGroup(t, e, e.eoConfig("exactly-once"))

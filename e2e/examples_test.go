@@ -31,6 +31,7 @@ var debeziumOps = regexp.MustCompile(`change events: (\d+) r, (\d+) c, (\d+) u, 
 // json-connect example deletes with a tombstone; for debezium the rows the
 // change events leave) and the total amount the runner reported.
 func TestExamplesFormats(t *testing.T) {
+	parallel(t)
 	brokers, adminURL, bin := testenv.Brokers(t), testenv.DatabaseURL(t), testenv.Binary(t)
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")

@@ -151,6 +151,7 @@ func checkOutput(t *testing.T, cfg string) string {
 // incompatible v3 (long → string) stops the pipeline naming the column,
 // with the table untouched, or goes to the dead-letter table.
 func TestFormatsAutoCreateEvolve(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)

@@ -58,6 +58,7 @@ func rat(s string) *big.Rat {
 // nested records as text[] and jsonb, and a duration (months, days and
 // millis have no exact interval) as a jsonb object. Compared value by value as text.
 func TestFormatsAvro(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)
@@ -141,6 +142,7 @@ func TestFormatsAvro(t *testing.T) {
 // answers 503 is retried (the records wait, none is dead-lettered) and a
 // new id costs one more lookup.
 func TestFormatsRegistryOneRequestPerID(t *testing.T) {
+	parallel(t)
 	const parts, perPart = 4, 500
 	e := newEnv(t, parts)
 	sr := srtest.New(t)

@@ -70,6 +70,7 @@ const debeziumColumns = `(id integer PRIMARY KEY, email text NOT NULL, bio text,
 // than the row does not overwrite it. With debezium.on_truncate fail, t
 // stops the pipeline with a record error naming the record.
 func TestFormatsDebezium(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)

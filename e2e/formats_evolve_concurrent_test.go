@@ -21,6 +21,7 @@ import (
 // them, the table ends with the v2 shape, and every record is in it exactly
 // once, with its stored offset.
 func TestFormatsEvolveConcurrentExactlyOnce(t *testing.T) {
+	parallel(t)
 	const parts, perPart = 6, 200
 	e := newEnv(t, parts)
 	sr := srtest.New(t)

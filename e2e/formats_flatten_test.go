@@ -53,6 +53,7 @@ message Order {
 // NULL. Arrays, maps and free-form JSON (a Protobuf Struct) are not records:
 // each stays one jsonb column holding the value.
 func TestFormatsFlatten(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)

@@ -39,6 +39,7 @@ const formatsOrderSchema = `{
 // dead-letter table every failure is there with stage decode and the
 // schema's complaint, and the table has exactly the valid records.
 func TestFormatsJSONSchema(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)

@@ -24,6 +24,7 @@ import (
 // each reason naming the record and what is wrong; the tables hold exactly
 // the good ones; rows + dead letters + skipped tombstones = records.
 func TestFormatsMalformed(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	sr := srtest.New(t)
 	topicAvro, topicPB, topicJS := e.topic, testenv.Name("pb"), testenv.Name("js")

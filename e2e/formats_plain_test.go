@@ -21,6 +21,7 @@ import (
 // the password appears nowhere in the output. A wrong password stops the
 // pipeline (a configuration problem, never a dead letter) without it either.
 func TestFormatsRegistryTLSAuth(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	sr := srtest.NewTLS()
 	t.Cleanup(sr.Close)
@@ -72,6 +73,7 @@ routes:
 // format: string and bytes: the whole value goes to the column "value"; a
 // bytes key fills a bytea key column byte for byte.
 func TestFormatsStringBytes(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE blobs (k bytea PRIMARY KEY, value bytea)`)
 	testenv.Produce(t, testenv.Client(t),
@@ -104,6 +106,7 @@ func TestFormatsStringBytes(t *testing.T) {
 // dead-lettered (errors.tolerance: all with a DLQ table); when it recovers
 // every record lands.
 func TestFormatsRegistryOutage(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	sr := srtest.New(t)
 	schema := `{"type": "record", "name": "E", "fields": [{"name": "id", "type": "long"}]}`

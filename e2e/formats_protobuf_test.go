@@ -69,6 +69,7 @@ message Address {
 // enums → their name; records of the file's second message (index [1]) and
 // of a nested message ([0 0]) land with their own fields.
 func TestFormatsProtobuf(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	e.utc()
 	sr := srtest.New(t)

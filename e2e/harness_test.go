@@ -196,3 +196,15 @@ func rewrite(t *testing.T, path, old, new string) string {
 	}
 	return path
 }
+
+// parallel lets a test that touches only its own topics, groups, database
+// and processes run alongside the others (make test: -parallel 4). Tests
+// that restart or stop a service, set environment variables, measure
+// memory or time, or flip package state stay sequential; Go runs them
+// first, then the parallel ones. TestPooler runs some of these as its
+// subtests, one at a time, with viaPooler set.
+func parallel(t *testing.T) {
+	if !viaPooler {
+		t.Parallel()
+	}
+}

@@ -198,6 +198,7 @@ func (g *connectOrderGen) next(n int, m model) []*kgo.Record {
 // key=value: reason), 2 for bad usage and for input that is not a JDBC sink
 // configuration (nothing on stdout). It needs no services.
 func TestImportConnectExitCodes(t *testing.T) {
+	parallel(t)
 	dir := t.TempDir()
 	file := func(name, body string) string {
 		p := filepath.Join(dir, name)

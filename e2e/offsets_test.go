@@ -136,6 +136,7 @@ func wantCommitted(t *testing.T, e *env, want map[int32]int64) {
 // `offsets` lists, in at-least-once mode, Kafka's committed offsets, the
 // high watermarks and the lag.
 func TestOffsetsList(t *testing.T) {
+	parallel(t)
 	e, cfg := offsetsEnv(t, 3, "")
 	cl := testenv.Client(t)
 	id := 0
@@ -183,6 +184,7 @@ func TestOffsetsList(t *testing.T) {
 // A reset is refused while an instance of the group runs; once it has
 // stopped, resetting to earliest makes the next run write everything again.
 func TestOffsetsResetRefusedWhileRunning(t *testing.T) {
+	parallel(t)
 	e, cfg := offsetsEnv(t, 3, "")
 	cl := testenv.Client(t)
 	id := 0
@@ -224,6 +226,7 @@ func TestOffsetsResetRefusedWhileRunning(t *testing.T) {
 // --to OFFSET moves only the partition named; --to TIME lands on the first
 // record at or after the time; --dry-run changes nothing.
 func TestOffsetsResetToOffsetAndTime(t *testing.T) {
+	parallel(t)
 	e, cfg := offsetsEnv(t, 3, "")
 	cl := testenv.Client(t)
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
@@ -278,6 +281,7 @@ func TestOffsetsResetToOffsetAndTime(t *testing.T) {
 // In exactly-once mode, `offsets` shows the offset table's positions, which
 // win over Kafka's, and a reset rewrites the table and bumps owner epochs.
 func TestOffsetsExactlyOnce(t *testing.T) {
+	parallel(t)
 	e, cfg := offsetsEnv(t, 2, "delivery: exactly-once\n")
 	ctx := context.Background()
 	cl := testenv.Client(t)

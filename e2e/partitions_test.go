@@ -319,6 +319,7 @@ func (e *env) assertPartDLQTopic(g *partGen, topic string) {
 }
 
 func TestPartitionedTables(t *testing.T) {
+	parallel(t)
 	for li, l := range partLayouts {
 		t.Run(l.name, func(t *testing.T) {
 			newPartEnv := func(t *testing.T) *env {
@@ -414,6 +415,7 @@ routes:
 // partition and the record's offset, the failing row's partition key; what
 // came before it is written and committed, nothing at or after it.
 func TestPartitionedNoPartitionStops(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	for _, s := range partLayouts[0].ddl {
 		testenv.Exec(t, e.pool, s)
@@ -474,6 +476,7 @@ routes:
 // new field changes only what the new field needs: the date partition key
 // is not touched. `kafka2pg check` shows the partitions.
 func TestPartitionedAutoEvolve(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	for _, s := range []string{
 		`CREATE TABLE ev (id bigint NOT NULL, bucket integer NOT NULL, qty integer, day date NOT NULL, PRIMARY KEY (id, bucket, day)) PARTITION BY LIST (bucket)`,

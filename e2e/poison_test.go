@@ -63,6 +63,7 @@ CREATE TABLE events (id bigint PRIMARY KEY, n smallint NOT NULL CHECK (n >= 0), 
 // exactly the bad ones with their stage and reason. 100,000 records with
 // at-least-once, 20,000 with exactly-once.
 func TestPoisonMixDLQTable(t *testing.T) {
+	parallel(t)
 	for delivery, n := range map[string]int{"at-least-once": 100000, "exactly-once": 20000} {
 		t.Run(delivery, func(t *testing.T) {
 			e := newEnv(t, 4)
@@ -142,6 +143,7 @@ routes:
 // Poison mix into a dead-letter topic: the original key, value and headers,
 // plus headers with the error class, message, stage and source coordinates.
 func TestPoisonMixDLQTopic(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 4)
 	testenv.Exec(t, e.pool, poisonDDL)
 	dlq := testenv.Name("dlq")
@@ -191,6 +193,7 @@ routes:
 // each key ends in the state of its last good record, as if the bad ones had
 // never been produced.
 func TestIsolationKeepsOrder(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL CHECK (v >= 0))`)
 	val := func(k string, v int) *kgo.Record {
@@ -234,6 +237,7 @@ routes:
 // error: the pipeline stops with exit 1 and the dead-letter queue stays empty,
 // even with tolerance all.
 func TestSystemicErrorStopsWithoutDLQ(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint NOT NULL, extra text)`)
 	cl := testenv.Client(t)

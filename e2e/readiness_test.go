@@ -64,6 +64,7 @@ func hasReason(r readyz, sub string) bool {
 // 503 saying so; once the topic is created and written to, rows land and
 // /readyz says 200.
 func TestReadinessMissingTopic(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
 	missing := testenv.Name("later")
@@ -93,6 +94,7 @@ func TestReadinessMissingTopic(t *testing.T) {
 // naming the table and /readyz says 503 until the table is created, then it
 // starts.
 func TestReadinessMissingTable(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: e.topic, Key: []byte("1"), Value: []byte(`{"id": 1, "name": "a"}`)})
 	addr := freePort(t)
@@ -117,6 +119,7 @@ func TestReadinessMissingTable(t *testing.T) {
 // Two instances in one group over a one-partition topic: the one without a
 // partition is ready and says why it holds none.
 func TestReadinessStandby(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
 	addrs := []string{freePort(t), freePort(t)}
@@ -147,6 +150,7 @@ func TestReadinessStandby(t *testing.T) {
 // the real broker, which then advertises its own address), the run starts,
 // rows land and /readyz says 200.
 func TestReadinessUnreachableBroker(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
 	testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: e.topic, Key: []byte("1"), Value: []byte(`{"id": 1, "name": "a"}`)})

@@ -90,6 +90,7 @@ func assertNoSecret(t *testing.T, what, text string, pws ...string) {
 // and nothing is lost; once the file holds the new password the pipeline
 // reconnects by itself and the rows land, with no restart and no exit.
 func TestPostgresPasswordRotation(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text NOT NULL)`)
 	role := testenv.Name("k2p_rotate")
@@ -256,6 +257,7 @@ func dropConnections(t *testing.T, pid int, port string) int {
 // restart and no exit. The broker is shared, so instead of restarting it
 // the test closes kafka2pg's own connections (ss -K).
 func TestKafkaSASLPasswordRotation(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text NOT NULL)`)
 	user := testenv.Name("k2p_rotate")

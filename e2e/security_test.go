@@ -128,6 +128,7 @@ func TestKafkaSASLSSL(t *testing.T) {
 // the broker's IP and for server_name: localhost, and server_name is
 // checked: a name the certificate does not carry fails.
 func TestKafkaMutualTLS(t *testing.T) {
+	parallel(t)
 	client := []string{
 		fmt.Sprintf("cert_file: %q", testenv.ClientCertFile(t)),
 		fmt.Sprintf("key_file: %q", testenv.ClientKeyFile(t)),
@@ -178,6 +179,7 @@ func TestKafkaWrongSASLPassword(t *testing.T) {
 // A broker certificate that ca_file does not vouch for ends the run naming
 // the verification failure.
 func TestKafkaUntrustedCertificate(t *testing.T) {
+	parallel(t)
 	e := newSecuredEnv(t, 10)
 	runFails(t, e.securedConfig(testenv.TLSBrokers(t), tlsLines(testenv.UntrustedCAFile(t)), ""),
 		"certificate signed by unknown authority")
@@ -191,6 +193,7 @@ func TestKafkaUntrustedCertificate(t *testing.T) {
 // other way), rows land; with a CA that did not sign the server's
 // certificate, the run ends naming the verification failure.
 func TestPostgresTLS(t *testing.T) {
+	parallel(t)
 	t.Run("verify-full", func(t *testing.T) {
 		const n = 300
 		e := newSecuredEnv(t, n)

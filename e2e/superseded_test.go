@@ -21,6 +21,7 @@ var supersededLine = regexp.MustCompile(`msg=totals .*superseded=(\d+)`)
 // counted as superseded. Where batches split decides it: the same records
 // one per batch dead-letter the bad change.
 func TestSupersededChanges(t *testing.T) {
+	parallel(t)
 	for _, tc := range []struct {
 		name       string
 		maxRows    int

@@ -24,6 +24,7 @@ import (
 // what the expressions compute, filtered records are counted and their
 // offsets committed.
 func TestTransformFilterAndColumns(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 2)
 	testenv.Exec(t, e.pool, `CREATE TABLE orders (
   id bigint PRIMARY KEY,
@@ -138,6 +139,7 @@ func TestTransformFilterAndColumns(t *testing.T) {
 // exist and a name that cannot be a table are record errors in the
 // dead-letter table, and every other record lands where it says.
 func TestTransformTableExpr(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 3)
 	testenv.Exec(t, e.pool, `CREATE SCHEMA audit;
 CREATE TABLE audit.login (id bigint, who text);
@@ -204,6 +206,7 @@ type fanModel struct {
 // grow, and tombstones: both tables end equal to the model, batch after
 // batch and across a restart.
 func TestTransformFanOut(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 8)
 	testenv.Exec(t, e.pool, `CREATE TABLE orders (id bigint PRIMARY KEY, status text NOT NULL, lines int NOT NULL);
 CREATE TABLE order_items (order_id bigint NOT NULL REFERENCES orders (id), line int NOT NULL, sku text NOT NULL, qty int NOT NULL,
@@ -325,6 +328,7 @@ func (e *env) assertFan(m fanModel, round int) {
 // zero) makes it a dead letter of stage transform, once, and the record is
 // applied in none of its routes; the others land.
 func TestTransformEvalErrorsToDLQ(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE a (id bigint PRIMARY KEY, x bigint); CREATE TABLE b (id bigint PRIMARY KEY, ratio bigint)`)
 	var recs []*kgo.Record
@@ -373,6 +377,7 @@ routes:
 // Without tolerance an evaluation error stops the run naming the record
 // and the expression, after writing what came before it.
 func TestTransformEvalErrorStops(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE a (id bigint PRIMARY KEY, x bigint)`)
 	var recs []*kgo.Record
@@ -401,6 +406,7 @@ func TestTransformEvalErrorStops(t *testing.T) {
 // An expression that does not compile: exit 2 before anything connects,
 // naming the route key and the position; check says the same.
 func TestTransformCompileErrorExit2(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	cfg := e.config(`routes:
   - topic: {{topic}}
@@ -432,6 +438,7 @@ func TestTransformCompileErrorExit2(t *testing.T) {
 // preview prints what the first records of each route become, per table,
 // writes nothing and commits nothing.
 func TestTransformPreview(t *testing.T) {
+	parallel(t)
 	e := newEnv(t, 1)
 	testenv.Exec(t, e.pool, `CREATE TABLE orders (id bigint PRIMARY KEY, total bigint);
 CREATE TABLE lines (order_id bigint, line int, sku text, PRIMARY KEY (order_id, line))`)

@@ -518,6 +518,33 @@ RESULTS="$WORK/results.md"
 verdict() { # $1 = 1 if met
   if [ "$1" = 1 ]; then printf 'met'; else printf '**not met**'; fi
 }
+
+# variant_table MODE KEY NAME TARGET WHAT: the table of a variant's runs
+# (KEY: cel, pool) against the by-name at-least-once run of the same
+# repetitions, its median ratio and verdict (MAX_RSS, ALL_MET updated).
+variant_table() {
+  local mode=$1 key=$2 name=$3 target=$4 what=$5 run ks vs ratio rss mv met
+  local ratios=() vrates=() krates=()
+  printf '| run | by name rows/s | %s rows/s | %s ÷ by name | %s ÷ ceiling | kafka2pg CPU s (%s / by name) |\n|---:|---:|---:|---:|---:|---:|\n' \
+    "$name" "$name" "$name" "$name"
+  for run in $(seq 1 "$RUNS"); do
+    ks=${K_SECS[$mode,$run]}
+    vs=${K_SECS[$mode,$run,$key]}
+    ratio=$(calc "$ks / $vs")
+    ratios+=("$ratio") vrates+=("$(calc "$COUNT / $vs")") krates+=("$(calc "$COUNT / $ks")")
+    rss=${K_RSS[$mode,$run,$key]}
+    if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
+    printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$run" "$(fmt_rate "$(calc "$COUNT / $ks")")" "$(fmt_rate "$(calc "$COUNT / $vs")")" \
+      "$(fmt "$ratio" 2)" "$(fmt "$(calc "${C_SECS[$mode,$run]} / $vs")" 2)" "$(fmt "${K_CPU[$mode,$run,$key]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)"
+  done
+  mv=$(median "${ratios[@]}")
+  met=0
+  awk -v a="$mv" -v b="$target" 'BEGIN { exit !(a >= b) }' && met=1
+  [ "$met" = 1 ] || ALL_MET=0
+  printf '| **median** | **%s** | **%s** | **%s** | | |\n\n' "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${vrates[@]}")")" "$(fmt "$mv" 2)"
+  printf 'Target: %s ≥ %d%% of the by-name run'"'"'s throughput; median %d%%: %s.\n\n' \
+    "$what" "$(fmt "$(calc "$target * 100")")" "$(fmt "$(calc "$mv * 100")")" "$(verdict "$met")"
+}
 ALL_MET=1
 MAX_RSS=0
 {
@@ -638,48 +665,12 @@ MAX_RSS=0
     if [ "$TRANSFORM" = 1 ] && [ "$mode" = insert ]; then
       printf '<a id="transforms"></a>\n\n#### transforms: five CEL columns and a filter, same data, same repetitions\n\n'
       printf 'The route of the by-name run plus `filter: value.order_id > 0 && value.status != '"'"'test'"'"'` (every record passes) and `columns` for order_id, customer_id, status (`lowerAscii()`), currency (`upperAscii()`) and version (`+ 0`); the table ends equal to the ceiling'"'"'s.\n\n'
-      printf '| run | by name rows/s | CEL rows/s | CEL ÷ by name | CEL ÷ ceiling | CEL kafka2pg CPU s | by name CPU s |\n|---:|---:|---:|---:|---:|---:|---:|\n'
-      tratios=() trates=() krates=()
-      for run in $(seq 1 "$RUNS"); do
-        ks=${K_SECS[$mode,$run]}
-        ts=${K_SECS[$mode,$run,cel]}
-        tratio=$(calc "$ks / $ts")
-        tratios+=("$tratio") trates+=("$(calc "$COUNT / $ts")") krates+=("$(calc "$COUNT / $ks")")
-        rss=${K_RSS[$mode,$run,cel]}
-        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
-        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$run" "$(fmt_rate "$(calc "$COUNT / $ks")")" "$(fmt_rate "$(calc "$COUNT / $ts")")" \
-          "$(fmt "$tratio" 2)" "$(fmt "$(calc "${C_SECS[$mode,$run]} / $ts")" 2)" "$(fmt "${K_CPU[$mode,$run,cel]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)"
-      done
-      mt=$(median "${tratios[@]}")
-      met=0
-      awk -v a="$mt" -v b="$TARGET_CEL" 'BEGIN { exit !(a >= b) }' && met=1
-      [ "$met" = 1 ] || ALL_MET=0
-      printf '| **median** | **%s** | **%s** | **%s** | | | |\n\n' "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${trates[@]}")")" "$(fmt "$mt" 2)"
-      printf 'Target: CEL mapping ≥ %d%% of the by-name mapping'"'"'s throughput; median %d%%: %s.\n\n' \
-        "$(fmt "$(calc "$TARGET_CEL * 100")")" "$(fmt "$(calc "$mt * 100")")" "$(verdict "$met")"
+      variant_table "$mode" cel CEL "$TARGET_CEL" "CEL mapping"
     fi
     if [ "$POOLER" = 1 ]; then
       printf '<a id="pooler-%s"></a>\n\n#### %s through PgBouncer (pool_mode = transaction, `postgres.pooler: transaction`), same data, same repetitions\n\n' "$mode" "$mode"
       printf 'No prepared statements (every statement is sent unnamed), and the staging tables are created in every batch'"'"'s transaction (`ON COMMIT DROP`) instead of once per connection.\n\n'
-      printf '| run | direct rows/s | through PgBouncer rows/s | PgBouncer ÷ direct | PgBouncer ÷ ceiling | kafka2pg CPU s (PgBouncer / direct) |\n|---:|---:|---:|---:|---:|---:|\n'
-      pratios=() prates=() krates=()
-      for run in $(seq 1 "$RUNS"); do
-        ks=${K_SECS[$mode,$run]}
-        ps=${K_SECS[$mode,$run,pool]}
-        pratio=$(calc "$ks / $ps")
-        pratios+=("$pratio") prates+=("$(calc "$COUNT / $ps")") krates+=("$(calc "$COUNT / $ks")")
-        rss=${K_RSS[$mode,$run,pool]}
-        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
-        printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$run" "$(fmt_rate "$(calc "$COUNT / $ks")")" "$(fmt_rate "$(calc "$COUNT / $ps")")" \
-          "$(fmt "$pratio" 2)" "$(fmt "$(calc "${C_SECS[$mode,$run]} / $ps")" 2)" "$(fmt "${K_CPU[$mode,$run,pool]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)"
-      done
-      mp=$(median "${pratios[@]}")
-      met=0
-      awk -v a="$mp" -v b="$TARGET_POOLER" 'BEGIN { exit !(a >= b) }' && met=1
-      [ "$met" = 1 ] || ALL_MET=0
-      printf '| **median** | **%s** | **%s** | **%s** | | |\n\n' "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${prates[@]}")")" "$(fmt "$mp" 2)"
-      printf 'Target: through a transaction-mode pooler ≥ %d%% of the direct connection'"'"'s throughput; median %d%%: %s.\n\n' \
-        "$(fmt "$(calc "$TARGET_POOLER * 100")")" "$(fmt "$(calc "$mp * 100")")" "$(verdict "$met")"
+      variant_table "$mode" pool PgBouncer "$TARGET_POOLER" "through a transaction-mode pooler"
     fi
   done
 
