@@ -191,28 +191,14 @@ func (r *Route) Dynamic(ctx context.Context, db table.Queryer, name string) (*Ta
 	if msg := config.CheckTableName(name); msg != "" {
 		return nil, &NameError{Name: name, Msg: msg}
 	}
-	r.mu.Lock()
-	t, ok := r.dynamic[name]
-	if !ok {
-		if len(r.dynamic) >= maxDynamic {
-			r.mu.Unlock()
-			return nil, fmt.Errorf("table_expr named more than %d tables", maxDynamic)
-		}
+	t, err := r.cached(r.dynamic, name, "table_expr", func() *Target {
 		schema, tname := config.SplitTableName(name)
-		t = &Target{Route: r, schema: schema, name: tname}
-		t.TableName = t.Ident().Sanitize()
-		r.dynamic[name] = t
+		return &Target{Route: r, schema: schema, name: tname}
+	})
+	if err != nil {
+		return nil, err
 	}
-	r.mu.Unlock()
-	if t.Binding() != nil {
-		return t, nil
-	}
-	t.ddlMu.Lock()
-	defer t.ddlMu.Unlock()
-	if t.Binding() != nil {
-		return t, nil
-	}
-	err := t.load(ctx, db)
+	err = t.bound(ctx, db)
 	switch {
 	case err == nil:
 		return t, nil
@@ -231,32 +217,48 @@ func (r *Route) Foreign(ctx context.Context, db table.Queryer, name string, mode
 	if msg := config.CheckTableName(name); msg != "" {
 		return nil, fmt.Errorf("table %q: %s", name, msg)
 	}
-	key := fmt.Sprintf("%d|%s", mode, name)
-	r.mu.Lock()
-	t, ok := r.foreign[key]
-	if !ok {
-		if len(r.foreign) >= maxDynamic {
-			r.mu.Unlock()
-			return nil, fmt.Errorf("the Go transform named more than %d tables", maxDynamic)
-		}
+	t, err := r.cached(r.foreign, fmt.Sprintf("%d|%s", mode, name), "the Go transform", func() *Target {
 		schema, tname := config.SplitTableName(name)
-		t = &Target{Route: r, schema: schema, name: tname, foreign: true, mode: mode}
-		t.TableName = t.Ident().Sanitize()
-		r.foreign[key] = t
+		return &Target{Route: r, schema: schema, name: tname, foreign: true, mode: mode}
+	})
+	if err != nil {
+		return nil, err
 	}
-	r.mu.Unlock()
-	if t.Binding() != nil {
+	if err := t.bound(ctx, db); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// cached returns the target cached in m under key, or makes one with mk
+// and caches it (at most maxDynamic; what names who asks, for the error).
+func (r *Route) cached(m map[string]*Target, key, what string, mk func() *Target) (*Target, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := m[key]; ok {
 		return t, nil
+	}
+	if len(m) >= maxDynamic {
+		return nil, fmt.Errorf("%s named more than %d tables", what, maxDynamic)
+	}
+	t := mk()
+	t.TableName = t.Ident().Sanitize()
+	m[key] = t
+	return t, nil
+}
+
+// bound reads t's table and binds it unless it is bound; concurrent callers
+// wait for one read.
+func (t *Target) bound(ctx context.Context, db table.Queryer) error {
+	if t.Binding() != nil {
+		return nil
 	}
 	t.ddlMu.Lock()
 	defer t.ddlMu.Unlock()
 	if t.Binding() != nil {
-		return t, nil
+		return nil
 	}
-	if err := t.load(ctx, db); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return t.load(ctx, db)
 }
 
 // NameError is a table name computed by table_expr that cannot be a table.
