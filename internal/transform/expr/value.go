@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -386,18 +387,28 @@ func toJSON(v ref.Val, a *fastjson.Arena, depth int) (*fastjson.Value, error) {
 		return toJSON(o.GetValue(), a, depth+1)
 	}
 	if m, ok := v.(traits.Mapper); ok {
-		obj := a.NewObject()
+		// A JSON object read in place keeps its field order; any other map
+		// (a CEL map literal, a Go map) has none, so its keys are sorted:
+		// the same record always gives the same document.
+		var keys []types.String
 		for it := m.Iterator(); it.HasNext() == types.True; {
 			k := it.Next()
 			ks, ok := k.(types.String)
 			if !ok {
 				return nil, fmt.Errorf("a map key must be a string for a column, not %s", k.Type().TypeName())
 			}
+			keys = append(keys, ks)
+		}
+		if _, ordered := v.(*object); !ordered {
+			slices.Sort(keys)
+		}
+		obj := a.NewObject()
+		for _, k := range keys {
 			ev, err := toJSON(m.Get(k), a, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			obj.Set(string(ks), ev)
+			obj.Set(string(k), ev)
 		}
 		return obj, nil
 	}
