@@ -810,3 +810,17 @@ func TestParseNilLookupUsesEnvironment(t *testing.T) {
 		t.Errorf("group = %q", cfg.Kafka.Group)
 	}
 }
+
+// batch.linger: adaptive batching unless set; the policy follows it.
+func TestBatchLinger(t *testing.T) {
+	if got := mustParse(t, lines(minimal...), nil); got.Batch.Linger {
+		t.Fatal("linger is on by default; adaptive batching is the default")
+	}
+	got := mustParse(t, lines(append(slices.Clone(minimal), "batch:", "  linger: true")...), nil)
+	if !got.Batch.Linger {
+		t.Fatal("batch.linger: true not read")
+	}
+	if _, err := Parse(lines(append(slices.Clone(minimal), "batch:", "  linger: 3")...), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "batch.linger") {
+		t.Fatalf("linger: 3 gave %v, want an error naming batch.linger", err)
+	}
+}

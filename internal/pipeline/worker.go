@@ -257,6 +257,14 @@ func (w *worker) run() {
 				}
 				continue
 			}
+			if w.policy.Adaptive {
+				// Group commit: nothing more is queued, so write now;
+				// what arrives meanwhile makes the next batch.
+				if !w.flush(&b) {
+					return
+				}
+				continue
+			}
 			timer.Reset(max(time.Until(b.started.Add(maxWait)), 0))
 			select {
 			case <-w.notify:
