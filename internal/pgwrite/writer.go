@@ -3,6 +3,8 @@ package pgwrite
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
+	"io"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,8 +14,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -421,8 +425,7 @@ func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, s
 				}
 			}
 		}
-		src := &rowSource{rows: g.rows, idx: g.set.Indexes(), i: -1}
-		if _, err := tx.CopyFrom(ctx, target, cols, src); err != nil {
+		if err := w.copyRows(ctx, tx, target, cols, g.set.Indexes(), g.rows); err != nil {
 			return err
 		}
 		if stmt != nil {
@@ -570,6 +573,113 @@ func groupBySet(rows []table.Row) []rowGroup {
 		groups[gi].rows = append(groups[gi].rows, r)
 	}
 	return groups
+}
+
+// copyRows copies rows, projected onto the columns idx (named cols), into
+// target with one binary COPY. The COPY data is encoded here, column by
+// column with coerce.Type.AppendBinary, straight from the rows' values: no
+// encode plan is looked up per value and no statement is described first.
+// A column kind without such an encoder (arrays) sends the rows through
+// pgx's CopyFrom instead.
+func (w *Writer) copyRows(ctx context.Context, tx pgx.Tx, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
+	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: tx.Conn().TypeMap()}
+	for k, c := range idx {
+		t := w.spec.Table.Columns[c].Type
+		if t == nil || t.Kind == coerce.KindArray {
+			src := &rowSource{rows: rows, idx: idx, i: -1}
+			_, err := tx.CopyFrom(ctx, target, cols, src)
+			return err
+		}
+		cr.types[k] = t
+	}
+	sql := "COPY " + target.Sanitize() + " (" + quoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, cr, sql)
+	if e := cr.err.Load(); e != nil {
+		return *e // the COPY was failed on purpose: say why
+	}
+	return err
+}
+
+// copyChunk is how much COPY data a copyReader encodes ahead.
+const copyChunk = 64 << 10
+
+// copyReader is the binary COPY data of rows, encoded as it is read. pgconn
+// reads it from a goroutine of its own, which may still be in a Read when
+// CopyFrom returns on a server error: the reader's buffer is its own and is
+// never reused.
+type copyReader struct {
+	rows  []table.Row
+	idx   []int
+	types []*coerce.Type
+	tm    *pgtype.Map // for a value whose Go type AppendBinary does not take
+	i     int         // next row
+	buf   []byte
+	off   int
+	state int // 0 header not written, 1 rows, 2 trailer written
+	// err is why the reader failed the COPY; atomic, because pgconn may
+	// return before its reading goroutine does.
+	err atomic.Pointer[error]
+}
+
+func (r *copyReader) Read(p []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if r.state == 2 {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			r.err.Store(&err)
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill encodes the next rows, about copyChunk bytes of them.
+func (r *copyReader) fill() error {
+	if r.buf == nil {
+		r.buf = make([]byte, 0, copyChunk+copyChunk/4)
+	}
+	buf := r.buf[:0]
+	r.off = 0
+	if r.state == 0 {
+		buf = append(buf, "PGCOPY\n\377\r\n\000"...)
+		buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
+		r.state = 1
+	}
+	for ; r.i < len(r.rows) && len(buf) < copyChunk; r.i++ {
+		vals := r.rows[r.i].Vals
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)))
+		for k, c := range r.idx {
+			v := vals[c]
+			if v == nil {
+				buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL
+				continue
+			}
+			at := len(buf)
+			buf = append(buf, 0, 0, 0, 0)
+			var ok bool
+			if buf, ok = r.types[k].AppendBinary(buf, v); !ok {
+				out, err := r.tm.Encode(r.types[k].OID, pgtype.BinaryFormatCode, v, buf)
+				if err != nil {
+					return fmt.Errorf("encoding column %d for COPY: %w", k+1, err)
+				}
+				if out == nil { // the value encodes as NULL
+					buf = binary.BigEndian.AppendUint32(buf[:at], 0xffffffff)
+					continue
+				}
+				buf = out
+			}
+			binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+		}
+	}
+	if r.i == len(r.rows) {
+		buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer
+		r.state = 2
+	}
+	r.buf = buf
+	return nil
 }
 
 // rowSource feeds rows to COPY, projected onto the group's columns. pgx
