@@ -243,6 +243,12 @@ type Batch struct {
 	// MaxInflightBytes bounds record data fetched but not yet committed;
 	// fetching pauses above it. Default 64MiB, at least MaxBytes.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit while a pipeline
+	// runs (the garbage collector works harder near it instead of letting
+	// the heap double). 0 (the default): max_inflight_bytes + 2 ×
+	// kafka.fetch_max_bytes + 24MiB. A GOMEMLIMIT environment variable
+	// wins (GOMEMLIMIT=off: no limit). At least max_inflight_bytes.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Errors says what happens to records that fail and to failed writes.

@@ -824,3 +824,18 @@ func TestBatchLinger(t *testing.T) {
 		t.Fatalf("linger: 3 gave %v, want an error naming batch.linger", err)
 	}
 }
+
+// batch.memory_limit: 0 (derived) unless set; when set, at least the budget.
+func TestBatchMemoryLimit(t *testing.T) {
+	if got := mustParse(t, lines(minimal...), nil); got.Batch.MemoryLimit != 0 {
+		t.Fatalf("memory_limit defaults to %s, want 0 (derived)", got.Batch.MemoryLimit)
+	}
+	got := mustParse(t, lines(append(slices.Clone(minimal), "batch:", "  memory_limit: 200MiB")...), nil)
+	if got.Batch.MemoryLimit != 200*MiB {
+		t.Fatalf("memory_limit = %s, want 200MiB", got.Batch.MemoryLimit)
+	}
+	_, err := Parse(lines(append(slices.Clone(minimal), "batch:", "  memory_limit: 10MiB")...), func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "batch.memory_limit") {
+		t.Fatalf("memory_limit below the budget gave %v, want an error naming batch.memory_limit", err)
+	}
+}

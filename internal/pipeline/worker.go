@@ -159,13 +159,22 @@ func (w *worker) take() ([]*kgo.Record, int64, int) {
 type pending struct {
 	changes  []pgwrite.Change // rows per table version, tables in route order
 	bindings []*route.Binding // bindings[i] is the version changes[i] writes
-	recs     []*kgo.Record    // records that became rows, in order: to dead-letter those the database rejects
-	dead     []dlq.Letter     // records that could not become rows (errors.tolerance: all)
+	offs     []int64          // offsets of the records that became rows, in order
+	// recs are those records, kept only with errors.tolerance: all (to
+	// dead-letter the ones the database rejects). Otherwise a record is
+	// not referenced once mapped, so that the fetched memory it shares
+	// with its neighbours is freed before the batch is written.
+	recs     []*kgo.Record
+	keepRecs bool
+	dead     []dlq.Letter // records that could not become rows (errors.tolerance: all)
 	rows     int
 	records  int // records taken into the batch: with rows, skipped or dead
 	bytes    int64
-	last     *kgo.Record
-	started  time.Time
+	// lastOff and lastEpoch are the last record taken's offset and leader
+	// epoch (valid when records > 0).
+	lastOff   int64
+	lastEpoch int32
+	started   time.Time
 }
 
 // add appends one record's rows.
@@ -187,20 +196,23 @@ func (b *pending) add(r *kgo.Record, rows []route.Row) {
 		}
 		b.changes[i].Rows = append(b.changes[i].Rows, row.Row)
 	}
-	b.recs = append(b.recs, r)
+	b.offs = append(b.offs, r.Offset)
+	if b.keepRecs {
+		b.recs = append(b.recs, r)
+	}
 	b.rows += len(rows)
 }
 
 // part returns the changes of recs[lo:hi] (rows are in offset order in
 // every change).
 func (b *pending) part(lo, hi int) []pgwrite.Change {
-	if lo == 0 && hi == len(b.recs) {
+	if lo == 0 && hi == len(b.offs) {
 		return b.changes
 	}
 	if lo >= hi {
 		return nil
 	}
-	first, last := b.recs[lo].Offset, b.recs[hi-1].Offset
+	first, last := b.offs[lo], b.offs[hi-1]
 	out := make([]pgwrite.Change, 0, len(b.changes))
 	for _, c := range b.changes {
 		i := sort.Search(len(c.Rows), func(i int) bool { return c.Rows[i].Offset >= first })
@@ -217,15 +229,16 @@ func (b *pending) reset() {
 	b.changes = b.changes[:0]
 	clear(b.bindings)
 	b.bindings = b.bindings[:0]
+	b.offs = b.offs[:0]
 	clear(b.recs)
 	b.recs = b.recs[:0]
 	b.dead = nil
-	b.rows, b.records, b.bytes, b.last = 0, 0, 0, nil
+	b.rows, b.records, b.bytes = 0, 0, 0
 }
 
 func (w *worker) run() {
 	defer close(w.done)
-	var b pending
+	b := pending{keepRecs: w.tolerate}
 	var spare int64 // budget of records taken but not in the batch yet
 	defer func() {
 		w.mu.Lock()
@@ -310,7 +323,7 @@ func (w *worker) run() {
 			}
 			b.records++
 			b.bytes += size
-			b.last = r
+			b.lastOff, b.lastEpoch = r.Offset, r.LeaderEpoch
 			if w.policy.Full(b.rows, b.bytes) {
 				if !w.flush(&b) {
 					return
@@ -398,7 +411,7 @@ func (w *worker) flush(b *pending) bool {
 	if b.records == 0 {
 		return true
 	}
-	next := b.last.Offset + 1
+	next := b.lastOff + 1
 	start := time.Now()
 	if w.produce != nil {
 		if err := w.produce(w.ctx, b.dead); err != nil {
@@ -425,7 +438,7 @@ func (w *worker) flush(b *pending) bool {
 	w.stats.records.Add(int64(b.records))
 	w.stats.dead.Add(int64(len(b.dead)))
 	w.mRecords.Add(float64(b.records))
-	w.durable(kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
+	w.durable(kgo.EpochOffset{Epoch: b.lastEpoch, Offset: next})
 	w.budget.Release(b.bytes)
 	b.reset()
 	return true
@@ -455,8 +468,8 @@ func (w *worker) write(b *pending, next int64) error {
 		dead = b.dead
 	}
 	nextOf := func(hi int) int64 {
-		if hi < len(b.recs) {
-			return b.recs[hi].Offset
+		if hi < len(b.offs) {
+			return b.offs[hi]
 		}
 		return next
 	}
@@ -486,5 +499,5 @@ func (w *worker) write(b *pending, next int64) error {
 		dead = append(dead, dl)
 		return nil
 	}
-	return batch.Isolate(len(b.recs), part, isData, reject)
+	return batch.Isolate(len(b.offs), part, isData, reject)
 }
