@@ -21,6 +21,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
@@ -166,7 +167,8 @@ type pending struct {
 	// with its neighbours is freed before the batch is written.
 	recs     []*kgo.Record
 	keepRecs bool
-	dead     []dlq.Letter // records that could not become rows (errors.tolerance: all)
+	spare    [][]table.Row // emptied row slices of earlier batches, reused
+	dead     []dlq.Letter  // records that could not become rows (errors.tolerance: all)
 	rows     int
 	records  int // records taken into the batch: with rows, skipped or dead
 	bytes    int64
@@ -192,7 +194,11 @@ func (b *pending) add(r *kgo.Record, rows []route.Row) {
 				i--
 			}
 			b.bindings = slices.Insert(b.bindings, i, row.B)
-			b.changes = slices.Insert(b.changes, i, pgwrite.Change{W: row.B.Writer})
+			var rows []table.Row
+			if n := len(b.spare); n > 0 {
+				rows, b.spare = b.spare[n-1], b.spare[:n-1]
+			}
+			b.changes = slices.Insert(b.changes, i, pgwrite.Change{W: row.B.Writer, Rows: rows})
 		}
 		b.changes[i].Rows = append(b.changes[i].Rows, row.Row)
 	}
@@ -225,6 +231,15 @@ func (b *pending) part(lo, hi int) []pgwrite.Change {
 }
 
 func (b *pending) reset() {
+	// The row slices are kept for the next batches (emptied, so that the
+	// rows' values can be collected): the batch is durable and nothing
+	// else holds them.
+	for _, c := range b.changes {
+		if cap(c.Rows) > 0 && len(b.spare) < 16 {
+			clear(c.Rows)
+			b.spare = append(b.spare, c.Rows[:0])
+		}
+	}
 	clear(b.changes)
 	b.changes = b.changes[:0]
 	clear(b.bindings)
