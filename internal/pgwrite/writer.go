@@ -315,8 +315,8 @@ func (w *Writer) latestSets(rows []table.Row) (kept, parents []table.Row) {
 }
 
 // fates keeps the last change per key (or the highest version) and returns
-// the writes and deletes, each sorted by key so that concurrent writers take
-// row locks in one order and cannot deadlock.
+// the writes, in the order of their keys' first appearance, and the
+// deletes, sorted by key (see the end for why only the deletes).
 func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
@@ -373,9 +373,13 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 			deletes = append(deletes, rows[f.del])
 		}
 	}
-	byKey := func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) }
-	slices.SortFunc(writes, byKey)
-	slices.SortFunc(deletes, byKey)
+	// Writes are not sorted here: the upsert statement reads the staging
+	// table ORDER BY the key, so the server takes row locks in key order
+	// (what keeps concurrent writers from deadlocking) whatever the order
+	// of the COPY, and the COPY reads the rows in the order they were made,
+	// which is the order of their values in memory. Deletes join the
+	// staging table without an ORDER BY: they are copied in key order.
+	slices.SortFunc(deletes, func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) })
 	return writes, deletes
 }
 
