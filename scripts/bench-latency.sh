@@ -26,7 +26,7 @@
 #
 # Environment: LATENCY_RATE=5000 LATENCY_SECONDS=30 SHAPES_RUNS=3
 #   SHAPES_WIDE_COUNT=200000 SHAPES_JSONB_COUNT=20000 LATENCY_DOC=docs/benchmarks.md
-#   LATENCY_WORK=bin/bench-latency
+#   LATENCY_WORK=bin/bench-latency LATENCY_RETRIES=3
 set -euo pipefail
 export LC_ALL=C
 
@@ -104,27 +104,32 @@ latency_run() { # $1 = variant (adaptive | linger)
   config "$topic" steady '    columns: {kafka_ts: kafka.timestamp}' "$extra" >"$cfg"
   "$BIN" run --config "$cfg" 2>"$lf" &
   pid=$!
+  K2P_PID=$pid
   # A first record, written once the group has joined; not counted.
   printf '{"id": 0, "note": "warm-up"}' | kcat_produce "$topic"
   for i in $(seq 1 600); do
-    [ "$(pgv -c "SELECT count(*) FROM steady")" -ge 1 ] && break
+    [ "$(pgv -c "SELECT count(*) FROM steady" 2>/dev/null || echo 0)" -ge 1 ] && break
     kill -0 "$pid" 2>/dev/null || die "kafka2pg exited early (log: $lf)"
     sleep 0.1
   done
   log "latency ($v): producing $RATE records/s for $SECS s"
   "$WORK/shapes" steady -brokers "$BROKERS" -topic "$topic" -rate "$RATE" -seconds "$SECS" >&2
   want=$((RATE * SECS + 1))
+  n=0
   for i in $(seq 1 600); do
-    n=$(pgv -c "SELECT count(*) FROM steady")
+    n=$(pgv -c "SELECT count(DISTINCT id) FROM steady" 2>/dev/null || echo 0)
     [ "$n" -ge "$want" ] && break
     sleep 0.1
   done
   kill -TERM "$pid"
   wait "$pid" || die "kafka2pg ($v) exited with an error (log: $lf)"
-  [ "$n" = "$want" ] || die "latency ($v): $n rows, expected $want"
+  K2P_PID=
+  [ "$n" = "$want" ] || die "latency ($v): $n distinct ids, expected $want"
   local q
+  # A row written twice (at-least-once after a lost connection) counts once,
+  # at its first insertion.
   q=$(pgv -F' ' -c "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms), count(*)
-    FROM (SELECT extract(epoch FROM ingested_at - kafka_ts) * 1000 AS ms FROM steady WHERE id > 0) s")
+    FROM (SELECT extract(epoch FROM min(ingested_at) - min(kafka_ts)) * 1000 AS ms FROM steady WHERE id > 0 GROUP BY id) s")
   read -r L_P50[$v] L_P99[$v] L_MAX[$v] L_ROWS[$v] <<<"$q"
   L_BATCHES[$v]=$(sed -n 's/.* batches=\([0-9]*\).*/\1/p' "$lf" | tail -1)
   log "latency ($v): p50 $(fmt "${L_P50[$v]}" 1) ms, p99 $(fmt "${L_P99[$v]}" 1) ms, max $(fmt "${L_MAX[$v]}" 1) ms, ${L_BATCHES[$v]} batches"
@@ -185,13 +190,49 @@ shape_run() { # $1 = shape, $2 = run, $3 = count
   log "[$s] run $r: ceiling $(fmt "${S_C[$s,$r]}" 2) s, kafka2pg $(fmt "${S_K[$s,$r]}" 2) s ($(fmt "$(calc "${S_C[$s,$r]} / ${S_K[$s,$r]}")" 2) of \\copy), RSS ${S_RSS[$s,$r]} MiB"
 }
 
-latency_run adaptive
-latency_run linger
+# A kafka2pg left running by a failure is stopped.
+K2P_PID=
+trap '[ -z "$K2P_PID" ] || kill "$K2P_PID" 2>/dev/null || true' EXIT
+
+# The services are shared: a step during which PostgreSQL or the broker
+# restarted (another user's test) is repeated, up to LATENCY_RETRIES times;
+# results come back from a subshell through a file.
+RETRIES=${LATENCY_RETRIES:-3}
+services_epoch() {
+  printf '%s/%s' "$(pgv -c "SELECT pg_postmaster_start_time()" 2>/dev/null || echo down)" \
+    "$(tr -dc '0-9' <"$(dirname "$KAFKA2PG_KAFKA_HOME")/kafka.pid" 2>/dev/null || echo down)"
+}
+step() { # a command (latency_run … or shape_run …), repeated after a restart
+  local attempt epoch rc state="$WORK/state.sh"
+  for attempt in $(seq 0 "$RETRIES"); do
+    epoch=$(services_epoch)
+    rc=0
+    (
+      trap '[ -z "$K2P_PID" ] || kill "$K2P_PID" 2>/dev/null || true' EXIT
+      "$@"
+      declare -p L_P50 L_P99 L_MAX L_BATCHES L_ROWS S_C S_K S_CPU S_RSS >"$state"
+    ) &
+    wait $! || rc=$?
+    if [ "$rc" = 0 ]; then
+      # shellcheck disable=SC1090 # written just above
+      source <(sed 's/^declare -A /declare -gA /' "$state")
+      return 0
+    fi
+    for _ in $(seq 1 120); do pgv -c "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
+    if [ "$(services_epoch)" = "$epoch" ] || [ "$attempt" = "$RETRIES" ]; then
+      die "$* failed (see above)"
+    fi
+    log "PostgreSQL or the broker restarted during '$*' (shared services); repeating it"
+  done
+}
+
+step latency_run adaptive
+step latency_run linger
 shape_prepare wide "$WIDE_COUNT"
 shape_prepare jsonb "$JSONB_COUNT"
 for r in $(seq 1 "$RUNS"); do
-  shape_run wide "$r" "$WIDE_COUNT"
-  shape_run jsonb "$r" "$JSONB_COUNT"
+  step shape_run wide "$r" "$WIDE_COUNT"
+  step shape_run jsonb "$r" "$JSONB_COUNT"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$((SECONDS - T_START))

@@ -429,7 +429,7 @@ func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, s
 				}
 			}
 		}
-		if err := w.copyRows(ctx, tx, target, cols, g.set.Indexes(), g.rows); err != nil {
+		if err := w.copyRows(ctx, tx.Conn(), tx.CopyFrom, target, cols, g.set.Indexes(), g.rows); err != nil {
 			return err
 		}
 		if stmt != nil {
@@ -585,23 +585,51 @@ func groupBySet(rows []table.Row) []rowGroup {
 // encode plan is looked up per value and no statement is described first.
 // A column kind without such an encoder (arrays) sends the rows through
 // pgx's CopyFrom instead.
-func (w *Writer) copyRows(ctx context.Context, tx pgx.Tx, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
-	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: tx.Conn().TypeMap()}
+//
+// conn is the connection the COPY runs on (in a transaction or not), and
+// copyFrom is pgx's CopyFrom of the same transaction or connection.
+func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFromFunc, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
+	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: conn.TypeMap()}
 	for k, c := range idx {
 		t := w.spec.Table.Columns[c].Type
 		if t == nil || t.Kind == coerce.KindArray {
 			src := &rowSource{rows: rows, idx: idx, i: -1}
-			_, err := tx.CopyFrom(ctx, target, cols, src)
+			_, err := copyFrom(ctx, target, cols, src)
 			return err
 		}
 		cr.types[k] = t
 	}
 	sql := "COPY " + target.Sanitize() + " (" + quoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, cr, sql)
+	_, err := conn.PgConn().CopyFrom(ctx, cr, sql)
 	if e := cr.err.Load(); e != nil {
 		return *e // the COPY was failed on purpose: say why
 	}
 	return err
+}
+
+// copyFromFunc is pgx's CopyFrom of a connection or a transaction.
+type copyFromFunc func(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+
+// oneCopy reports whether rows are written by a single COPY and nothing
+// else (insert mode, no deletes, every row carrying the same columns), and
+// copies them on conn when they are: a COPY statement is a transaction of
+// its own, atomic and durable when it returns, so such a batch needs no
+// BEGIN and COMMIT round trips.
+func (w *Writer) oneCopy(ctx context.Context, conn *pgx.Conn, rows []table.Row) (bool, error) {
+	if w.spec.Mode != table.Insert || len(rows) == 0 {
+		return false, nil
+	}
+	for i := range rows {
+		if rows[i].Op != table.OpWrite {
+			return false, nil
+		}
+	}
+	groups := groupBySet(rows)
+	if len(groups) != 1 {
+		return false, nil
+	}
+	g := groups[0]
+	return true, w.copyRows(ctx, conn, conn.CopyFrom, w.spec.Table.Ident(), w.columnNames(g.set), g.set.Indexes(), g.rows)
 }
 
 // copyChunk is how much COPY data a copyReader encodes ahead.
