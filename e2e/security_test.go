@@ -161,7 +161,7 @@ func TestKafkaMutualTLS(t *testing.T) {
 // A wrong SASL password ends the run with an authentication error, and the
 // password is nowhere in the output.
 func TestKafkaWrongSASLPassword(t *testing.T) {
-	const wrong = "Wr0ng-Pa55word-for-kafka2pg"
+	wrong := secret(t, "Wr0ng-Pa55word-for-kafka2pg")
 	e := newSecuredEnv(t, 10)
 	t.Setenv("K2P_TEST_SASL_PW", wrong)
 	cfg := e.securedConfig(testenv.SASLSSLBrokers(t),

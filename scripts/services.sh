@@ -727,12 +727,21 @@ kafka_start() {
 }
 
 kafka_ensure_scram() {
-  kafka_probe_sasl && return 0
+  # Right after a start the broker may not have loaded its credentials yet.
+  local mech
+  for _ in 1 2 3 4 5; do
+    kafka_probe_sasl && return 0
+    sleep 1
+  done
   log "SASL/SCRAM login failed; (re)creating SCRAM credentials for $SASL_USER"
-  kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
-    --alter --entity-type users --entity-name "$SASL_USER" \
-    --add-config "SCRAM-SHA-256=[password=$SASL_PASSWORD],SCRAM-SHA-512=[password=$SASL_PASSWORD]" >&2 \
-    || die "could not create the SCRAM credentials"
+  # One mechanism per request: Kafka refuses two credentials of one user in
+  # a request that also replaces one ("cannot be altered twice").
+  for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+    kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+      --alter --entity-type users --entity-name "$SASL_USER" \
+      --add-config "$mech=[password=$SASL_PASSWORD]" >&2 \
+      || die "could not create the $mech credential of $SASL_USER"
+  done
   for _ in 1 2 3 4 5; do
     kafka_probe_sasl && return 0
     sleep 1

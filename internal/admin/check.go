@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -159,6 +160,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 		}
 		if r.Binding() != nil {
 			describeTable(out, r, fail)
+			describePartitions(ctx, conn, out, r.Binding().Table, fail)
 		}
 		if rc.AutoCreate || rc.AutoEvolve {
 			checkDDL(ctx, cfg, out, r, fail)
@@ -216,6 +218,91 @@ func describeTable(out io.Writer, r *route.Route, fail func(string, ...any)) {
 			fmt.Fprintf(out, "  ok   column %s %s%s\n", c.Name, c.TypeName, note)
 		}
 	}
+}
+
+// partitionsSQL lists the partition tree under a partitioned table, a row
+// a partition, parents before their partitions: the partition's name,
+// its parent, its bound (FOR VALUES …, or DEFAULT) and, for a partition
+// that is partitioned in turn, its partition key (RANGE (…), LIST (…),
+// HASH (…)).
+const partitionsSQL = `
+WITH RECURSIVE tree(relid, parent) AS (
+  SELECT i.inhrelid, i.inhparent FROM pg_inherits i WHERE i.inhparent = $1
+  UNION ALL
+  SELECT i.inhrelid, i.inhparent FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
+)
+SELECT tree.relid, tree.parent, c.oid::regclass::text, coalesce(pg_get_expr(c.relpartbound, c.oid), ''),
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) ELSE '' END
+FROM tree JOIN pg_class c ON c.oid = tree.relid
+ORDER BY pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT', c.oid::regclass::text`
+
+// describePartitions shows the partitions of a partitioned table, with
+// their bounds, as a tree: a row that fits no partition is rejected by
+// PostgreSQL (a record error), so what the bounds cover matters.
+func describePartitions(ctx context.Context, conn *pgx.Conn, out io.Writer, t *table.Table, fail func(string, ...any)) {
+	if !t.Partitioned {
+		return
+	}
+	var keyDef string
+	if err := conn.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", t.OID).Scan(&keyDef); err != nil {
+		fail("reading the partition key of %s: %v", t, err)
+		return
+	}
+	type part struct {
+		oid, parent     uint32
+		name, bound, by string
+	}
+	rows, err := conn.Query(ctx, partitionsSQL, t.OID)
+	var parts []part
+	if err == nil {
+		parts, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (part, error) {
+			var p part
+			err := row.Scan(&p.oid, &p.parent, &p.name, &p.bound, &p.by)
+			return p, err
+		})
+	}
+	if err != nil {
+		fail("reading the partitions of %s: %v", t, err)
+		return
+	}
+	var leaves int
+	var defaults []string
+	for _, p := range parts {
+		if p.by == "" {
+			leaves++
+		}
+		if p.bound == "DEFAULT" && p.parent == t.OID {
+			defaults = append(defaults, p.name)
+		}
+	}
+	switch {
+	case len(parts) == 0:
+		fmt.Fprintf(out, "  warn partitioned by %s, with no partitions: PostgreSQL rejects every row (SQLSTATE 23514), each a record error\n", keyDef)
+		return
+	case len(defaults) > 0:
+		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf partition(s); the default partition %s takes rows no other bound covers\n",
+			keyDef, len(parts), leaves, defaults[0])
+	default:
+		fmt.Fprintf(out, "  ok   partitioned by %s: %d partition(s), %d leaf partition(s), no default partition: a row no bound covers is a record error (SQLSTATE 23514)\n",
+			keyDef, len(parts), leaves)
+	}
+	var walk func(parent uint32, depth int)
+	walk = func(parent uint32, depth int) {
+		for _, p := range parts {
+			if p.parent != parent {
+				continue
+			}
+			line := p.name + " " + p.bound
+			if p.by != "" {
+				line += ", partitioned by " + p.by
+			}
+			fmt.Fprintf(out, "         %s%s\n", strings.Repeat("  ", depth), line)
+			if p.by != "" {
+				walk(p.oid, depth+1)
+			}
+		}
+	}
+	walk(t.OID, 0)
 }
 
 func printDDL(out io.Writer, ddl string) {

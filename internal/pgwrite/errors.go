@@ -23,7 +23,7 @@ const (
 	// Retrying the same rows cannot succeed.
 	Data
 	// Systemic: the table, the schema or the permissions are wrong (42xxx,
-	// 28xxx, disk full …). Retrying does not help until an operator acts.
+	// disk full …). Retrying does not help until an operator acts.
 	Systemic
 	// Fenced: exactly-once delivery found that another consumer has claimed
 	// the partition; the transaction rolled back and the partition must be
@@ -117,6 +117,12 @@ func classifySQLState(code string) Class {
 	}
 	switch code[:2] {
 	case "08": // connection exceptions
+		return Transient
+	case "28": // invalid authorization: the server refused a login
+		// Only a new connection meets it: during a run, a password rotated
+		// on the server before postgres.password_file caught up (or the
+		// reverse). Retried until the two agree; at start-up the first
+		// connection fails at once, outside this classification.
 		return Transient
 	case "22", "23": // data exception, integrity constraint violation
 		return Data

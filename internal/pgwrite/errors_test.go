@@ -40,6 +40,8 @@ func TestClassify(t *testing.T) {
 		{"out of memory", pg("53200"), Systemic},
 		{"read only after a failover", pg("25006"), Transient},
 		{"connect error", &pgconn.ConnectError{}, Transient},
+		{"login refused: password rotated", pg("28P01"), Transient},
+		{"login refused: no pg_hba.conf entry", pg("28000"), Transient},
 		{"net error", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, Transient},
 		{"eof", fmt.Errorf("x: %w", io.ErrUnexpectedEOF), Transient},
 		{"conn closed", pgconn.ErrConnClosed, Transient},

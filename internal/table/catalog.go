@@ -34,6 +34,14 @@ type Table struct {
 	Columns      []Column
 	PrimaryKey   []string   // empty when the table has none
 	UniqueKeys   [][]string // every valid, non-partial, non-expression unique index, primary key included
+	// Partitioned is true for a declaratively partitioned table (rows are
+	// routed to its partitions; a row that fits none is rejected with
+	// SQLSTATE 23514).
+	Partitioned bool
+	// PartitionKey lists the columns that the partition key of the table
+	// or of any of its sub-partitioned partitions uses, alone or in an
+	// expression: PostgreSQL cannot change their type.
+	PartitionKey []string
 	byName       map[string]int
 }
 
@@ -125,6 +133,23 @@ CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = $1 AND i.indisprimary`
 
+// partitionSQL says whether the table is partitioned and which columns the
+// partition keys of its partition tree use: a column of a partition key,
+// or one an expression of it reads, depends internally on its table.
+const partitionSQL = `
+WITH RECURSIVE tree(relid) AS (
+  SELECT $1::oid
+  UNION ALL
+  SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
+)
+SELECT EXISTS (SELECT FROM pg_partitioned_table WHERE partrelid = $1),
+       coalesce(array_agg(DISTINCT a.attname::text) FILTER (WHERE a.attname IS NOT NULL), '{}')
+FROM tree
+JOIN pg_partitioned_table p ON p.partrelid = tree.relid
+JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = tree.relid AND d.objsubid > 0
+  AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tree.relid AND d.refobjsubid = 0 AND d.deptype = 'i'
+JOIN pg_attribute a ON a.attrelid = tree.relid AND a.attnum = d.objsubid`
+
 // LoadTable reads a table's columns, types and unique keys. schema "" means
 // the first match on the connection's search_path. Enum labels are read so
 // that a label can be checked before the row reaches the server.
@@ -207,6 +232,9 @@ func LoadTable(ctx context.Context, q Queryer, schema, name string) (*Table, err
 	t.UniqueKeys, err = pgx.CollectRows(urows, pgx.RowTo[[]string])
 	if err != nil {
 		return nil, fmt.Errorf("reading unique indexes of %s: %w", t, err)
+	}
+	if err := q.QueryRow(ctx, partitionSQL, oid).Scan(&t.Partitioned, &t.PartitionKey); err != nil {
+		return nil, fmt.Errorf("reading the partitioning of %s: %w", t, err)
 	}
 	return t, nil
 }

@@ -100,7 +100,8 @@ type Change struct {
 // column for a field without one, and the safe widenings — smallint →
 // integer → bigint, real → double precision, a longer varchar (or text),
 // numeric(p,s) → numeric(p',s) with p' > p, and dropping NOT NULL for a field
-// that became optional (never on a key column). Any other mismatch between a
+// that became optional (never on a key column). A widening of a column of a
+// partition key is a *SchemaError: PostgreSQL refuses it. Any other mismatch between a
 // field and its column is a *SchemaError: never a silent cast. No changes and
 // no error means t already fits.
 func Fit(t *Table, fields []codec.Field, key []string) ([]Change, error) {
@@ -122,6 +123,11 @@ func Fit(t *Table, fields []codec.Field, key []string) ([]Change, error) {
 		widen, err := widening(c, f.Type)
 		if err != nil {
 			return nil, &SchemaError{Table: ident, Field: f.Name, Column: c.Name, Reason: err.Error()}
+		}
+		if widen != "" && slices.Contains(t.PartitionKey, c.Name) {
+			return nil, &SchemaError{Table: ident, Field: f.Name, Column: c.Name, Reason: fmt.Sprintf(
+				"column is %s and the field is now %s: widening it is not possible, the column is in the table's partition key (PostgreSQL cannot change its type); recreate the table with the wider type or route the records elsewhere",
+				c.TypeName, widen)}
 		}
 		if widen != "" {
 			out = append(out, Change{Kind: WidenColumn, Column: c.Name, Type: widen})

@@ -96,7 +96,9 @@ func TestFlattenAndEvolve(t *testing.T) {
 	if row.Vals[1] != "Oslo" || !row.Set.Has(2) {
 		t.Fatalf("flattened row = %+v", row.Vals)
 	}
-	// A new field asks for a schema change, with inferred types.
+	// A new field asks for a schema change, with inferred types, for the
+	// fields without a column only: a column that took the value as it is
+	// is not changed for the type guessed from one value.
 	var sc *SchemaChange
 	if err := m.Map(ctx, rec("", `{"id": 2, "address": {"zip": "0150"}, "seen": "2024-05-01T12:00:00Z", "n": 5}`), &row); !errors.As(err, &sc) {
 		t.Fatalf("err = %v, want a SchemaChange", err)
@@ -108,7 +110,7 @@ func TestFlattenAndEvolve(t *testing.T) {
 			t.Errorf("inferred field %s not optional", f.Name)
 		}
 	}
-	if kinds["address_zip"] != codec.KindString || kinds["seen"] != codec.KindTimestamp || kinds["n"] != codec.KindInt64 || kinds["id"] != codec.KindInt64 {
+	if kinds["address_zip"] != codec.KindString || kinds["seen"] != codec.KindTimestamp || kinds["n"] != codec.KindInt64 || len(kinds) != 3 {
 		t.Fatalf("fields = %v", kinds)
 	}
 }

@@ -570,8 +570,11 @@ func (m *Mapper) schemalessFields(v *fastjson.Value) []codec.Field {
 	fields := flattenFields(t, m.spec.Flatten)
 	out := fields[:0]
 	for _, f := range fields {
-		if i, ok := m.lookup([]byte(f.Name)); ok {
-			f.Name = m.spec.Table.Columns[i].Name
+		// A field with a column was mapped and coerced already: the type
+		// guessed from one schemaless value is no reason to change the
+		// column (integer → bigint, date → text, dropping NOT NULL).
+		if _, ok := m.lookup([]byte(f.Name)); ok {
+			continue
 		}
 		f.Optional = true
 		out = append(out, f)
