@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -46,6 +47,12 @@ type Writer struct {
 	delStage   string
 	// replace_by: the parents of the batch's sets, and the keys they keep.
 	replaceStage, keepStage string
+	// describe makes every COPY ask the server for its target's column
+	// types first. It is set once the server could not read this writer's
+	// binary COPY data (the table changed under the writer: another
+	// route's auto_evolve widened a column): from then on, a value whose
+	// column has another type on the server is encoded for that type.
+	describe atomic.Bool
 }
 
 // writerGen numbers writers, for their staging tables' names.
@@ -629,10 +636,28 @@ func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFrom
 		}
 		cr.types[k] = t
 	}
+	if w.describe.Load() {
+		sd, err := conn.PgConn().Prepare(ctx, "", "SELECT "+quoteList(cols, "")+" FROM "+target.Sanitize(), nil)
+		if err != nil {
+			return err
+		}
+		cr.oids = make([]uint32, len(sd.Fields))
+		for k, f := range sd.Fields {
+			cr.oids[k] = f.DataTypeOID
+		}
+	}
 	sql := "COPY " + target.Sanitize() + " (" + quoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	_, err := conn.PgConn().CopyFrom(ctx, cr, sql)
 	if e := cr.err.Load(); e != nil {
 		return *e // the COPY was failed on purpose: say why
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlstateProtocolViolation {
+		// The server's column types are not the ones this writer knows (a
+		// widened column reads more bytes than were sent: "insufficient
+		// data left in message"). The error (class 08) is retried, and the
+		// next attempt describes the types.
+		w.describe.Store(true)
 	}
 	return err
 }
@@ -674,6 +699,7 @@ type copyReader struct {
 	idx   []int
 	types []*coerce.Type
 	tm    *pgtype.Map // for a value whose Go type AppendBinary does not take
+	oids  []uint32    // the server's column types, when described (Writer.describe)
 	i     int         // next row
 	buf   []byte
 	off   int
@@ -721,9 +747,14 @@ func (r *copyReader) fill() error {
 			}
 			at := len(buf)
 			buf = append(buf, 0, 0, 0, 0)
-			var ok bool
-			if buf, ok = r.types[k].AppendBinary(buf, v); !ok {
-				out, err := r.tm.Encode(r.types[k].OID, pgtype.BinaryFormatCode, v, buf)
+			oid, ok := r.types[k].OID, false
+			if r.oids != nil && r.oids[k] != oid {
+				oid = r.oids[k] // the server's type: pgx converts to it
+			} else {
+				buf, ok = r.types[k].AppendBinary(buf, v)
+			}
+			if !ok {
+				out, err := r.tm.Encode(oid, pgtype.BinaryFormatCode, v, buf)
 				if err != nil {
 					return fmt.Errorf("encoding column %d for COPY: %w", k+1, err)
 				}
@@ -791,3 +822,7 @@ func compareVersions(a, b any) int {
 	}
 	return 0
 }
+
+// sqlstateProtocolViolation is what the server answers to a binary COPY
+// whose values are shorter than its column types need.
+const sqlstateProtocolViolation = "08P01"
