@@ -53,11 +53,14 @@ chaos:
 demo: build
 	@bash scripts/demo.sh
 
-# End-to-end throughput against the real services (scripts/bench.sh), then
-# per-format decode throughput per core (scripts/bench-decode.sh); both write
-# their results to docs/benchmarks.md.
+# End-to-end throughput against the real services (scripts/bench.sh), the
+# produce → row latency at a steady 5,000 records/s and wide / large-jsonb rows
+# against \copy (scripts/bench-latency.sh), then per-format decode throughput
+# per core (scripts/bench-decode.sh); all write their results to
+# docs/benchmarks.md.
 bench: build
 	@bash scripts/bench.sh
+	@bash scripts/bench-latency.sh
 	@bash scripts/bench-decode.sh
 
 # The same 1M orders through kafka2pg, Kafka Connect + Debezium's JDBC sink and

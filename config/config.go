@@ -231,12 +231,24 @@ type Batch struct {
 	// MaxBytes flushes a batch at this many bytes of record data. Default
 	// 16MiB, at least 1KiB.
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// MaxWait flushes a batch this long after its first record. Default
-	// 100ms; 0 flushes whatever one poll returned.
+	// MaxWait flushes a batch this long after its first record at the
+	// latest. Default 100ms; 0 flushes whatever one poll returned.
 	MaxWait Duration `yaml:"max_wait"`
+	// Linger makes a partition wait up to MaxWait for more records before
+	// writing a batch that is not full. Default false: batching is
+	// adaptive (group commit): a partition writes as soon as it has no
+	// more records queued and its previous write has finished, so a low
+	// rate gets small, fast batches and a backlog gets full ones.
+	Linger bool `yaml:"linger"`
 	// MaxInflightBytes bounds record data fetched but not yet committed;
 	// fetching pauses above it. Default 64MiB, at least MaxBytes.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit while a pipeline
+	// runs (the garbage collector works harder near it instead of letting
+	// the heap double). 0 (the default): max_inflight_bytes + 2 ×
+	// kafka.fetch_max_bytes + 24MiB. A GOMEMLIMIT environment variable
+	// wins (GOMEMLIMIT=off: no limit). At least max_inflight_bytes.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Errors says what happens to records that fail and to failed writes.

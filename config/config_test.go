@@ -810,3 +810,32 @@ func TestParseNilLookupUsesEnvironment(t *testing.T) {
 		t.Errorf("group = %q", cfg.Kafka.Group)
 	}
 }
+
+// batch.linger: adaptive batching unless set; the policy follows it.
+func TestBatchLinger(t *testing.T) {
+	if got := mustParse(t, lines(minimal...), nil); got.Batch.Linger {
+		t.Fatal("linger is on by default; adaptive batching is the default")
+	}
+	got := mustParse(t, lines(append(slices.Clone(minimal), "batch:", "  linger: true")...), nil)
+	if !got.Batch.Linger {
+		t.Fatal("batch.linger: true not read")
+	}
+	if _, err := Parse(lines(append(slices.Clone(minimal), "batch:", "  linger: 3")...), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "batch.linger") {
+		t.Fatalf("linger: 3 gave %v, want an error naming batch.linger", err)
+	}
+}
+
+// batch.memory_limit: 0 (derived) unless set; when set, at least the budget.
+func TestBatchMemoryLimit(t *testing.T) {
+	if got := mustParse(t, lines(minimal...), nil); got.Batch.MemoryLimit != 0 {
+		t.Fatalf("memory_limit defaults to %s, want 0 (derived)", got.Batch.MemoryLimit)
+	}
+	got := mustParse(t, lines(append(slices.Clone(minimal), "batch:", "  memory_limit: 200MiB")...), nil)
+	if got.Batch.MemoryLimit != 200*MiB {
+		t.Fatalf("memory_limit = %s, want 200MiB", got.Batch.MemoryLimit)
+	}
+	_, err := Parse(lines(append(slices.Clone(minimal), "batch:", "  memory_limit: 10MiB")...), func(string) (string, bool) { return "", false })
+	if err == nil || !strings.Contains(err.Error(), "batch.memory_limit") {
+		t.Fatalf("memory_limit below the budget gave %v, want an error naming batch.memory_limit", err)
+	}
+}

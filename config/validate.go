@@ -177,6 +177,9 @@ func (v *validator) batch() {
 	if b.MaxWait < 0 {
 		v.add("batch.max_wait", "must not be negative; got %s", b.MaxWait)
 	}
+	if b.MemoryLimit != 0 && b.MemoryLimit < b.MaxInflightBytes {
+		v.add("batch.memory_limit", "must be 0 (derived from the budget) or at least batch.max_inflight_bytes (%s); got %s", b.MaxInflightBytes, b.MemoryLimit)
+	}
 	if b.MaxInflightBytes < b.MaxBytes {
 		v.add("batch.max_inflight_bytes", "must be at least batch.max_bytes (%s); got %s", b.MaxBytes, b.MaxInflightBytes)
 	}

@@ -11,16 +11,19 @@ import (
 
 // Policy says when a batch is written: at MaxRows rows, at MaxBytes bytes of
 // record data, or MaxWait after its first record (0: whatever one poll
-// returned).
+// returned); with Adaptive also as soon as no more records are queued for
+// it (group commit: records that arrive during a write make the next
+// batch, so batches grow with the rate and the write time).
 type Policy struct {
 	MaxRows  int
 	MaxBytes int64
 	MaxWait  time.Duration
+	Adaptive bool
 }
 
 // FromConfig is the policy of the batch section.
 func FromConfig(b config.Batch) Policy {
-	return Policy{MaxRows: b.MaxRows, MaxBytes: int64(b.MaxBytes), MaxWait: time.Duration(b.MaxWait)}
+	return Policy{MaxRows: b.MaxRows, MaxBytes: int64(b.MaxBytes), MaxWait: time.Duration(b.MaxWait), Adaptive: !b.Linger}
 }
 
 // Full reports whether a batch of rows rows and bytes bytes must be written now.

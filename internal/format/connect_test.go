@@ -1,12 +1,16 @@
 package format
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // unscaled encodes n as Connect does: big-endian two's complement, minimal.
@@ -116,4 +120,136 @@ func FuzzUnwrapConnect(f *testing.F) {
 			t.Fatalf("invalid JSON out of %q: %s", in, out.String())
 		}
 	})
+}
+
+// Debezium's io.debezium.data.Json: the string's JSON document is the value
+// (it lands in a json/jsonb column as itself, not as a JSON string).
+func TestDecodeConnectDebeziumJSON(t *testing.T) {
+	schema := `{"type":"struct","fields":[{"field":"id","type":"int64"},` +
+		`{"field":"doc","type":"string","optional":true,"name":"io.debezium.data.Json","version":1},` +
+		`{"field":"docs","type":"array","items":{"type":"string","name":"io.debezium.data.Json"}},` +
+		`{"field":"note","type":"string"}]}`
+	var s Scratch
+	s.WantTypes = true
+	payload := `{"id":1,"doc":"{\"a\": [1, {\"b\": \"x\"}], \"n\": null}","docs":["1","\"s\"","[true]"],"note":"{\"not\": \"json here\"}"}`
+	v, typ, err := Connect.Decode(t.Context(), []byte(`{"schema":`+schema+`,"payload":`+payload+`}`), &s, "value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":1,"doc":{"a":[1,{"b":"x"}],"n":null},"docs":[1,"s",[true]],"note":"{\"not\": \"json here\"}"}`
+	if got := v.String(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if typ == nil || typ.Field("doc") == nil || typ.Field("doc").Type.Kind != codec.KindJSON {
+		t.Fatalf("doc's type: %+v, want json", typ)
+	}
+	// Null stays null; text that is not JSON is a decode error naming the field.
+	v, _, err = Connect.Decode(t.Context(), []byte(`{"schema":`+schema+`,"payload":{"id":2,"doc":null}}`), &s, "value")
+	if err != nil || v.String() != `{"id":2,"doc":null}` {
+		t.Fatalf("null doc: %v %v", v, err)
+	}
+	_, _, err = Connect.Decode(t.Context(), []byte(`{"schema":`+schema+`,"payload":{"id":3,"doc":"{oops"}}`), &s, "value")
+	var de *codec.DecodeError
+	if !errors.As(err, &de) || !strings.Contains(de.Reason, "payload.doc: io.debezium.data.Json is not valid JSON") {
+		t.Fatalf("invalid doc: %v", err)
+	}
+}
+
+// The compiled schema is cached per schema text and gives what converting
+// the parsed envelope gives, record after record, for several schemas.
+func TestDecodeConnectCached(t *testing.T) {
+	dec := func(field string, scale int) string {
+		return `{"field":"` + field + `","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"` + string(rune('0'+scale)) + `"}}`
+	}
+	schemas := []string{
+		`{"type":"struct","fields":[` + dec("p", 2) + `,{"field":"d","type":"int32","name":"org.apache.kafka.connect.data.Date"}]}`,
+		`{"type":"struct","fields":[` + dec("p", 3) + `]}`,
+		`{"type":"struct","fields":[{"field":"p","type":"string"}]}`,
+	}
+	payloads := []string{
+		`{"p":"` + unscaled(12345) + `","d":1}`,
+		`{"d":-1,"p":"` + unscaled(-7) + `","x":[1,2]}`,
+		`{"p":"` + unscaled(1<<40) + `"}`,
+		`{"p":"` + strings.Repeat("f", 0) + unscaled(-(1 << 62)) + `"}`,
+		`null`,
+	}
+	var s Scratch
+	var p fastjson.Parser
+	var a fastjson.Arena
+	for round := 0; round < 3; round++ {
+		for _, sc := range schemas {
+			for _, pl := range payloads {
+				in := " { \"payload\" : " + pl + " ,\n\"schema\":" + sc + "} "
+				s.Reset()
+				got, _, err := Connect.Decode(t.Context(), []byte(in), &s, "value")
+				v, perr := p.Parse(in)
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				a.Reset()
+				want, werr := unwrapConnect(v, &a)
+				if (err == nil) != (werr == nil) {
+					t.Fatalf("%s: Decode error %v, unwrapConnect error %v", in, err, werr)
+				}
+				if err == nil && (got == nil) != (want == nil) || got != nil && want != nil && got.String() != want.String() {
+					t.Fatalf("%s:\n Decode        %s\n unwrapConnect %s", in, got, want)
+				}
+			}
+		}
+	}
+	if len(s.connect) != len(schemas) {
+		t.Fatalf("%d schemas cached, want %d", len(s.connect), len(schemas))
+	}
+}
+
+func TestAppendDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		n     string
+		scale int
+		want  string
+	}{{"12345", 2, "123.45"}, {"-42", 5, "-0.00042"}, {"5", 1, "0.5"}, {"-5", 0, "-5"}, {"0", 3, "0.000"}, {"100", 2, "1.00"}} {
+		if got := string(appendDecimal(nil, []byte(tc.n), tc.scale)); got != tc.want {
+			t.Errorf("appendDecimal(%s, %d) = %s, want %s", tc.n, tc.scale, got, tc.want)
+		}
+	}
+}
+
+// The envelope scanner and the full parse agree: whatever Decode returns
+// for valid input is what unwrapConnect returns for the parsed envelope.
+func FuzzDecodeConnect(f *testing.F) {
+	f.Add(`{"schema": {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal", "parameters": {"scale": "3"}}, "payload": "/w=="}`)
+	f.Add(`{"payload": {"a": "[1]"}, "schema": {"type": "struct", "fields": [{"field": "a", "type": "string", "name": "io.debezium.data.Json"}]}}`)
+	f.Add(`{"schema": null, "payload": {"x": "y\"}"}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		if fastjson.Validate(in) != nil {
+			return
+		}
+		var s Scratch
+		got, _, err := Connect.Decode(context.Background(), []byte(in), &s, "value")
+		var p fastjson.Parser
+		v, _ := p.Parse(in)
+		var a fastjson.Arena
+		want, werr := unwrapConnect(v, &a)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: Decode error %v, unwrapConnect error %v", in, err, werr)
+		}
+		if err == nil && (got == nil) != (want == nil) || got != nil && want != nil && got.String() != want.String() {
+			t.Fatalf("%q:\n Decode        %v\n unwrapConnect %v", in, got, want)
+		}
+	})
+}
+
+// A key repeated in the payload is converted in each place (mapping by name
+// then takes the last, as for any repeated field).
+func TestDecodeConnectRepeatedKey(t *testing.T) {
+	in := `{"schema":{"type":"struct","fields":[{"field":"p","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"1"}}]},` +
+		`"payload":{"p":"` + unscaled(15) + `","p":"` + unscaled(-25) + `"}}`
+	var s Scratch
+	v, _, err := Connect.Decode(t.Context(), []byte(in), &s, "value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := v.String(), `{"p":1.5,"p":-2.5}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
 }

@@ -61,13 +61,22 @@ type Scratch struct {
 	WantTypes bool
 
 	parser fastjson.Parser
-	// connectTypes caches json-connect schemas by their text: a producer
-	// sends the same schema with every record (at most 256 kept).
-	connectTypes map[string]*codec.Type
+	// connect caches json-connect schemas, compiled, by their text: a
+	// producer sends the same schema with every record (at most 256 kept).
+	connect map[string]*connectEntry
+	// Memory of json-connect conversions, reset with the arena: decimal
+	// texts, and one parser per Json document.
+	buf     []byte
+	parsers []*fastjson.Parser
+	used    int
 }
 
 // Reset frees what the previous Decode built.
-func (s *Scratch) Reset() { s.Arena.Reset() }
+func (s *Scratch) Reset() {
+	s.Arena.Reset()
+	s.buf = s.buf[:0]
+	s.used = 0
+}
 
 // Decode decodes data, the key (what = "key") or the value (what = "value")
 // of a record. It returns the canonical value (nil for a Connect or registry
@@ -81,22 +90,14 @@ func (f *Format) Decode(ctx context.Context, data []byte, s *Scratch, what strin
 		return s.Arena.NewString(string(data)), nil, nil
 	case config.FormatBytes:
 		return s.Arena.NewString(base64.StdEncoding.EncodeToString(data)), nil, nil
-	case config.FormatJSON, config.FormatJSONConnect:
+	case config.FormatJSON:
 		v, err := s.parser.ParseBytes(data)
 		if err != nil {
 			return nil, nil, codec.Errorf("%s is not valid JSON: %v", what, err)
 		}
-		if f.Name == config.FormatJSON {
-			return v, nil, nil
-		}
-		var typ *codec.Type
-		if s.WantTypes {
-			typ = s.connectType(v.Get("schema"))
-		}
-		if v, err = unwrapConnect(v, &s.Arena); err != nil {
-			return nil, nil, codec.Errorf("%v", err)
-		}
-		return v, typ, nil
+		return v, nil, nil
+	case config.FormatJSONConnect:
+		return s.decodeConnect(data, what)
 	}
 	v, typ, err := f.dec.Decode(ctx, data, &s.Arena)
 	if err != nil {
@@ -113,25 +114,81 @@ func (f *Format) Decode(ctx context.Context, data []byte, s *Scratch, what strin
 	return v, typ, nil
 }
 
-// connectType returns the codec type of a Connect schema, converted once per
-// distinct schema text.
-func (s *Scratch) connectType(schema *fastjson.Value) *codec.Type {
-	if schema == nil || schema.Type() != fastjson.TypeObject {
-		return nil
+// decodeConnect decodes a Connect JSON envelope: the schema's span is
+// looked up among the compiled schemas (compiled on first sight), and only
+// the payload is parsed and converted.
+func (s *Scratch) decodeConnect(data []byte, what string) (*fastjson.Value, *codec.Type, error) {
+	schema, payload, ok := envelopeSpans(data)
+	if !ok {
+		// Not a plain envelope: parse it all for the precise error.
+		v, err := s.parser.ParseBytes(data)
+		if err != nil {
+			return nil, nil, codec.Errorf("%s is not valid JSON: %v", what, err)
+		}
+		if v.Type() != fastjson.TypeObject {
+			return nil, nil, codec.Errorf("a Connect JSON value must be an object with schema and payload, got a JSON %s", v.Type())
+		}
+		if v.Get("schema") == nil || v.Get("payload") == nil {
+			return nil, nil, codec.Errorf("%v", errNoEnvelope)
+		}
+		// A valid envelope the scanner did not take (it is strict about
+		// layout only): take the spans from the parsed value.
+		schema, payload = v.Get("schema").MarshalTo(nil), v.Get("payload").MarshalTo(nil)
 	}
-	text := string(schema.MarshalTo(nil))
-	if t, ok := s.connectTypes[text]; ok {
-		return t
+	e, err := s.connectEntry(schema, what)
+	if err != nil {
+		return nil, nil, err
 	}
-	if s.connectTypes == nil || len(s.connectTypes) >= 256 {
-		s.connectTypes = map[string]*codec.Type{}
+	v, err := s.parser.ParseBytes(payload)
+	if err != nil {
+		return nil, nil, codec.Errorf("%s is not valid JSON: %v", what, err)
 	}
-	t, _ := connectSchemaType(schema, 0)
-	if t != nil && t.Kind != codec.KindRecord {
-		t = nil
+	var typ *codec.Type
+	if s.WantTypes {
+		typ = e.codecType()
 	}
-	s.connectTypes[text] = t
-	return t
+	if v.Type() == fastjson.TypeNull {
+		return nil, typ, nil // a tombstone
+	}
+	cx := connectCtx{a: &s.Arena, buf: &s.buf, parsers: &s.parsers, used: &s.used}
+	out, cerr := e.conv.convert(v, &cx, 0)
+	if cerr != nil {
+		return nil, nil, codec.Errorf("%v", cerr)
+	}
+	return out, typ, nil
+}
+
+// connectEntry returns the compiled schema of the schema text span.
+func (s *Scratch) connectEntry(span []byte, what string) (*connectEntry, error) {
+	if e, ok := s.connect[string(span)]; ok {
+		return e, nil
+	}
+	p := &fastjson.Parser{}
+	sv, err := p.ParseBytes(span)
+	if err != nil {
+		return nil, codec.Errorf("%s is not valid JSON: %v", what, err)
+	}
+	e := &connectEntry{conv: compileConnect(sv, 0), schema: sv, parser: p}
+	if s.connect == nil || len(s.connect) >= 256 {
+		s.connect = map[string]*connectEntry{}
+	}
+	s.connect[string(span)] = e
+	return e, nil
+}
+
+// codecType is the record type of the entry's schema (nil when the schema
+// is not a struct), converted on first use.
+func (e *connectEntry) codecType() *codec.Type {
+	if !e.typDone {
+		if e.schema != nil && e.schema.Type() == fastjson.TypeObject {
+			t, _ := connectSchemaType(e.schema, 0)
+			if t != nil && t.Kind == codec.KindRecord {
+				e.typ = t
+			}
+		}
+		e.typDone, e.schema, e.parser = true, nil, nil
+	}
+	return e.typ
 }
 
 // The formats that need no schema registry.

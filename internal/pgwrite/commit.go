@@ -49,6 +49,13 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 			}
 		}
 	}
+	if hook == nil && len(changes) == 1 {
+		// One table, inserts only, nothing else in the transaction: a
+		// single COPY is its own transaction.
+		if done, err := changes[0].W.oneCopy(ctx, conn, changes[0].Rows); done || err != nil {
+			return err
+		}
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err

@@ -3,8 +3,10 @@ package pgwrite
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,8 +14,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -42,6 +47,12 @@ type Writer struct {
 	delStage   string
 	// replace_by: the parents of the batch's sets, and the keys they keep.
 	replaceStage, keepStage string
+	// describe makes every COPY ask the server for its target's column
+	// types first. It is set once the server could not read this writer's
+	// binary COPY data (the table changed under the writer: another
+	// route's auto_evolve widened a column): from then on, a value whose
+	// column has another type on the server is encoded for that type.
+	describe atomic.Bool
 }
 
 // writerGen numbers writers, for their staging tables' names.
@@ -341,8 +352,8 @@ func (w *Writer) latestSets(rows []table.Row) (kept, parents []table.Row) {
 }
 
 // fates keeps the last change per key (or the highest version) and returns
-// the writes and deletes, each sorted by key so that concurrent writers take
-// row locks in one order and cannot deadlock.
+// the writes, in the order of their keys' first appearance, and the
+// deletes, sorted by key (see the end for why only the deletes).
 func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
@@ -399,9 +410,13 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 			deletes = append(deletes, rows[f.del])
 		}
 	}
-	byKey := func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) }
-	slices.SortFunc(writes, byKey)
-	slices.SortFunc(deletes, byKey)
+	// Writes are not sorted here: the upsert statement reads the staging
+	// table ORDER BY the key, so the server takes row locks in key order
+	// (what keeps concurrent writers from deadlocking) whatever the order
+	// of the COPY, and the COPY reads the rows in the order they were made,
+	// which is the order of their values in memory. Deletes join the
+	// staging table without an ORDER BY: they are copied in key order.
+	slices.SortFunc(deletes, func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) })
 	return writes, deletes
 }
 
@@ -451,8 +466,7 @@ func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, s
 				}
 			}
 		}
-		src := &rowSource{rows: g.rows, idx: g.set.Indexes(), i: -1}
-		if _, err := tx.CopyFrom(ctx, target, cols, src); err != nil {
+		if err := w.copyRows(ctx, tx.Conn(), tx.CopyFrom, target, cols, g.set.Indexes(), g.rows); err != nil {
 			return err
 		}
 		if stmt != nil {
@@ -602,6 +616,165 @@ func groupBySet(rows []table.Row) []rowGroup {
 	return groups
 }
 
+// copyRows copies rows, projected onto the columns idx (named cols), into
+// target with one binary COPY. The COPY data is encoded here, column by
+// column with coerce.Type.AppendBinary, straight from the rows' values: no
+// encode plan is looked up per value and no statement is described first.
+// A column kind without such an encoder (arrays) sends the rows through
+// pgx's CopyFrom instead.
+//
+// conn is the connection the COPY runs on (in a transaction or not), and
+// copyFrom is pgx's CopyFrom of the same transaction or connection.
+func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFromFunc, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
+	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: conn.TypeMap()}
+	for k, c := range idx {
+		t := w.spec.Table.Columns[c].Type
+		if t == nil || t.Kind == coerce.KindArray {
+			src := &rowSource{rows: rows, idx: idx, i: -1}
+			_, err := copyFrom(ctx, target, cols, src)
+			return err
+		}
+		cr.types[k] = t
+	}
+	if w.describe.Load() {
+		sd, err := conn.PgConn().Prepare(ctx, "", "SELECT "+quoteList(cols, "")+" FROM "+target.Sanitize(), nil)
+		if err != nil {
+			return err
+		}
+		cr.oids = make([]uint32, len(sd.Fields))
+		for k, f := range sd.Fields {
+			cr.oids[k] = f.DataTypeOID
+		}
+	}
+	sql := "COPY " + target.Sanitize() + " (" + quoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
+	_, err := conn.PgConn().CopyFrom(ctx, cr, sql)
+	if e := cr.err.Load(); e != nil {
+		return *e // the COPY was failed on purpose: say why
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlstateProtocolViolation {
+		// The server's column types are not the ones this writer knows (a
+		// widened column reads more bytes than were sent: "insufficient
+		// data left in message"). The error (class 08) is retried, and the
+		// next attempt describes the types.
+		w.describe.Store(true)
+	}
+	return err
+}
+
+// copyFromFunc is pgx's CopyFrom of a connection or a transaction.
+type copyFromFunc func(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+
+// oneCopy reports whether rows are written by a single COPY and nothing
+// else (insert mode, no deletes, every row carrying the same columns), and
+// copies them on conn when they are: a COPY statement is a transaction of
+// its own, atomic and durable when it returns, so such a batch needs no
+// BEGIN and COMMIT round trips.
+func (w *Writer) oneCopy(ctx context.Context, conn *pgx.Conn, rows []table.Row) (bool, error) {
+	if w.spec.Mode != table.Insert || len(rows) == 0 {
+		return false, nil
+	}
+	for i := range rows {
+		if rows[i].Op != table.OpWrite {
+			return false, nil
+		}
+	}
+	groups := groupBySet(rows)
+	if len(groups) != 1 {
+		return false, nil
+	}
+	g := groups[0]
+	return true, w.copyRows(ctx, conn, conn.CopyFrom, w.spec.Table.Ident(), w.columnNames(g.set), g.set.Indexes(), g.rows)
+}
+
+// copyChunk is how much COPY data a copyReader encodes ahead.
+const copyChunk = 64 << 10
+
+// copyReader is the binary COPY data of rows, encoded as it is read. pgconn
+// reads it from a goroutine of its own, which may still be in a Read when
+// CopyFrom returns on a server error: the reader's buffer is its own and is
+// never reused.
+type copyReader struct {
+	rows  []table.Row
+	idx   []int
+	types []*coerce.Type
+	tm    *pgtype.Map // for a value whose Go type AppendBinary does not take
+	oids  []uint32    // the server's column types, when described (Writer.describe)
+	i     int         // next row
+	buf   []byte
+	off   int
+	state int // 0 header not written, 1 rows, 2 trailer written
+	// err is why the reader failed the COPY; atomic, because pgconn may
+	// return before its reading goroutine does.
+	err atomic.Pointer[error]
+}
+
+func (r *copyReader) Read(p []byte) (int, error) {
+	for r.off == len(r.buf) {
+		if r.state == 2 {
+			return 0, io.EOF
+		}
+		if err := r.fill(); err != nil {
+			r.err.Store(&err)
+			return 0, err
+		}
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill encodes the next rows, about copyChunk bytes of them.
+func (r *copyReader) fill() error {
+	if r.buf == nil {
+		r.buf = make([]byte, 0, copyChunk+copyChunk/4)
+	}
+	buf := r.buf[:0]
+	r.off = 0
+	if r.state == 0 {
+		buf = append(buf, "PGCOPY\n\377\r\n\000"...)
+		buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
+		r.state = 1
+	}
+	for ; r.i < len(r.rows) && len(buf) < copyChunk; r.i++ {
+		vals := r.rows[r.i].Vals
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)))
+		for k, c := range r.idx {
+			v := vals[c]
+			if v == nil {
+				buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL
+				continue
+			}
+			at := len(buf)
+			buf = append(buf, 0, 0, 0, 0)
+			oid, ok := r.types[k].OID, false
+			if r.oids != nil && r.oids[k] != oid {
+				oid = r.oids[k] // the server's type: pgx converts to it
+			} else {
+				buf, ok = r.types[k].AppendBinary(buf, v)
+			}
+			if !ok {
+				out, err := r.tm.Encode(oid, pgtype.BinaryFormatCode, v, buf)
+				if err != nil {
+					return fmt.Errorf("encoding column %d for COPY: %w", k+1, err)
+				}
+				if out == nil { // the value encodes as NULL
+					buf = binary.BigEndian.AppendUint32(buf[:at], 0xffffffff)
+					continue
+				}
+				buf = out
+			}
+			binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+		}
+	}
+	if r.i == len(r.rows) {
+		buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer
+		r.state = 2
+	}
+	r.buf = buf
+	return nil
+}
+
 // rowSource feeds rows to COPY, projected onto the group's columns. pgx
 // encodes each row before asking for the next, so one slice is reused.
 type rowSource struct {
@@ -649,3 +822,7 @@ func compareVersions(a, b any) int {
 	}
 	return 0
 }
+
+// sqlstateProtocolViolation is what the server answers to a binary COPY
+// whose values are shorter than its column types need.
+const sqlstateProtocolViolation = "08P01"

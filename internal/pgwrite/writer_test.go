@@ -325,3 +325,46 @@ func TestNilWriterRunsHook(t *testing.T) {
 		t.Fatal("a nil Writer accepted rows")
 	}
 }
+
+// A writer whose table was widened under it (another route's auto_evolve:
+// integer → bigint, real → double precision) sends values the server cannot
+// read with its types; the write fails transiently once, and the next
+// attempt describes the columns and encodes for the server's types; the
+// rows land as written, in both modes.
+func TestWriterTableWidenedUnderIt(t *testing.T) {
+	for _, mode := range []table.Mode{table.Insert, table.Upsert} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			pool, tbl := setup(t, `CREATE TABLE w (id int PRIMARY KEY, n integer, f real, s varchar(5))`, "w")
+			w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: mode, KeyCols: []string{"id"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			key := []string{"id"}
+			if err := w.Write(ctx, pool, []table.Row{rowOf(t, tbl, table.OpWrite, key, "id", int32(1), "n", int32(7), "f", float32(1.5), "s", "ab")}, nil); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Exec(t, pool, `ALTER TABLE w ALTER COLUMN n TYPE bigint, ALTER COLUMN f TYPE double precision, ALTER COLUMN s TYPE text`)
+			rows := []table.Row{rowOf(t, tbl, table.OpWrite, key, "id", int32(2), "n", int32(-8), "f", float32(2.25), "s", "cd")}
+			// Upsert copies into a staging table made on the connection
+			// from the table as it was then, which may still hold the old
+			// types: the first write may succeed. Insert copies into the
+			// table itself and must meet the change.
+			err = w.Write(ctx, pool, rows, nil)
+			if err == nil && mode == table.Insert {
+				t.Fatal("the first insert after the change succeeded; the test does not exercise the stale types")
+			}
+			if err != nil {
+				if c := pgwrite.Classify(err); c != pgwrite.Transient {
+					t.Fatalf("first write after the change: %v, classified %v, want transient", err, c)
+				}
+				if err := w.Write(ctx, pool, rows, nil); err != nil {
+					t.Fatalf("second write: %v", err)
+				}
+			}
+			if got, want := dump(t, pool, `SELECT format('%s %s %s %s', id, n, f, s) FROM w ORDER BY id`), "1 7 1.5 ab\n2 -8 2.25 cd"; got != want {
+				t.Fatalf("table:\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +221,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) run(ctx context.Context) error {
 	defer p.pool.Close()
 	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted())
+	if l := source.ApplyMemoryLimit(p.cfg); l != math.MaxInt64 {
+		p.log.Debug("go runtime soft memory limit", "mib", l>>20)
+	}
 	committer := p.consumer.Committer()
 	if p.cfg.HTTP.Listen != "" {
 		srv, err := telemetry.Listen(p.cfg.HTTP.Listen, p.m)

@@ -21,6 +21,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
@@ -159,13 +160,23 @@ func (w *worker) take() ([]*kgo.Record, int64, int) {
 type pending struct {
 	changes  []pgwrite.Change // rows per table version, tables in route order
 	bindings []*route.Binding // bindings[i] is the version changes[i] writes
-	recs     []*kgo.Record    // records that became rows, in order: to dead-letter those the database rejects
-	dead     []dlq.Letter     // records that could not become rows (errors.tolerance: all)
+	offs     []int64          // offsets of the records that became rows, in order
+	// recs are those records, kept only with errors.tolerance: all (to
+	// dead-letter the ones the database rejects). Otherwise a record is
+	// not referenced once mapped, so that the fetched memory it shares
+	// with its neighbours is freed before the batch is written.
+	recs     []*kgo.Record
+	keepRecs bool
+	spare    [][]table.Row // emptied row slices of earlier batches, reused
+	dead     []dlq.Letter  // records that could not become rows (errors.tolerance: all)
 	rows     int
 	records  int // records taken into the batch: with rows, skipped or dead
 	bytes    int64
-	last     *kgo.Record
-	started  time.Time
+	// lastOff and lastEpoch are the last record taken's offset and leader
+	// epoch (valid when records > 0).
+	lastOff   int64
+	lastEpoch int32
+	started   time.Time
 }
 
 // add appends one record's rows.
@@ -183,24 +194,31 @@ func (b *pending) add(r *kgo.Record, rows []route.Row) {
 				i--
 			}
 			b.bindings = slices.Insert(b.bindings, i, row.B)
-			b.changes = slices.Insert(b.changes, i, pgwrite.Change{W: row.B.Writer})
+			var rows []table.Row
+			if n := len(b.spare); n > 0 {
+				rows, b.spare = b.spare[n-1], b.spare[:n-1]
+			}
+			b.changes = slices.Insert(b.changes, i, pgwrite.Change{W: row.B.Writer, Rows: rows})
 		}
 		b.changes[i].Rows = append(b.changes[i].Rows, row.Row)
 	}
-	b.recs = append(b.recs, r)
+	b.offs = append(b.offs, r.Offset)
+	if b.keepRecs {
+		b.recs = append(b.recs, r)
+	}
 	b.rows += len(rows)
 }
 
 // part returns the changes of recs[lo:hi] (rows are in offset order in
 // every change).
 func (b *pending) part(lo, hi int) []pgwrite.Change {
-	if lo == 0 && hi == len(b.recs) {
+	if lo == 0 && hi == len(b.offs) {
 		return b.changes
 	}
 	if lo >= hi {
 		return nil
 	}
-	first, last := b.recs[lo].Offset, b.recs[hi-1].Offset
+	first, last := b.offs[lo], b.offs[hi-1]
 	out := make([]pgwrite.Change, 0, len(b.changes))
 	for _, c := range b.changes {
 		i := sort.Search(len(c.Rows), func(i int) bool { return c.Rows[i].Offset >= first })
@@ -213,19 +231,29 @@ func (b *pending) part(lo, hi int) []pgwrite.Change {
 }
 
 func (b *pending) reset() {
+	// The row slices are kept for the next batches (emptied, so that the
+	// rows' values can be collected): the batch is durable and nothing
+	// else holds them.
+	for _, c := range b.changes {
+		if cap(c.Rows) > 0 && len(b.spare) < 16 {
+			clear(c.Rows)
+			b.spare = append(b.spare, c.Rows[:0])
+		}
+	}
 	clear(b.changes)
 	b.changes = b.changes[:0]
 	clear(b.bindings)
 	b.bindings = b.bindings[:0]
+	b.offs = b.offs[:0]
 	clear(b.recs)
 	b.recs = b.recs[:0]
 	b.dead = nil
-	b.rows, b.records, b.bytes, b.last = 0, 0, 0, nil
+	b.rows, b.records, b.bytes = 0, 0, 0
 }
 
 func (w *worker) run() {
 	defer close(w.done)
-	var b pending
+	b := pending{keepRecs: w.tolerate}
 	var spare int64 // budget of records taken but not in the batch yet
 	defer func() {
 		w.mu.Lock()
@@ -253,6 +281,14 @@ func (w *worker) run() {
 				select {
 				case <-w.notify:
 				case <-w.ctx.Done():
+					return
+				}
+				continue
+			}
+			if w.policy.Adaptive {
+				// Group commit: nothing more is queued, so write now;
+				// what arrives meanwhile makes the next batch.
+				if !w.flush(&b) {
 					return
 				}
 				continue
@@ -302,7 +338,7 @@ func (w *worker) run() {
 			}
 			b.records++
 			b.bytes += size
-			b.last = r
+			b.lastOff, b.lastEpoch = r.Offset, r.LeaderEpoch
 			if w.policy.Full(b.rows, b.bytes) {
 				if !w.flush(&b) {
 					return
@@ -390,7 +426,7 @@ func (w *worker) flush(b *pending) bool {
 	if b.records == 0 {
 		return true
 	}
-	next := b.last.Offset + 1
+	next := b.lastOff + 1
 	start := time.Now()
 	if w.produce != nil {
 		if err := w.produce(w.ctx, b.dead); err != nil {
@@ -417,7 +453,7 @@ func (w *worker) flush(b *pending) bool {
 	w.stats.records.Add(int64(b.records))
 	w.stats.dead.Add(int64(len(b.dead)))
 	w.mRecords.Add(float64(b.records))
-	w.durable(kgo.EpochOffset{Epoch: b.last.LeaderEpoch, Offset: next})
+	w.durable(kgo.EpochOffset{Epoch: b.lastEpoch, Offset: next})
 	w.budget.Release(b.bytes)
 	b.reset()
 	return true
@@ -449,8 +485,8 @@ func (w *worker) write(b *pending, next int64) error {
 		dead = b.dead
 	}
 	nextOf := func(hi int) int64 {
-		if hi < len(b.recs) {
-			return b.recs[hi].Offset
+		if hi < len(b.offs) {
+			return b.offs[hi]
 		}
 		return next
 	}
@@ -493,5 +529,5 @@ func (w *worker) write(b *pending, next int64) error {
 		dead = append(dead, dl)
 		return nil
 	}
-	return batch.Isolate(len(b.recs), part, isData, reject)
+	return batch.Isolate(len(b.offs), part, isData, reject)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -426,5 +427,46 @@ func TestWorkerPushAfterExit(t *testing.T) {
 	h.w.push(records(0, 3))
 	if n := h.budget.InUse(); n != 0 {
 		t.Fatalf("%d budget bytes held by records pushed after exit", n)
+	}
+}
+
+// Adaptive batching (group commit): a batch is written as soon as nothing
+// more is queued, without waiting for max_wait; records that arrive while a
+// write is in flight make the next batch, whole; max_rows still cuts.
+func TestWorkerAdaptive(t *testing.T) {
+	h := newHarness(t, batch.Policy{MaxRows: 10, MaxBytes: 1 << 30, MaxWait: time.Hour, Adaptive: true}, false)
+	inWrite, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	h.tx.fail = func(offsets []int64) error {
+		if calls.Add(1) == 1 {
+			close(inWrite)
+			<-release
+		}
+		return nil
+	}
+	h.w.push(records(0, 3))
+	select {
+	case <-inWrite:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a partial batch was not written at once (max_wait is an hour)")
+	}
+	h.w.push(records(3, 5))
+	h.w.push(records(5, 8))
+	h.w.push(records(8, 30))
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.written()) < 30 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	var sizes []int
+	for _, c := range h.tx.committed() {
+		sizes = append(sizes, len(c.offsets))
+	}
+	// 3 alone; then the 27 queued during that write, cut at 10 rows.
+	if !slices.Equal(sizes, []int{3, 10, 10, 7}) {
+		t.Fatalf("batch sizes %v, want [3 10 10 7]", sizes)
+	}
+	if got := h.written(); !slices.Equal(got, seq(0, 30)) {
+		t.Fatalf("written %v", got)
 	}
 }

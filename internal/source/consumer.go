@@ -83,10 +83,14 @@ func NewConsumer(cfg *config.Config, h Handler, claim Claimer, budget *Budget, l
 		kgo.ConsumeResetOffset(reset),
 		kgo.SessionTimeout(time.Duration(k.SessionTimeout)),
 		kgo.FetchMaxBytes(int32(k.FetchMaxBytes)),
-		// A partition's share of one fetch is a quarter of it (at most 1 MiB),
-		// so a backlog in one partition cannot fill every fetch and, with
-		// it, the whole in-flight budget while the others wait.
-		kgo.FetchMaxPartitionBytes(int32(max(min(int64(k.FetchMaxBytes)/4, 1<<20), 1))),
+		// A partition's share of one fetch is a quarter of it (at most
+		// 256 KiB), so a backlog in one partition cannot fill every fetch
+		// and, with it, the whole in-flight budget while the others wait.
+		// Small shares also keep less fetched data alive at a time: a
+		// decompressed batch lives until its last record is mapped (1 MiB
+		// shares cost about 10% more CPU in garbage collection on the
+		// benchmark, docs/benchmarks.md).
+		kgo.FetchMaxPartitionBytes(int32(max(min(int64(k.FetchMaxBytes)/4, 256<<10), 1))),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.OnPartitionsAssigned(c.onAssigned),
 		kgo.OnPartitionsRevoked(c.onRevoked),

@@ -85,6 +85,43 @@ type Mapper struct {
 	// *SchemaChange, or a record error reason (*table.SchemaError).
 	fits    map[*codec.Type]error
 	missing []codec.Field // schemaless fields without a column (Evolve)
+	slab    rowSlab
+	order   []fieldSlot // top-level fields by position, as last seen
+}
+
+// rowSlab hands out rows' Vals and Set from allocations shared by
+// slabRows rows, instead of two allocations per row. A slab is never
+// reused: it is garbage once no row taken from it is referenced. Each
+// piece is capped at its length, so an append to it cannot reach the next.
+type rowSlab struct {
+	vals []any
+	sets []uint64
+}
+
+const slabRows = 128
+
+func (s *rowSlab) take(ncols int) ([]any, table.Bitset) {
+	words := (ncols + 63) / 64
+	if len(s.vals) < ncols {
+		s.vals = make([]any, ncols*slabRows)
+	}
+	if len(s.sets) < words {
+		s.sets = make([]uint64, words*slabRows)
+	}
+	v := s.vals[:ncols:ncols]
+	b := s.sets[:words:words]
+	s.vals, s.sets = s.vals[ncols:], s.sets[words:]
+	return v, table.Bitset(b)
+}
+
+// fieldSlot caches the column of the field at one position of a record's
+// top level: records of one producer list their fields in the same order,
+// so a field is found by comparing its name with the slot's, without
+// hashing.
+type fieldSlot struct {
+	name string
+	col  int
+	ok   bool
 }
 
 // rawCols are the column indexes of kafka2pg's raw table.
@@ -217,8 +254,7 @@ type Computed struct {
 
 func (m *Mapper) initRow(r *kgo.Record, row *table.Row) {
 	t := m.spec.Table
-	row.Vals = make([]any, len(t.Columns))
-	row.Set = table.NewBitset(len(t.Columns))
+	row.Vals, row.Set = m.slab.take(len(t.Columns))
 	row.Timestamp = r.Timestamp
 	row.Offset = r.Offset
 	row.Key = ""
@@ -410,7 +446,10 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		return recErr(r, StageDecode, "", "", "value is a %s, not an object", describe(v))
 	}
 	var ferr error
+	top := len(prefix) == 0 && depth == 0
+	pos := -1
 	obj.Visit(func(key []byte, fv *fastjson.Value) {
+		pos++
 		if ferr != nil {
 			return
 		}
@@ -433,7 +472,21 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		if m.d.dbz != nil && isUnavailable(fv) {
 			return // an unchanged TOASTed value: leave the stored column alone
 		}
-		i, ok := m.lookup(name)
+		var i int
+		var ok bool
+		if top && pos < len(m.order) && m.order[pos].name == string(name) {
+			i, ok = m.order[pos].col, m.order[pos].ok
+		} else {
+			i, ok = m.lookup(name)
+			if top && pos <= len(m.order) && pos < maxFieldSlots {
+				slot := fieldSlot{name: string(name), col: i, ok: ok}
+				if pos == len(m.order) {
+					m.order = append(m.order, slot)
+				} else {
+					m.order[pos] = slot
+				}
+			}
+		}
 		if !ok {
 			if m.spec.Evolve && m.d.typ == nil && fv.Type() != fastjson.TypeNull {
 				m.missing = append(m.missing, codec.Field{Name: string(name)})
@@ -447,6 +500,10 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 	})
 	return ferr
 }
+
+// maxFieldSlots bounds the field-order cache (records with more top-level
+// fields look the rest up by name).
+const maxFieldSlots = 1024
 
 func (m *Mapper) setColumn(r *kgo.Record, row *table.Row, field string, i int, fv *fastjson.Value) error {
 	c := &m.spec.Table.Columns[i]
