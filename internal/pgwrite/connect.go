@@ -165,13 +165,18 @@ func ioDialer(t, connectTimeout time.Duration) pgconn.DialFunc {
 
 // ioConn gives every Read and Write a deadline of timeout from its start,
 // or the deadline pgconn set (a cancelled context sets one in the past),
-// whichever is earlier.
+// whichever is earlier. A read is not given up while writes make progress:
+// the server owes no answer while it is still being sent data (pgconn
+// reads in the background during a COPY, which may take longer than
+// timeout on a slow link), so a read fails only after timeout without
+// progress in either direction.
 type ioConn struct {
 	net.Conn
 	timeout time.Duration
 
-	mu     sync.Mutex
-	rd, wd time.Time // the deadlines pgconn set; zero: none
+	mu        sync.Mutex
+	rd, wd    time.Time // the deadlines pgconn set; zero: none
+	lastWrite time.Time // when a write last moved bytes
 }
 
 // IOTimeoutError is a read or write on a PostgreSQL connection that made no
@@ -205,14 +210,27 @@ func (c *ioConn) Read(b []byte) (int, error) {
 	d, ours := c.deadline(c.rd)
 	err := c.Conn.SetReadDeadline(d)
 	c.mu.Unlock()
-	if err != nil {
-		return 0, err
+	for {
+		if err != nil {
+			return 0, err
+		}
+		n, err := c.Conn.Read(b)
+		if err == nil || !ours || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		c.mu.Lock()
+		next := c.lastWrite.Add(c.timeout)
+		if !time.Now().Before(next) {
+			c.mu.Unlock()
+			return n, &IOTimeoutError{Op: "read", After: c.timeout, Err: err}
+		}
+		// Still sending: wait up to timeout after the last write.
+		if !c.rd.IsZero() && c.rd.Before(next) {
+			next, ours = c.rd, false
+		}
+		err = c.Conn.SetReadDeadline(next)
+		c.mu.Unlock()
 	}
-	n, err := c.Conn.Read(b)
-	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &IOTimeoutError{Op: "read", After: c.timeout, Err: err}
-	}
-	return n, err
 }
 
 func (c *ioConn) Write(b []byte) (int, error) {
@@ -224,6 +242,11 @@ func (c *ioConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.mu.Lock()
+		c.lastWrite = time.Now()
+		c.mu.Unlock()
+	}
 	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
 		err = &IOTimeoutError{Op: "write", After: c.timeout, Err: err}
 	}

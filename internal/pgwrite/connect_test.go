@@ -3,6 +3,7 @@ package pgwrite
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -94,6 +95,70 @@ func TestIOConnDeadlines(t *testing.T) {
 	start = time.Now()
 	if _, err = c.Read(buf); !errors.As(err, &ioErr) || time.Since(start) > 3*time.Second {
 		t.Fatalf("read with an hour's deadline: %v after %s", err, time.Since(start))
+	}
+}
+
+// drain accepts connections and reads everything sent, never answering: a
+// server taking a long COPY.
+func drain(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// A read waiting for the server's answer while the client is still sending
+// (pgconn reads in the background during a COPY) is not given up while the
+// writes make progress, however long they take; it is once they stop.
+func TestIOConnReadWhileWriting(t *testing.T) {
+	raw, err := net.Dial("tcp", drain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ioConn{Conn: raw, timeout: 300 * time.Millisecond}
+	defer c.Close()
+	stop := make(chan struct{})
+	wrote := make(chan time.Time, 1)
+	go func() {
+		last := time.Now()
+		defer func() { wrote <- last }()
+		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+			if _, err := c.Write(make([]byte, 512)); err != nil {
+				return
+			}
+			last = time.Now()
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	_, err = c.Read(make([]byte, 1))
+	close(stop)
+	last := <-wrote
+	var ioErr *IOTimeoutError
+	if !errors.As(err, &ioErr) || ioErr.Op != "read" {
+		t.Fatalf("read: %v, want an *IOTimeoutError once the writes stopped", err)
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("read gave up after %s while writes went on for 1.5s", took)
+	}
+	if after := time.Since(last); after < 250*time.Millisecond || after > 2*time.Second {
+		t.Errorf("read gave up %s after the last write, want about the 300ms io_timeout", after)
 	}
 }
 
