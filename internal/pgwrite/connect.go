@@ -177,6 +177,7 @@ type ioConn struct {
 	mu        sync.Mutex
 	rd, wd    time.Time // the deadlines pgconn set; zero: none
 	lastWrite time.Time // when a write last moved bytes
+	failed    *closedByTimeout
 }
 
 // IOTimeoutError is a read or write on a PostgreSQL connection that made no
@@ -206,6 +207,9 @@ func (c *ioConn) deadline(set time.Time) (time.Time, bool) {
 }
 
 func (c *ioConn) Read(b []byte) (int, error) {
+	if err := c.closedErr(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	d, ours := c.deadline(c.rd)
 	err := c.Conn.SetReadDeadline(d)
@@ -222,7 +226,7 @@ func (c *ioConn) Read(b []byte) (int, error) {
 		next := c.lastWrite.Add(c.timeout)
 		if !time.Now().Before(next) {
 			c.mu.Unlock()
-			return n, &IOTimeoutError{Op: "read", After: c.timeout, Err: err}
+			return n, c.timedOut("read", err)
 		}
 		// Still sending: wait up to timeout after the last write.
 		if !c.rd.IsZero() && c.rd.Before(next) {
@@ -234,6 +238,9 @@ func (c *ioConn) Read(b []byte) (int, error) {
 }
 
 func (c *ioConn) Write(b []byte) (int, error) {
+	if err := c.closedErr(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	d, ours := c.deadline(c.wd)
 	err := c.Conn.SetWriteDeadline(d)
@@ -248,9 +255,41 @@ func (c *ioConn) Write(b []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &IOTimeoutError{Op: "write", After: c.timeout, Err: err}
+		err = c.timedOut("write", err)
 	}
 	return n, err
+}
+
+// timedOut closes the connection and returns the io_timeout error. pgconn
+// keeps a connection open after a timeout (it takes one for a cancelled
+// context) and reads on to drain the statement, which would wait for a
+// second io_timeout: closed, the connection fails at once instead.
+func (c *ioConn) timedOut(op string, err error) error {
+	ioErr := &IOTimeoutError{Op: op, After: c.timeout, Err: err}
+	c.mu.Lock()
+	c.failed = &closedByTimeout{ioErr}
+	c.mu.Unlock()
+	_ = c.Conn.Close()
+	return ioErr
+}
+
+// closedByTimeout is what a connection closed by its io_timeout answers
+// from then on: the same message, but not a timeout (net.Error's Timeout is
+// false), so that pgconn gives the connection up instead of waiting on it.
+type closedByTimeout struct{ *IOTimeoutError }
+
+func (e *closedByTimeout) Unwrap() error   { return e.IOTimeoutError }
+func (e *closedByTimeout) Timeout() bool   { return false }
+func (e *closedByTimeout) Temporary() bool { return true }
+
+// closedErr is the error of a connection its io_timeout closed, or nil.
+func (c *ioConn) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed == nil {
+		return nil
+	}
+	return c.failed
 }
 
 func (c *ioConn) SetDeadline(t time.Time) error {

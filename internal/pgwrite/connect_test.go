@@ -90,6 +90,27 @@ func TestIOConnDeadlines(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Errorf("read gave up after %s, want about 300ms", d)
 	}
+	// The io_timeout closed the connection: what comes next fails at once,
+	// with the same message, and is not a timeout (pgconn waits on a
+	// timed-out connection to drain it; on a closed one it gives up).
+	start = time.Now()
+	_, err = c.Read(buf)
+	var netErr net.Error
+	if !errors.As(err, &ioErr) || !errors.As(err, &netErr) || netErr.Timeout() || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("read after the io_timeout: %v (timeout %v) after %s; want at once, an *IOTimeoutError that is not a timeout", err, netErr != nil && netErr.Timeout(), time.Since(start))
+	}
+	if !IsTransient(err) {
+		t.Errorf("after the io_timeout: Classify = %s, want transient", Classify(err))
+	}
+	if _, err := c.Write(buf); !errors.As(err, &ioErr) {
+		t.Errorf("write after the io_timeout: %v, want an *IOTimeoutError", err)
+	}
+	raw, err = net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = &ioConn{Conn: raw, timeout: 300 * time.Millisecond}
+	defer c.Close()
 	// A later deadline than the io_timeout does not extend it.
 	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
 	start = time.Now()
