@@ -43,16 +43,20 @@ func newEnv(t *testing.T, partitions int) *env {
 // filled in, extra is appended (batch, routes, …) with {{topic}} replaced.
 func (e *env) config(extra string) string {
 	e.t.Helper()
+	pg := fmt.Sprintf("url: %q", e.dbURL)
+	if viaPooler { // TestPooler: through PgBouncer in transaction mode
+		pg = fmt.Sprintf("url: %q\n  pooler: transaction", testenv.WithDatabase(e.t, testenv.PgBouncerURL(e.t), e.dbURL))
+	}
 	body := fmt.Sprintf(`kafka:
   brokers: [%q]
   group: %s
   topics: [%s]
   session_timeout: 6s
 postgres:
-  url: %q
+  %s
   max_conns: 4
 shutdown_timeout: 30s
-`, testenv.Brokers(e.t), e.group, e.topic, e.dbURL) + strings.ReplaceAll(extra, "{{topic}}", e.topic)
+`, testenv.Brokers(e.t), e.group, e.topic, pg) + strings.ReplaceAll(extra, "{{topic}}", e.topic)
 	path := filepath.Join(e.t.TempDir(), "pipeline.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		e.t.Fatal(err)

@@ -24,6 +24,11 @@
 #             transaction also updates the partition's row of the offset table
 #             kafka2pg_offsets in the bench database); a fresh group, so no
 #             stored offset exists for it (checked before the run)
+#   kafka2pg pooler (BENCH_POOLER=1): the at-least-once run through PgBouncer
+#             in transaction mode (scripts/services.sh starts it) with
+#             `postgres.pooler: transaction`: no prepared statements, staging
+#             tables created in each batch's transaction; reported as a ratio
+#             of the direct run of the same repetition
 # Each run is checked: row count (insert: BENCH_COUNT; upsert: the distinct
 # order ids) and an order-independent fingerprint of the table's contents,
 # which must equal the ceiling's; an exactly-once run must also leave its
@@ -42,6 +47,7 @@
 #                        reference and must be there; "at-least-once" alone
 #                        skips the exactly-once runs
 #   BENCH_TRANSFORM=1    0: skip the transform runs
+#   BENCH_POOLER=1       0: skip the runs through PgBouncer
 #   BENCH_PROFILE=0      1: after the measured runs, one extra (unmeasured)
 #                        kafka2pg run per mode under `perf record -a` with
 #                        pg_stat_activity wait events sampled; adds where the
@@ -64,6 +70,7 @@ MODES=${BENCH_MODES:-insert upsert}
 DELIVERIES=${BENCH_DELIVERIES:-at-least-once exactly-once}
 PROFILE=${BENCH_PROFILE:-0}
 TRANSFORM=${BENCH_TRANSFORM:-1}
+POOLER=${BENCH_POOLER:-1}
 ENFORCE=${BENCH_ENFORCE:-0}
 DOC=${BENCH_DOC:-docs/benchmarks.md}
 WORK=${BENCH_WORK:-bin/bench}
@@ -74,6 +81,7 @@ declare -A TARGET=([insert]=0.60 [upsert]=0.50) # kafka2pg rows/s ÷ ceiling row
 TARGET_RSS_MIB=256
 TARGET_EO=0.90 # exactly-once rows/s ÷ at-least-once rows/s
 TARGET_CEL=0.80 # CEL-mapped rows/s ÷ by-name rows/s
+TARGET_POOLER=0.80 # through PgBouncer (transaction mode) rows/s ÷ direct rows/s
 OFFSETS_TABLE=kafka2pg_offsets # postgres.offsets_table's default
 COLS="order_id, customer_id, status, amount, currency, items, express, created_at, version"
 
@@ -106,6 +114,8 @@ ADMIN_URL=$KAFKA2PG_TEST_DATABASE_URL
 # config), so no password is written to the scratch directory.
 export BENCH_DATABASE_URL="${ADMIN_URL%%/postgres\?*}/$DB?sslmode=disable"
 [ "$BENCH_DATABASE_URL" != "$ADMIN_URL" ] || die "cannot derive the bench database URL from $ADMIN_URL"
+export BENCH_POOLER_URL="${KAFKA2PG_TEST_PGBOUNCER_URL%%/postgres\?*}/$DB?sslmode=disable"
+[ "$POOLER" = 0 ] || [ "$BENCH_POOLER_URL" != "$KAFKA2PG_TEST_PGBOUNCER_URL" ] || die "cannot derive the bench database URL through PgBouncer from $KAFKA2PG_TEST_PGBOUNCER_URL"
 
 [ -x "$BIN" ] || make build >&2
 case "$WORK" in "" | / | . | .. | "$HOME") die "BENCH_WORK='$WORK' is not a scratch directory" ;; esac
@@ -268,6 +278,10 @@ EOF
   if [ "$mode" = upsert ]; then
     printf '    version_column: version\n' >>"$WORK/pipeline-$mode.yaml.in"
   fi
+  # The pooler variant: the same through PgBouncer in transaction mode.
+  sed -e 's|url: \${BENCH_DATABASE_URL}|url: ${BENCH_POOLER_URL}\n  pooler: transaction|' \
+    "$WORK/pipeline-$mode.yaml.in" >"$WORK/pipeline-$mode-pool.yaml.in"
+  grep -q 'pooler: transaction' "$WORK/pipeline-$mode-pool.yaml.in" || die "could not make the pooler variant of the config"
   # The transform variant: five computed columns and a filter, giving the
   # values the by-name mapping gives (so the table matches the ceiling's).
   cp "$WORK/pipeline-$mode.yaml.in" "$WORK/pipeline-$mode-cel.yaml.in"
@@ -335,6 +349,7 @@ run_kafka2pg() { # $1 = mode, $2 = run label, $3 = delivery; $4 = 1 for a profil
   tmpl="$WORK/pipeline-$mode.yaml.in"
   if [ "$delivery" = exactly-once ]; then key+=,eo what+=" exactly-once" sfx=-eo; fi
   if [ "$delivery" = transform ]; then key+=,cel what+=" transform" sfx=-cel tmpl="$WORK/pipeline-$mode-cel.yaml.in"; fi
+  if [ "$delivery" = pooler ]; then key+=,pool what+=" through PgBouncer" sfx=-pool tmpl="$WORK/pipeline-$mode-pool.yaml.in"; fi
   group="kafka2pg-bench-$mode-$run$sfx-$(date +%s%N)"
   cfg="$WORK/pipeline-$mode-$run$sfx.yaml"
   tf="$WORK/kafka2pg-$mode-$run$sfx.time"
@@ -487,6 +502,7 @@ for mode in $MODES; do
     run_kafka2pg "$mode" "$run" at-least-once
     if [ "$EO" = 1 ]; then run_kafka2pg "$mode" "$run" exactly-once; fi
     if [ "$TRANSFORM" = 1 ] && [ "$mode" = insert ]; then run_kafka2pg "$mode" "$run" transform; fi
+    if [ "$POOLER" = 1 ]; then run_kafka2pg "$mode" "$run" pooler; fi
   done
   if [ "$PROFILE" = 1 ]; then
     log "[$mode] profiled kafka2pg run (not measured)"
@@ -641,6 +657,29 @@ MAX_RSS=0
       printf '| **median** | **%s** | **%s** | **%s** | | | |\n\n' "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${trates[@]}")")" "$(fmt "$mt" 2)"
       printf 'Target: CEL mapping ≥ %d%% of the by-name mapping'"'"'s throughput; median %d%%: %s.\n\n' \
         "$(fmt "$(calc "$TARGET_CEL * 100")")" "$(fmt "$(calc "$mt * 100")")" "$(verdict "$met")"
+    fi
+    if [ "$POOLER" = 1 ]; then
+      printf '<a id="pooler-%s"></a>\n\n#### %s through PgBouncer (pool_mode = transaction, `postgres.pooler: transaction`), same data, same repetitions\n\n' "$mode" "$mode"
+      printf 'No prepared statements (every statement is sent unnamed), and the staging tables are created in every batch'"'"'s transaction (`ON COMMIT DROP`) instead of once per connection.\n\n'
+      printf '| run | direct rows/s | through PgBouncer rows/s | PgBouncer ÷ direct | PgBouncer ÷ ceiling | kafka2pg CPU s (PgBouncer / direct) |\n|---:|---:|---:|---:|---:|---:|\n'
+      pratios=() prates=() krates=()
+      for run in $(seq 1 "$RUNS"); do
+        ks=${K_SECS[$mode,$run]}
+        ps=${K_SECS[$mode,$run,pool]}
+        pratio=$(calc "$ks / $ps")
+        pratios+=("$pratio") prates+=("$(calc "$COUNT / $ps")") krates+=("$(calc "$COUNT / $ks")")
+        rss=${K_RSS[$mode,$run,pool]}
+        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
+        printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$run" "$(fmt_rate "$(calc "$COUNT / $ks")")" "$(fmt_rate "$(calc "$COUNT / $ps")")" \
+          "$(fmt "$pratio" 2)" "$(fmt "$(calc "${C_SECS[$mode,$run]} / $ps")" 2)" "$(fmt "${K_CPU[$mode,$run,pool]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)"
+      done
+      mp=$(median "${pratios[@]}")
+      met=0
+      awk -v a="$mp" -v b="$TARGET_POOLER" 'BEGIN { exit !(a >= b) }' && met=1
+      [ "$met" = 1 ] || ALL_MET=0
+      printf '| **median** | **%s** | **%s** | **%s** | | |\n\n' "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt_rate "$(median "${prates[@]}")")" "$(fmt "$mp" 2)"
+      printf 'Target: through a transaction-mode pooler ≥ %d%% of the direct connection'"'"'s throughput; median %d%%: %s.\n\n' \
+        "$(fmt "$(calc "$TARGET_POOLER * 100")")" "$(fmt "$(calc "$mp * 100")")" "$(verdict "$met")"
     fi
   done
 

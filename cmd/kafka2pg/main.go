@@ -30,6 +30,7 @@ import (
 	"github.com/kafka2pg/kafka2pg"
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/admin"
+	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -158,6 +159,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs := newFlagSet("run", stderr, &c)
 	stopAtEnd := fs.Bool("stop-at-end", false, "exit 0 once everything up to the end offsets seen at start is written and committed")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this host:port (for diagnosing CPU and memory; keep it on loopback)")
+	if v, c, _ := buildStamp(); v != "" {
+		telemetry.BuildVersion, telemetry.BuildCommit = v, orUnknown(c)
+	}
 	cfg, code := loadConfig(fs, &c, args, stderr)
 	if cfg == nil {
 		return code

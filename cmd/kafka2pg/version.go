@@ -20,12 +20,18 @@ var (
 //
 //	kafka2pg v1.4.0 (commit 0f370c6a1b2c, built 2026-05-01T12:00:00Z, go1.26.0 linux/amd64)
 func writeVersion(w io.Writer) {
-	v, c, d := version, commit, date
+	v, c, d := buildStamp()
+	fmt.Fprintf(w, "kafka2pg %s (commit %s, built %s, %s %s/%s)\n",
+		v, orUnknown(c), orUnknown(d), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// buildStamp is the version, commit and date of this binary.
+func buildStamp() (v, c, d string) {
+	v, c, d = version, commit, date
 	if info, ok := debug.ReadBuildInfo(); ok {
 		v, c, d = fromBuildInfo(info, v, c, d)
 	}
-	fmt.Fprintf(w, "kafka2pg %s (commit %s, built %s, %s %s/%s)\n",
-		v, orUnknown(c), orUnknown(d), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v, c, d
 }
 
 // fromBuildInfo fills what -ldflags left unset: the module version of `go

@@ -73,11 +73,17 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT ("group",
 			if v, err := p.ParseBytes(r.Value); err == nil {
 				if j, err := d.jsonb.FromJSON(v); err == nil {
 					valueJSON = j
+					if b, ok := j.([]byte); ok {
+						// As text: a []byte of unknown type is sent as bytea's
+						// hex text when statements are not described first
+						// (postgres.pooler: transaction).
+						valueJSON = string(b)
+					}
 				}
 			}
 		}
 		b.Queue(sql, d.group, r.Topic, r.Partition, r.Offset, r.Key, r.Value, valueJSON,
-			transform.HeadersJSON(r.Headers), r.Timestamp, string(dl.Stage), dl.Class, dl.Reason)
+			string(transform.HeadersJSON(r.Headers)), r.Timestamp, string(dl.Stage), dl.Class, dl.Reason)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("writing the dead-letter table %s: %w", d.Name(), err)

@@ -13,6 +13,10 @@ import (
 type Change struct {
 	W    *Writer
 	Rows []table.Row
+	// Superseded is set by Commit: how many of Rows (upsert mode) were
+	// folded into a later change of the same key in the same batch, and so
+	// never sent on their own — the database never checked them.
+	Superseded int
 }
 
 // Commit applies changes in one transaction on a connection from pool —
@@ -51,14 +55,16 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
 	plans := make([]*plan, 0, len(changes))
-	for _, c := range changes {
+	for i, c := range changes {
 		if len(c.Rows) > 0 {
+			p := c.W.prepare(c.Rows)
+			changes[i].Superseded = p.superseded
 			if pooler {
-				if err := c.W.createStages(ctx, tx); err != nil {
+				if err := p.createStages(ctx, tx); err != nil {
 					return err
 				}
 			}
-			plans = append(plans, c.W.prepare(c.Rows))
+			plans = append(plans, p)
 		}
 	}
 	// Deletes children first, writes parents first: a foreign key between

@@ -94,3 +94,30 @@ INSERT INTO lines VALUES (1, 1), (2, 1);`, "orders")
 		t.Fatalf("lines %s, want 1/1,3/1", got)
 	}
 }
+
+// Upsert: a change followed by a later change of the same key in the same
+// batch is folded into it and never sent; Commit counts those.
+func TestCommitCountsSuperseded(t *testing.T) {
+	pool, tbl := setup(t, `CREATE TABLE kv (k text PRIMARY KEY, n int CHECK (n >= 0))`, "kv")
+	key := []string{"k"}
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := []pgwrite.Change{{W: w, Rows: []table.Row{
+		at(rowOf(t, tbl, table.OpWrite, key, "k", "a", "n", int32(-1)), 1), // the database would refuse it, but a later change wins
+		at(rowOf(t, tbl, table.OpWrite, key, "k", "b", "n", int32(1)), 2),
+		at(rowOf(t, tbl, table.OpWrite, key, "k", "a", "n", int32(5)), 3),
+		at(rowOf(t, tbl, table.OpDelete, key, "k", "b"), 4),
+		at(rowOf(t, tbl, table.OpWrite, key, "k", "c", "n", int32(7)), 5),
+	}}}
+	if err := pgwrite.Commit(context.Background(), pool, changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	if changes[0].Superseded != 2 {
+		t.Errorf("Superseded = %d, want 2 (a's first change, b's write)", changes[0].Superseded)
+	}
+	if got, want := dump(t, pool, `SELECT k || '=' || n FROM kv ORDER BY 1`), "a=5\nc=7"; got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}

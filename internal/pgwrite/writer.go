@@ -120,37 +120,55 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 	if data[w.stage] != nil {
 		return nil
 	}
-	if _, err := conn.Exec(ctx, w.stagesDDL("DELETE ROWS")); err != nil {
+	if _, err := conn.Exec(ctx, w.stagesDDL("DELETE ROWS", true, true, true)); err != nil {
 		return fmt.Errorf("creating staging tables for %s: %w", w.spec.Table.Ident().Sanitize(), err)
 	}
 	data[w.stage] = true
 	return nil
 }
 
-// createStages creates the staging tables inside tx, dropped at its end:
-// behind a transaction-mode pooler the next transaction may run on another
-// server session, where a table of this one does not exist.
-func (w *Writer) createStages(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.Exec(ctx, w.stagesDDL("DROP")); err != nil {
+// createStages creates, inside tx and dropped at its end, the staging
+// tables this plan uses: behind a transaction-mode pooler the next
+// transaction may run on another server session, where a table of this one
+// does not exist.
+func (p *plan) createStages(ctx context.Context, tx pgx.Tx) error {
+	w := p.w
+	stage := (w.spec.Mode == table.Upsert && len(p.writes) > 0) || (w.spec.Mode == table.Raw && len(p.rows) > 0)
+	del := len(p.deletes) > 0
+	if w.spec.Mode == table.Insert {
+		for _, r := range p.rows {
+			if r.Op == table.OpDelete {
+				del = true
+				break
+			}
+		}
+	}
+	ddl := w.stagesDDL("DROP", stage, del, len(p.replaced) > 0)
+	if ddl == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("creating staging tables for %s: %w", w.spec.Table.Ident().Sanitize(), err)
 	}
 	return nil
 }
 
-// stagesDDL is the statements (one simple-protocol query) creating this
-// writer's staging tables with the given ON COMMIT action.
-func (w *Writer) stagesDDL(onCommit string) string {
+// stagesDDL is the statements (one simple-protocol query) creating the
+// chosen staging tables of this writer with the given ON COMMIT action.
+func (w *Writer) stagesDDL(onCommit string, stage, del, replace bool) string {
 	target := w.spec.Table.Ident().Sanitize()
 	create := func(name, cols string) string {
 		return "CREATE TEMP TABLE IF NOT EXISTS " + pgx.Identifier{name}.Sanitize() +
 			" ON COMMIT " + onCommit + " AS SELECT " + cols + " FROM " + target + " WITH NO DATA;\n"
 	}
 	var b strings.Builder
-	b.WriteString(create(w.stage, "*"))
-	if len(w.keyIdx) > 0 {
+	if stage {
+		b.WriteString(create(w.stage, "*"))
+	}
+	if del && len(w.keyIdx) > 0 {
 		b.WriteString(create(w.delStage, quoteList(w.spec.KeyCols, "")+", NULL::timestamptz AS kafka2pg_deleted_at"))
 	}
-	if len(w.replaceIdx) > 0 {
+	if replace && len(w.replaceIdx) > 0 {
 		b.WriteString(create(w.replaceStage, quoteList(w.spec.ReplaceBy, "")))
 		b.WriteString(create(w.keepStage, quoteList(w.spec.KeyCols, "")))
 	}
@@ -203,12 +221,21 @@ type plan struct {
 	writes, deletes, replaced []table.Row
 	// insert and raw mode: the rows in record order.
 	rows []table.Row
+	// superseded counts the upsert rows folded into a later change of the
+	// same key (or parent, with replace_by).
+	superseded int
 }
 
 // prepare computes the plan of rows; it does not touch the database and
 // does not modify rows.
 func (w *Writer) prepare(rows []table.Row) *plan {
 	p := &plan{w: w}
+	n := 0 // the changes: rows that are not replace_by markers
+	for i := range rows {
+		if rows[i].Op != table.OpReplace {
+			n++
+		}
+	}
 	if w.spec.Mode != table.Upsert {
 		p.rows = rows
 		return p
@@ -217,6 +244,9 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 		rows, p.replaced = w.latestSets(rows)
 	}
 	p.writes, p.deletes = w.fates(rows)
+	// Every input row is a write or a delete of its key, unless a later
+	// change to the key took its place.
+	p.superseded = max(n-len(p.writes)-len(p.deletes), 0)
 	return p
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 )
 
@@ -77,6 +78,7 @@ type Pipeline struct {
 	dlqTopic *dlq.Topic        // errors.tolerance: all with a topic
 	budget   *source.Budget
 	stats    stats
+	missing  []*route.Route // routes whose table does not exist yet (no auto_create): Run waits
 
 	hardCtx   context.Context // cancelled by Abort
 	hardStop  context.CancelFunc
@@ -168,6 +170,10 @@ func (p *Pipeline) prepare(ctx context.Context) error {
 	routes := make([]*route.Route, len(p.cfg.Routes))
 	for i := range p.cfg.Routes {
 		r, err := route.Prepare(ctx, conn, i, &p.cfg.Routes[i], p.programs[i], formats, true)
+		if errors.Is(err, table.ErrTableNotFound) {
+			p.missing = append(p.missing, r) // Run waits for it, saying so
+			err = nil
+		}
 		if err != nil {
 			return fmt.Errorf("routes[%d] (table %s): %w", i, r.TableName, err)
 		}
@@ -223,6 +229,18 @@ func (p *Pipeline) run(ctx context.Context) error {
 		}
 		defer srv.Close() //nolint:errcheck // best effort at exit
 		p.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
+	}
+	// From here /readyz tells why the instance is not ready yet.
+	healthCtx, stopHealth := context.WithCancel(p.hardCtx)
+	healthDone := make(chan struct{})
+	go func() { defer close(healthDone); p.healthLoop(healthCtx) }()
+	defer func() { stopHealth(); <-healthDone }()
+	if err := p.awaitTables(ctx); err != nil {
+		p.consumer.Close(false)
+		if ctx.Err() != nil || p.hardCtx.Err() != nil {
+			return nil // stopped before anything started
+		}
+		return err
 	}
 	// Until a broker answers, nothing else can start; a refused login or an
 	// untrusted certificate ends the run here.
@@ -468,6 +486,12 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 			if part != nil {
 				part.Committed(next)
 			}
+			for _, c := range changes {
+				if c.Superseded > 0 && !resolved {
+					p.stats.superseded.Add(int64(c.Superseded))
+					p.m.Superseded.WithLabelValues(c.W.Table().Ident().Sanitize()).Add(float64(c.Superseded))
+				}
+			}
 			if p.dlqTable != nil && !resolved {
 				p.m.DeadLetters.Add(float64(len(letters)))
 			}
@@ -609,7 +633,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	secs := time.Since(since).Seconds()
 	lag, known := p.consumer.Committer().Lag()
 	attrs := []any{"records", records, "rows", rows, "skipped", p.stats.skipped.Load(), "filtered", p.stats.filtered.Load(), "dead_letters", p.stats.dead.Load(),
-		"batches", p.stats.batches.Load(), "retries", p.stats.retries.Load(),
+		"superseded", p.stats.superseded.Load(), "batches", p.stats.batches.Load(), "retries", p.stats.retries.Load(),
 		"inflight_bytes", p.budget.InUse()}
 	if !final && secs > 0 {
 		attrs = append(attrs, "records_per_s", int64(float64(records-prevRecords)/secs), "rows_per_s", int64(float64(rows-prevRows)/secs))
@@ -633,10 +657,13 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 // records with rows + Skipped + Filtered + DeadLetters.
 type Stats struct {
 	Records, Rows, Skipped, Filtered, DeadLetters, Batches, Retries int64
+	// Superseded counts upsert changes folded into a later change of the
+	// same key in the same batch.
+	Superseded int64
 }
 
 // Stats returns the running totals.
 func (p *Pipeline) Stats() Stats {
 	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(), Filtered: p.stats.filtered.Load(), DeadLetters: p.stats.dead.Load(),
-		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load()}
+		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load(), Superseded: p.stats.superseded.Load()}
 }

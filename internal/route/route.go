@@ -153,6 +153,15 @@ func Prepare(ctx context.Context, db pgwrite.Execer, index int, rc *config.Route
 	return r, err
 }
 
+// LoadStatic reads the route's table again and binds it (for a route
+// prepared while its table did not exist).
+func (r *Route) LoadStatic(ctx context.Context, db table.Queryer) error {
+	if r.static == nil {
+		return nil
+	}
+	return r.static.load(ctx, db)
+}
+
 // load reads the target's table and binds it.
 func (t *Target) load(ctx context.Context, db table.Queryer) error {
 	tb, err := table.LoadTable(ctx, db, t.schema, t.name)

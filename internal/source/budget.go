@@ -74,3 +74,10 @@ func (b *Budget) InUse() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// Full reports whether the budget has no room: fetching waits for writes.
+func (b *Budget) Full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used >= b.limit
+}

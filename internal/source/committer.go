@@ -36,6 +36,9 @@ type Committer struct {
 	durable  map[TP]kgo.EpochOffset // next offset whose predecessors are all durable
 	commited map[TP]int64           // last offset committed to Kafka
 	hwm      map[TP]int64           // high watermarks seen in fetches
+	first    map[TP]int64           // first offset fetched since assignment
+	fetched  map[TP]int64           // next offset to fetch (after the last record handed over)
+	progress time.Time              // when records were last handed over
 	ends     map[TP]int64           // StopAt targets; nil without StopAt
 	now      chan struct{}          // capacity 1: commit without waiting for the tick
 	endOnce  sync.Once
@@ -45,7 +48,8 @@ type Committer struct {
 // NewCommitter commits through cl.
 func NewCommitter(cl *kgo.Client, log *slog.Logger, m *telemetry.Metrics) *Committer {
 	return &Committer{cl: cl, log: log, m: m, durable: map[TP]kgo.EpochOffset{}, commited: map[TP]int64{},
-		hwm: map[TP]int64{}, now: make(chan struct{}, 1), endCh: make(chan struct{})}
+		hwm: map[TP]int64{}, first: map[TP]int64{}, fetched: map[TP]int64{}, progress: time.Now(),
+		now: make(chan struct{}, 1), endCh: make(chan struct{})}
 }
 
 // MarkDurable records that every record of tp below off.Offset has its
@@ -80,6 +84,32 @@ func (c *Committer) SetHighWatermark(tp TP, hwm int64) {
 	c.mu.Unlock()
 }
 
+// Fetched records that a fetch handed over tp's records from first up to
+// (not including) next.
+func (c *Committer) Fetched(tp TP, first, next int64) {
+	c.mu.Lock()
+	if _, ok := c.first[tp]; !ok {
+		c.first[tp] = first
+	}
+	c.fetched[tp] = next
+	c.progress = time.Now()
+	c.mu.Unlock()
+}
+
+// FetchLag is the records the brokers reported (high watermarks) beyond
+// what was fetched, over the partitions fetched from, and when records were
+// last handed over.
+func (c *Committer) FetchLag() (lag int64, progress time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, h := range c.hwm {
+		if f, ok := c.fetched[k]; ok {
+			lag += max(h-f, 0)
+		}
+	}
+	return lag, c.progress
+}
+
 // Forget drops what is known of partitions this consumer no longer owns.
 func (c *Committer) Forget(tps []TP) {
 	c.mu.Lock()
@@ -88,6 +118,8 @@ func (c *Committer) Forget(tps []TP) {
 		delete(c.durable, tp)
 		delete(c.commited, tp)
 		delete(c.hwm, tp)
+		delete(c.first, tp)
+		delete(c.fetched, tp)
 		c.m.Lag.DeleteLabelValues(tp.Topic, strconv.Itoa(int(tp.Partition)))
 	}
 }
@@ -198,18 +230,24 @@ func (c *Committer) checkEnd() {
 }
 
 // Lag updates the lag gauges of the partitions with a known high watermark
-// and durable offset and returns their sum (known is false when there is
-// none).
+// — the records not yet durable, from the durable offset or, before the
+// first write, from the first offset fetched — and returns their sum (known
+// is false when there is none).
 func (c *Committer) Lag() (total int64, known bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, h := range c.hwm {
-		if d, ok := c.durable[k]; ok {
-			l := max(h-d.Offset, 0)
-			total += l
-			known = true
-			c.m.Lag.WithLabelValues(k.Topic, strconv.Itoa(int(k.Partition))).Set(float64(l))
+		from, ok := c.first[k]
+		if d, dok := c.durable[k]; dok {
+			from, ok = d.Offset, true
 		}
+		if !ok {
+			continue
+		}
+		l := max(h-from, 0)
+		total += l
+		known = true
+		c.m.Lag.WithLabelValues(k.Topic, strconv.Itoa(int(k.Partition))).Set(float64(l))
 	}
 	return total, known
 }

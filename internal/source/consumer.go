@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
@@ -52,7 +55,12 @@ type Consumer struct {
 	log       *slog.Logger
 	group     string
 	topics    []string // kafka.topics; nil with a topic pattern
+	pattern   string   // kafka.topic_pattern
 	brokers   []string
+
+	mu       sync.Mutex
+	joined   bool            // a member of the group (since the last assignment, until a loss)
+	assigned map[TP]struct{} // the partitions this member owns
 }
 
 // NewConsumer creates the group client (nothing is fetched until Poll).
@@ -63,7 +71,7 @@ func NewConsumer(cfg *config.Config, h Handler, claim Claimer, budget *Budget, l
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{h: h, budget: budget, log: log, group: k.Group, brokers: k.Brokers}
+	c := &Consumer{h: h, budget: budget, log: log, group: k.Group, brokers: k.Brokers, pattern: k.TopicPattern, assigned: map[TP]struct{}{}}
 	reset := kgo.NewOffset().AtStart()
 	if k.Start == config.StartLatest {
 		reset = kgo.NewOffset().AtEnd()
@@ -80,6 +88,7 @@ func NewConsumer(cfg *config.Config, h Handler, claim Claimer, budget *Budget, l
 		// it, the whole in-flight budget while the others wait.
 		kgo.FetchMaxPartitionBytes(int32(max(min(int64(k.FetchMaxBytes)/4, 1<<20), 1))),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.OnPartitionsAssigned(c.onAssigned),
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 	)
@@ -130,16 +139,20 @@ func (c *Consumer) Poll(ctx context.Context) {
 		})
 		var polled, n int64
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			tp := TP{fp.Topic, fp.Partition}
 			if len(fp.Records) == 0 {
+				if fp.Err == nil && fp.HighWatermark > 0 {
+					c.committer.SetHighWatermark(tp, fp.HighWatermark)
+				}
 				return
 			}
 			for _, r := range fp.Records {
 				polled += RecordSize(r)
 			}
 			n += int64(len(fp.Records))
-			tp := TP{fp.Topic, fp.Partition}
 			if c.h.Records(tp, fp.Records) {
 				c.committer.SetHighWatermark(tp, fp.HighWatermark)
+				c.committer.Fetched(tp, fp.Records[0].Offset, fp.Records[len(fp.Records)-1].Offset+1)
 			}
 		})
 		if n > 0 {
@@ -149,11 +162,46 @@ func (c *Consumer) Poll(ctx context.Context) {
 	}
 }
 
+// onAssigned is called after every join of the group, with the partitions
+// newly assigned (possibly none).
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	c.joined = true
+	for _, tp := range tpList(assigned) {
+		c.assigned[tp] = struct{}{}
+	}
+	n := len(c.assigned)
+	c.mu.Unlock()
+	if len(assigned) > 0 {
+		c.log.Info("partitions assigned", "partitions", assigned, "owned", n)
+	}
+}
+
+// Membership reports whether this consumer is a member of its group and
+// how many partitions it owns.
+func (c *Consumer) Membership() (joined bool, partitions int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.joined, len(c.assigned)
+}
+
+func (c *Consumer) unassign(tps []TP, lost bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, tp := range tps {
+		delete(c.assigned, tp)
+	}
+	if lost {
+		c.joined = false // kgo rejoins; onAssigned says when
+	}
+}
+
 func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	tps := tpList(revoked)
 	if len(tps) == 0 {
 		return
 	}
+	defer c.unassign(tps, false)
 	c.h.Revoked(ctx, tps)
 	if err := c.committer.Commit(ctx, tps); err != nil {
 		c.log.Warn("commit on revoke failed; the new owner replays from the last committed offset", "err", err)
@@ -164,6 +212,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 
 func (c *Consumer) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	tps := tpList(lost)
+	c.unassign(tps, true)
 	c.h.Lost(tps)
 	c.committer.Forget(tps)
 	if len(tps) > 0 {
@@ -225,3 +274,39 @@ func RecordSize(r *kgo.Record) int64 {
 	}
 	return n
 }
+
+// MissingTopics lists the topics of kafka.topics that the cluster does not
+// have; with kafka.topic_pattern, the pattern when no topic matches it.
+func (c *Consumer) MissingTopics(ctx context.Context) ([]string, error) {
+	adm := kadm.NewClient(c.cl)
+	if c.pattern != "" {
+		re, err := regexp.Compile(c.pattern)
+		if err != nil {
+			return nil, err
+		}
+		td, err := adm.ListTopics(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for name := range td {
+			if re.MatchString(name) {
+				return nil, nil
+			}
+		}
+		return []string{c.pattern}, nil
+	}
+	td, err := adm.ListTopics(ctx, c.topics...)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, t := range c.topics {
+		if d, ok := td[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
+
+// Pattern is kafka.topic_pattern ("" with kafka.topics).
+func (c *Consumer) Pattern() string { return c.pattern }

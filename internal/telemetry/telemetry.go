@@ -42,16 +42,23 @@ type Metrics struct {
 	OffsetCommits  *prometheus.CounterVec // result
 	RecordErrors   *prometheus.CounterVec // topic, stage
 	Fenced         *prometheus.CounterVec // topic
+	Superseded     *prometheus.CounterVec // table
 	DeadLetters    prometheus.Counter
 	SchemaChanges  *prometheus.CounterVec // table, kind (create, evolve)
 	RegistryErrors prometheus.Counter
 	ready          atomic.Bool
 	stalled        atomic.Int64 // writers currently retrying
+	partitions     atomic.Int64 // owned, for /readyz
 	readinessGauge prometheus.GaugeFunc
 
 	mu      sync.Mutex
 	reasons map[string]string // why not ready, by what reports it
+	notes   map[string]string // what /readyz says besides, by key
 }
+
+// BuildVersion and BuildCommit label kafka2pg_build_info; the command sets
+// them from its build stamp before it starts a pipeline.
+var BuildVersion, BuildCommit = "dev", "unknown"
 
 // NewMetrics registers every instrument on a fresh registry (plus the Go
 // and process collectors).
@@ -60,6 +67,10 @@ func NewMetrics() *Metrics {
 	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kafka2pg_build_info",
+		Help: "1, labelled with the version and commit of the running binary."}, []string{"version", "commit"})
+	build.WithLabelValues(BuildVersion, BuildCommit).Set(1)
+	f(build)
 	m.Records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_total",
 		Help: "Records whose effect is durable: written as rows, filtered, skipped or dead-lettered."}, []string{"topic"})
 	m.Rows = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_rows_written_total",
@@ -92,6 +103,8 @@ func NewMetrics() *Metrics {
 		Help: "Records that could not become rows, by stage."}, []string{"topic", "stage"})
 	m.Fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_partitions_fenced_total",
 		Help: "Exactly-once: writes refused because another consumer had claimed the partition."}, []string{"topic"})
+	m.Superseded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_records_superseded_total",
+		Help: "Upsert changes folded into a later change of the same key in the same batch (never sent on their own, so never checked by the database)."}, []string{"table"})
 	m.DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_dead_letters_total",
 		Help: "Records written to the dead-letter queue (errors.tolerance: all)."})
 	m.SchemaChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kafka2pg_schema_changes_total",
@@ -107,7 +120,7 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Filtered, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.Fenced, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.Superseded, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
 		f(c)
 	}
 	return m
@@ -143,6 +156,36 @@ func (m *Metrics) Ready() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.reasons) == 0
+}
+
+// Note records something /readyz should say even when ready (one note per
+// key); an empty text clears it.
+func (m *Metrics) Note(key, text string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if text == "" {
+		delete(m.notes, key)
+		return
+	}
+	if m.notes == nil {
+		m.notes = map[string]string{}
+	}
+	m.notes[key] = text
+}
+
+// SetPartitions records how many partitions this instance owns, for /readyz.
+func (m *Metrics) SetPartitions(n int) { m.partitions.Store(int64(n)) }
+
+// Notes lists the notes, sorted.
+func (m *Metrics) Notes() []string {
+	m.mu.Lock()
+	out := make([]string, 0, len(m.notes))
+	for _, n := range m.notes {
+		out = append(out, n)
+	}
+	m.mu.Unlock()
+	sort.Strings(out)
+	return out
 }
 
 // Reasons lists why the pipeline is not ready, sorted; empty when it is.
@@ -182,12 +225,15 @@ func Listen(addr string, m *Metrics) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		// 200 {"ready": true} or 503 {"ready": false, "reasons": [...]}.
+		// 200 {"ready": true, "partitions": n, "notes": [...]} or
+		// 503 {"ready": false, "reasons": [...], ...}.
 		ready := m.Ready()
 		body := struct {
-			Ready   bool     `json:"ready"`
-			Reasons []string `json:"reasons,omitempty"`
-		}{Ready: ready}
+			Ready      bool     `json:"ready"`
+			Reasons    []string `json:"reasons,omitempty"`
+			Partitions int64    `json:"partitions"`
+			Notes      []string `json:"notes,omitempty"`
+		}{Ready: ready, Partitions: m.partitions.Load(), Notes: m.Notes()}
 		w.Header().Set("Content-Type", "application/json")
 		if !ready {
 			body.Reasons = m.Reasons()

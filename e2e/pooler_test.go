@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
+)
+
+// viaPooler makes env.config point postgres.url at PgBouncer (pool_mode =
+// transaction, started by scripts/services.sh) with postgres.pooler:
+// transaction. Only TestPooler sets it.
+var viaPooler bool
+
+// TestPooler runs the suites that touch every kind of session state —
+// staging tables, prepared statements, advisory locks, the offset table —
+// through a real transaction-mode PgBouncer: insert, upsert with and without
+// a version column, deletes, raw mode, exactly-once (with a crash between
+// the PostgreSQL and Kafka commits), the dead-letter table and its replay,
+// auto_create and auto_evolve, check and offsets. Each subtest asserts what
+// it asserts on a direct connection; PgBouncer's own counters prove the
+// traffic went through it.
+func TestPooler(t *testing.T) {
+	admin := testenv.WithDatabase(t, testenv.PgBouncerURL(t), "/pgbouncer")
+	before := pgbouncerTransactions(t, admin)
+	viaPooler = true
+	defer func() { viaPooler = false }()
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"insert", TestInsertMode},
+		{"upsert", TestUpsertModel},
+		{"version and soft delete", TestVersionAndSoftDelete},
+		{"composite key deletes", TestJSONKeyCompositeDelete},
+		{"raw", TestRawMode},
+		{"restart resumes", TestRestartResumes},
+		{"exactly-once crash between commits", TestExactlyOnceCrashBetweenCommits},
+		{"dead-letter table and replay", TestDLQReplayTable},
+		{"auto_create and auto_evolve", TestFormatsAutoCreateEvolve},
+		{"check", TestCheck},
+		{"offsets exactly-once", TestOffsetsExactlyOnce},
+	} {
+		t.Run(tc.name, tc.test)
+	}
+	if after := pgbouncerTransactions(t, admin); after-before < 1000 {
+		t.Errorf("PgBouncer counted %d transactions during the suite; the pipelines did not go through it", after-before)
+	}
+}
+
+// pgbouncerTransactions is the total of SHOW STATS' total_xact_count over
+// every database, from PgBouncer's admin console (simple protocol only).
+func pgbouncerTransactions(t *testing.T, adminURL string) int64 {
+	t.Helper()
+	cc, err := pgx.ParseConfig(adminURL)
+	mustNoErr(t, err)
+	cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	mustNoErr(t, err)
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SHOW STATS")
+	mustNoErr(t, err)
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		vals, err := rows.Values()
+		mustNoErr(t, err)
+		for i, f := range rows.FieldDescriptions() {
+			if f.Name == "total_xact_count" {
+				n, ok := vals[i].(pgtype.Numeric)
+				if !ok {
+					t.Fatalf("SHOW STATS total_xact_count is a %T", vals[i])
+				}
+				v, err := n.Int64Value()
+				mustNoErr(t, err)
+				total += v.Int64
+			}
+		}
+	}
+	mustNoErr(t, rows.Err())
+	return total
+}

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
+)
+
+// readyz is /readyz's answer.
+type readyz struct {
+	Status     int
+	Ready      bool     `json:"ready"`
+	Reasons    []string `json:"reasons"`
+	Partitions int      `json:"partitions"`
+	Notes      []string `json:"notes"`
+}
+
+func getReadyz(addr string) readyz {
+	var r readyz
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return r
+	}
+	defer resp.Body.Close()
+	r.Status = resp.StatusCode
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	return r
+}
+
+// waitReadyz polls /readyz until ok holds for its answer, and returns it.
+func waitReadyz(t *testing.T, addr string, timeout time.Duration, what string, ok func(readyz) bool) readyz {
+	t.Helper()
+	var last readyz
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if last = getReadyz(addr); ok(last) {
+			return last
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for /readyz: %s; last answer %+v", timeout, what, last)
+	return last
+}
+
+func hasReason(r readyz, sub string) bool {
+	for _, s := range r.Reasons {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// A topic that does not exist: a warning naming it within 10 s, /readyz
+// 503 saying so; once the topic is created and written to, rows land and
+// /readyz says 200.
+func TestReadinessMissingTopic(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
+	missing := testenv.Name("later")
+	addr := freePort(t)
+	cfg := rewrite(t, e.config(fmt.Sprintf("http: {listen: %q}\nroutes:\n  - topic: %s\n    table: events\n    mode: upsert\n", addr, missing)),
+		"topics: ["+e.topic+"]", "topics: ["+missing+"]")
+	started := time.Now()
+	p := start(t, "run", "--config", cfg)
+	r := waitReadyz(t, addr, 30*time.Second, "503 naming the missing topic", func(r readyz) bool {
+		return r.Status == 503 && hasReason(r, "topic "+missing+" does not exist")
+	})
+	eventually(t, 15*time.Second, "a warning naming the topic", func() bool {
+		return strings.Contains(p.out.String(), "waiting for topics that do not exist") && strings.Contains(p.out.String(), missing)
+	})
+	if d := time.Since(started); d > 20*time.Second {
+		t.Errorf("the warning came %s after start, want within about 10s", d.Round(time.Second))
+	}
+	t.Logf("/readyz while the topic is missing: %+v", r)
+
+	testenv.CreateTopic(t, missing, 1)
+	testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: missing, Key: []byte("1"), Value: []byte(`{"id": 1, "name": "a"}`)})
+	eventually(t, 60*time.Second, "the row", func() bool { return e.count("events") == 1 })
+	waitReadyz(t, addr, 30*time.Second, "200 once the topic exists", func(r readyz) bool { return r.Status == 200 && r.Ready && r.Partitions == 1 })
+}
+
+// A table that does not exist (no auto_create): run does not exit; it warns
+// naming the table and /readyz says 503 until the table is created, then it
+// starts.
+func TestReadinessMissingTable(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Produce(t, testenv.Client(t), &kgo.Record{Topic: e.topic, Key: []byte("1"), Value: []byte(`{"id": 1, "name": "a"}`)})
+	addr := freePort(t)
+	cfg := e.config(fmt.Sprintf("http: {listen: %q}\nroutes:\n  - topic: {{topic}}\n    table: later_events\n    mode: upsert\n", addr))
+	p := start(t, "run", "--config", cfg)
+	waitReadyz(t, addr, 30*time.Second, "503 naming the missing table", func(r readyz) bool {
+		return r.Status == 503 && hasReason(r, `table "later_events" of routes[0] does not exist`)
+	})
+	eventually(t, 15*time.Second, "a warning naming the table", func() bool {
+		return strings.Contains(p.out.String(), "waiting for tables that do not exist") && strings.Contains(p.out.String(), "later_events")
+	})
+	testenv.Exec(t, e.pool, `CREATE TABLE later_events (id bigint PRIMARY KEY, name text)`)
+	eventually(t, 60*time.Second, "the row", func() bool { return e.count("later_events") == 1 })
+	waitReadyz(t, addr, 30*time.Second, "200 once the table exists", func(r readyz) bool { return r.Status == 200 })
+	select {
+	case <-p.done:
+		t.Fatalf("run exited %d:\n%s", p.code, tail(p.out.String(), 20))
+	default:
+	}
+}
+
+// Two instances in one group over a one-partition topic: the one without a
+// partition is ready and says why it holds none.
+func TestReadinessStandby(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
+	addrs := []string{freePort(t), freePort(t)}
+	for _, addr := range addrs {
+		start(t, "run", "--config", e.config(fmt.Sprintf("http: {listen: %q}\nroutes:\n  - topic: {{topic}}\n    table: events\n    mode: upsert\n", addr)))
+	}
+	var owners, standbys int
+	eventually(t, 60*time.Second, "one owner and one standby, both ready", func() bool {
+		owners, standbys = 0, 0
+		for _, addr := range addrs {
+			r := getReadyz(addr)
+			if r.Status != 200 {
+				return false
+			}
+			switch {
+			case r.Partitions == 1:
+				owners++
+			case r.Partitions == 0 && len(r.Notes) == 1 && strings.Contains(r.Notes[0], "no partitions assigned"):
+				standbys++
+			}
+		}
+		return owners == 1 && standbys == 1
+	})
+}
