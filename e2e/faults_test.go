@@ -480,7 +480,7 @@ func (fp *faultPair) waitWriting(what string) {
 	fp.t.Helper()
 	for _, r := range fp.runs {
 		in := r.insts[0]
-		eventually(fp.t, time.Minute, in.name+" ready after "+what, func() bool { return readyz(in.http).Status == 200 })
+		eventually(fp.t, time.Minute, in.name+" ready after "+what, func() bool { return probeReadyz(in.http).Status == 200 })
 		n := r.e.count("orders_log")
 		eventually(fp.t, time.Minute, in.name+" writing after "+what, func() bool { return r.e.count("orders_log") > n })
 	}
@@ -526,7 +526,7 @@ func (w *readyWatch) sample() {
 		return
 	}
 	w.lastCheck = time.Now()
-	r := readyz(w.in.http)
+	r := probeReadyz(w.in.http)
 	switch {
 	case r.Status == 503 && w.first503 < 0:
 		w.first503 = time.Since(w.since)
@@ -643,8 +643,8 @@ func TestFaultPostgresBlackhole(t *testing.T) {
 			const pause = 1500 * time.Millisecond
 			point := map[string]string{"copy": "pause-in-copy", "commit": "pause-before-commit"}[phase]
 			type armed struct {
-				r       *faultRun
-				resumes time.Time
+				r                   *faultRun
+				blackholed, resumes time.Time
 			}
 			var as []armed
 			for _, r := range fp.runs {
@@ -655,7 +655,7 @@ func TestFaultPostgresBlackhole(t *testing.T) {
 				} else {
 					r.pg.blackhole("downstream")
 				}
-				as = append(as, armed{r, resumes})
+				as = append(as, armed{r, time.Now(), resumes})
 			}
 			// The paused transactions resume into the blackhole; mid-COMMIT
 			// the COMMIT gets through, then the path closes both ways.
@@ -668,8 +668,8 @@ func TestFaultPostgresBlackhole(t *testing.T) {
 			var rws []*readyWatch
 			var lws []*logWatch
 			for _, a := range as {
-				rws = append(rws, newReadyWatch(a.r.insts[0], a.resumes))
-				lws = append(lws, newLogWatch(a.r.insts[0], ioTimeoutLine, a.resumes))
+				rws = append(rws, newReadyWatch(a.r.insts[0], a.blackholed))
+				lws = append(lws, newLogWatch(a.r.insts[0], ioTimeoutLine, a.blackholed))
 			}
 			fp.watch(d.pgBlackhole, func() {
 				for i := range rws {
@@ -688,7 +688,7 @@ func TestFaultPostgresBlackhole(t *testing.T) {
 			}
 			for _, r := range fp.runs {
 				in := r.insts[0]
-				eventually(t, 30*time.Second, in.name+" ready after the heal", func() bool { return readyz(in.http).Status == 200 })
+				eventually(t, 30*time.Second, in.name+" ready after the heal", func() bool { return probeReadyz(in.http).Status == 200 })
 				t.Logf("%s: ready %s after the heal", in.name, time.Since(healed).Round(time.Millisecond))
 			}
 			dups := fp.finish()
@@ -794,7 +794,7 @@ func TestFaultBrokerBlackhole(t *testing.T) {
 	healed := time.Now()
 	for _, r := range fp.runs {
 		for _, in := range r.insts {
-			eventually(t, time.Minute, in.name+" ready after the heal", func() bool { return readyz(in.http).Status == 200 })
+			eventually(t, time.Minute, in.name+" ready after the heal", func() bool { return probeReadyz(in.http).Status == 200 })
 		}
 		t.Logf("%s: both instances ready %s after the heal", r.mode, time.Since(healed).Round(time.Millisecond))
 	}
@@ -995,7 +995,7 @@ WHERE application_name = 'kafka2pg' AND datname = current_database()`).Scan(&n)
 	}
 	for _, r := range fp.runs {
 		in := r.insts[0]
-		eventually(t, 30*time.Second, in.name+" ready once writable", func() bool { return readyz(in.http).Status == 200 })
+		eventually(t, 30*time.Second, in.name+" ready once writable", func() bool { return probeReadyz(in.http).Status == 200 })
 		t.Logf("%s: ready %s after the database became writable", in.name, time.Since(healed).Round(time.Millisecond))
 	}
 	fp.finish()
