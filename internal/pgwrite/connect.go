@@ -214,11 +214,9 @@ func (c *ioConn) Read(b []byte) (int, error) {
 	d, ours := c.deadline(c.rd)
 	err := c.Conn.SetReadDeadline(d)
 	c.mu.Unlock()
-	for {
-		if err != nil {
-			return 0, err
-		}
-		n, err := c.Conn.Read(b)
+	for err == nil {
+		var n int
+		n, err = c.Conn.Read(b)
 		if err == nil || !ours || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
@@ -235,6 +233,7 @@ func (c *ioConn) Read(b []byte) (int, error) {
 		err = c.Conn.SetReadDeadline(next)
 		c.mu.Unlock()
 	}
+	return 0, err
 }
 
 func (c *ioConn) Write(b []byte) (int, error) {
