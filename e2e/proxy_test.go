@@ -16,6 +16,7 @@ package e2e
 // That address is fixed: one test at a time holds it (a file lock).
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -168,7 +170,7 @@ type readiness struct {
 
 var probeClient = &http.Client{Timeout: 2 * time.Second}
 
-func readyz(addr string) readiness {
+func probeReadyz(addr string) readiness {
 	resp, err := probeClient.Get("http://" + addr + "/readyz")
 	if err != nil {
 		return readiness{}
@@ -186,4 +188,30 @@ func (r readiness) String() string {
 		return "no answer"
 	}
 	return fmt.Sprintf("%d %v", r.Status, r.Reasons)
+}
+
+// metricSum adds up every sample of a metric on /metrics, whatever its
+// labels (0 when it has none yet).
+func metricSum(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := probeClient.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }
