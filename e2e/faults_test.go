@@ -786,6 +786,9 @@ func TestFaultBrokerBlackhole(t *testing.T) {
 			t.Logf("%s: B took all %d partitions over %s into the blackhole (session timeout %s)", r.mode, r.e.parts, at.Round(time.Millisecond), d.session)
 		}
 	}
+	// Readiness while the broker cannot be reached (issue #13): this waits
+	// on /readyz noticing a broker it cannot reach while the client still
+	// believes it is a member (docs/reliability.md, Known limits).
 	for _, w := range rws {
 		w.check(t, d.session+5*time.Second, "the broker blackhole")
 	}

@@ -22,11 +22,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -191,6 +194,7 @@ type soakInst struct {
 	name  string
 	cfg   string
 	http  string
+	pprof string // --pprof address, "" for none
 	p     *proc
 	kills int
 	logs  []string // output of earlier processes
@@ -198,7 +202,11 @@ type soakInst struct {
 
 func (in *soakInst) start(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(testenv.Binary(t), "run", "--config", in.cfg)
+	args := []string{"run", "--config", in.cfg}
+	if in.pprof != "" {
+		args = append(args, "--pprof", in.pprof)
+	}
+	cmd := exec.Command(testenv.Binary(t), args...)
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -223,6 +231,51 @@ func (in *soakInst) exited() bool {
 	default:
 		return false
 	}
+}
+
+// goroutines reads the instance's goroutine profile (--pprof): the count
+// of goroutines by stack, the stack's function names as the key.
+func (in *soakInst) goroutines() map[string]int {
+	if in.pprof == "" {
+		return nil
+	}
+	resp, err := probeClient.Get("http://" + in.pprof + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]int{}
+	for _, block := range strings.Split(string(b), "\n\n") {
+		lines := strings.Split(strings.TrimSpace(block), "\n")
+		var n int
+		if len(lines) < 2 || !strings.Contains(lines[0], " @ ") {
+			continue
+		}
+		if _, err := fmt.Sscanf(lines[0], "%d @", &n); err != nil {
+			continue
+		}
+		var fns []string
+		for _, l := range lines[1:] {
+			if f := strings.Fields(strings.TrimPrefix(l, "#")); len(f) >= 2 {
+				fns = append(fns, f[1])
+			}
+		}
+		out[strings.Join(fns, " < ")] += n
+	}
+	return out
+}
+
+// goroutineGrowth lists the stacks with more goroutines in b than in a.
+func goroutineGrowth(a, b map[string]int) []string {
+	var out []string
+	for k, n := range b {
+		if n > a[k] {
+			out = append(out, fmt.Sprintf("+%d (%d -> %d) %s", n-a[k], a[k], n, k))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // sample reads RSS and goroutines from /metrics.
@@ -312,7 +365,7 @@ routes:
 	}
 	// a: the long-lived one, measured for leaks, behind the broker proxy;
 	// b: on the broker directly, the one SIGKILLed.
-	insts := []*soakInst{{name: "a", http: freePort(t)}, {name: "b", http: freePort(t)}}
+	insts := []*soakInst{{name: "a", http: freePort(t), pprof: freePort(t)}, {name: "b", http: freePort(t)}}
 	insts[0].cfg = config(proxied, insts[0].http)
 	insts[1].cfg = config(testenv.Brokers(t), insts[1].http)
 	for _, in := range insts {
@@ -333,7 +386,7 @@ routes:
 		}
 	})
 	for _, in := range insts {
-		eventually(t, time.Minute, in.name+" ready", func() bool { return readyz(in.http).Status == 200 })
+		eventually(t, time.Minute, in.name+" ready", func() bool { return probeReadyz(in.http).Status == 200 })
 	}
 	began := time.Now()
 	load := startSoakLoad(t, e.topic, parts, 300, seed)
@@ -428,6 +481,7 @@ routes:
 		}
 	}
 	var rss0, gor0 float64
+	var stacks0 map[string]int
 	var baselineTaken bool
 	takeBaseline := func() {
 		if baselineTaken || time.Since(began) < baselineAt {
@@ -435,6 +489,7 @@ routes:
 		}
 		if r, g, ok := insts[0].sample(t); ok {
 			rss0, gor0, baselineTaken = r, g, true
+			stacks0 = insts[0].goroutines()
 			t.Logf("baseline at %s: instance a RSS %.1f MiB, %v goroutines", time.Since(began).Round(time.Second), r/(1<<20), g)
 		}
 	}
@@ -482,8 +537,16 @@ routes:
 	// Faults start after a first quiet stretch and stop early enough for
 	// the recovery to be measured.
 	pause(min(faultEvery, total/6), "before the first fault", nil)
+	// Faults are dealt from a shuffled deck, so that a run long enough
+	// meets each of them before any comes twice.
+	var deck []fault
 	for time.Since(began)+faultLen+faultEvery/2 < total-30*time.Second {
-		f := faults[rng.IntN(len(faults))]
+		if len(deck) == 0 {
+			deck = slices.Clone(faults)
+			rng.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+		}
+		f := deck[0]
+		deck = deck[1:]
 		at := time.Since(began)
 		heal := f.apply()
 		pause(faultLen, "during "+f.name, nil)
@@ -564,8 +627,13 @@ routes:
 		if rss1 > rss0*(1+rssTol) {
 			t.Errorf("instance a's RSS grew from %.1f MiB to %.1f MiB (more than %.0f%%)", rss0/(1<<20), rss1/(1<<20), rssTol*100)
 		}
+		if gor1 > gor0 {
+			t.Logf("instance a's goroutines by stack, grown since the baseline:\n  %s",
+				strings.Join(goroutineGrowth(stacks0, insts[0].goroutines()), "\n  "))
+		}
 		if gor1 > gor0*1.1+gorSlack {
-			t.Errorf("instance a's goroutines grew from %v to %v (more than 10%%)", gor0, gor1)
+			t.Errorf("instance a's goroutines grew from %v to %v (more than 10%%); by stack:\n  %s", gor0, gor1,
+				strings.Join(goroutineGrowth(stacks0, insts[0].goroutines()), "\n  "))
 		}
 	}
 	for _, in := range insts {
