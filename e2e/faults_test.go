@@ -883,8 +883,11 @@ func TestFaultPostgresSlow(t *testing.T) {
 		if lim != limit {
 			t.Errorf("%s: kafka2pg_inflight_limit_bytes = %v, want %d", r.mode, lim, limit)
 		}
-		if maxInflight[r] > limit {
-			t.Errorf("%s: kafka2pg_inflight_bytes reached %.0f, above batch.max_inflight_bytes %d", r.mode, maxInflight[r], limit)
+		// A poll takes what fits the free room at the average record size
+		// (at least 16 records), so it may overshoot by a little
+		// (source.Consumer.Poll); 5% of a 1 MiB budget is 50 records.
+		if maxInflight[r] > limit*1.05 {
+			t.Errorf("%s: kafka2pg_inflight_bytes reached %.0f, more than 5%% above batch.max_inflight_bytes %d", r.mode, maxInflight[r], limit)
 		}
 		if !paused[r] {
 			t.Errorf("%s: fetching never paused on the in-flight budget while the link was slow (in-flight peak %.0f of %d)", r.mode, maxInflight[r], limit)
