@@ -9,7 +9,7 @@ SERVICES := scripts/services.sh
 TEST_TIMEOUT ?= 25m
 TEST_PARALLEL ?= 4
 
-.PHONY: all build test test-unit vet demo bench bench-peers bench-scaling backpressure chaos services-up services-down clean
+.PHONY: all build test test-unit vet demo bench bench-peers bench-scaling backpressure chaos faults soak services-up services-down clean
 
 all: build
 
@@ -49,6 +49,30 @@ chaos:
 	$(GO) build -tags failpoint -o bin/kafka2pg-failpoint ./cmd/kafka2pg
 	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
 	KAFKA2PG_CHAOS_CYCLES=60 KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-failpoint $(GO) test -count=1 -timeout 30m -run 'TestExactlyOnce' ./e2e/
+
+# The fault suite at full length (e2e/faults_test.go, about 8 minutes):
+# PostgreSQL blackholed for 60 s mid-COPY and mid-COMMIT, the broker
+# blackholed past the session timeout, 200 ms + 1 MB/s for a minute, a minute
+# of random connection resets, 30 s read-only; exactly-once and
+# at-least-once. make test runs the same tests with durations of seconds.
+# See docs/reliability.md.
+faults:
+	$(GO) build -race -tags failpoint -o bin/kafka2pg-race ./cmd/kafka2pg
+	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
+	KAFKA2PG_FAULTS=full KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-race $(GO) test -race -count=1 -timeout 30m -run 'TestFault' -v ./e2e/
+
+# The soak (e2e/soak_test.go): SOAK_DURATION (default 30m) of steady load
+# with poison records, two exactly-once instances and a random fault every
+# 3 minutes, PostgreSQL and broker restarts included; then tables = model,
+# dead letters = poison, lag, RSS and goroutines checked. A plain (not
+# -race) build with the failpoints, so that memory is as in production.
+# make test runs a 3-minute version. See docs/reliability.md.
+SOAK_DURATION ?= 30m
+SOAK_TIMEOUT ?= 2h
+soak:
+	$(GO) build -tags failpoint -o bin/kafka2pg-failpoint ./cmd/kafka2pg
+	@env_lines=$$($(SERVICES) up) || exit 1; eval "$$env_lines"; \
+	SOAK_DURATION=$(SOAK_DURATION) KAFKA2PG_BIN=$(CURDIR)/bin/kafka2pg-failpoint $(GO) test -count=1 -timeout $(SOAK_TIMEOUT) -run 'TestSoak' -v ./e2e/
 
 demo: build
 	@bash scripts/demo.sh

@@ -30,6 +30,8 @@
 #   export KAFKA2PG_TEST_PG_TLS_URL=postgres://kafka2pg:…@127.0.0.1:55432/postgres?sslmode=verify-full&sslrootcert=<ca>
 #   export KAFKA2PG_TEST_PG_CERT_URL=postgres://kafka2pg_cert@127.0.0.1:55432/postgres?sslmode=verify-full&sslrootcert=…&sslcert=…&sslkey=…
 #   export KAFKA2PG_TEST_PGBOUNCER_URL=postgres://kafka2pg:…@127.0.0.1:6433/postgres?sslmode=disable
+#   export KAFKA2PG_TEST_PROXIED_BROKERS=127.0.0.1:19093   where the fault tests' proxy listens
+#   export KAFKA2PG_TEST_PROXIED_UPSTREAM=127.0.0.1:19092  the broker listener behind that proxy
 # (the new lines are shell-quoted with printf %q: `eval` them, do not paste.)
 #
 # TLS material: a test CA, a server certificate for 127.0.0.1 and localhost
@@ -50,6 +52,16 @@
 # with a client certificate proves it was sent: that listener refuses a client
 # without one, while 9095 serves plain server-authenticated TLS.
 # Client property files for the tools: <cache>/kafka/config/client-*.properties.
+# A sixth listener, PROXIED (PLAINTEXT), serves the fault-injection tests: the
+# broker listens on KAFKA_PORT+10000 (19092) and advertises KAFKA_PORT+10001
+# (19093), where nothing listens until a test starts a toxiproxy proxy there
+# (upstream 19092). A Kafka client connects to the advertised address after
+# bootstrapping, so every connection of a client bootstrapped on 19093 goes
+# through the test's proxy. It is passed to the broker as command-line
+# overrides rather than in server.properties, so that a clone with an older
+# copy of this script (which fingerprints server.properties) does not restart
+# the shared broker to take it away; a running broker without it is restarted
+# once by `up` (data kept).
 # A running broker started with another server.properties or other TLS
 # material is restarted once by `up` (data kept); the fingerprint of what it
 # was started with is in <cache>/kafka.config.sha256.
@@ -113,8 +125,8 @@ for _v in KAFKA_PORT PG_PORT PGBOUNCER_PORT KAFKA_READY_TIMEOUT; do
 done
 [[ "$PG_NAME" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] \
   || { printf '[services] ERROR: KAFKA2PG_PG_NAME=%q is not a valid cluster name\n' "$PG_NAME" >&2; exit 2; }
-if [ "$KAFKA_PORT" -lt 1024 ] || [ "$KAFKA_PORT" -gt 65530 ]; then
-  printf '[services] ERROR: KAFKA2PG_KAFKA_PORT=%s: want 1024..65530 (it uses 6 ports)\n' "$KAFKA_PORT" >&2
+if [ "$KAFKA_PORT" -lt 1024 ] || [ "$KAFKA_PORT" -gt 55530 ]; then
+  printf '[services] ERROR: KAFKA2PG_KAFKA_PORT=%s: want 1024..55530 (it uses base..base+5 and base+10000, base+10001)\n' "$KAFKA_PORT" >&2
   exit 2
 fi
 unset _v
@@ -124,6 +136,8 @@ KAFKA_SASL_PORT=$((KAFKA_PORT + 2))
 KAFKA_SSL_PORT=$((KAFKA_PORT + 3))
 KAFKA_SASL_SSL_PORT=$((KAFKA_PORT + 4))
 KAFKA_MTLS_PORT=$((KAFKA_PORT + 5))
+KAFKA_PROXIED_PORT=$((KAFKA_PORT + 10000))      # the broker listens here …
+KAFKA_PROXIED_ADV_PORT=$((KAFKA_PORT + 10001))  # … and advertises the test proxy's address
 
 KAFKA_HOME="$CACHE/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
@@ -421,6 +435,20 @@ ensure_kafka_libs() {
   die "could not fetch any of Kafka ${KAFKA_VERSIONS[*]} from Maven Central"
 }
 
+# The listeners of server.properties; kafka_overrides adds PROXIED to them.
+KAFKA_LISTENERS="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT,SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT,MTLS://$KAFKA_HOST:$KAFKA_MTLS_PORT"
+KAFKA_ADVERTISED="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT,SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT,MTLS://$KAFKA_HOST:$KAFKA_MTLS_PORT"
+KAFKA_PROTOCOL_MAP="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL"
+
+# kafka.Kafka's --override arguments: server.properties' listeners plus
+# PROXIED (see the header).
+kafka_overrides() {
+  printf '%s\n' \
+    --override "listeners=$KAFKA_LISTENERS,PROXIED://$KAFKA_HOST:$KAFKA_PROXIED_PORT" \
+    --override "advertised.listeners=$KAFKA_ADVERTISED,PROXIED://$KAFKA_HOST:$KAFKA_PROXIED_ADV_PORT" \
+    --override "listener.security.protocol.map=$KAFKA_PROTOCOL_MAP,PROXIED:PLAINTEXT"
+}
+
 install_file() { # $1 = target; content on stdin; replace only when it changed
   local tmp="$1.tmp.$$"
   cat >"$tmp"
@@ -437,11 +465,11 @@ write_kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT,SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT,MTLS://$KAFKA_HOST:$KAFKA_MTLS_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT,SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT,MTLS://$KAFKA_HOST:$KAFKA_MTLS_PORT
+listeners=$KAFKA_LISTENERS
+advertised.listeners=$KAFKA_ADVERTISED
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL
+listener.security.protocol.map=$KAFKA_PROTOCOL_MAP
 
 sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
 listener.name.sasl_plaintext.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
@@ -695,7 +723,7 @@ kafka_format() {
 
 kafka_start() {
   local p
-  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_SSL_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT"; do
+  for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_SSL_PORT" "$KAFKA_SASL_SSL_PORT" "$KAFKA_MTLS_PORT" "$KAFKA_PROXIED_PORT"; do
     if port_open "$KAFKA_HOST" "$p"; then
       die "port $KAFKA_HOST:$p is taken by a process that is not this script's broker ($KAFKA_CONF/server.properties); stop it first"
     fi
@@ -703,8 +731,9 @@ kafka_start() {
   kafka_format
   mkdir -p "$KAFKA_LOGS"
   rm -f "$KAFKA_PIDFILE" "$KAFKA_STARTED_FP"
-  local fp
+  local fp overrides
   fp=$(kafka_config_fp)
+  mapfile -t overrides < <(kafka_overrides)
   log "starting Kafka $(kafka_version) broker (logs: $KAFKA_LOGS/server.log)"
   # Detached in its own session, no inherited stdio (so `$(services.sh up)`
   # returns), no inherited lock fd; the wrapper writes its pid then execs java.
@@ -715,7 +744,7 @@ kafka_start() {
     -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$KAFKA_CONF/log4j2.properties" \
     -Dkafka.logs.dir="$KAFKA_LOGS" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF/server.properties" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONF/server.properties" "${overrides[@]}" \
     </dev/null >>"$KAFKA_LOGS/kafka.out" 2>&1 9>&- &
   local pid=""
   for _ in $(seq 1 50); do
@@ -786,9 +815,14 @@ kafka_restart_reason() { # $1 = pid
       echo "$want $1" >"$KAFKA_STARTED_FP"
     else
       echo "it was started without the current listeners (SSL, SASL_SSL, MTLS)"
+      return 0
     fi
   elif [ "${rec%% *}" != "$want" ]; then
     echo "server.properties or the TLS stores changed since it started"
+    return 0
+  fi
+  if ! port_open "$KAFKA_HOST" "$KAFKA_PROXIED_PORT"; then
+    echo "it runs without the PROXIED listener ($KAFKA_HOST:$KAFKA_PROXIED_PORT) of the fault tests"
   fi
 }
 
@@ -1299,6 +1333,8 @@ print_env() {
   printf 'export KAFKA2PG_TEST_PG_TLS_URL=%q\n' "$PG_TLS_URL"
   printf 'export KAFKA2PG_TEST_PG_CERT_URL=%q\n' "$PG_CERT_URL"
   printf 'export KAFKA2PG_TEST_PGBOUNCER_URL=%q\n' "$PGBOUNCER_URL"
+  printf 'export KAFKA2PG_TEST_PROXIED_BROKERS=%q\n' "$KAFKA_HOST:$KAFKA_PROXIED_ADV_PORT"
+  printf 'export KAFKA2PG_TEST_PROXIED_UPSTREAM=%q\n' "$KAFKA_HOST:$KAFKA_PROXIED_PORT"
 }
 
 cmd_status() {
@@ -1309,6 +1345,12 @@ cmd_status() {
       echo "kafka-tls: up (SSL $KAFKA_HOST:$KAFKA_SSL_PORT, SASL_SSL $KAFKA_HOST:$KAFKA_SASL_SSL_PORT, mTLS $KAFKA_HOST:$KAFKA_MTLS_PORT)"
     else
       echo "kafka-tls: down (the broker runs without its TLS listeners; '$0 up' restarts it)"
+      ok=1
+    fi
+    if port_open "$KAFKA_HOST" "$KAFKA_PROXIED_PORT"; then
+      echo "kafka-proxied: up (listens $KAFKA_HOST:$KAFKA_PROXIED_PORT, advertises $KAFKA_HOST:$KAFKA_PROXIED_ADV_PORT for the fault tests' proxy)"
+    else
+      echo "kafka-proxied: down (the broker runs without its PROXIED listener; '$0 up' restarts it)"
       ok=1
     fi
   elif [ -n "${pid:-}" ]; then

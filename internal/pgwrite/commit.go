@@ -91,5 +91,6 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 			return err
 		}
 	}
+	pause("pause-before-commit")
 	return tx.Commit(ctx)
 }

@@ -165,13 +165,19 @@ func ioDialer(t, connectTimeout time.Duration) pgconn.DialFunc {
 
 // ioConn gives every Read and Write a deadline of timeout from its start,
 // or the deadline pgconn set (a cancelled context sets one in the past),
-// whichever is earlier.
+// whichever is earlier. A read is not given up while writes make progress:
+// the server owes no answer while it is still being sent data (pgconn
+// reads in the background during a COPY, which may take longer than
+// timeout on a slow link), so a read fails only after timeout without
+// progress in either direction.
 type ioConn struct {
 	net.Conn
 	timeout time.Duration
 
-	mu     sync.Mutex
-	rd, wd time.Time // the deadlines pgconn set; zero: none
+	mu        sync.Mutex
+	rd, wd    time.Time // the deadlines pgconn set; zero: none
+	lastWrite time.Time // when a write last moved bytes
+	failed    *closedByTimeout
 }
 
 // IOTimeoutError is a read or write on a PostgreSQL connection that made no
@@ -201,21 +207,39 @@ func (c *ioConn) deadline(set time.Time) (time.Time, bool) {
 }
 
 func (c *ioConn) Read(b []byte) (int, error) {
+	if err := c.closedErr(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	d, ours := c.deadline(c.rd)
 	err := c.Conn.SetReadDeadline(d)
 	c.mu.Unlock()
-	if err != nil {
-		return 0, err
+	for err == nil {
+		var n int
+		n, err = c.Conn.Read(b)
+		if err == nil || !ours || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		c.mu.Lock()
+		next := c.lastWrite.Add(c.timeout)
+		if !time.Now().Before(next) {
+			c.mu.Unlock()
+			return n, c.timedOut("read", err)
+		}
+		// Still sending: wait up to timeout after the last write.
+		if !c.rd.IsZero() && c.rd.Before(next) {
+			next, ours = c.rd, false
+		}
+		err = c.Conn.SetReadDeadline(next)
+		c.mu.Unlock()
 	}
-	n, err := c.Conn.Read(b)
-	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &IOTimeoutError{Op: "read", After: c.timeout, Err: err}
-	}
-	return n, err
+	return 0, err
 }
 
 func (c *ioConn) Write(b []byte) (int, error) {
+	if err := c.closedErr(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	d, ours := c.deadline(c.wd)
 	err := c.Conn.SetWriteDeadline(d)
@@ -224,10 +248,47 @@ func (c *ioConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.mu.Lock()
+		c.lastWrite = time.Now()
+		c.mu.Unlock()
+	}
 	if err != nil && ours && errors.Is(err, os.ErrDeadlineExceeded) {
-		err = &IOTimeoutError{Op: "write", After: c.timeout, Err: err}
+		err = c.timedOut("write", err)
 	}
 	return n, err
+}
+
+// timedOut closes the connection and returns the io_timeout error. pgconn
+// keeps a connection open after a timeout (it takes one for a cancelled
+// context) and reads on to drain the statement, which would wait for a
+// second io_timeout: closed, the connection fails at once instead.
+func (c *ioConn) timedOut(op string, err error) error {
+	ioErr := &IOTimeoutError{Op: op, After: c.timeout, Err: err}
+	c.mu.Lock()
+	c.failed = &closedByTimeout{ioErr}
+	c.mu.Unlock()
+	_ = c.Conn.Close()
+	return ioErr
+}
+
+// closedByTimeout is what a connection closed by its io_timeout answers
+// from then on: the same message, but not a timeout (net.Error's Timeout is
+// false), so that pgconn gives the connection up instead of waiting on it.
+type closedByTimeout struct{ *IOTimeoutError }
+
+func (e *closedByTimeout) Unwrap() error   { return e.IOTimeoutError }
+func (e *closedByTimeout) Timeout() bool   { return false }
+func (e *closedByTimeout) Temporary() bool { return true }
+
+// closedErr is the error of a connection its io_timeout closed, or nil.
+func (c *ioConn) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed == nil {
+		return nil
+	}
+	return c.failed
 }
 
 func (c *ioConn) SetDeadline(t time.Time) error {

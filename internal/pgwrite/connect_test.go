@@ -3,6 +3,7 @@ package pgwrite
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -89,11 +90,96 @@ func TestIOConnDeadlines(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Errorf("read gave up after %s, want about 300ms", d)
 	}
+	// The io_timeout closed the connection: what comes next fails at once,
+	// with the same message, and is not a timeout (pgconn waits on a
+	// timed-out connection to drain it; on a closed one it gives up).
+	start = time.Now()
+	_, err = c.Read(buf)
+	var netErr net.Error
+	if !errors.As(err, &ioErr) || !errors.As(err, &netErr) || netErr.Timeout() || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("read after the io_timeout: %v (timeout %v) after %s; want at once, an *IOTimeoutError that is not a timeout", err, netErr != nil && netErr.Timeout(), time.Since(start))
+	}
+	if !IsTransient(err) {
+		t.Errorf("after the io_timeout: Classify = %s, want transient", Classify(err))
+	}
+	if _, err := c.Write(buf); !errors.As(err, &ioErr) {
+		t.Errorf("write after the io_timeout: %v, want an *IOTimeoutError", err)
+	}
+	raw, err = net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = &ioConn{Conn: raw, timeout: 300 * time.Millisecond}
+	defer c.Close()
 	// A later deadline than the io_timeout does not extend it.
 	_ = c.SetReadDeadline(time.Now().Add(time.Hour))
 	start = time.Now()
 	if _, err = c.Read(buf); !errors.As(err, &ioErr) || time.Since(start) > 3*time.Second {
 		t.Fatalf("read with an hour's deadline: %v after %s", err, time.Since(start))
+	}
+}
+
+// drain accepts connections and reads everything sent, never answering: a
+// server taking a long COPY.
+func drain(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// A read waiting for the server's answer while the client is still sending
+// (pgconn reads in the background during a COPY) is not given up while the
+// writes make progress, however long they take; it is once they stop.
+func TestIOConnReadWhileWriting(t *testing.T) {
+	raw, err := net.Dial("tcp", drain(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &ioConn{Conn: raw, timeout: 300 * time.Millisecond}
+	defer c.Close()
+	stop := make(chan struct{})
+	wrote := make(chan time.Time, 1)
+	go func() {
+		last := time.Now()
+		defer func() { wrote <- last }()
+		for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+			if _, err := c.Write(make([]byte, 512)); err != nil {
+				return
+			}
+			last = time.Now()
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	start := time.Now()
+	_, err = c.Read(make([]byte, 1))
+	close(stop)
+	last := <-wrote
+	var ioErr *IOTimeoutError
+	if !errors.As(err, &ioErr) || ioErr.Op != "read" {
+		t.Fatalf("read: %v, want an *IOTimeoutError once the writes stopped", err)
+	}
+	if took := time.Since(start); took < 1400*time.Millisecond {
+		t.Errorf("read gave up after %s while writes went on for 1.5s", took)
+	}
+	if after := time.Since(last); after < 250*time.Millisecond || after > 2*time.Second {
+		t.Errorf("read gave up %s after the last write, want about the 300ms io_timeout", after)
 	}
 }
 

@@ -784,7 +784,13 @@ type rowSource struct {
 	buf  []any
 }
 
-func (s *rowSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *rowSource) Next() bool {
+	s.i++
+	if s.i == len(s.rows)/2 && s.i > 0 {
+		pause("pause-in-copy") // a test build's failpoint; nothing otherwise
+	}
+	return s.i < len(s.rows)
+}
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
 	if s.buf == nil {

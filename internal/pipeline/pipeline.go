@@ -472,19 +472,36 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 				"attempt", attempt, "backoff", wait.Round(time.Millisecond), "err", p.cfg.RedactError(err).Error())
 		})
 		resolved := false
+		// An earlier attempt may have committed without the acknowledgement
+		// reaching us: exactly-once reads the offset row before writing
+		// again, and writes only once it knows.
+		resolve := func() (bool, error) {
+			done, err := part.Resolve(ctx, next)
+			if err == nil && done {
+				p.log.Info("an unacknowledged commit had succeeded", "topic", tp.Topic, "partition", tp.Partition, "next_offset", next)
+				resolved = true
+			}
+			return done, err
+		}
 		err := retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(attempt int) error {
 			if attempt > 1 && part != nil {
-				done, err := part.Resolve(ctx, next)
-				if err == nil && done {
-					p.log.Info("an unacknowledged commit had succeeded", "topic", tp.Topic, "partition", tp.Partition, "next_offset", next)
-					resolved = true
-					return nil
-				}
-				if errors.Is(err, pgwrite.ErrFenced) {
+				// A failed read (the connection still broken) is retried:
+				// writing without knowing would find the offset moved by
+				// that commit and take it for another owner's.
+				if done, err := resolve(); err != nil || done {
 					return err
 				}
 			}
-			return pgwrite.Commit(ctx, p.pool, changes, hook)
+			err := pgwrite.Commit(ctx, p.pool, changes, hook)
+			if attempt > 1 && part != nil && errors.Is(err, pgwrite.ErrFenced) {
+				// The offset row moved under this worker's epoch after the
+				// read above: the earlier COMMIT landed late (its
+				// transaction held the row until then).
+				if done, rerr := resolve(); rerr != nil || done {
+					return rerr
+				}
+			}
+			return err
 		})
 		if err == nil {
 			if part != nil {

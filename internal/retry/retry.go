@@ -92,8 +92,9 @@ type Hooks struct {
 func Do(ctx context.Context, p Policy, transient func(error) bool, h Hooks, op func(attempt int) error) error {
 	bo := p.Backoff()
 	attempt := 1
+	retried := false // Retrying was called: Recovered is owed, however the loop ends
 	defer func() {
-		if attempt > 1 && h.Recovered != nil {
+		if retried && h.Recovered != nil {
 			h.Recovered(attempt)
 		}
 	}()
@@ -115,6 +116,7 @@ func Do(ctx context.Context, p Policy, transient func(error) bool, h Hooks, op f
 		if h.Retrying != nil {
 			h.Retrying(attempt, wait, err)
 		}
+		retried = true
 		if err := Sleep(ctx, wait); err != nil {
 			return err
 		}

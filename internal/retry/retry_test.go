@@ -44,6 +44,18 @@ func TestDo(t *testing.T) {
 		t.Fatalf("err %v, retried %d, recovered after %d; want nil, 2, 3", err, retried, recovered)
 	}
 
+	// Cancelled while waiting after the first failure (a worker stopped
+	// because its partitions were lost): Recovered is still called, once,
+	// so that a stall counted by Retrying ends (readiness).
+	wctx, cancelWait := context.WithCancel(ctx)
+	retried, recovered = 0, 0
+	calls := 0
+	h = Hooks{Retrying: func(int, time.Duration, error) { retried++; cancelWait() }, Recovered: func(n int) { calls++; recovered = n }}
+	err = Do(wctx, Policy{Initial: time.Hour, Max: time.Hour}, isTransient, h, func(int) error { return errTransient })
+	if !errors.Is(err, context.Canceled) || retried != 1 || calls != 1 || recovered != 1 {
+		t.Fatalf("cancelled in the wait: err %v, retried %d, recovered %d time(s) after %d; want context.Canceled, 1, 1, 1", err, retried, calls, recovered)
+	}
+
 	// A permanent error is returned at once, unwrapped.
 	perm := errors.New("permanent")
 	n := 0
