@@ -161,6 +161,7 @@ type pending struct {
 	changes  []pgwrite.Change // rows per table version, tables in route order
 	bindings []*route.Binding // bindings[i] is the version changes[i] writes
 	offs     []int64          // offsets of the records that became rows, in order
+	epochs   []int32          // their leader epochs (a split batch marks a part durable)
 	// recs are those records, kept only with errors.tolerance: all (to
 	// dead-letter the ones the database rejects). Otherwise a record is
 	// not referenced once mapped, so that the fetched memory it shares
@@ -203,6 +204,7 @@ func (b *pending) add(r *kgo.Record, rows []route.Row) {
 		b.changes[i].Rows = append(b.changes[i].Rows, row.Row)
 	}
 	b.offs = append(b.offs, r.Offset)
+	b.epochs = append(b.epochs, r.LeaderEpoch)
 	if b.keepRecs {
 		b.recs = append(b.recs, r)
 	}
@@ -245,6 +247,7 @@ func (b *pending) reset() {
 	clear(b.bindings)
 	b.bindings = b.bindings[:0]
 	b.offs = b.offs[:0]
+	b.epochs = b.epochs[:0]
 	clear(b.recs)
 	b.recs = b.recs[:0]
 	b.dead = nil
@@ -498,11 +501,11 @@ func (w *worker) write(b *pending, next int64) error {
 			return err
 		}
 		dead = nil
-		if hi > 0 && hi < len(b.recs) {
+		if hi > 0 && hi < len(b.offs) {
 			// A part of a split batch: what it covers is durable now, so a
 			// stop at a later record (tolerance none) commits it and a
 			// restart does not write it again.
-			w.durable(kgo.EpochOffset{Epoch: b.recs[hi-1].LeaderEpoch, Offset: nextOf(hi)})
+			w.durable(kgo.EpochOffset{Epoch: b.epochs[hi-1], Offset: nextOf(hi)})
 		}
 		return nil
 	}
