@@ -34,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kafka2pg/kafka2pg/internal/health"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
 
@@ -786,11 +787,11 @@ func TestFaultBrokerBlackhole(t *testing.T) {
 			t.Logf("%s: B took all %d partitions over %s into the blackhole (session timeout %s)", r.mode, r.e.parts, at.Round(time.Millisecond), d.session)
 		}
 	}
-	// Readiness while the broker cannot be reached (issue #13): this waits
-	// on /readyz noticing a broker it cannot reach while the client still
-	// believes it is a member (docs/reliability.md, Known limits).
+	// Readiness while the broker cannot be reached (issue #13): A's client
+	// still believes it is a member, but it has heard from no broker for
+	// longer than health.SilenceBound, checked every health.Tick.
 	for _, w := range rws {
-		w.check(t, d.session+5*time.Second, "the broker blackhole")
+		w.check(t, health.SilenceBound(d.session)+2*health.Tick+time.Second, "the broker blackhole")
 	}
 	kp.heal()
 	healed := time.Now()

@@ -42,6 +42,8 @@ type Kafka interface {
 	FetchLag() (lag int64, progress time.Time)
 	// BudgetFull: fetching waits for writes (backpressure, not a stall).
 	BudgetFull() bool
+	// LastHeard: when a broker last answered (zero: never yet).
+	LastHeard() time.Time
 }
 
 // Reporter receives what /readyz says (telemetry.Metrics).
@@ -63,11 +65,53 @@ type Monitor struct {
 	Log    *slog.Logger
 	// Redact removes secrets from an error's text.
 	Redact func(error) error
+	// Silence is how long a member may hear nothing from the brokers before
+	// it says it is not ready (SilenceBound of kafka.session_timeout).
+	Silence time.Duration
 }
 
-// Run watches until ctx ends.
+// SilenceBound is how long a member may go without an answer from any
+// broker before it counts as cut off: the session timeout (after which
+// the group has given its partitions away), within 6–15 s. A member
+// hears from the coordinator at every heartbeat (3 s) even with fetching
+// paused, so a healthy one is never silent that long.
+func SilenceBound(session time.Duration) time.Duration {
+	return min(max(session, 6*time.Second), 15*time.Second)
+}
+
+// SilenceReason says why a member that has heard nothing from the brokers
+// for silent is not ready, or "".
+func SilenceReason(joined bool, silent, bound time.Duration) string {
+	if !joined || bound <= 0 || silent <= bound {
+		return ""
+	}
+	return fmt.Sprintf("kafka: no answer from any broker for %s", silent.Round(time.Second))
+}
+
+// Run watches until ctx ends. Membership, broker silence and fetch stalls
+// are looked at every Tick; the topic and PostgreSQL checks, which ask a
+// broker or the database and may wait up to checkEvery for an answer, run
+// every checkEvery in a goroutine of their own, so that a broker or a
+// database that does not answer never holds the other checks up.
 func (m *Monitor) Run(ctx context.Context) {
-	var join, topics, pg, stall Warner
+	slow := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var topics, pg Warner
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-slow:
+			}
+			now := time.Now()
+			m.checkTopics(ctx, now, &topics)
+			m.checkPostgres(ctx, now, &pg)
+		}
+	}()
+	defer func() { <-done }()
+	var join, stall, silence Warner
 	var nextCheck time.Time
 	tick := time.NewTicker(Tick)
 	defer tick.Stop()
@@ -91,10 +135,23 @@ func (m *Monitor) Run(ctx context.Context) {
 				m.Report.Note("partitions", "")
 			}
 		}
+		if heard := m.Kafka.LastHeard(); !heard.IsZero() {
+			if reason := SilenceReason(joined, now.Sub(heard), m.Silence); reason != "" {
+				m.Report.Unready("brokers", reason)
+				if silence.Hold(now, 0) {
+					m.Log.Warn("no answer from any broker; the group may have given this instance's partitions to others", "for", now.Sub(heard).Round(time.Second))
+				}
+			} else {
+				m.Report.Unready("brokers", "")
+				silence.Clear()
+			}
+		}
 		if !now.Before(nextCheck) {
 			nextCheck = now.Add(checkEvery)
-			m.checkTopics(ctx, now, &topics)
-			m.checkPostgres(ctx, now, &pg)
+			select {
+			case slow <- struct{}{}:
+			default: // the previous checks still wait for an answer
+			}
 		}
 		lag, progress := m.Kafka.FetchLag()
 		if reason := StallReason(joined && owned > 0, lag, m.Kafka.BudgetFull(), now.Sub(progress)); reason != "" {

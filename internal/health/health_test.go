@@ -56,3 +56,32 @@ func TestStallReason(t *testing.T) {
 		}
 	}
 }
+
+// A member silent past the bound is cut off; the bound follows the session
+// timeout within 6–15 s; before joining the group, membership says it.
+func TestSilence(t *testing.T) {
+	for _, tc := range []struct{ session, want time.Duration }{
+		{4 * time.Second, 6 * time.Second},
+		{10 * time.Second, 10 * time.Second},
+		{45 * time.Second, 15 * time.Second},
+	} {
+		if got := SilenceBound(tc.session); got != tc.want {
+			t.Errorf("SilenceBound(%s) = %s, want %s", tc.session, got, tc.want)
+		}
+	}
+	bound := 6 * time.Second
+	for _, tc := range []struct {
+		joined bool
+		silent time.Duration
+		want   string
+	}{
+		{true, 3 * time.Second, ""},
+		{true, 6 * time.Second, ""},
+		{true, 7 * time.Second, "kafka: no answer from any broker for 7s"},
+		{false, time.Minute, ""},
+	} {
+		if got := SilenceReason(tc.joined, tc.silent, bound); got != tc.want {
+			t.Errorf("SilenceReason(%v, %s) = %q, want %q", tc.joined, tc.silent, got, tc.want)
+		}
+	}
+}

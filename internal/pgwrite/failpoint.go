@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// failpoints is whether this build has them.
+const failpoints = true
+
 // failpointDir is KAFKA2PG_FAILPOINT_DIR, read once. Only binaries built
 // with the failpoint tag (the end-to-end tests' binary) have it.
 var failpointDir = os.Getenv("KAFKA2PG_FAILPOINT_DIR")

@@ -736,7 +736,15 @@ func (r *copyReader) fill() error {
 		buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
 		r.state = 1
 	}
+	if failpoints && r.i > 0 && r.i == len(r.rows)/2 {
+		// The chunk before ended half-way through the rows (below) and
+		// pgconn has sent it: the server is in the middle of this COPY.
+		pause("pause-in-copy") // a test build's failpoint
+	}
 	for ; r.i < len(r.rows) && len(buf) < copyChunk; r.i++ {
+		if failpoints && r.i > 0 && r.i == len(r.rows)/2 && len(buf) > 0 {
+			break // end the chunk here, for the failpoint above
+		}
 		vals := r.rows[r.i].Vals
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)))
 		for k, c := range r.idx {

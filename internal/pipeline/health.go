@@ -16,11 +16,12 @@ import (
 // monitor is the pipeline's health.Monitor (see package health).
 func (p *Pipeline) monitor() *health.Monitor {
 	return &health.Monitor{
-		Group:  p.cfg.Kafka.Group,
-		Kafka:  healthKafka{p},
-		Report: p.m,
-		Log:    p.log,
-		Redact: p.cfg.RedactError,
+		Group:   p.cfg.Kafka.Group,
+		Kafka:   healthKafka{p},
+		Report:  p.m,
+		Log:     p.log,
+		Redact:  p.cfg.RedactError,
+		Silence: health.SilenceBound(time.Duration(p.cfg.Kafka.SessionTimeout)),
 		Ping: func(ctx context.Context) (bool, error) {
 			st := p.pool.Stat()
 			if st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
@@ -41,6 +42,7 @@ func (k healthKafka) MissingTopics(ctx context.Context) ([]string, error) {
 func (k healthKafka) Pattern() string              { return k.p.consumer.Pattern() }
 func (k healthKafka) FetchLag() (int64, time.Time) { return k.p.consumer.Committer().FetchLag() }
 func (k healthKafka) BudgetFull() bool             { return k.p.budget.Full() }
+func (k healthKafka) LastHeard() time.Time         { return k.p.consumer.LastHeard() }
 
 // awaitTables waits for the tables of the routes prepared without one
 // (static table, no auto_create), warning and reporting each as a reason to

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -58,6 +59,10 @@ type Consumer struct {
 	pattern   string   // kafka.topic_pattern
 	brokers   []string
 
+	// heard is when a broker last answered this client (UnixNano; any
+	// successful read: fetches, heartbeats, metadata).
+	heard atomic.Int64
+
 	mu       sync.Mutex
 	joined   bool            // a member of the group (since the last assignment, until a loss)
 	assigned map[TP]struct{} // the partitions this member owns
@@ -95,6 +100,7 @@ func NewConsumer(cfg *config.Config, h Handler, claim Claimer, budget *Budget, l
 		kgo.OnPartitionsAssigned(c.onAssigned),
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
+		kgo.WithHooks(heardHook{c}),
 	)
 	if claim != nil {
 		opts = append(opts, kgo.AdjustFetchOffsetsFn(claim.Claim))
@@ -179,6 +185,27 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 	if len(assigned) > 0 {
 		c.log.Info("partitions assigned", "partitions", assigned, "owned", n)
 	}
+}
+
+// heardHook records when a broker last answered.
+type heardHook struct{ c *Consumer }
+
+func (h heardHook) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err == nil {
+		h.c.heard.Store(time.Now().UnixNano())
+	}
+}
+
+// LastHeard is when a broker last answered this client (zero before the
+// first answer). A member hears from the coordinator at every heartbeat
+// (3 s) and from a partition's leader at least every fetch wait, so a long
+// silence means the brokers cannot be reached, even while the client still
+// believes it is a member.
+func (c *Consumer) LastHeard() time.Time {
+	if n := c.heard.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Membership reports whether this consumer is a member of its group and
