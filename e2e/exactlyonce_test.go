@@ -318,8 +318,17 @@ func (in *eoInst) kill(t *testing.T) {
 	in.wait(t, 20*time.Second)
 }
 
+// term sends SIGTERM once the instance has installed its signal handler
+// (it logs "kafka2pg starting" after that; a -race binary can take over a
+// second to get there on a busy machine, and a SIGTERM before it kills the
+// process like any other).
 func (in *eoInst) term() {
 	in.termed = true
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if in.exited() || strings.Contains(in.p.out.String(), "kafka2pg starting") {
+			break
+		}
+	}
 	in.p.signal(syscall.SIGTERM)
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +198,25 @@ func forward(t *testing.T, addr, upstream string) {
 			go func() { _, _ = io.Copy(c, u); c.Close() }()
 		}
 	}()
+}
+
+// SIGTERM while start-up waits for a broker: a clean stop (exit 0), at once.
+func TestSignalDuringStartup(t *testing.T) {
+	parallel(t)
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
+	nowhere := freePort(t)
+	cfg := rewrite(t, e.config("routes:\n  - topic: {{topic}}\n    table: events\n    mode: upsert\n"),
+		fmt.Sprintf("brokers: [%q]", testenv.Brokers(t)), fmt.Sprintf("brokers: [%q]", nowhere))
+	p := start(t, "run", "--config", cfg)
+	eventually(t, 30*time.Second, "the warning that no broker answers", func() bool {
+		return strings.Contains(p.out.String(), "cannot reach Kafka")
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM during start-up, want 0; output:\n%s", code, p.out.String())
+	}
+	if out := p.out.String(); !strings.Contains(out, "stopped cleanly") && !strings.Contains(out, "stopped before consuming anything") {
+		t.Errorf("no line saying it stopped cleanly:\n%s", out)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	_ "net/http/pprof" // only served with --pprof
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -191,12 +192,15 @@ func cmdRun(args []string, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	// A signal during start-up cancels it.
+	// A signal during start-up cancels it: a clean stop, nothing was
+	// consumed.
 	startCtx, cancelStart := context.WithTimeout(ctx, 60*time.Second)
 	started := make(chan struct{})
+	var signalled atomic.Bool
 	go func() {
 		select {
 		case <-sigs:
+			signalled.Store(true)
 			cancelStart()
 		case <-started:
 		}
@@ -212,6 +216,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if errors.As(err, &verr) {
 		fmt.Fprintln(stderr, err) // an expression that does not compile
 		return exitUsage
+	}
+	if err != nil && signalled.Load() {
+		log.Info("signal received during start-up: stopped before consuming anything")
+		return exitOK
 	}
 	if err != nil {
 		log.Error("kafka2pg cannot start", "err", err)

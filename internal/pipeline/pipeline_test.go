@@ -183,7 +183,7 @@ routes: [{topic: ev, table: ev, mode: insert}]`)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var n int64
-		_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'copy%' AND state = 'active'`).Scan(&n)
+		_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%' AND state = 'active'`).Scan(&n)
 		if n > 0 {
 			break
 		}
