@@ -3,6 +3,7 @@ package jsonschema
 import (
 	"bytes"
 	"math/big"
+	"slices"
 	"unicode/utf8"
 
 	jsv "github.com/santhosh-tekuri/jsonschema/v6"
@@ -57,6 +58,8 @@ type fastNode struct {
 	simple bool
 
 	required                   []string
+	requiredProps              int      // distinct required names that are properties
+	requiredOther              []string // required names that are not
 	props                      map[string]prop
 	noAdditional               bool
 	additional                 *fastNode
@@ -148,6 +151,15 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 			n.props[k] = prop{key: k, node: fc.node(sub)}
 		}
 	}
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(s.Required))) {
+		if p, ok := n.props[k]; ok {
+			p.required = true
+			n.props[k] = p
+			n.requiredProps++
+		} else {
+			n.requiredOther = append(n.requiredOther, k)
+		}
+	}
 	switch a := s.AdditionalProperties.(type) {
 	case bool:
 		n.noAdditional = !a
@@ -201,8 +213,9 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 // prop is a property's schema, with its name as a string that decoded
 // objects share.
 type prop struct {
-	key  string
-	node *fastNode
+	key      string
+	node     *fastNode
+	required bool
 }
 
 func intOr(p *int) int {
@@ -612,7 +625,7 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 			if n.minProps >= 0 && o.Len() < n.minProps || n.maxProps >= 0 && o.Len() > n.maxProps {
 				return nil, false
 			}
-			for _, k := range n.required {
+			for _, k := range n.requiredOther {
 				if o.Get(k) == nil {
 					return nil, false
 				}
@@ -626,6 +639,7 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 		}
 		out := a.NewObject()
 		start, ok := len(st.keys), true
+		required := 0 // required properties seen; keys are distinct
 		o.Visit(func(k []byte, vv *fastjson.Value) {
 			if !ok {
 				return
@@ -644,6 +658,9 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 			if n != nil {
 				if p, found := n.props[string(k)]; found {
 					child, key, shared = p.node, p.key, true
+					if p.required {
+						required++
+					}
 				} else if n.additional != nil {
 					child = n.additional
 				} else if n.noAdditional {
@@ -662,7 +679,7 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 			}
 		})
 		st.keys = st.keys[:start]
-		return out, ok
+		return out, ok && (n == nil || required == n.requiredProps)
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		var items *fastNode
@@ -689,7 +706,7 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 		return a.NewStringBytes(s), true
 	case fastjson.TypeNumber:
 		st.num = v.MarshalTo(st.num[:0])
-		if checkNumber(st.num) != nil {
+		if !plainNumber(st.num) && checkNumber(st.num) != nil {
 			return nil, false
 		}
 		text := a.NewStringBytes(st.num).GetStringBytes() // in a's buffer
@@ -700,6 +717,20 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 		return a.NewFalse(), true
 	}
 	return a.NewNull(), true
+}
+
+// plainNumber reports whether a number's text is short and has no
+// exponent, so that checkNumber passes it.
+func plainNumber(text []byte) bool {
+	if len(text) > maxNumberLen {
+		return false
+	}
+	for _, c := range text {
+		if c == 'e' || c == 'E' {
+			return false
+		}
+	}
+	return true
 }
 
 // uniqueKeys reports whether no key of o occurs twice.
