@@ -83,7 +83,7 @@ func (d *Decoder) compile(ctx context.Context, id int) (*compiled, error) {
 		return nil, compileError(id, err)
 	}
 	typ, keys := deriveType(set)
-	return &compiled{id: id, schema: sch, typ: typ, keys: keys}, nil
+	return &compiled{id: id, schema: sch, typ: typ, keys: keys, fast: newFastNode(sch)}, nil
 }
 
 // annotatedFormats are the formats the compiler knows besides date-time,

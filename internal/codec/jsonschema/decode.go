@@ -18,6 +18,11 @@ import (
 // decode parses, checks and validates a payload and returns its value
 // built in a.
 //
+// Validation first tries the fast check (fast.go), which proves most
+// records valid without converting them for the general validator; a
+// record it does not prove valid is converted and validated as before,
+// and the validator decides and words the error.
+//
 // The payload is parsed by a pooled fastjson.Parser and the result copied
 // into a, so the steady state allocates only what validation needs. Two
 // kinds of record are not copied: objects with very many keys (adding a key
@@ -49,6 +54,16 @@ func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, e
 	if err != nil {
 		st.release(len(payload))
 		return nil, c.syntaxError(payload)
+	}
+	if c.fast != nil {
+		if out, ok := c.walk(st, a, c.fast, v, 0); ok {
+			if st.keep {
+				return v, nil // st is dropped with its parser
+			}
+			st.release(len(payload))
+			return out, nil
+		}
+		st.keep, st.keys = false, st.keys[:0]
 	}
 	inst, err := st.build(v)
 	if err != nil {
@@ -87,6 +102,8 @@ type decodeState struct {
 	p    fastjson.Parser
 	num  []byte // number texts
 	keep bool   // the value cannot be copied into an arena; see decode
+	fastChecker
+	keys [][]byte // walk's stack of the keys of the objects it is in
 }
 
 var statePool = sync.Pool{New: func() any { return new(decodeState) }}
@@ -100,7 +117,7 @@ const maxPooledPayload = 64 << 10
 
 // release returns st to the pool after a record of n bytes.
 func (st *decodeState) release(n int) {
-	st.num, st.keep = st.num[:0], false
+	st.num, st.keep, st.keys = st.num[:0], false, st.keys[:0]
 	if n <= maxPooledPayload {
 		statePool.Put(st)
 	}

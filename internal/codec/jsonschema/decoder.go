@@ -29,6 +29,7 @@ type compiled struct {
 	schema *jsv.Schema
 	typ    *codec.Type
 	keys   map[string]string // property names in the schema, shared by decoded objects
+	fast   *fastNode         // schema as the fast check reads it
 }
 
 var _ codec.Decoder = (*Decoder)(nil)

@@ -47,7 +47,16 @@
 //
 // # Validation
 //
-// Every record is validated. Formats date-time, date, time and uuid are
+// Every record is validated. A record is first given to a fast check
+// (fast.go) that reads the compiled schema and the parsed value directly,
+// in the same pass that copies the value into the arena; it knows the
+// common keywords (type, enum, const, format, $ref, properties, required,
+// additionalProperties, items, the length, count and integer bound
+// keywords, allOf, anyOf, oneOf, not, if/then/else) and only ever proves a
+// record valid. A record it cannot prove valid (an invalid one, or one
+// that meets a keyword or value it leaves alone) is validated by the
+// general validator as before, which decides and words the error; tests
+// compare the two (fast_test.go, with a fuzz target). Formats date-time, date, time and uuid are
 // always asserted, in every draft: they choose the column's type, and a
 // value PostgreSQL would reject must fail here, as this record's error. The
 // other formats the validator knows (email, hostname, ipv4, uri...) are

@@ -71,17 +71,49 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	v, err := msg.decode(id, body, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, msg.typ, nil
+}
+
+// decode converts body, a message of msg, into a: by the wire path when it
+// can (see wire.go), else by the reflective path, which words every error.
+func (msg *message) decode(id int, body []byte, a *fastjson.Arena) (*fastjson.Value, error) {
+	if msg.plan != nil {
+		if v, ok := msg.decodeWire(body, a); ok {
+			return v, nil
+		}
+	}
+	return msg.decodeReflect(id, body, a)
+}
+
+// decodeWire is the wire path; false means the record needs the
+// reflective one.
+func (msg *message) decodeWire(body []byte, a *fastjson.Arena) (*fastjson.Value, bool) {
+	st := wirePool.Get().(*wireState)
+	c := converter{a: a, buf: st.buf[:0], slots: st.slots[:0]}
+	v, ok := c.wireRecord(msg.plan, body)
+	st.buf, st.slots = c.buf[:0], c.slots[:0]
+	wirePool.Put(st)
+	return v, ok
+}
+
+// decodeReflect unmarshals body into a dynamic message and converts that.
+// Errors are *codec.DecodeError naming schema id and message.
+func (msg *message) decodeReflect(id int, body []byte, a *fastjson.Arena) (*fastjson.Value, error) {
 	m := dynamicpb.NewMessage(msg.desc)
 	if err := unmarshal(msg.unmarshal, body, m); err != nil {
-		return nil, nil, codec.Errorf("schema id %d: message %s does not decode: %v", id, msg.desc.FullName(), err)
+		return nil, codec.Errorf("schema id %d: message %s does not decode: %v", id, msg.desc.FullName(), err)
 	}
 	var scratch [64]byte
 	c := converter{a: a, buf: scratch[:0]}
 	v, err := c.record(m)
 	if err != nil {
-		return nil, nil, codec.Errorf("schema id %d: message %s: %v", id, msg.desc.FullName(), err)
+		return nil, codec.Errorf("schema id %d: message %s: %v", id, msg.desc.FullName(), err)
 	}
-	return v, msg.typ, nil
+	return v, nil
 }
 
 // unmarshal is opts.Unmarshal, with a panic turned into an error. The

@@ -40,6 +40,22 @@
 // registry down, a schema that does not compile) are not cached: the next
 // record with that id asks again.
 //
+// # Decoding
+//
+// A record is converted straight from its wire format (google.golang.org/
+// protobuf/encoding/protowire) against a plan derived once per message of
+// a schema: no dynamic message is built, and a record allocates nothing
+// outside the caller's arena. That path covers scalars, strings, bytes,
+// enums, nested and repeated messages, oneofs, Timestamp, Duration and the
+// wrappers. A record holding anything else (a map entry, Struct, Value,
+// ListValue or Any, a group, a message field twice, which protobuf merges,
+// a field with an unexpected wire type, which protobuf keeps as unknown,
+// invalid UTF-8, malformed bytes, a value out of range), and every record
+// of a message with proto2 required fields, is decoded the reflective way
+// instead: unmarshalled into a dynamicpb message, then converted. Both give
+// the same value for the same bytes (wire_test.go compares them, with a
+// fuzz target); errors are always the reflective path's.
+//
 // # Errors
 //
 // Decode returns a *codec.DecodeError for a record that cannot be decoded:

@@ -65,6 +65,10 @@ type message struct {
 	// unmarshal checks required fields only for messages that can have
 	// some (proto2); the check costs a walk of every record otherwise.
 	unmarshal proto.UnmarshalOptions
+	// plan is for the wire path (wire.go); nil when every record takes
+	// the reflective path (required fields, which only unmarshal checks;
+	// a message set).
+	plan *msgPlan
 }
 
 // load fetches schema id and its references from src and compiles it.
@@ -196,6 +200,9 @@ func (s *schema) derive(path []int, key string) (*message, error) {
 		RecursionLimit: recursionLimit,
 		AllowPartial:   !hasRequired(md, map[protoreflect.FullName]bool{}),
 	}}
+	if msg.unmarshal.AllowPartial {
+		msg.plan = newPlan(md)
+	}
 	next := make(map[string]*message, len(old)+1)
 	for k, v := range old {
 		next[k] = v

@@ -29,8 +29,9 @@ const bigObject = 64
 // converter builds the canonical value of a decoded message in a.
 type converter struct {
 	a     *fastjson.Arena
-	buf   []byte // scratch for text that a copies (NewStringBytes)
-	depth int    // objects and arrays open
+	buf   []byte            // scratch for text that a copies (NewStringBytes)
+	depth int               // objects and arrays open
+	slots []*fastjson.Value // the wire path's field values, a stack (see wire.go)
 }
 
 // maxDepth is the deepest nesting of objects and arrays that fastjson
@@ -235,7 +236,10 @@ func (c *converter) message(m protoreflect.Message) (*fastjson.Value, error) {
 
 func (c *converter) timestamp(m protoreflect.Message) (*fastjson.Value, error) {
 	fds := m.Descriptor().Fields()
-	secs, nanos := m.Get(fds.ByNumber(1)).Int(), m.Get(fds.ByNumber(2)).Int()
+	return c.timestampOf(m.Get(fds.ByNumber(1)).Int(), m.Get(fds.ByNumber(2)).Int())
+}
+
+func (c *converter) timestampOf(secs, nanos int64) (*fastjson.Value, error) {
 	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos >= 1e9 {
 		return nil, &fieldError{reason: fmt.Sprintf("Timestamp{seconds: %d, nanos: %d} is outside 0001-01-01..9999-12-31 or not normalized", secs, nanos)}
 	}
@@ -245,7 +249,10 @@ func (c *converter) timestamp(m protoreflect.Message) (*fastjson.Value, error) {
 
 func (c *converter) duration(m protoreflect.Message) (*fastjson.Value, error) {
 	fds := m.Descriptor().Fields()
-	secs, nanos := m.Get(fds.ByNumber(1)).Int(), m.Get(fds.ByNumber(2)).Int()
+	return c.durationOf(m.Get(fds.ByNumber(1)).Int(), m.Get(fds.ByNumber(2)).Int())
+}
+
+func (c *converter) durationOf(secs, nanos int64) (*fastjson.Value, error) {
 	if secs < -maxDurationSeconds || secs > maxDurationSeconds || nanos <= -1e9 || nanos >= 1e9 ||
 		(secs > 0 && nanos < 0) || (secs < 0 && nanos > 0) {
 		return nil, &fieldError{reason: fmt.Sprintf("Duration{seconds: %d, nanos: %d} is out of range or its signs differ", secs, nanos)}
