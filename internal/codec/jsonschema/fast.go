@@ -599,23 +599,22 @@ func compareInt(text []byte, b int64) (int, bool) {
 // a larger one gets a map.
 const maxScannedKeys = 16
 
-// walk proves v valid against n (nil: anything goes), makes the checks
-// build makes (no key twice in an object, numbers within limits; st.keep
-// noted as build notes it) and copies v into a, all in one pass over v, as
-// copy copies. It returns false when it cannot prove v valid or a check
-// fails: the caller then takes the general path, which decides and words
-// the error. A node that is not simple is checked by check, and v walked
-// for the rest as if unconstrained.
-func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fastjson.Value, depth int) (*fastjson.Value, bool) {
+// verify proves v valid against n (nil: anything goes) and makes the
+// checks build makes (no key twice in an object, numbers within limits),
+// all in one pass over v. It returns false when it cannot prove v valid or
+// a check fails: the caller then takes the general path, which decides and
+// words the error. A node that is not simple is checked by check, and v
+// walked for the rest as if unconstrained.
+func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bool {
 	t := v.Type()
 	if n != nil {
 		if !n.simple {
-			if st.check(n, v, depth) != valid {
-				return nil, false
+			if w.check(n, v, depth) != valid {
+				return false
 			}
 			n = nil
-		} else if depth > maxFastDepth || st.own(n, v, t) != valid {
-			return nil, false
+		} else if depth > maxFastDepth || w.own(n, v, t) != valid {
+			return false
 		}
 	}
 	switch t {
@@ -623,41 +622,37 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 		o, _ := v.Object()
 		if n != nil {
 			if n.minProps >= 0 && o.Len() < n.minProps || n.maxProps >= 0 && o.Len() > n.maxProps {
-				return nil, false
+				return false
 			}
 			for _, k := range n.requiredOther {
 				if o.Get(k) == nil {
-					return nil, false
+					return false
 				}
 			}
 		}
-		if o.Len() > maxCopiedKeys {
-			st.keep = true
+		scan := o.Len() <= maxScannedKeys
+		if !scan && !uniqueKeys(o) {
+			return false
 		}
-		if o.Len() > maxScannedKeys && !uniqueKeys(o) {
-			return nil, false
-		}
-		out := a.NewObject()
-		start, ok := len(st.keys), true
+		start, ok := len(w.keys), true
 		required := 0 // required properties seen; keys are distinct
 		o.Visit(func(k []byte, vv *fastjson.Value) {
 			if !ok {
 				return
 			}
-			if o.Len() <= maxScannedKeys {
-				for _, prev := range st.keys[start:] {
+			if scan {
+				for _, prev := range w.keys[start:] {
 					if string(prev) == string(k) {
 						ok = false
 						return
 					}
 				}
-				st.keys = append(st.keys, k)
+				w.keys = append(w.keys, k)
 			}
 			var child *fastNode
-			key, shared := "", false
 			if n != nil {
 				if p, found := n.props[string(k)]; found {
-					child, key, shared = p.node, p.key, true
+					child = p.node
 					if p.required {
 						required++
 					}
@@ -668,55 +663,30 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 					return
 				}
 			}
-			if !shared {
-				if key, shared = c.keys[string(k)]; !shared {
-					key = string(k)
-				}
-			}
-			var cv *fastjson.Value
-			if cv, ok = c.walk(st, a, child, vv, depth+1); ok {
-				out.Set(key, cv)
-			}
+			ok = c.verify(w, child, vv, depth+1)
 		})
-		st.keys = st.keys[:start]
-		return out, ok && (n == nil || required == n.requiredProps)
+		w.keys = w.keys[:start]
+		return ok && (n == nil || required == n.requiredProps)
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		var items *fastNode
 		if n != nil {
 			if n.minItems >= 0 && len(vs) < n.minItems || n.maxItems >= 0 && len(vs) > n.maxItems {
-				return nil, false
+				return false
 			}
 			items = n.items
 		}
-		out := a.NewArray()
-		for i, vv := range vs {
-			cv, ok := c.walk(st, a, items, vv, depth+1)
-			if !ok {
-				return nil, false
+		for _, vv := range vs {
+			if !c.verify(w, items, vv, depth+1) {
+				return false
 			}
-			out.SetArrayItem(i, cv)
 		}
-		return out, true
-	case fastjson.TypeString:
-		s := v.GetStringBytes()
-		if !st.keep && !arenaSafe(s) {
-			st.keep = true
-		}
-		return a.NewStringBytes(s), true
+		return true
 	case fastjson.TypeNumber:
-		st.num = v.MarshalTo(st.num[:0])
-		if !plainNumber(st.num) && checkNumber(st.num) != nil {
-			return nil, false
-		}
-		text := a.NewStringBytes(st.num).GetStringBytes() // in a's buffer
-		return a.NewNumberString(b2s(text)), true
-	case fastjson.TypeTrue:
-		return a.NewTrue(), true
-	case fastjson.TypeFalse:
-		return a.NewFalse(), true
+		w.num = v.MarshalTo(w.num[:0])
+		return plainNumber(w.num) || checkNumber(w.num) == nil
 	}
-	return a.NewNull(), true
+	return true
 }
 
 // plainNumber reports whether a number's text is short and has no

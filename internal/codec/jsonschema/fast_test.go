@@ -62,6 +62,24 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 	var a1, a2 fastjson.Arena
 	v1, err1 := c.decode(payload, &a1)
 	v2, err2 := general.decode(payload, &a2)
+	// decodeParsed, which leaves the value in the parser, must give the
+	// same value or an error too (the messages are compared where only
+	// one thing is wrong, in TestValidationErrors and TestInvalidPayload).
+	var p1, p2 fastjson.Parser
+	for _, x := range []struct {
+		c   *compiled
+		v   *fastjson.Value
+		err error
+		p   *fastjson.Parser
+	}{{c, v1, err1, &p1}, {&general, v2, err2, &p2}} {
+		pv, perr := x.c.decodeParsed(payload, x.p)
+		switch {
+		case (perr == nil) != (x.err == nil):
+			t.Fatalf("schema %d %s (fast %v): decode err = %v, decodeParsed %v", id, payload, x.c.fast != nil, x.err, perr)
+		case perr == nil && string(pv.MarshalTo(nil)) != string(x.v.MarshalTo(nil)):
+			t.Fatalf("schema %d %s (fast %v): decode %s, decodeParsed %s", id, payload, x.c.fast != nil, x.v.MarshalTo(nil), pv.MarshalTo(nil))
+		}
+	}
 	switch {
 	case (err1 == nil) != (err2 == nil):
 		t.Fatalf("schema %d %s: with the fast check err = %v, without %v", id, payload, err1, err2)
@@ -80,8 +98,7 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 	if err != nil || c.fast == nil {
 		return false
 	}
-	var a fastjson.Arena
-	_, ok := c.walk(&decodeState{}, &a, c.fast, v, 0)
+	ok := c.verify(&work{}, c.fast, v, 0)
 	if ok {
 		if err := c.schema.Validate(mustBuild(t, v)); err != nil {
 			t.Fatalf("schema %d %s: the fast check proved valid what the validator rejects: %v", id, payload, err)
@@ -92,7 +109,7 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 
 func mustBuild(t *testing.T, v *fastjson.Value) any {
 	t.Helper()
-	inst, err := (&decodeState{}).build(v)
+	inst, err := (&work{}).build(v)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
