@@ -2,6 +2,7 @@ package jsonschema
 
 import (
 	"bytes"
+	"maps"
 	"math/big"
 	"slices"
 	"unicode/utf8"
@@ -57,10 +58,15 @@ type fastNode struct {
 	// oneOf, not or if; walk checks such a node in its single pass.
 	simple bool
 
-	required                   []string
-	requiredProps              int      // distinct required names that are properties
-	requiredOther              []string // required names that are not
-	props                      map[string]prop
+	required      []string
+	requiredProps int      // distinct required names that are properties
+	requiredOther []string // required names that are not
+	props         map[string]prop
+	// plist holds the properties by index (prop.idx), sorted by name;
+	// requiredMask has bit i set when plist[i] is required (up to
+	// maxMaskedProps properties).
+	plist                      []prop
+	requiredMask               uint64
 	noAdditional               bool
 	additional                 *fastNode
 	minProps, maxProps         int // -1: none
@@ -160,6 +166,15 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 			n.requiredOther = append(n.requiredOther, k)
 		}
 	}
+	for i, k := range slices.Sorted(maps.Keys(n.props)) {
+		p := n.props[k]
+		p.idx = i
+		n.props[k] = p
+		n.plist = append(n.plist, p)
+		if p.required && i < maxMaskedProps {
+			n.requiredMask |= 1 << i
+		}
+	}
 	switch a := s.AdditionalProperties.(type) {
 	case bool:
 		n.noAdditional = !a
@@ -216,6 +231,32 @@ type prop struct {
 	key      string
 	node     *fastNode
 	required bool
+	idx      int // in fastNode.plist
+}
+
+// maxMaskedProps is the most properties verify tracks in a bit mask;
+// maxListedProps the most it looks a key up among by comparing.
+const (
+	maxMaskedProps = 64
+	maxListedProps = 16
+)
+
+// lookup returns the index in n.plist of the property named k, or -1. A
+// few properties are compared (cheaper than hashing the key); more are
+// looked up in n.props.
+func (n *fastNode) lookup(k []byte) int {
+	if len(n.plist) > maxListedProps {
+		if p, ok := n.props[string(k)]; ok {
+			return p.idx
+		}
+		return -1
+	}
+	for i := range n.plist {
+		if key := n.plist[i].key; len(key) == len(k) && key == string(k) {
+			return i
+		}
+	}
+	return -1
 }
 
 func intOr(p *int) int {
@@ -430,7 +471,7 @@ func typeVerdict(types uint8, t fastjson.Type, text []byte) verdict {
 // isIntegerText reports whether a JSON number's text is an integer: 1
 // yes, 0 no, -1 not known (an exponent).
 func isIntegerText(text []byte) int {
-	if bytes.ContainsAny(text, "eE") {
+	if hasExponent(text) {
 		return -1
 	}
 	i := bytes.IndexByte(text, '.')
@@ -552,7 +593,7 @@ func compareInt(text []byte, b int64) (int, bool) {
 	if neg {
 		text = text[1:]
 	}
-	if bytes.ContainsAny(text, "eE") {
+	if hasExponent(text) {
 		return 0, false
 	}
 	intPart, frac := text, []byte(nil)
@@ -634,26 +675,29 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 		if !scan && !uniqueKeys(o) {
 			return false
 		}
+		// Keys that are properties are told apart by a bit each (when
+		// there are few enough); the others are compared with the other
+		// keys on w.keys that are not.
+		masked := n != nil && len(n.plist) <= maxMaskedProps
+		var seen uint64
 		start, ok := len(w.keys), true
-		required := 0 // required properties seen; keys are distinct
+		required := 0 // required properties seen, when not masked; keys are distinct
 		o.Visit(func(k []byte, vv *fastjson.Value) {
 			if !ok {
 				return
 			}
-			if scan {
-				for _, prev := range w.keys[start:] {
-					if string(prev) == string(k) {
-						ok = false
-						return
-					}
-				}
-				w.keys = append(w.keys, k)
-			}
 			var child *fastNode
+			i := -1
 			if n != nil {
-				if p, found := n.props[string(k)]; found {
-					child = p.node
-					if p.required {
+				if i = n.lookup(k); i >= 0 {
+					child = n.plist[i].node
+					if masked {
+						if seen&(1<<i) != 0 {
+							ok = false
+							return
+						}
+						seen |= 1 << i
+					} else if n.plist[i].required {
 						required++
 					}
 				} else if n.additional != nil {
@@ -663,10 +707,27 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 					return
 				}
 			}
+			if scan && (i < 0 || !masked) {
+				for _, prev := range w.keys[start:] {
+					if string(prev) == string(k) {
+						ok = false
+						return
+					}
+				}
+				w.keys = append(w.keys, k)
+			}
 			ok = c.verify(w, child, vv, depth+1)
 		})
 		w.keys = w.keys[:start]
-		return ok && (n == nil || required == n.requiredProps)
+		switch {
+		case !ok:
+			return false
+		case n == nil:
+			return true
+		case masked:
+			return seen&n.requiredMask == n.requiredMask
+		}
+		return required == n.requiredProps
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		var items *fastNode
@@ -692,15 +753,17 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 // plainNumber reports whether a number's text is short and has no
 // exponent, so that checkNumber passes it.
 func plainNumber(text []byte) bool {
-	if len(text) > maxNumberLen {
-		return false
-	}
+	return len(text) <= maxNumberLen && !hasExponent(text)
+}
+
+// hasExponent reports whether a number's text has an e or E.
+func hasExponent(text []byte) bool {
 	for _, c := range text {
-		if c == 'e' || c == 'E' {
-			return false
+		if c|0x20 == 'e' {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // uniqueKeys reports whether no key of o occurs twice.
