@@ -61,6 +61,16 @@ type Decoder interface {
 	Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*fastjson.Value, *Type, error)
 }
 
+// ParsedDecoder is a Decoder of a format whose records carry JSON text
+// (json-schema). DecodeParsed decodes as Decode does, with the same
+// results and errors, but leaves the value in p, the caller's parser,
+// instead of copying it into an arena: the value is valid until p parses
+// again.
+type ParsedDecoder interface {
+	Decoder
+	DecodeParsed(ctx context.Context, data []byte, p *fastjson.Parser) (*fastjson.Value, *Type, error)
+}
+
 // DecodeError is a record whose bytes do not decode. Reason is short and
 // names the schema id and field path when known; it never quotes more than
 // 64 bytes of the input.

@@ -44,6 +44,9 @@ type Format struct {
 	Name string
 	Kind Kind
 	dec  codec.Decoder // registry formats
+	// pdec is dec when it can leave a value in the Scratch's parser
+	// (json-schema), which spares copying it into the arena.
+	pdec codec.ParsedDecoder
 }
 
 // Structured reports whether decoded values are records whose fields map to
@@ -99,7 +102,14 @@ func (f *Format) Decode(ctx context.Context, data []byte, s *Scratch, what strin
 	case config.FormatJSONConnect:
 		return s.decodeConnect(data, what)
 	}
-	v, typ, err := f.dec.Decode(ctx, data, &s.Arena)
+	var v *fastjson.Value
+	var typ *codec.Type
+	var err error
+	if f.pdec != nil {
+		v, typ, err = f.pdec.DecodeParsed(ctx, data, &s.parser)
+	} else {
+		v, typ, err = f.dec.Decode(ctx, data, &s.Arena)
+	}
 	if err != nil {
 		var de *codec.DecodeError
 		if errors.As(err, &de) {
@@ -256,7 +266,8 @@ func (s *Set) Get(name string) (*Format, error) {
 // WithDecoder is the record format name (avro, protobuf, json-schema)
 // decoding with dec.
 func WithDecoder(name string, dec codec.Decoder) *Format {
-	return &Format{Name: name, Kind: Record, dec: dec}
+	pdec, _ := dec.(codec.ParsedDecoder)
+	return &Format{Name: name, Kind: Record, dec: dec, pdec: pdec}
 }
 
 // registry returns the shared registry client, made on first use.

@@ -2,6 +2,7 @@ package jsonschema
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,30 +17,56 @@ import (
 )
 
 // decode parses, checks and validates a payload and returns its value
-// built in a.
+// built in a: decodeIn with a pooled parser, then a copy into a, so that
+// the steady state allocates only what validation needs.
+//
+// Two kinds of record are not copied: objects with very many keys (adding
+// a key to an arena object scans the keys before it) and strings that
+// fastjson cannot put into an arena without changing them
+// (Arena.NewString escapes control characters the Go way, as \x01 or \a,
+// which its own reader does not undo). Those records keep their parser,
+// which is then not returned to the pool, and its value stays valid as
+// long as it is referenced.
+func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, error) {
+	st := statePool.Get().(*decodeState)
+	v, err := c.decodeIn(payload, &st.p, &st.work)
+	if err != nil {
+		st.release(len(payload))
+		return nil, err
+	}
+	out, ok := c.copy(a, v, &st.num)
+	if !ok {
+		return v, nil // st is dropped with its parser
+	}
+	st.release(len(payload))
+	return out, nil
+}
+
+// decodeParsed is decode with the value left in p, the caller's parser:
+// nothing is copied, and the value is valid until p parses again.
+func (c *compiled) decodeParsed(payload []byte, p *fastjson.Parser) (*fastjson.Value, error) {
+	w := workPool.Get().(*work)
+	v, err := c.decodeIn(payload, p, w)
+	w.release()
+	return v, err
+}
+
+// decodeIn parses payload with p, checks it and validates it, and returns
+// its value, which lives in p; w is working memory.
 //
 // Validation first tries the fast check (fast.go), which proves most
 // records valid without converting them for the general validator; a
 // record it does not prove valid is converted and validated as before,
-// and the validator decides and words the error.
-//
-// The payload is parsed by a pooled fastjson.Parser and the result copied
-// into a, so the steady state allocates only what validation needs. Two
-// kinds of record are not copied: objects with very many keys (adding a key
-// to an arena object scans the keys before it) and strings that fastjson
-// cannot put into an arena without changing them (Arena.NewString escapes
-// control characters the Go way, as \x01 or \a, which its own reader does
-// not undo). Those records keep their parser, which is then not returned to
-// the pool, and its value stays valid as long as it is referenced.
-func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, error) {
+// and the validator decides and words the error. Errors are complete
+// when returned (they do not point into p).
+func (c *compiled) decodeIn(payload []byte, p *fastjson.Parser, w *work) (*fastjson.Value, error) {
 	if len(payload) == 0 {
 		return nil, codec.Errorf("schema id %d: payload is empty, want a JSON value", c.id)
 	}
 	if !utf8.Valid(payload) {
 		return nil, codec.Errorf("schema id %d: payload is not valid UTF-8", c.id)
 	}
-	st := statePool.Get().(*decodeState)
-	v, err := st.p.ParseBytes(payload)
+	v, err := p.ParseBytes(payload)
 	if err == nil {
 		// fastjson's parser is lenient (NaN, leading zeros, bad escapes);
 		// its validator is not, and runs after the parser has bounded the
@@ -52,43 +79,41 @@ func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, e
 		err = errInvalidJSON
 	}
 	if err != nil {
-		st.release(len(payload))
 		return nil, c.syntaxError(payload)
 	}
 	if c.fast != nil {
-		if out, ok := c.walk(st, a, c.fast, v, 0); ok {
-			if st.keep {
-				return v, nil // st is dropped with its parser
-			}
-			st.release(len(payload))
-			return out, nil
+		if c.verify(w, c.fast, v, 0) {
+			return v, nil
 		}
-		st.keep, st.keys = false, st.keys[:0]
+		w.keys = w.keys[:0]
 	}
-	inst, err := st.build(v)
+	inst, err := w.build(v)
 	if err != nil {
-		err = codec.Errorf("schema id %d: %v", c.id, err) // before release: err points into the parser
-		st.release(len(payload))
-		return nil, err
+		return nil, codec.Errorf("schema id %d: %v", c.id, err)
 	}
 	if err := c.schema.Validate(inst); err != nil {
-		err = c.invalid(err) // before release: err points into the parser
-		st.release(len(payload))
-		return nil, err
+		return nil, c.invalid(err)
 	}
-	if st.keep {
-		return v, nil // st is dropped with its parser
-	}
-	out := c.copy(a, v, &st.num)
-	st.release(len(payload))
-	return out, nil
+	return v, nil
 }
 
 var errInvalidJSON = errors.New("invalid JSON")
 
 // hasControl reports whether b has a byte below 0x20: whitespace other
-// than spaces, or a control character that JSON allows nowhere.
+// than spaces, or a control character that JSON allows nowhere. It reads
+// eight bytes at a time: (x - 0x20 in every byte) &^ x & the top bits is
+// not zero exactly when some byte of x is below 0x20 (the lowest such byte
+// sets its top bit; a byte above it may only get a false one through that
+// byte's borrow).
 func hasControl(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		if (x-0x20*ones)&^x&highs != 0 {
+			return true
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c < 0x20 {
 			return true
@@ -97,16 +122,23 @@ func hasControl(b []byte) bool {
 	return false
 }
 
-// decodeState is the per-record working memory, pooled.
-type decodeState struct {
-	p    fastjson.Parser
-	num  []byte // number texts
-	keep bool   // the value cannot be copied into an arena; see decode
+// work is the per-record working memory of decodeIn.
+type work struct {
+	num []byte // number texts
 	fastChecker
-	keys [][]byte // walk's stack of the keys of the objects it is in
+	keys [][]byte // verify's stack of the keys of the objects it is in
 }
 
-var statePool = sync.Pool{New: func() any { return new(decodeState) }}
+// decodeState is decode's per-record memory, pooled: a parser and work.
+type decodeState struct {
+	p fastjson.Parser
+	work
+}
+
+var (
+	statePool = sync.Pool{New: func() any { return new(decodeState) }}
+	workPool  = sync.Pool{New: func() any { return new(work) }}
+)
 
 // maxCopiedKeys is the largest object copied into an arena; see decode.
 const maxCopiedKeys = 256
@@ -117,48 +149,79 @@ const maxPooledPayload = 64 << 10
 
 // release returns st to the pool after a record of n bytes.
 func (st *decodeState) release(n int) {
-	st.num, st.keep, st.keys = st.num[:0], false, st.keys[:0]
-	if n <= maxPooledPayload {
+	st.reset()
+	if n <= maxPooledPayload && cap(st.num) <= maxPooledPayload {
 		statePool.Put(st)
+	}
+}
+
+// reset empties w for the next record.
+func (w *work) reset() {
+	w.num, w.keys = w.num[:0], w.keys[:0]
+}
+
+// release returns w to the pool.
+func (w *work) release() {
+	w.reset()
+	if cap(w.num) <= maxPooledPayload {
+		workPool.Put(w)
 	}
 }
 
 // copy deep-copies v into a. Keys the schema names are shared strings,
 // other keys are allocated; number texts are copied into a's buffer
 // through a string value, since fastjson has no way to copy a number text
-// into an arena directly.
-func (c *compiled) copy(a *fastjson.Arena, v *fastjson.Value, scratch *[]byte) *fastjson.Value {
+// into an arena directly. It returns false for a value the arena cannot
+// hold faithfully (see decode).
+func (c *compiled) copy(a *fastjson.Arena, v *fastjson.Value, scratch *[]byte) (*fastjson.Value, bool) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		out := a.NewObject()
+		if o.Len() > maxCopiedKeys {
+			return nil, false
+		}
+		out, ok := a.NewObject(), true
 		o.Visit(func(k []byte, vv *fastjson.Value) {
-			key, ok := c.keys[string(k)]
 			if !ok {
+				return
+			}
+			key, shared := c.keys[string(k)]
+			if !shared {
 				key = string(k)
 			}
-			out.Set(key, c.copy(a, vv, scratch))
+			var cv *fastjson.Value
+			if cv, ok = c.copy(a, vv, scratch); ok {
+				out.Set(key, cv)
+			}
 		})
-		return out
+		return out, ok
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		out := a.NewArray()
 		for i, vv := range vs {
-			out.SetArrayItem(i, c.copy(a, vv, scratch))
+			cv, ok := c.copy(a, vv, scratch)
+			if !ok {
+				return nil, false
+			}
+			out.SetArrayItem(i, cv)
 		}
-		return out
+		return out, true
 	case fastjson.TypeString:
-		return a.NewStringBytes(v.GetStringBytes())
+		s := v.GetStringBytes()
+		if !arenaSafe(s) {
+			return nil, false
+		}
+		return a.NewStringBytes(s), true
 	case fastjson.TypeNumber:
 		*scratch = v.MarshalTo((*scratch)[:0])
 		text := a.NewStringBytes(*scratch).GetStringBytes() // in a's buffer
-		return a.NewNumberString(b2s(text))
+		return a.NewNumberString(b2s(text)), true
 	case fastjson.TypeTrue:
-		return a.NewTrue()
+		return a.NewTrue(), true
 	case fastjson.TypeFalse:
-		return a.NewFalse()
+		return a.NewFalse(), true
 	}
-	return a.NewNull()
+	return a.NewNull(), true
 }
 
 // syntaxError describes a payload fastjson refuses. encoding/json gives
@@ -201,16 +264,12 @@ func checkNumber(text []byte) error {
 }
 
 // build converts a parsed payload into the values the validator reads
-// (map[string]any, []any, string, json.Number, bool, nil) and notes in
-// st.keep whether the value can be copied into an arena. Strings share the
-// parser's memory: the result lives no longer than the parse.
-func (b *decodeState) build(v *fastjson.Value) (any, error) {
+// (map[string]any, []any, string, json.Number, bool, nil). Strings share
+// the parser's memory: the result lives no longer than the parse.
+func (b *work) build(v *fastjson.Value) (any, error) {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
-		if o.Len() > maxCopiedKeys {
-			b.keep = true
-		}
 		m := make(map[string]any, o.Len())
 		var err error
 		o.Visit(func(k []byte, vv *fastjson.Value) {
@@ -251,11 +310,7 @@ func (b *decodeState) build(v *fastjson.Value) (any, error) {
 		}
 		return a, nil
 	case fastjson.TypeString:
-		s := v.GetStringBytes()
-		if !b.keep && !arenaSafe(s) {
-			b.keep = true
-		}
-		return b2s(s), nil
+		return b2s(v.GetStringBytes()), nil
 	case fastjson.TypeNumber:
 		start := len(b.num)
 		b.num = v.MarshalTo(b.num)

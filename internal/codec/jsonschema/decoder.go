@@ -32,7 +32,7 @@ type compiled struct {
 	fast   *fastNode         // schema as the fast check reads it
 }
 
-var _ codec.Decoder = (*Decoder)(nil)
+var _ codec.ParsedDecoder = (*Decoder)(nil)
 
 // Decode decodes one record: the wire header, the schema it names (fetched
 // and compiled on first use), then the JSON payload, which is validated
@@ -62,6 +62,25 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 		return nil, nil, err
 	}
 	v, err := c.decode(payload, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, c.typ, nil
+}
+
+// DecodeParsed is Decode with the value left in p, the caller's parser,
+// instead of copied into an arena: it is valid until p parses again. The
+// same records are accepted and rejected, with the same errors.
+func (d *Decoder) DecodeParsed(ctx context.Context, data []byte, p *fastjson.Parser) (*fastjson.Value, *codec.Type, error) {
+	id, payload, err := codec.ParseWire(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := d.schema(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := c.decodeParsed(payload, p)
 	if err != nil {
 		return nil, nil, err
 	}

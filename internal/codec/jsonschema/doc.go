@@ -15,13 +15,16 @@
 // text the producer wrote, offset included, and a "time" keeps its offset
 // ("12:00:00Z").
 //
-// The value is built in the caller's arena from a pooled parser, so that
-// decoding allocates little beyond what validation needs. Records the arena
-// cannot hold faithfully (a string with a control character such as
-// U+0001, which fastjson's arena would re-escape the Go way; an object with
-// more than 256 keys, which an arena object adds in quadratic time) keep a
-// parser of their own instead; either way the value stays valid until the
-// arena is reset.
+// DecodeParsed (codec.ParsedDecoder, which package format uses) leaves the
+// value in the caller's fastjson.Parser, as the plain json format does:
+// nothing is copied, and the value is valid until that parser parses
+// again. Decode builds the value in the caller's arena instead, copied
+// from a pooled parser, so that decoding allocates little beyond what
+// validation needs. Records the arena cannot hold faithfully (a string with
+// a control character such as U+0001, which fastjson's arena would
+// re-escape the Go way; an object with more than 256 keys, which an arena
+// object adds in quadratic time) keep a parser of their own instead;
+// either way the value stays valid until the arena is reset.
 //
 // The payload must be a single JSON value in strict JSON: valid UTF-8, no
 // NaN or Infinity, no leading zeros, no invalid escapes or raw control
@@ -49,7 +52,7 @@
 //
 // Every record is validated. A record is first given to a fast check
 // (fast.go) that reads the compiled schema and the parsed value directly,
-// in the same pass that copies the value into the arena; it knows the
+// in the same pass that checks keys and numbers as above; it knows the
 // common keywords (type, enum, const, format, $ref, properties, required,
 // additionalProperties, items, the length, count and integer bound
 // keywords, allOf, anyOf, oneOf, not, if/then/else) and only ever proves a

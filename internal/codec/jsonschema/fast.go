@@ -2,6 +2,7 @@ package jsonschema
 
 import (
 	"bytes"
+	"maps"
 	"math/big"
 	"slices"
 	"unicode/utf8"
@@ -57,10 +58,15 @@ type fastNode struct {
 	// oneOf, not or if; walk checks such a node in its single pass.
 	simple bool
 
-	required                   []string
-	requiredProps              int      // distinct required names that are properties
-	requiredOther              []string // required names that are not
-	props                      map[string]prop
+	required      []string
+	requiredProps int      // distinct required names that are properties
+	requiredOther []string // required names that are not
+	props         map[string]prop
+	// plist holds the properties by index (prop.idx), sorted by name;
+	// requiredMask has bit i set when plist[i] is required (up to
+	// maxMaskedProps properties).
+	plist                      []prop
+	requiredMask               uint64
 	noAdditional               bool
 	additional                 *fastNode
 	minProps, maxProps         int // -1: none
@@ -160,6 +166,15 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 			n.requiredOther = append(n.requiredOther, k)
 		}
 	}
+	for i, k := range slices.Sorted(maps.Keys(n.props)) {
+		p := n.props[k]
+		p.idx = i
+		n.props[k] = p
+		n.plist = append(n.plist, p)
+		if p.required && i < maxMaskedProps {
+			n.requiredMask |= 1 << i
+		}
+	}
 	switch a := s.AdditionalProperties.(type) {
 	case bool:
 		n.noAdditional = !a
@@ -216,6 +231,32 @@ type prop struct {
 	key      string
 	node     *fastNode
 	required bool
+	idx      int // in fastNode.plist
+}
+
+// maxMaskedProps is the most properties verify tracks in a bit mask;
+// maxListedProps the most it looks a key up among by comparing.
+const (
+	maxMaskedProps = 64
+	maxListedProps = 16
+)
+
+// lookup returns the index in n.plist of the property named k, or -1. A
+// few properties are compared (cheaper than hashing the key); more are
+// looked up in n.props.
+func (n *fastNode) lookup(k []byte) int {
+	if len(n.plist) > maxListedProps {
+		if p, ok := n.props[string(k)]; ok {
+			return p.idx
+		}
+		return -1
+	}
+	for i := range n.plist {
+		if key := n.plist[i].key; len(key) == len(k) && key == string(k) {
+			return i
+		}
+	}
+	return -1
 }
 
 func intOr(p *int) int {
@@ -430,7 +471,7 @@ func typeVerdict(types uint8, t fastjson.Type, text []byte) verdict {
 // isIntegerText reports whether a JSON number's text is an integer: 1
 // yes, 0 no, -1 not known (an exponent).
 func isIntegerText(text []byte) int {
-	if bytes.ContainsAny(text, "eE") {
+	if hasExponent(text) {
 		return -1
 	}
 	i := bytes.IndexByte(text, '.')
@@ -552,7 +593,7 @@ func compareInt(text []byte, b int64) (int, bool) {
 	if neg {
 		text = text[1:]
 	}
-	if bytes.ContainsAny(text, "eE") {
+	if hasExponent(text) {
 		return 0, false
 	}
 	intPart, frac := text, []byte(nil)
@@ -599,23 +640,22 @@ func compareInt(text []byte, b int64) (int, bool) {
 // a larger one gets a map.
 const maxScannedKeys = 16
 
-// walk proves v valid against n (nil: anything goes), makes the checks
-// build makes (no key twice in an object, numbers within limits; st.keep
-// noted as build notes it) and copies v into a, all in one pass over v, as
-// copy copies. It returns false when it cannot prove v valid or a check
-// fails: the caller then takes the general path, which decides and words
-// the error. A node that is not simple is checked by check, and v walked
-// for the rest as if unconstrained.
-func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fastjson.Value, depth int) (*fastjson.Value, bool) {
+// verify proves v valid against n (nil: anything goes) and makes the
+// checks build makes (no key twice in an object, numbers within limits),
+// all in one pass over v. It returns false when it cannot prove v valid or
+// a check fails: the caller then takes the general path, which decides and
+// words the error. A node that is not simple is checked by check, and v
+// walked for the rest as if unconstrained.
+func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bool {
 	t := v.Type()
 	if n != nil {
 		if !n.simple {
-			if st.check(n, v, depth) != valid {
-				return nil, false
+			if w.check(n, v, depth) != valid {
+				return false
 			}
 			n = nil
-		} else if depth > maxFastDepth || st.own(n, v, t) != valid {
-			return nil, false
+		} else if depth > maxFastDepth || w.own(n, v, t) != valid {
+			return false
 		}
 	}
 	switch t {
@@ -623,42 +663,41 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 		o, _ := v.Object()
 		if n != nil {
 			if n.minProps >= 0 && o.Len() < n.minProps || n.maxProps >= 0 && o.Len() > n.maxProps {
-				return nil, false
+				return false
 			}
 			for _, k := range n.requiredOther {
 				if o.Get(k) == nil {
-					return nil, false
+					return false
 				}
 			}
 		}
-		if o.Len() > maxCopiedKeys {
-			st.keep = true
+		scan := o.Len() <= maxScannedKeys
+		if !scan && !uniqueKeys(o) {
+			return false
 		}
-		if o.Len() > maxScannedKeys && !uniqueKeys(o) {
-			return nil, false
-		}
-		out := a.NewObject()
-		start, ok := len(st.keys), true
-		required := 0 // required properties seen; keys are distinct
+		// Keys that are properties are told apart by a bit each (when
+		// there are few enough); the others are compared with the other
+		// keys on w.keys that are not.
+		masked := n != nil && len(n.plist) <= maxMaskedProps
+		var seen uint64
+		start, ok := len(w.keys), true
+		required := 0 // required properties seen, when not masked; keys are distinct
 		o.Visit(func(k []byte, vv *fastjson.Value) {
 			if !ok {
 				return
 			}
-			if o.Len() <= maxScannedKeys {
-				for _, prev := range st.keys[start:] {
-					if string(prev) == string(k) {
-						ok = false
-						return
-					}
-				}
-				st.keys = append(st.keys, k)
-			}
 			var child *fastNode
-			key, shared := "", false
+			i := -1
 			if n != nil {
-				if p, found := n.props[string(k)]; found {
-					child, key, shared = p.node, p.key, true
-					if p.required {
+				if i = n.lookup(k); i >= 0 {
+					child = n.plist[i].node
+					if masked {
+						if seen&(1<<i) != 0 {
+							ok = false
+							return
+						}
+						seen |= 1 << i
+					} else if n.plist[i].required {
 						required++
 					}
 				} else if n.additional != nil {
@@ -668,69 +707,63 @@ func (c *compiled) walk(st *decodeState, a *fastjson.Arena, n *fastNode, v *fast
 					return
 				}
 			}
-			if !shared {
-				if key, shared = c.keys[string(k)]; !shared {
-					key = string(k)
+			if scan && (i < 0 || !masked) {
+				for _, prev := range w.keys[start:] {
+					if string(prev) == string(k) {
+						ok = false
+						return
+					}
 				}
+				w.keys = append(w.keys, k)
 			}
-			var cv *fastjson.Value
-			if cv, ok = c.walk(st, a, child, vv, depth+1); ok {
-				out.Set(key, cv)
-			}
+			ok = c.verify(w, child, vv, depth+1)
 		})
-		st.keys = st.keys[:start]
-		return out, ok && (n == nil || required == n.requiredProps)
+		w.keys = w.keys[:start]
+		switch {
+		case !ok:
+			return false
+		case n == nil:
+			return true
+		case masked:
+			return seen&n.requiredMask == n.requiredMask
+		}
+		return required == n.requiredProps
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		var items *fastNode
 		if n != nil {
 			if n.minItems >= 0 && len(vs) < n.minItems || n.maxItems >= 0 && len(vs) > n.maxItems {
-				return nil, false
+				return false
 			}
 			items = n.items
 		}
-		out := a.NewArray()
-		for i, vv := range vs {
-			cv, ok := c.walk(st, a, items, vv, depth+1)
-			if !ok {
-				return nil, false
+		for _, vv := range vs {
+			if !c.verify(w, items, vv, depth+1) {
+				return false
 			}
-			out.SetArrayItem(i, cv)
 		}
-		return out, true
-	case fastjson.TypeString:
-		s := v.GetStringBytes()
-		if !st.keep && !arenaSafe(s) {
-			st.keep = true
-		}
-		return a.NewStringBytes(s), true
+		return true
 	case fastjson.TypeNumber:
-		st.num = v.MarshalTo(st.num[:0])
-		if !plainNumber(st.num) && checkNumber(st.num) != nil {
-			return nil, false
-		}
-		text := a.NewStringBytes(st.num).GetStringBytes() // in a's buffer
-		return a.NewNumberString(b2s(text)), true
-	case fastjson.TypeTrue:
-		return a.NewTrue(), true
-	case fastjson.TypeFalse:
-		return a.NewFalse(), true
+		w.num = v.MarshalTo(w.num[:0])
+		return plainNumber(w.num) || checkNumber(w.num) == nil
 	}
-	return a.NewNull(), true
+	return true
 }
 
 // plainNumber reports whether a number's text is short and has no
 // exponent, so that checkNumber passes it.
 func plainNumber(text []byte) bool {
-	if len(text) > maxNumberLen {
-		return false
-	}
+	return len(text) <= maxNumberLen && !hasExponent(text)
+}
+
+// hasExponent reports whether a number's text has an e or E.
+func hasExponent(text []byte) bool {
 	for _, c := range text {
-		if c == 'e' || c == 'E' {
-			return false
+		if c|0x20 == 'e' {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // uniqueKeys reports whether no key of o occurs twice.

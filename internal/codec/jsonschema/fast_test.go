@@ -1,7 +1,9 @@
 package jsonschema
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -37,6 +39,21 @@ var fastSchemas = []string{
 	6: `{"type":"array","items":{"type":"object","properties":{"n":{"$ref":"#"}}}}`,
 	7: `true`,
 	8: `{"type":"object","properties":{"a":false,"b":true}}`,
+	// More properties than verify compares (it looks them up in a map),
+	// then more than it tracks in a bit mask.
+	9:  manyProps(20, `"required":["p1","p17"],"additionalProperties":{"type":"integer"}`),
+	10: manyProps(70, `"required":["p1","p65"]`),
+}
+
+// manyProps is a draft 7 object schema with properties p0..p(n-1), each
+// an integer of at least 1, and more keywords.
+func manyProps(n int, more string) string {
+	props := make([]string, n)
+	for i := range props {
+		props[i] = fmt.Sprintf(`"p%d":{"type":"integer","minimum":1}`, i)
+	}
+	return `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{` +
+		strings.Join(props, ",") + `},` + more + `}`
 }
 
 // fastDecoders returns a decoder with fastSchemas registered under ids 1..n.
@@ -62,6 +79,24 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 	var a1, a2 fastjson.Arena
 	v1, err1 := c.decode(payload, &a1)
 	v2, err2 := general.decode(payload, &a2)
+	// decodeParsed, which leaves the value in the parser, must give the
+	// same value or an error too (the messages are compared where only
+	// one thing is wrong, in TestValidationErrors and TestInvalidPayload).
+	var p1, p2 fastjson.Parser
+	for _, x := range []struct {
+		c   *compiled
+		v   *fastjson.Value
+		err error
+		p   *fastjson.Parser
+	}{{c, v1, err1, &p1}, {&general, v2, err2, &p2}} {
+		pv, perr := x.c.decodeParsed(payload, x.p)
+		switch {
+		case (perr == nil) != (x.err == nil):
+			t.Fatalf("schema %d %s (fast %v): decode err = %v, decodeParsed %v", id, payload, x.c.fast != nil, x.err, perr)
+		case perr == nil && string(pv.MarshalTo(nil)) != string(x.v.MarshalTo(nil)):
+			t.Fatalf("schema %d %s (fast %v): decode %s, decodeParsed %s", id, payload, x.c.fast != nil, x.v.MarshalTo(nil), pv.MarshalTo(nil))
+		}
+	}
 	switch {
 	case (err1 == nil) != (err2 == nil):
 		t.Fatalf("schema %d %s: with the fast check err = %v, without %v", id, payload, err1, err2)
@@ -80,8 +115,7 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 	if err != nil || c.fast == nil {
 		return false
 	}
-	var a fastjson.Arena
-	_, ok := c.walk(&decodeState{}, &a, c.fast, v, 0)
+	ok := c.verify(&work{}, c.fast, v, 0)
 	if ok {
 		if err := c.schema.Validate(mustBuild(t, v)); err != nil {
 			t.Fatalf("schema %d %s: the fast check proved valid what the validator rejects: %v", id, payload, err)
@@ -92,7 +126,7 @@ func compareFast(t *testing.T, d *Decoder, id int, payload []byte) bool {
 
 func mustBuild(t *testing.T, v *fastjson.Value) any {
 	t.Helper()
-	inst, err := (&decodeState{}).build(v)
+	inst, err := (&work{}).build(v)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -162,6 +196,25 @@ func TestFastCheckAgrees(t *testing.T) {
 		{8, `{"x":[1,{"y":null}]}`, true},
 		{9, `{"b":1}`, true},
 		{9, `{"a":1}`, false},
+		// Duplicate keys: properties (told apart by a bit), others
+		// (compared), and both in one object.
+		{1, strings.Replace(benchRecord, `"paid":true`, `"paid":true,"paid":true`, 1), false},
+		{1, strings.Replace(benchRecord, `"paid":true`, `"paid":true,"x":1,"y":2,"x":1`, 1), false},
+		{1, strings.Replace(benchRecord, `"paid":true`, `"paid":true,"x":1,"y":2`, 1), true},
+		{4, `{"zz":1,"a":1,"zz":2}`, false},
+		{4, `{"zz":1,"a":1,"g":2,"a":1}`, false},
+		{4, `{"zz":1,"a":1,"g":2,"zy":3}`, true},
+		{10, `{"p1":1,"p17":2,"p3":3,"x":4}`, true},
+		{10, `{"p1":1,"p17":2,"p3":0}`, false},
+		{10, `{"p1":1,"p3":3}`, false},
+		{10, `{"p1":1,"p17":2,"p1":2}`, false},
+		{10, `{"p1":1,"p17":2,"x":4,"x":4}`, false},
+		{10, `{"p1":1,"p17":2,"x":"s"}`, false},
+		{11, `{"p1":1,"p65":2,"p69":3,"x":"s"}`, true},
+		{11, `{"p1":1,"p69":3}`, false},
+		{11, `{"p1":1,"p65":2,"p1":1}`, false},
+		{11, `{"p1":1,"p65":2,"x":1,"x":1}`, false},
+		{11, `{"p1":1,"p65":2,"p64":0}`, false},
 	}
 	for _, tt := range tests {
 		if got := compareFast(t, d, tt.id, []byte(tt.payload)); got != tt.fast {
@@ -192,7 +245,8 @@ func TestFastCheckRandom(t *testing.T) {
 }
 
 var (
-	randKeys    = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "n", "x1", "z", "qty", "sku", "note", "status"}
+	randKeys = []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "n", "x1", "z", "qty", "sku", "note", "status",
+		"p1", "p2", "p17", "p63", "p64", "p65"}
 	randStrings = []string{`""`, `"x"`, `"xy"`, `"abc"`, `"aBc"`, `"k"`, `"y"`, `"PAID"`, `"é€𝄞"`, `"a\u0001b"`, `"q\"\\"`,
 		`"2024-05-01"`, `"2024-02-30"`, `"2024-05-01T12:00:00Z"`, `"2024-05-01T12:00:00.5+02:00"`, `"2024-05-01t23:59:60Z"`,
 		`"2024-05-01T12:00:00"`, `"12:00:00Z"`, `"24:00:00Z"`, `"3f0b8c0e-6a5e-4d7b-9a51-1c2f4e7d9b10"`}
@@ -255,4 +309,44 @@ func FuzzFastCheck(f *testing.F) {
 		}
 		compareFast(t, d, 1+int(which)%len(fastSchemas), payload)
 	})
+}
+
+// TestHasControl compares hasControl, which reads eight bytes at a time,
+// with a byte loop: every byte value at every position of short inputs,
+// then random ones.
+func TestHasControl(t *testing.T) {
+	naive := func(b []byte) bool {
+		for _, c := range b {
+			if c < 0x20 {
+				return true
+			}
+		}
+		return false
+	}
+	for n := 1; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				for _, fill := range []byte{' ', 0x21, 0x7f, 0x80, 0xff} {
+					b := bytes.Repeat([]byte{fill}, n)
+					b[pos] = byte(c)
+					if got, want := hasControl(b), naive(b); got != want {
+						t.Fatalf("hasControl(%q) = %v, want %v", b, got, want)
+					}
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = byte(0x1c + r.IntN(8)) // around 0x20
+			if r.IntN(4) == 0 {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		if got, want := hasControl(b), naive(b); got != want {
+			t.Fatalf("hasControl(%q) = %v, want %v", b, got, want)
+		}
+	}
 }

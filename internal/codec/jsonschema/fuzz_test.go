@@ -17,7 +17,7 @@ import (
 // FuzzDecode decodes arbitrary bytes against an arbitrary schema, served
 // for the record's id with two registered references. It must never panic;
 // every failure must be a *codec.DecodeError with a short reason; a decoded
-// value must be the JSON the record holds.
+// value must be the JSON the record holds, and DecodeParsed must agree.
 func FuzzDecode(f *testing.F) {
 	f.Add(orderSchema, wire(7, `{"id":1,"price":2.50,"ts":"2024-05-01T12:00:00Z","lines":[{"qty":1}]}`))
 	f.Add(orderSchema, wire(7, `{"id":"x"}`))
@@ -36,8 +36,20 @@ func FuzzDecode(f *testing.F) {
 				reg.add(id, "", schema, registry.Reference{Name: "customer.schema.json", Subject: "customer", Version: 1})
 			}
 		}
+		d := New(reg)
 		var a fastjson.Arena
-		v, typ, err := New(reg).Decode(context.Background(), data, &a)
+		v, typ, err := d.Decode(context.Background(), data, &a)
+		// DecodeParsed accepts and rejects the same records, with the same
+		// value and type (messages may differ where several things fail:
+		// the validator's choice depends on Go's map order).
+		var p fastjson.Parser
+		pv, ptyp, perr := d.DecodeParsed(context.Background(), data, &p)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("Decode err = %v, DecodeParsed err = %v", err, perr)
+		}
+		if err == nil && (ptyp != typ || string(pv.MarshalTo(nil)) != string(v.MarshalTo(nil))) {
+			t.Fatalf("Decode %s, DecodeParsed %s", v.MarshalTo(nil), pv.MarshalTo(nil))
+		}
 		if err != nil {
 			var de *codec.DecodeError
 			if !errors.As(err, &de) {

@@ -95,8 +95,17 @@ func decodeText(t *testing.T, d *Decoder, data []byte) (string, *codec.Type, err
 	t.Helper()
 	var a fastjson.Arena
 	v, typ, err := d.Decode(context.Background(), data, &a)
+	// DecodeParsed must give the same value, type and error.
+	var p fastjson.Parser
+	pv, ptyp, perr := d.DecodeParsed(context.Background(), data, &p)
+	if (err == nil) != (perr == nil) || err != nil && err.Error() != perr.Error() {
+		t.Fatalf("Decode err = %v, DecodeParsed err = %v", err, perr)
+	}
 	if err != nil {
 		return "", nil, err
+	}
+	if ptyp != typ || string(pv.MarshalTo(nil)) != string(v.MarshalTo(nil)) {
+		t.Fatalf("Decode %s, DecodeParsed %s", v.MarshalTo(nil), pv.MarshalTo(nil))
 	}
 	return string(v.MarshalTo(nil)), typ, nil
 }
