@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -80,6 +81,40 @@ type Program struct {
 	Source string
 	kind   Kind
 	prg    cel.Program
+	// path is set when the expression only selects a field of a variable
+	// (value.a.b, key.id, item.sku): Value then reads the field in place
+	// and runs the program only when that does not give the same result
+	// it would (a missing field, a non-object, a number CEL would rewrite).
+	path *fieldPath
+}
+
+// fieldPath is a chain of field selections from a variable.
+type fieldPath struct {
+	root   string   // "value", "key" or "item"
+	fields []string // outermost last
+}
+
+// plainPath returns the field path of an expression that is nothing but
+// field selections (no has(), no optional selection) from value, key or
+// item, or nil.
+func plainPath(e celast.Expr) *fieldPath {
+	var fields []string
+	for e.Kind() == celast.SelectKind {
+		sel := e.AsSelect()
+		if sel.IsTestOnly() {
+			return nil
+		}
+		fields = append(fields, sel.FieldName())
+		e = sel.Operand()
+	}
+	if e.Kind() != celast.IdentKind || len(fields) == 0 {
+		return nil
+	}
+	switch root := e.AsIdent(); root {
+	case "value", "key", "item":
+		return &fieldPath{root: root, fields: fields}
+	}
+	return nil
 }
 
 // CompileError is an expression that does not parse or type-check. Msg
@@ -103,7 +138,11 @@ func (e *Env) Compile(src string, kind Kind) (*Program, error) {
 	if err != nil {
 		return nil, &CompileError{Msg: err.Error()}
 	}
-	return &Program{Source: src, kind: kind, prg: prg}, nil
+	pr := &Program{Source: src, kind: kind, prg: prg}
+	if kind == Value {
+		pr.path = plainPath(ast.NativeRep().Expr())
+	}
+	return pr, nil
 }
 
 func kindName(k Kind) string {

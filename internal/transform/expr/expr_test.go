@@ -210,3 +210,57 @@ func items0(t *testing.T, v *Vars) *fastjson.Value {
 	t.Helper()
 	return v.Value.GetArray("items")[0]
 }
+
+// A plain field selection is read in place; whatever it reads must be what
+// the program gives, value or error, for every kind of field.
+func TestFieldPathAgrees(t *testing.T) {
+	e := env(t)
+	const rec = `{"i": 12, "neg": -7, "zero": -0, "frac": 12.0, "exp": 1e3, "big": 12345678901234567890,
+ "s": "x\u00e9", "t": true, "f": false, "n": null, "o": {"a": {"b": [1, "2"]}, "dup": 1, "dup": 2},
+ "arr": [{"sku": "a"}], "str": "not an object"}`
+	var p, kp fastjson.Parser
+	v, err := p.Parse(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := kp.Parse(`{"id": "k-1"}`)
+	var vs Vars
+	vs.Reset(k, v, &kgo.Record{Topic: "t"})
+	vs.Item = v.GetArray("arr")[0]
+	paths := 0
+	for _, src := range []string{
+		`value.i`, `value.neg`, `value.zero`, `value.frac`, `value.exp`, `value.big`, `value.s`, `value.t`,
+		`value.f`, `value.n`, `value.o`, `value.o.a`, `value.o.a.b`, `value.o.dup`, `value.arr`, `value.nope`,
+		`value.str.x`, `value.n.x`, `value.o.nope.x`, `key.id`, `key.nope`, `item.sku`, `item.nope`,
+	} {
+		prg, err := e.Compile(src, Value)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if prg.path == nil {
+			t.Errorf("%s: not read in place", src)
+			continue
+		}
+		paths++
+		var a1, a2 fastjson.Arena
+		fast, ferr := prg.Value(&vs, &a1)
+		slow := *prg
+		slow.path = nil
+		want, werr := slow.Value(&vs, &a2)
+		switch {
+		case (ferr == nil) != (werr == nil) || (ferr != nil && ferr.Error() != werr.Error()):
+			t.Errorf("%s: error %v, the program's %v", src, ferr, werr)
+		case ferr == nil && string(fast.MarshalTo(nil)) != string(want.MarshalTo(nil)):
+			t.Errorf("%s = %s, the program gives %s", src, fast.MarshalTo(nil), want.MarshalTo(nil))
+		}
+	}
+	for _, src := range []string{`value.?i.orValue(0)`, `has(value.i)`, `value.i + 0`, `value['i']`, `value`} {
+		prg, err := e.Compile(src, Value)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if prg.path != nil {
+			t.Errorf("%s: read in place, want the program", src)
+		}
+	}
+}

@@ -92,7 +92,8 @@ func wrap(v *fastjson.Value) ref.Val {
 	case fastjson.TypeString:
 		return types.String(v.GetStringBytes())
 	case fastjson.TypeNumber:
-		if i, err := v.Int64(); err == nil && isInteger(v) {
+		// Int64 takes only an optional minus and digits: an integer.
+		if i, err := v.Int64(); err == nil {
 			return types.Int(i)
 		}
 		f, err := v.Float64()
@@ -107,17 +108,6 @@ func wrap(v *fastjson.Value) ref.Val {
 		return &array{a: v.GetArray(), v: v}
 	}
 	return types.NullValue
-}
-
-// isInteger reports a JSON number written without a fraction or exponent.
-func isInteger(v *fastjson.Value) bool {
-	var buf [32]byte
-	for _, c := range v.MarshalTo(buf[:0]) {
-		if c == '.' || c == 'e' || c == 'E' {
-			return false
-		}
-	}
-	return true
 }
 
 // object is a JSON object read in place: a CEL map of string keys.
@@ -298,6 +288,11 @@ func (it *iterator) Next() ref.Val {
 // Value evaluates a computed column into the canonical decoded form, built
 // in a.
 func (p *Program) Value(v *Vars, a *fastjson.Arena) (*fastjson.Value, error) {
+	if p.path != nil {
+		if jv, ok := p.path.read(v); ok {
+			return jv, nil
+		}
+	}
 	out, err := p.eval(v)
 	if err != nil {
 		return nil, err
@@ -425,4 +420,41 @@ func toJSON(v ref.Val, a *fastjson.Arena, depth int) (*fastjson.Value, error) {
 		return arr, nil
 	}
 	return nil, fmt.Errorf("a %s cannot be a column value", v.Type().TypeName())
+}
+
+// read reads the field in place. ok is false when the program must run
+// instead: a variable or field that is null, not an object or missing (the
+// program gives the error or null it gives), or a number the program would
+// write differently (a fraction, an exponent, beyond int64: CEL makes a
+// double of it).
+func (f *fieldPath) read(v *Vars) (jv *fastjson.Value, ok bool) {
+	switch f.root {
+	case "value":
+		jv = v.Value
+	case "key":
+		jv = v.Key
+	default:
+		jv = v.Item
+	}
+	for i := len(f.fields) - 1; i >= 0; i-- {
+		if jv == nil || jv.Type() != fastjson.TypeObject {
+			return nil, false
+		}
+		o, _ := jv.Object()
+		if jv = o.Get(f.fields[i]); jv == nil {
+			return nil, false
+		}
+	}
+	switch jv.Type() {
+	case fastjson.TypeNumber:
+		var buf [32]byte
+		text := jv.MarshalTo(buf[:0])
+		i, err := jv.Int64()
+		if err != nil || string(strconv.AppendInt(buf[len(text):len(text)], i, 10)) != string(text) {
+			return nil, false
+		}
+	case fastjson.TypeNull:
+		return nil, false
+	}
+	return jv, true
 }
