@@ -93,7 +93,16 @@ func (s *syncBuffer) String() string {
 // is still running.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with variables added to the environment.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(testenv.Binary(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	capture(t, "kafka2pg "+strings.Join(args, " "), p.out)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kafka2pg/kafka2pg/internal/health"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
 
@@ -219,4 +222,46 @@ func TestSignalDuringStartup(t *testing.T) {
 	if out := p.out.String(); !strings.Contains(out, "stopped cleanly") && !strings.Contains(out, "stopped before consuming anything") {
 		t.Errorf("no line saying it stopped cleanly:\n%s", out)
 	}
+}
+
+// Fetching stops while records wait and the group is healthy (the
+// failpoint hold-fetch holds the poll loop with records fetched but not
+// handed over): /readyz says 503 'no records fetched' once it has lasted
+// health.FetchStallAfter, and 200 again once records flow; nothing is lost.
+func TestReadinessFetchStall(t *testing.T) {
+	parallel(t)
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE events (id bigint PRIMARY KEY, name text)`)
+	cl := testenv.Client(t)
+	produce := func(from, to int) {
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{Topic: e.topic, Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, `{"id": %d, "name": "n"}`, i)})
+		}
+		testenv.Produce(t, cl, recs...)
+	}
+	produce(0, 10)
+	fp := t.TempDir()
+	addr := freePort(t)
+	cfg := e.config(fmt.Sprintf("http: {listen: %q}\nroutes:\n  - topic: {{topic}}\n    table: events\n    mode: upsert\n", addr))
+	startEnv(t, []string{"KAFKA2PG_FAILPOINT_DIR=" + fp}, "run", "--config", cfg)
+	eventually(t, time.Minute, "the first 10 rows", func() bool { return e.count("events") == 10 })
+	waitReadyz(t, addr, 30*time.Second, "200 while records flow", func(r readyz) bool { return r.Status == 200 })
+	if err := os.WriteFile(filepath.Join(fp, "hold-fetch"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held := time.Now()
+	produce(10, 20)
+	r := waitReadyz(t, addr, health.FetchStallAfter+30*time.Second, "503 for the stalled fetch", func(r readyz) bool {
+		return r.Status == 503 && hasReason(r, "no records fetched")
+	})
+	t.Logf("503 %s after fetching was held: %v", time.Since(held).Round(time.Second), r)
+	if n := e.count("events"); n != 10 {
+		t.Errorf("%d rows while fetching was held, want 10", n)
+	}
+	if err := os.Remove(filepath.Join(fp, "hold-fetch")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "the 20 rows", func() bool { return e.count("events") == 20 })
+	waitReadyz(t, addr, 30*time.Second, "200 once records flow again", func(r readyz) bool { return r.Status == 200 })
 }

@@ -160,6 +160,10 @@ func (c *Consumer) Poll(ctx context.Context) {
 				polled += RecordSize(r)
 			}
 			n += int64(len(fp.Records))
+			if failpointDir != "" {
+				c.committer.SetHighWatermark(tp, fp.HighWatermark)
+				hold(ctx, "hold-fetch") // a test build's failpoint; nothing otherwise
+			}
 			if c.h.Records(tp, fp.Records) {
 				c.committer.SetHighWatermark(tp, fp.HighWatermark)
 				c.committer.Fetched(tp, fp.Records[0].Offset, fp.Records[len(fp.Records)-1].Offset+1)
