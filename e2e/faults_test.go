@@ -216,49 +216,6 @@ type faultRun struct {
 	zombieTolerated bool
 }
 
-// ordersDiff compares the orders table with the model: how many rows
-// differ, and a few of them.
-func ordersDiff(e *env, m model) (int, []string) {
-	e.t.Helper()
-	rows, err := e.pool.Query(context.Background(), "SELECT id, status, amount::text, version FROM orders")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	got := model{}
-	for rows.Next() {
-		var o order
-		if err := rows.Scan(&o.ID, &o.Status, &o.Amount, &o.Version); err != nil {
-			e.t.Fatal(err)
-		}
-		got[o.ID] = o
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		e.t.Fatal(err)
-	}
-	var sample []string
-	n := 0
-	note := func(s string) {
-		n++
-		if len(sample) < 5 {
-			sample = append(sample, s)
-		}
-	}
-	for id, want := range m {
-		if g, ok := got[id]; !ok {
-			note(fmt.Sprintf("order %d missing (want version %d)", id, want.Version))
-		} else if g != want {
-			note(fmt.Sprintf("order %d at version %d, want %d", id, g.Version, want.Version))
-		}
-	}
-	for id, g := range got {
-		if _, ok := m[id]; !ok {
-			note(fmt.Sprintf("order %d (version %d) deleted or never produced", id, g.Version))
-		}
-	}
-	return n, sample
-}
-
 func (r *faultRun) exactlyOnce() bool { return r.mode == "exactly-once" }
 
 func newFaultRun(t *testing.T, mode, topic string, parts int, d faultDurations, extra string) *faultRun {
@@ -402,7 +359,7 @@ func (r *faultRun) verify(m model, values int64) int64 {
 	t := r.t
 	t.Helper()
 	r.e.pool.Reset()
-	if n, sample := ordersDiff(r.e, m); n > 0 && r.zombieTolerated {
+	if n, sample := tableDiff(r.e, "orders", m); n > 0 && r.zombieTolerated {
 		// At-least-once cut off from the broker: see TestFaultBrokerBlackhole.
 		msg := fmt.Sprintf("%s: orders differs from the model in %d rows after the broker blackhole (the stale instance's in-flight batch, committed after the takeover): %s", r.mode, n, strings.Join(sample, "; "))
 		if os.Getenv("KAFKA2PG_FAULTS_STRICT") == "1" {

@@ -147,10 +147,11 @@ func (l *soakLoad) count() int64 {
 	return l.produced
 }
 
-// tableDiff compares an orders-shaped table with the model.
+// tableDiff compares an orders-shaped table with the model: how many ids
+// differ, and a few of them.
 func tableDiff(e *env, table string, m model) (int, []string) {
 	e.t.Helper()
-	rows, err := e.pool.Query(context.Background(), "SELECT id, status, amount::text, version FROM "+table)
+	rows, err := e.pool.Query(context.Background(), "SELECT id, status, amount::text, version FROM "+pgx.Identifier{table}.Sanitize())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -53,11 +53,7 @@ var _ codec.ParsedDecoder = (*Decoder)(nil)
 // schema that is not a usable JSON Schema; registry errors otherwise,
 // wrapped.
 func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*fastjson.Value, *codec.Type, error) {
-	id, payload, err := codec.ParseWire(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := d.schema(ctx, id)
+	c, payload, err := d.framed(ctx, data)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,11 +68,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 // instead of copied into an arena: it is valid until p parses again. The
 // same records are accepted and rejected, with the same errors.
 func (d *Decoder) DecodeParsed(ctx context.Context, data []byte, p *fastjson.Parser) (*fastjson.Value, *codec.Type, error) {
-	id, payload, err := codec.ParseWire(data)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := d.schema(ctx, id)
+	c, payload, err := d.framed(ctx, data)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,6 +77,17 @@ func (d *Decoder) DecodeParsed(ctx context.Context, data []byte, p *fastjson.Par
 		return nil, nil, err
 	}
 	return v, c.typ, nil
+}
+
+// framed reads the wire framing of data: the compiled schema of its id
+// and the payload.
+func (d *Decoder) framed(ctx context.Context, data []byte) (*compiled, []byte, error) {
+	id, payload, err := codec.ParseWire(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := d.schema(ctx, id)
+	return c, payload, err
 }
 
 // schema returns the compiled schema for id, compiling it on first use.
