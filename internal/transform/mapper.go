@@ -75,12 +75,16 @@ type Mapper struct {
 	d          decoded         // the record being mapped
 	arena      *fastjson.Arena // the decoded value's arena, for values built while mapping
 	replaceIdx []int
-	computed   []int          // columns the record being mapped computes
-	cols       map[string]int // field name → column index (writable columns only)
-	keyIdx     []int
-	required   []int // NOT NULL columns without a default
-	keyBuf     []byte
-	raw        rawCols
+	computed   []int // columns the record being mapped computes
+	// computedNames and computedCols remember the columns of the
+	// computed values by position (computedColumn).
+	computedNames []string
+	computedCols  []int
+	cols          map[string]int // field name → column index (writable columns only)
+	keyIdx        []int
+	required      []int // NOT NULL columns without a default
+	keyBuf        []byte
+	raw           rawCols
 	// fits caches, per record schema, whether the table holds it: nil, a
 	// *SchemaChange, or a record error reason (*table.SchemaError).
 	fits    map[*codec.Type]error
@@ -252,6 +256,22 @@ type Computed struct {
 	Value  *fastjson.Value
 }
 
+// computedColumn is the index of the k-th computed column, name: a route
+// computes the same columns in the same order for every record, so the
+// name is looked up in the table once.
+func (m *Mapper) computedColumn(k int, name string) int {
+	if k < len(m.computedNames) && m.computedNames[k] == name {
+		return m.computedCols[k]
+	}
+	i := m.spec.Table.Column(name)
+	if k < len(m.computedNames) {
+		m.computedNames[k], m.computedCols[k] = name, i
+	} else if k == len(m.computedNames) {
+		m.computedNames, m.computedCols = append(m.computedNames, name), append(m.computedCols, i)
+	}
+	return i
+}
+
 func (m *Mapper) initRow(r *kgo.Record, row *table.Row) {
 	t := m.spec.Table
 	row.Vals, row.Set = m.slab.take(len(t.Columns))
@@ -292,8 +312,8 @@ func (m *Mapper) MapRecord(rec *Record, in *Input, row *table.Row) error {
 		// Computed columns win: their fields are not mapped by name (a
 		// field that would not fit the column is no error then).
 		m.computed = m.computed[:0]
-		for _, c := range in.Computed {
-			if i := t.Column(c.Column); i >= 0 {
+		for k, c := range in.Computed {
+			if i := m.computedColumn(k, c.Column); i >= 0 {
 				m.computed = append(m.computed, i)
 			}
 		}
@@ -327,8 +347,8 @@ func (m *Mapper) MapRecord(rec *Record, in *Input, row *table.Row) error {
 		}
 	}
 	if row.Op == table.OpWrite {
-		for _, c := range in.Computed {
-			i := t.Column(c.Column)
+		for k, c := range in.Computed {
+			i := m.computedColumn(k, c.Column)
 			if i < 0 || t.Columns[i].Generated {
 				return recErr(r, StageTransform, "", c.Column, "%s has no writable column %q for this computed column", t, c.Column)
 			}

@@ -86,6 +86,10 @@ type Program struct {
 	// and runs the program only when that does not give the same result
 	// it would (a missing field, a non-object, a number CEL would rewrite).
 	path *fieldPath
+	// fast is set when every part of the expression is something fast
+	// nodes do (fast.go): it is tried first, and the program runs when it
+	// cannot answer.
+	fast fastNode
 }
 
 // fieldPath is a chain of field selections from a variable.
@@ -142,6 +146,9 @@ func (e *Env) Compile(src string, kind Kind) (*Program, error) {
 	if kind == Value {
 		pr.path = plainPath(ast.NativeRep().Expr())
 	}
+	if pr.path == nil && kind != List {
+		pr.fast = compileFast(ast.NativeRep().Expr())
+	}
 	return pr, nil
 }
 
@@ -178,6 +185,11 @@ func (p *Program) eval(v *Vars) (ref.Val, error) {
 
 // Bool evaluates a filter.
 func (p *Program) Bool(v *Vars) (bool, error) {
+	if p.fast != nil {
+		if x, ok := p.fast.eval(v); ok && x.kind == fastBool {
+			return x.i == 1, nil
+		}
+	}
 	out, err := p.eval(v)
 	if err != nil {
 		return false, err
@@ -191,6 +203,11 @@ func (p *Program) Bool(v *Vars) (bool, error) {
 
 // String evaluates a table name.
 func (p *Program) String(v *Vars) (string, error) {
+	if p.fast != nil {
+		if x, ok := p.fast.eval(v); ok && x.kind == fastString {
+			return string(x.s), nil
+		}
+	}
 	out, err := p.eval(v)
 	if err != nil {
 		return "", err

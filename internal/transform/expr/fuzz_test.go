@@ -45,11 +45,22 @@ func FuzzExpressions(f *testing.F) {
 	} {
 		f.Add([]byte(seed), []byte(`{"k": 1}`))
 	}
+	for _, seed := range fastRecords {
+		f.Add([]byte(seed), []byte(`{"id": 1}`))
+	}
 	e, err := NewEnv()
 	if err != nil {
 		f.Fatal(err)
 	}
 	var progs []*Program
+	var fast []*Program
+	for _, x := range fastExprs {
+		p, err := e.Compile(x.src, x.kind)
+		if err != nil {
+			f.Fatalf("%s: %v", x.src, err)
+		}
+		fast = append(fast, p)
+	}
 	for _, x := range fuzzExprs {
 		p, err := e.Compile(x.src, x.kind)
 		if err != nil {
@@ -82,6 +93,16 @@ func FuzzExpressions(f *testing.F) {
 				if out, err := p.Value(&vs, &a); err == nil && out == nil {
 					t.Fatalf("%s: no value and no error", p.Source)
 				}
+			}
+		}
+		// Fast nodes agree with the program on every record.
+		for i, p := range fast {
+			slow := *p
+			slow.fast = nil
+			got, gerr := evalAs(p, &vs, fastExprs[i].kind)
+			want, werr := evalAs(&slow, &vs, fastExprs[i].kind)
+			if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) || got != want {
+				t.Fatalf("%s: fast %q (%v), the program %q (%v)", p.Source, got, gerr, want, werr)
 			}
 		}
 	})

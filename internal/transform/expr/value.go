@@ -31,12 +31,14 @@ type Vars struct {
 
 	headers  map[string]string // built on first use
 	key, val ref.Val           // Key and Value wrapped, on first use
+	scratch  []byte            // fast nodes' strings, kept from record to record
 }
 
 // Reset starts a new record.
 func (v *Vars) Reset(key, value *fastjson.Value, r *kgo.Record) {
 	*v = Vars{Key: key, Value: value, Headers: r.Headers,
-		Kafka: Kafka{Topic: r.Topic, Partition: int64(r.Partition), Offset: r.Offset, Timestamp: r.Timestamp}}
+		Kafka:   Kafka{Topic: r.Topic, Partition: int64(r.Partition), Offset: r.Offset, Timestamp: r.Timestamp},
+		scratch: v.scratch[:0]}
 }
 
 // ResolveName implements interpreter.Activation.
@@ -293,6 +295,11 @@ func (p *Program) Value(v *Vars, a *fastjson.Arena) (*fastjson.Value, error) {
 			return jv, nil
 		}
 	}
+	if p.fast != nil {
+		if x, ok := p.fast.eval(v); ok {
+			return fastJSON(x, a), nil
+		}
+	}
 	out, err := p.eval(v)
 	if err != nil {
 		return nil, err
@@ -428,6 +435,23 @@ func toJSON(v ref.Val, a *fastjson.Arena, depth int) (*fastjson.Value, error) {
 // write differently (a fraction, an exponent, beyond int64: CEL makes a
 // double of it).
 func (f *fieldPath) read(v *Vars) (jv *fastjson.Value, ok bool) {
+	if jv = f.lookup(v); jv == nil {
+		return nil, false
+	}
+	if jv.Type() == fastjson.TypeNumber {
+		var buf [32]byte
+		text := jv.MarshalTo(buf[:0])
+		i, err := jv.Int64()
+		if err != nil || string(strconv.AppendInt(buf[len(text):len(text)], i, 10)) != string(text) {
+			return nil, false
+		}
+	}
+	return jv, true
+}
+
+// lookup is the field, or nil when a variable or field on the way is null,
+// not an object or missing, or the field is null.
+func (f *fieldPath) lookup(v *Vars) (jv *fastjson.Value) {
 	switch f.root {
 	case "value":
 		jv = v.Value
@@ -438,23 +462,15 @@ func (f *fieldPath) read(v *Vars) (jv *fastjson.Value, ok bool) {
 	}
 	for i := len(f.fields) - 1; i >= 0; i-- {
 		if jv == nil || jv.Type() != fastjson.TypeObject {
-			return nil, false
+			return nil
 		}
 		o, _ := jv.Object()
 		if jv = o.Get(f.fields[i]); jv == nil {
-			return nil, false
+			return nil
 		}
 	}
-	switch jv.Type() {
-	case fastjson.TypeNumber:
-		var buf [32]byte
-		text := jv.MarshalTo(buf[:0])
-		i, err := jv.Int64()
-		if err != nil || string(strconv.AppendInt(buf[len(text):len(text)], i, 10)) != string(text) {
-			return nil, false
-		}
-	case fastjson.TypeNull:
-		return nil, false
+	if jv.Type() == fastjson.TypeNull {
+		return nil
 	}
-	return jv, true
+	return jv
 }
