@@ -240,6 +240,13 @@ type Batch struct {
 	// more records queued and its previous write has finished, so a low
 	// rate gets small, fast batches and a backlog gets full ones.
 	Linger bool `yaml:"linger"`
+	// GroupRows commits the batches of different partitions that are
+	// ready at the same time in one transaction when each has at most this
+	// many rows (group commit across partitions): one WAL flush serves
+	// them all, which keeps latency low at steady rates over many
+	// partitions. Bigger batches are committed on their own, in parallel.
+	// Default 1000; 0 commits every batch on its own.
+	GroupRows int `yaml:"group_rows"`
 	// MaxInflightBytes bounds record data fetched but not yet committed;
 	// fetching pauses above it. Default 64MiB, at least MaxBytes.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`

@@ -86,6 +86,7 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			MaxRows:          10000,
 			MaxBytes:         16 * MiB,
 			MaxWait:          Duration(100 * time.Millisecond),
+			GroupRows:        1000,
 			MaxInflightBytes: 64 * MiB,
 		},
 		Errors: Errors{
@@ -143,6 +144,7 @@ var (
 			MaxRows:          5000,
 			MaxBytes:         8 * MiB,
 			MaxWait:          Duration(250 * time.Millisecond),
+			GroupRows:        1000,
 			MaxInflightBytes: 128 * MiB,
 		},
 		Errors: Errors{
@@ -601,6 +603,8 @@ func TestProblems(t *testing.T) {
 			"batch.max_bytes", 10, "must be at least 1KiB; got 512"},
 		{"max_wait negative", with("batch:", "  max_wait: -1s"), nil,
 			"batch.max_wait", 10, "must not be negative; got -1s"},
+		{"group_rows negative", with("batch:", "  group_rows: -1"), nil,
+			"batch.group_rows", 10, "must not be negative (0 commits every batch on its own); got -1"},
 		{"inflight below max_bytes", with("batch:", "  max_bytes: 128MiB"), nil,
 			"batch.max_inflight_bytes", 9, "must be at least batch.max_bytes (128MiB); got 64MiB"},
 		{"fetch_max_bytes zero", lines("kafka:", "  fetch_max_bytes: 0"), nil,

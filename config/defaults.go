@@ -16,6 +16,7 @@ const (
 	defaultMaxRows          = 10000
 	defaultMaxBytes         = 16 * MiB
 	defaultMaxWait          = Duration(100 * time.Millisecond)
+	defaultGroupRows        = 1000
 	defaultMaxInflightBytes = 64 * MiB
 	defaultRetryInitial     = Duration(100 * time.Millisecond)
 	defaultRetryMax         = Duration(30 * time.Second)
@@ -65,6 +66,7 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	num("batch.max_rows", &c.Batch.MaxRows, defaultMaxRows)
 	size("batch.max_bytes", &c.Batch.MaxBytes, defaultMaxBytes)
 	dur("batch.max_wait", &c.Batch.MaxWait, defaultMaxWait)
+	num("batch.group_rows", &c.Batch.GroupRows, defaultGroupRows)
 	size("batch.max_inflight_bytes", &c.Batch.MaxInflightBytes, defaultMaxInflightBytes)
 	str("errors.tolerance", &c.Errors.Tolerance, ToleranceNone)
 	dur("errors.retry.initial", &c.Errors.Retry.Initial, defaultRetryInitial)

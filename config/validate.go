@@ -174,6 +174,9 @@ func (v *validator) batch() {
 	if b.MaxBytes < KiB {
 		v.add("batch.max_bytes", "must be at least 1KiB; got %s", b.MaxBytes)
 	}
+	if b.GroupRows < 0 {
+		v.add("batch.group_rows", "must not be negative (0 commits every batch on its own); got %d", b.GroupRows)
+	}
 	if b.MaxWait < 0 {
 		v.add("batch.max_wait", "must not be negative; got %s", b.MaxWait)
 	}

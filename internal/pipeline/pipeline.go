@@ -71,6 +71,7 @@ type Pipeline struct {
 	log      *slog.Logger
 	m        *telemetry.Metrics
 	pool     *pgxpool.Pool
+	group    *pgwrite.Group // small batches of several partitions in one transaction
 	consumer *source.Consumer
 	routes   *route.Set
 	programs []*route.Programs // the routes' compiled expressions
@@ -133,6 +134,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 	if p.pool, err = pgwrite.NewPool(ctx, cfg.Postgres, appName, cfg.Postgres.MaxConns, p.routes.Tables); err != nil {
 		return nil, err
 	}
+	p.group = &pgwrite.Group{Pool: p.pool, MaxRows: cfg.Batch.GroupRows}
 	var claimer source.Claimer
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		p.claims = eos.New(cfg, p.pool, p.log, func(tp source.TP, off kgo.EpochOffset) { p.consumer.Committer().MarkDurable(tp, off) })
@@ -492,7 +494,7 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 					return err
 				}
 			}
-			err := pgwrite.Commit(ctx, p.pool, changes, hook)
+			err := p.group.Commit(ctx, changes, hook)
 			if attempt > 1 && part != nil && errors.Is(err, pgwrite.ErrFenced) {
 				// The offset row moved under this worker's epoch after the
 				// read above: the earlier COMMIT landed late (its

@@ -1,0 +1,9 @@
+package pgwrite
+
+// Waiting is how many transactions wait for the grouped transaction
+// running now.
+func (g *Group) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
