@@ -28,19 +28,30 @@ type Change struct {
 // classifies the error (Classify) and decides. A connection that the failure
 // closed is reported as a *ConnLostError.
 func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func(context.Context, pgx.Tx) error) error {
+	// The plans (upsert mode: each key's last change) are made before a
+	// connection is taken: a connection is not held while this process
+	// works alone.
+	plans := make([]*plan, 0, len(changes))
+	for i, c := range changes {
+		if len(c.Rows) > 0 {
+			p := c.W.prepare(c.Rows)
+			changes[i].Superseded = p.superseded
+			plans = append(plans, p)
+		}
+	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	err = commit(ctx, conn.Conn(), changes, hook)
+	err = commit(ctx, conn.Conn(), changes, plans, hook)
 	if err != nil && conn.Conn().IsClosed() {
 		return &ConnLostError{Err: err}
 	}
 	return err
 }
 
-func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(context.Context, pgx.Tx) error) error {
+func commit(ctx context.Context, conn *pgx.Conn, changes []Change, plans []*plan, hook func(context.Context, pgx.Tx) error) error {
 	pooler := throughPooler(conn)
 	if !pooler {
 		for _, c := range changes {
@@ -61,17 +72,11 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, hook func(con
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	plans := make([]*plan, 0, len(changes))
-	for i, c := range changes {
-		if len(c.Rows) > 0 {
-			p := c.W.prepare(c.Rows)
-			changes[i].Superseded = p.superseded
-			if pooler {
-				if err := p.createStages(ctx, tx); err != nil {
-					return err
-				}
+	if pooler {
+		for _, p := range plans {
+			if err := p.createStages(ctx, tx); err != nil {
+				return err
 			}
-			plans = append(plans, p)
 		}
 	}
 	// Deletes children first, writes parents first: a foreign key between

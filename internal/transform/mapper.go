@@ -516,7 +516,7 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		if slices.Contains(m.computed, i) {
 			return
 		}
-		ferr = m.setColumn(r, row, string(name), i, fv)
+		ferr = setColumn(m, r, row, name, i, fv)
 	})
 	return ferr
 }
@@ -526,16 +526,23 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 const maxFieldSlots = 1024
 
 func (m *Mapper) setColumn(r *kgo.Record, row *table.Row, field string, i int, fv *fastjson.Value) error {
+	return setColumn(m, r, row, field, i, fv)
+}
+
+// setColumn coerces fv into column i of row. field (the record's field
+// name, for errors) is a string or the bytes of the decoded record: a
+// field read while visiting the record becomes a string only for an error.
+func setColumn[F string | []byte](m *Mapper, r *kgo.Record, row *table.Row, field F, i int, fv *fastjson.Value) error {
 	c := &m.spec.Table.Columns[i]
 	if c.Type == nil {
-		return recErr(r, StageMap, field, c.Name, "%v", c.TypeErr)
+		return recErr(r, StageMap, string(field), c.Name, "%v", c.TypeErr)
 	}
 	val, err := c.Type.FromJSON(fv)
 	if err != nil {
-		return recErr(r, StageMap, field, c.Name, "%v", err)
+		return recErr(r, StageMap, string(field), c.Name, "%v", err)
 	}
 	if val == nil && c.NotNull {
-		return recErr(r, StageMap, field, c.Name, "null for NOT NULL column")
+		return recErr(r, StageMap, string(field), c.Name, "null for NOT NULL column")
 	}
 	row.Vals[i] = val
 	row.Set.Add(i)
