@@ -1,6 +1,8 @@
 package coerce
 
 import (
+	"unsafe"
+
 	"strings"
 	"time"
 
@@ -169,10 +171,14 @@ func (t *Type) want(what string, v *fastjson.Value) *Error {
 	return errorf("want " + what + " for " + t.name() + ", got " + describe(v))
 }
 
-// numberText returns the raw text of JSON number v in a pooled scratch
-// buffer (fastjson has no accessor for it, and MarshalTo makes any buffer
-// passed to it escape). The text is valid until putScratch(bp).
+// numberText returns the raw text of JSON number v: read in place when
+// rawNumbers holds, else copied into a pooled scratch buffer (fastjson has
+// no accessor for it, and MarshalTo makes any buffer passed to it escape).
+// The text is valid until putScratch(bp); bp may be nil.
 func numberText(v *fastjson.Value) (s string, bp *[]byte) {
+	if rawNumbers {
+		return (*fastjsonValue)(unsafe.Pointer(v)).s, nil
+	}
 	bp = scratchPool.Get().(*[]byte)
 	*bp = v.MarshalTo((*bp)[:0])
 	return b2s(*bp), bp

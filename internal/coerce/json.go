@@ -18,7 +18,7 @@ const maxPooledScratch = 64 << 10
 
 // putScratch returns a buffer from scratchPool.
 func putScratch(bp *[]byte) {
-	if cap(*bp) <= maxPooledScratch {
+	if bp != nil && cap(*bp) <= maxPooledScratch {
 		*bp = (*bp)[:0]
 		scratchPool.Put(bp)
 	}

@@ -225,6 +225,11 @@ func specialNumber(s string) special {
 	if len(s) < 3 || len(s) > 9 {
 		return notSpecial
 	}
+	switch s[0] {
+	case 'n', 'N', 'i', 'I', '+', '-':
+	default:
+		return notSpecial // a digit, usually: no word to compare
+	}
 	switch {
 	case strings.EqualFold(s, "nan"):
 		return specialNaN

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/valyala/fastjson"
 )
 
 // b2s returns a string that shares b's memory. The result must not be
@@ -204,3 +206,32 @@ func (t *Type) label(i int) any {
 	}
 	return t.Labels[i]
 }
+
+// fastjsonValue mirrors the layout of fastjson.Value (v1.6): a number's
+// raw text is its s. numberText reads it there, without a copy, when
+// rawNumbers — checked once, on a parsed document — says the layout is
+// still that one; otherwise it copies the text out with MarshalTo.
+type fastjsonValue struct {
+	o fastjson.Object
+	a []*fastjson.Value
+	s string
+	t fastjson.Type
+}
+
+var rawNumbers = func() bool {
+	if unsafe.Sizeof(fastjsonValue{}) != unsafe.Sizeof(fastjson.Value{}) {
+		return false
+	}
+	var p fastjson.Parser
+	v, err := p.Parse(`[-12.50e3, 7, "x"]`)
+	if err != nil {
+		return false
+	}
+	for i, want := range []string{"-12.50e3", "7"} {
+		n := v.GetArray()[i]
+		if n.Type() != fastjson.TypeNumber || (*fastjsonValue)(unsafe.Pointer(n)).s != want {
+			return false
+		}
+	}
+	return true
+}()
