@@ -244,20 +244,7 @@ func (g *eoGroup) start(fp string, args ...string) *eoInst {
 	if fp != "" {
 		cmd.Env = append(cmd.Env, "KAFKA2PG_FAILPOINT="+fp)
 	}
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		if err == nil {
-			p.code = 0
-		} else if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
+	p := launch(g.t, cmd)
 	in := &eoInst{name: fmt.Sprintf("i%02d", len(g.all)+1), p: p, failpoint: fp, started: time.Now()}
 	g.all = append(g.all, in)
 	return in
@@ -265,14 +252,7 @@ func (g *eoGroup) start(fp string, args ...string) *eoInst {
 
 func (in *eoInst) pid() int { return in.p.cmd.Process.Pid }
 
-func (in *eoInst) exited() bool {
-	select {
-	case <-in.p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (in *eoInst) exited() bool { return in.p.exited() }
 
 // diedBySIGKILL: the process ended on SIGKILL (only valid once exited).
 func (in *eoInst) diedBySIGKILL() bool {
@@ -730,7 +710,20 @@ func eoChaos(t *testing.T, delivery string, cycles int, seed uint64) {
 	}
 	var atKill int64
 	done := 0
-	for c := range cycles {
+	// fired: an instance has died by the failpoint. The failpoint fires on
+	// a share of the commits, and how many commits a cycle has depends on
+	// how the batches form (small batches of several partitions share one
+	// transaction), so the cycles go on, up to four times as many, until
+	// it has fired at least once.
+	fired := func() bool {
+		for _, in := range g.all {
+			if in.byFailpoint() {
+				return true
+			}
+		}
+		return false
+	}
+	for c := 0; c < cycles || (!fired() && c < 4*cycles); c++ {
 		// The instance restarted by the previous cycle has joined and the
 		// group writes again.
 		if !progressAfter(atKill, 45*time.Second) {

@@ -162,14 +162,7 @@ type faultInst struct {
 	started time.Time
 }
 
-func (in *faultInst) exited() bool {
-	select {
-	case <-in.p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (in *faultInst) exited() bool { return in.p.exited() }
 
 // arm arms a failpoint of internal/pgwrite (pause-in-copy or
 // pause-before-commit): the instance's next transaction to reach it pauses
@@ -275,20 +268,7 @@ func (r *faultRun) start(brokers string) *faultInst {
 	in := &faultInst{name: fmt.Sprintf("%s/%d", r.mode, len(r.insts)+1), http: freePort(t), fpDir: t.TempDir(), started: time.Now()}
 	cmd := exec.Command(testenv.Binary(t), "run", "--config", r.config(brokers, in.http))
 	cmd.Env = append(os.Environ(), "KAFKA2PG_FAILPOINT_DIR="+in.fpDir)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		if err == nil {
-			p.code = 0
-		} else if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
+	p := launch(t, cmd)
 	in.p = p
 	r.insts = append(r.insts, in)
 	t.Cleanup(func() {

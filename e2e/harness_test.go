@@ -103,9 +103,27 @@ func startEnv(t *testing.T, env []string, args ...string) *proc {
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
+	out := &syncBuffer{}
+	capture(t, "kafka2pg "+strings.Join(args, " "), out)
+	p := launchTo(t, cmd, out)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("kafka2pg %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 60))
+		}
+	})
+	return p
+}
+
+// launch starts cmd with its output (stdout and stderr) in a buffer of the
+// returned proc, whose done closes when it has exited.
+func launch(t *testing.T, cmd *exec.Cmd) *proc { return launchTo(t, cmd, &syncBuffer{}) }
+
+func launchTo(t *testing.T, cmd *exec.Cmd, out *syncBuffer) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, out: out, done: make(chan struct{}), code: -1}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	capture(t, "kafka2pg "+strings.Join(args, " "), p.out)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +136,17 @@ func startEnv(t *testing.T, env []string, args ...string) *proc {
 		}
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("kafka2pg %s output:\n%s", strings.Join(args, " "), tail(p.out.String(), 60))
-		}
-	})
 	return p
+}
+
+// exited reports whether the process has exited.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func tail(s string, lines int) string {

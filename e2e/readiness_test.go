@@ -265,3 +265,55 @@ func TestReadinessFetchStall(t *testing.T) {
 	eventually(t, time.Minute, "the 20 rows", func() bool { return e.count("events") == 20 })
 	waitReadyz(t, addr, 30*time.Second, "200 once records flow again", func(r readyz) bool { return r.Status == 200 })
 }
+
+// A signal while kafka2pg.New is still connecting to PostgreSQL (a server
+// that accepts the connection and never answers) stops the process at once
+// with exit 0: nothing was consumed.
+func TestSignalDuringNew(t *testing.T) {
+	parallel(t)
+	e := newEnv(t, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // held open, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	silent := fmt.Sprintf("postgres://kafka2pg@%s/db?sslmode=disable", ln.Addr())
+	cfg := rewrite(t, e.config("routes:\n  - topic: {{topic}}\n    table: events\n"), fmt.Sprintf("url: %q", e.dbURL), fmt.Sprintf("url: %q", silent))
+	p := start(t, "run", "--config", cfg)
+	var c net.Conn
+	select {
+	case c = <-accepted:
+		accepted <- c // closed at cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kafka2pg never connected to the silent server; output:\n%s", p.out.String())
+	}
+	sent := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit %d after SIGTERM while connecting to PostgreSQL, want 0; output:\n%s", code, p.out.String())
+	}
+	if out := p.out.String(); !strings.Contains(out, "stopped before consuming anything") {
+		t.Errorf("no line saying it stopped before consuming anything:\n%s", out)
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
+}

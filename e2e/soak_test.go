@@ -208,31 +208,11 @@ func (in *soakInst) start(t *testing.T) {
 		args = append(args, "--pprof", in.pprof)
 	}
 	cmd := exec.Command(testenv.Binary(t), args...)
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), code: -1}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := cmd.Wait()
-		if err == nil {
-			p.code = 0
-		} else if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
+	p := launch(t, cmd)
 	in.p = p
 }
 
-func (in *soakInst) exited() bool {
-	select {
-	case <-in.p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (in *soakInst) exited() bool { return in.p.exited() }
 
 // goroutines reads the instance's goroutine profile (--pprof): the count
 // of goroutines by stack, the stack's function names as the key.
