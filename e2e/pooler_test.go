@@ -46,7 +46,10 @@ func TestPooler(t *testing.T) {
 	} {
 		t.Run(tc.name, tc.test)
 	}
-	if after := pgbouncerTransactions(t, admin); after-before < 1000 {
+	// Small batches of several partitions share one transaction (group
+	// commit), so the count depends on timing: 245 to well over 1,000 have
+	// been seen. Without the pooler the pipelines would add none.
+	if after := pgbouncerTransactions(t, admin); after-before < 100 {
 		t.Errorf("PgBouncer counted %d transactions during the suite; the pipelines did not go through it", after-before)
 	}
 }

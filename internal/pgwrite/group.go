@@ -83,9 +83,11 @@ func (g *Group) Commit(ctx context.Context, changes []Change, hook func(context.
 // hands the running state to the first request that queued meanwhile.
 func (g *Group) lead(r *groupReq) {
 	g.mu.Lock()
-	members := append([]*groupReq{r}, g.queue...)
-	if len(g.queue) > 0 && g.queue[0] == r {
-		members = g.queue // r was woken to lead: it is the queue's first
+	// A leader woken from the queue is its first; one that found no group
+	// running is not in it.
+	members := g.queue
+	if len(members) == 0 || members[0] != r {
+		members = append([]*groupReq{r}, members...)
 	}
 	g.queue = nil
 	g.mu.Unlock()

@@ -159,18 +159,42 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 	}
 }
 
-// With MaxRows 0 every transaction is committed on its own.
+// With MaxRows 0 every transaction is committed on its own: a small one
+// does not wait for another that is being committed.
 func TestGroupOff(t *testing.T) {
 	pool, tbl := setup(t, `CREATE TABLE ev (id int PRIMARY KEY)`, "ev")
+	ctx := context.Background()
 	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Insert})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := []pgwrite.Change{{W: w, Rows: []table.Row{rowOf(t, tbl, table.OpWrite, nil, "id", int32(1))}}}
-	if err := (&pgwrite.Group{Pool: pool}).Commit(context.Background(), ch, nil); err != nil {
+	change := func(id int) []pgwrite.Change {
+		return []pgwrite.Change{{W: w, Rows: []table.Row{rowOf(t, tbl, table.OpWrite, nil, "id", int32(id))}}}
+	}
+	g := &pgwrite.Group{Pool: pool}
+	started, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- g.Commit(ctx, change(1), func(context.Context, pgx.Tx) error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	if err := g.Commit(ctx, change(2), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := dump(t, pool, "SELECT count(*)::text FROM ev"); got != "1" {
-		t.Fatalf("%s rows", got)
+	if got := dump(t, pool, "SELECT string_agg(id::text, ',') FROM ev"); got != "2" {
+		t.Fatalf("rows while the first transaction is held: %q, want 2", got)
+	}
+	if g.Waiting() != 0 {
+		t.Fatalf("%d transactions waiting with MaxRows 0", g.Waiting())
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, pool, "SELECT string_agg(id::text, ',' ORDER BY id) FROM ev"); got != "1,2" {
+		t.Fatalf("rows: %q", got)
 	}
 }

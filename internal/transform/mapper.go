@@ -334,7 +334,7 @@ func (m *Mapper) MapRecord(rec *Record, in *Input, row *table.Row) error {
 					continue
 				}
 				if v := d.dbz.extra(x.name, m.arena); v != nil {
-					if err := m.setColumn(r, row, x.name, i, v); err != nil {
+					if err := setColumn(m, r, row, x.name, i, v); err != nil {
 						return err
 					}
 				}
@@ -352,7 +352,7 @@ func (m *Mapper) MapRecord(rec *Record, in *Input, row *table.Row) error {
 			if i < 0 || t.Columns[i].Generated {
 				return recErr(r, StageTransform, "", c.Column, "%s has no writable column %q for this computed column", t, c.Column)
 			}
-			if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+			if err := setColumn(m, r, row, "", i, c.Value); err != nil {
 				re := err.(*RecordError)
 				re.Stage = StageTransform
 				return re
@@ -386,7 +386,7 @@ func (m *Mapper) MapValues(r *kgo.Record, op table.Op, values []Computed, row *t
 		if i < 0 || t.Columns[i].Generated {
 			return recErr(r, StageTransform, "", c.Column, "%s has no writable column %q", t, c.Column)
 		}
-		if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+		if err := setColumn(m, r, row, "", i, c.Value); err != nil {
 			re := err.(*RecordError)
 			re.Stage = StageTransform
 			return re
@@ -430,7 +430,7 @@ func (m *Mapper) MapParent(rec *Record, computed []Computed, row *table.Row) err
 		}
 		for _, c := range computed {
 			if i := t.Column(c.Column); i >= 0 && slices.Contains(m.spec.ReplaceBy, c.Column) {
-				if err := m.setColumn(r, row, "", i, c.Value); err != nil {
+				if err := setColumn(m, r, row, "", i, c.Value); err != nil {
 					return err
 				}
 			}
@@ -524,10 +524,6 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 // maxFieldSlots bounds the field-order cache (records with more top-level
 // fields look the rest up by name).
 const maxFieldSlots = 1024
-
-func (m *Mapper) setColumn(r *kgo.Record, row *table.Row, field string, i int, fv *fastjson.Value) error {
-	return setColumn(m, r, row, field, i, fv)
-}
 
 // setColumn coerces fv into column i of row. field (the record's field
 // name, for errors) is a string or the bytes of the decoded record: a
@@ -634,7 +630,7 @@ func (m *Mapper) applyKey(r *kgo.Record, row *table.Row) error {
 		// A Debezium delete without a usable Kafka key: "before" has the key.
 		for _, i := range m.keyIdx {
 			if fv := m.d.value.Get(t.Columns[i].Name); fv != nil {
-				if err := m.setColumn(r, row, t.Columns[i].Name, i, fv); err != nil {
+				if err := setColumn(m, r, row, t.Columns[i].Name, i, fv); err != nil {
 					return err
 				}
 			}
@@ -680,7 +676,7 @@ func (m *Mapper) visitKey(r *kgo.Record, row *table.Row, key *fastjson.Value) er
 			return
 		}
 		if i, ok := m.lookup(k); ok {
-			ferr = m.setColumn(r, row, "key."+string(k), i, fv)
+			ferr = setColumn(m, r, row, "key."+string(k), i, fv)
 			if re, ok := ferr.(*RecordError); ok {
 				re.Field = "key"
 			}
