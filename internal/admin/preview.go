@@ -152,6 +152,8 @@ func previewValue(v any) string {
 		return `\x` + hex.EncodeToString([]byte(clip(string(x))))
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
+	case coerce.Decimal:
+		return x.String()
 	case pgtype.Numeric:
 		if b, err := x.MarshalJSON(); err == nil {
 			return string(b)

@@ -91,8 +91,13 @@ func (t *Type) AppendBinary(dst []byte, v any) (_ []byte, ok bool) {
 			return append(append(dst, 1), x...), true // jsonb version 1: the text
 		}
 	case KindNumeric:
-		if x, ok := v.(pgtype.Numeric); ok && x.Valid {
-			return appendNumeric(dst, x)
+		switch x := v.(type) {
+		case Decimal:
+			return appendDecimal(dst, x)
+		case pgtype.Numeric:
+			if x.Valid {
+				return appendNumeric(dst, x)
+			}
 		}
 	}
 	return dst, false
@@ -132,9 +137,6 @@ func appendNumeric(dst []byte, n pgtype.Numeric) ([]byte, bool) {
 	case n.InfinityModifier != pgtype.Finite:
 		return dst, false
 	}
-	if n.Exp > 1000 || n.Exp < -1000 {
-		return dst, false // beyond what the digits below are sized for
-	}
 	// The decimal digits of |Int|.
 	var small [40]byte
 	var digits []byte
@@ -156,8 +158,22 @@ func appendNumeric(dst []byte, n pgtype.Numeric) ([]byte, bool) {
 		}
 		digits = new(big.Int).Abs(n.Int).Append(small[:0], 10)
 	}
+	return appendNumericDigits(dst, sign, digits, int(n.Exp))
+}
+
+// appendNumericDigits encodes digits (decimal, most significant first) ×
+// 10^exp with sign as numeric_send does.
+func appendNumericDigits(dst []byte, sign uint16, digits []byte, exp int) ([]byte, bool) {
+	header := func(ndigits, weight int, sign uint16, dscale int) []byte {
+		dst = binary.BigEndian.AppendUint16(dst, uint16(ndigits))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(int16(weight)))
+		dst = binary.BigEndian.AppendUint16(dst, sign)
+		return binary.BigEndian.AppendUint16(dst, uint16(dscale))
+	}
+	if exp > 1000 || exp < -1000 {
+		return dst, false // beyond what the digits below are sized for
+	}
 	dscale := 0
-	exp := int(n.Exp)
 	if exp < 0 {
 		dscale = -exp
 	}

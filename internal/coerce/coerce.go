@@ -31,7 +31,7 @@ func (t *Type) FromJSON(v *fastjson.Value) (any, error) {
 	case KindInt8:
 		return ret(t.jsonInt8(v))
 	case KindNumeric:
-		return ret(t.jsonNumeric(v))
+		return t.jsonNumericValue(v)
 	case KindFloat4:
 		return ret(t.jsonFloat4(v))
 	case KindFloat8:
@@ -88,7 +88,7 @@ func (t *Type) FromText(s string) (any, error) {
 	case KindInt8:
 		return ret(t.parseInt(s, false, true))
 	case KindNumeric:
-		return ret(t.parseNumeric(s, false, true))
+		return t.numericValue(s, false, true)
 	case KindFloat4:
 		f, err := t.parseFloat(s, 32, false, true)
 		return ret(float32(f), err)
@@ -218,6 +218,20 @@ func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
 		return t.parseNumeric(b2s(v.GetStringBytes()), false, false)
 	}
 	return pgtype.Numeric{}, t.want("a number", v)
+}
+
+// jsonNumericValue is jsonNumeric for a column value: a Decimal or a
+// pgtype.Numeric (see numericValue).
+func (t *Type) jsonNumericValue(v *fastjson.Value) (any, error) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		s, bp := numberText(v)
+		defer putScratch(bp)
+		return t.numericValue(s, true, false)
+	case fastjson.TypeString:
+		return t.numericValue(b2s(v.GetStringBytes()), false, false)
+	}
+	return nil, t.want("a number", v)
 }
 
 func (t *Type) jsonFloat(v *fastjson.Value, bitSize int) (float64, error) {

@@ -253,30 +253,68 @@ type numericBox struct {
 	w [1]big.Word
 }
 
+// numericParts is parsed numeric text before it is built into a value: the
+// digits [lo, hi) of d, plus one when roundUp, times 10^e, negative when
+// d.neg; or, when spec is set, NaN or an infinity.
+type numericParts struct {
+	d       decimal
+	lo, hi  int
+	e       int64
+	roundUp bool
+	spec    special
+}
+
 // parseNumeric converts number text to a numeric exactly, never through
 // float64. strict and fromText are as for parseInt. For numeric(p,s) the value
 // is rounded to s fraction digits, half away from zero, and rejected when
 // more than p-s digits remain before the decimal point, as PostgreSQL does.
 func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, error) {
+	p, err := t.numericParts(s, strict, fromText)
+	if err != nil {
+		return pgtype.Numeric{}, err
+	}
+	return p.numeric(), nil
+}
+
+// numericValue is parseNumeric for a column value: a Decimal when the digits
+// fit one (an amount, a rate: nearly every value), a pgtype.Numeric when
+// they do not or the value is NaN or an infinity. Same value, same errors.
+func (t *Type) numericValue(s string, strict, fromText bool) (any, error) {
+	p, err := t.numericParts(s, strict, fromText)
+	if err != nil {
+		return nil, err
+	}
+	if p.spec == notSpecial && p.hi-p.lo <= decimalDigits {
+		var u int64
+		for k := p.lo; k < p.hi; k++ {
+			u = u*10 + int64(p.d.digit(k)-'0')
+		}
+		if p.roundUp {
+			u++
+		}
+		if p.d.neg {
+			u = -u
+		}
+		return Decimal{Coef: u, Exp: int32(p.e)}, nil
+	}
+	return p.numeric(), nil
+}
+
+func (t *Type) numericParts(s string, strict, fromText bool) (numericParts, error) {
 	if !strict {
-		switch specialNumber(s) {
+		switch sp := specialNumber(s); sp {
 		case specialNaN:
-			return pgtype.Numeric{NaN: true, Valid: true}, nil
-		case specialPosInf:
+			return numericParts{spec: sp}, nil
+		case specialPosInf, specialNegInf:
 			if t.hasScale {
-				return pgtype.Numeric{}, t.doesNotFit(s)
+				return numericParts{}, t.doesNotFit(s)
 			}
-			return pgtype.Numeric{InfinityModifier: pgtype.Infinity, Valid: true}, nil
-		case specialNegInf:
-			if t.hasScale {
-				return pgtype.Numeric{}, t.doesNotFit(s)
-			}
-			return pgtype.Numeric{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, nil
+			return numericParts{spec: sp}, nil
 		}
 	}
 	d, ok := parseDecimal(s, strict)
 	if !ok {
-		return pgtype.Numeric{}, t.notNumber(s, strict, fromText)
+		return numericParts{}, t.notNumber(s, strict, fromText)
 	}
 
 	// The value is digits [lo, hi) of d times 10^e.
@@ -301,7 +339,7 @@ func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, er
 				mag++
 			}
 			if mag > int64(t.precision)-int64(t.scale) {
-				return pgtype.Numeric{}, t.doesNotFit(s)
+				return numericParts{}, t.doesNotFit(s)
 			}
 		}
 	}
@@ -309,19 +347,32 @@ func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, er
 		// Zero: keep the scale the text had, as PostgreSQL does ("0.00").
 		e = min(e, 0)
 	} else if int64(hi-lo)+e > numericMaxWeightDigits {
-		return pgtype.Numeric{}, errorf("value " + clip(s) + " out of range for " + t.name())
+		return numericParts{}, errorf("value " + clip(s) + " out of range for " + t.name())
 	}
 	if e < -numericMaxScale {
-		return pgtype.Numeric{}, errorf("value " + clip(s) + " out of range for " + t.name())
+		return numericParts{}, errorf("value " + clip(s) + " out of range for " + t.name())
 	}
+	return numericParts{d: d, lo: lo, hi: hi, e: e, roundUp: roundUp}, nil
+}
 
+// numeric builds the pgtype.Numeric of p.
+func (p *numericParts) numeric() pgtype.Numeric {
+	switch p.spec {
+	case specialNaN:
+		return pgtype.Numeric{NaN: true, Valid: true}
+	case specialPosInf:
+		return pgtype.Numeric{InfinityModifier: pgtype.Infinity, Valid: true}
+	case specialNegInf:
+		return pgtype.Numeric{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	d, lo, hi := &p.d, p.lo, p.hi
 	box := new(numericBox)
 	if hi-lo <= wordDigits {
 		var u big.Word
 		for k := lo; k < hi; k++ {
 			u = u*10 + big.Word(d.digit(k)-'0')
 		}
-		if roundUp {
+		if p.roundUp {
 			u++
 		}
 		box.w[0] = u
@@ -332,14 +383,14 @@ func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, er
 			buf[k-lo] = d.digit(k)
 		}
 		box.i.SetString(string(buf), 10) // cannot fail: buf is digits only
-		if roundUp {
+		if p.roundUp {
 			box.i.Add(&box.i, big.NewInt(1))
 		}
 	}
 	if d.neg {
 		box.i.Neg(&box.i)
 	}
-	return pgtype.Numeric{Int: &box.i, Exp: int32(e), Valid: true}, nil
+	return pgtype.Numeric{Int: &box.i, Exp: int32(p.e), Valid: true}
 }
 
 func allNines(d *decimal, lo, hi int) bool {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
 )
 
 // AppendKey appends an encoding of one key column value to buf. Two values
@@ -48,6 +50,9 @@ func AppendKey(buf []byte, v any) []byte {
 	case pgtype.Numeric:
 		// Normalised text: 1.50 and 1.5 are the same key in PostgreSQL.
 		return appendBytes(append(buf, 8), []byte(normalNumeric(x)))
+	case coerce.Decimal:
+		// The same encoding as the pgtype.Numeric of the value.
+		return appendBytes(append(buf, 8), []byte(normalNumeric(x.Numeric())))
 	default:
 		return appendBytes(append(buf, 9), fmt.Appendf(nil, "%v", x))
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
 )
 
 func key(vals ...any) string {
@@ -21,10 +23,12 @@ func TestAppendKey(t *testing.T) {
 		return pgtype.Numeric{Int: big.NewInt(i), Exp: exp, Valid: true}
 	}
 	same := [][2]string{
-		{key(num(150, -2)), key(num(15, -1))},                      // 1.50 = 1.5
-		{key(num(0, 0)), key(num(0, -3))},                          // 0 = 0.000
-		{key(int64(7)), key(int64(7))},                             //
-		{key(time.Unix(5, 6).UTC()), key(time.Unix(5, 6).Local())}, // same instant
+		{key(num(150, -2)), key(num(15, -1))},                       // 1.50 = 1.5
+		{key(num(0, 0)), key(num(0, -3))},                           // 0 = 0.000
+		{key(coerce.Decimal{Coef: 150, Exp: -2}), key(num(15, -1))}, // either form of 1.5
+		{key(coerce.Decimal{Coef: 0, Exp: -2}), key(num(0, 0))},     //
+		{key(int64(7)), key(int64(7))},                              //
+		{key(time.Unix(5, 6).UTC()), key(time.Unix(5, 6).Local())},  // same instant
 	}
 	for i, p := range same {
 		if p[0] != p[1] {
@@ -37,6 +41,7 @@ func TestAppendKey(t *testing.T) {
 		{key(nil), key("")},
 		{key(int32(-1)), key(int32(1))},
 		{key([16]byte{1}), key([16]byte{2})},
+		{key(coerce.Decimal{Coef: 15, Exp: -1}), key(coerce.Decimal{Coef: 15, Exp: -2})},
 	}
 	for i, p := range differ {
 		if p[0] == p[1] {

@@ -330,7 +330,11 @@ func formatsRowText(tb testing.TB, t *table.Table, row *table.Row) string {
 			tb.Fatalf("column %s not set", c.Name)
 		}
 		fmt.Fprintf(&sb, "%s=", c.Name)
-		switch v := row.Vals[i].(type) {
+		v := row.Vals[i]
+		if d, ok := v.(coerce.Decimal); ok {
+			v = d.Numeric() // as the formats whose decoders give pgtype.Numeric
+		}
+		switch v := v.(type) {
 		case pgtype.Numeric:
 			s, err := v.MarshalJSON()
 			if err != nil {
