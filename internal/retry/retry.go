@@ -87,10 +87,12 @@ type Hooks struct {
 
 // Do calls op (attempt counts from 1) until it returns nil, returns an error
 // that transient rejects (returned as is), ctx ends (ctx.Err()), or
-// MaxElapsed passes (a *GiveUpError wrapping the last error). transient is
-// asked about every failure; nil treats every failure as transient.
+// MaxElapsed passes since the first failure (a *GiveUpError wrapping the
+// last error). transient is asked about every failure; nil treats every
+// failure as transient. An op that succeeds at once costs no clock read and
+// no allocation: Do runs once per record.
 func Do(ctx context.Context, p Policy, transient func(error) bool, h Hooks, op func(attempt int) error) error {
-	bo := p.Backoff()
+	var bo *Backoff // started by the first failure
 	attempt := 1
 	retried := false // Retrying was called: Recovered is owed, however the loop ends
 	defer func() {
@@ -108,6 +110,9 @@ func Do(ctx context.Context, p Policy, transient func(error) bool, h Hooks, op f
 		}
 		if transient != nil && !transient(err) {
 			return err
+		}
+		if bo == nil {
+			bo = p.Backoff()
 		}
 		if bo.Exhausted() {
 			return &GiveUpError{Attempts: attempt, Elapsed: bo.Elapsed(), Err: err}

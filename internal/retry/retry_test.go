@@ -81,3 +81,35 @@ func TestDo(t *testing.T) {
 		t.Fatal("Sleep ignores a cancelled context")
 	}
 }
+
+// Do runs once per record: an op that succeeds at once must not start a
+// backoff (an allocation and a clock read), and MaxElapsed counts from the
+// first failure, not from the first attempt.
+func TestDoFirstAttempt(t *testing.T) {
+	ctx := context.Background()
+	p := Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: 30 * time.Millisecond}
+	n := testing.AllocsPerRun(100, func() {
+		if err := Do(ctx, p, nil, Hooks{}, func(int) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("a first attempt that succeeds allocates %v times", n)
+	}
+	// A first attempt longer than MaxElapsed still gets its retries.
+	attempts := 0
+	err := Do(ctx, p, nil, Hooks{}, func(a int) error {
+		attempts = a
+		if a == 1 {
+			time.Sleep(50 * time.Millisecond)
+			return errors.New("slow failure")
+		}
+		if a < 3 {
+			return errors.New("fast failure")
+		}
+		return nil
+	})
+	if err != nil || attempts != 3 {
+		t.Fatalf("err %v after %d attempts, want success at the third", err, attempts)
+	}
+}
