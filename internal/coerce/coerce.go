@@ -223,15 +223,27 @@ func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
 // jsonNumericValue is jsonNumeric for a column value: a Decimal or a
 // pgtype.Numeric (see numericValue).
 func (t *Type) jsonNumericValue(v *fastjson.Value) (any, error) {
+	d, n, isDec, err := t.jsonNumericParts(v)
+	switch {
+	case err != nil:
+		return nil, err
+	case isDec:
+		return d, nil
+	}
+	return n, nil
+}
+
+// jsonNumericParts is jsonNumericValue unboxed: d when isDec, else n.
+func (t *Type) jsonNumericParts(v *fastjson.Value) (d Decimal, n pgtype.Numeric, isDec bool, err error) {
 	switch v.Type() {
 	case fastjson.TypeNumber:
 		s, bp := numberText(v)
 		defer putScratch(bp)
-		return t.numericValue(s, true, false)
+		return t.parseNumericValue(s, true, false)
 	case fastjson.TypeString:
-		return t.numericValue(b2s(v.GetStringBytes()), false, false)
+		return t.parseNumericValue(b2s(v.GetStringBytes()), false, false)
 	}
-	return nil, t.want("a number", v)
+	return d, n, false, t.want("a number", v)
 }
 
 func (t *Type) jsonFloat(v *fastjson.Value, bitSize int) (float64, error) {

@@ -280,9 +280,21 @@ func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, er
 // fit one (an amount, a rate: nearly every value), a pgtype.Numeric when
 // they do not or the value is NaN or an infinity. Same value, same errors.
 func (t *Type) numericValue(s string, strict, fromText bool) (any, error) {
+	d, n, isDec, err := t.parseNumericValue(s, strict, fromText)
+	switch {
+	case err != nil:
+		return nil, err
+	case isDec:
+		return d, nil
+	}
+	return n, nil
+}
+
+// parseNumericValue is numericValue unboxed: d when isDec, else n.
+func (t *Type) parseNumericValue(s string, strict, fromText bool) (d Decimal, n pgtype.Numeric, isDec bool, err error) {
 	p, err := t.numericParts(s, strict, fromText)
 	if err != nil {
-		return nil, err
+		return d, n, false, err
 	}
 	if p.spec == notSpecial && p.hi-p.lo <= decimalDigits {
 		var u int64
@@ -295,9 +307,9 @@ func (t *Type) numericValue(s string, strict, fromText bool) (any, error) {
 		if p.d.neg {
 			u = -u
 		}
-		return Decimal{Coef: u, Exp: int32(p.e)}, nil
+		return Decimal{Coef: u, Exp: int32(p.e)}, n, true, nil
 	}
-	return p.numeric(), nil
+	return d, p.numeric(), false, nil
 }
 
 func (t *Type) numericParts(s string, strict, fromText bool) (numericParts, error) {

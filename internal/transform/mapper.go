@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
@@ -90,7 +91,8 @@ type Mapper struct {
 	fits    map[*codec.Type]error
 	missing []codec.Field // schemaless fields without a column (Evolve)
 	slab    rowSlab
-	order   []fieldSlot // top-level fields by position, as last seen
+	boxes   coerce.Boxes // the column values of the rows, in shared chunks
+	order   []fieldSlot  // top-level fields by position, as last seen
 }
 
 // rowSlab hands out rows' Vals and Set from allocations shared by
@@ -533,7 +535,7 @@ func setColumn[F string | []byte](m *Mapper, r *kgo.Record, row *table.Row, fiel
 	if c.Type == nil {
 		return recErr(r, StageMap, string(field), c.Name, "%v", c.TypeErr)
 	}
-	val, err := c.Type.FromJSON(fv)
+	val, err := c.Type.FromJSONIn(fv, &m.boxes)
 	if err != nil {
 		return recErr(r, StageMap, string(field), c.Name, "%v", err)
 	}

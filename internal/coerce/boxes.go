@@ -1,0 +1,125 @@
+package coerce
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/valyala/fastjson"
+)
+
+// Boxes stores the column values FromJSONIn returns in shared chunks, so
+// that putting a value in an interface (a row's Vals) does not allocate
+// once per value: the interface points into a chunk. A chunk is never
+// written again once handed out — a new one is allocated when it is full —
+// so a value stays what it was for as long as a row holds it, and the
+// garbage collector frees a chunk when no row points into it any more.
+//
+// An interface holding a non-pointer value is a type word and a pointer to
+// the value; Go boxes by allocating that value. Boxes builds the same two
+// words with the pointer into a chunk (the layout is checked once, at
+// start: boxesWork). A Boxes is used by one goroutine at a time; the zero
+// value is ready.
+type Boxes struct {
+	i64 chunk[int64]
+	str chunk[string]
+	tm  chunk[time.Time]
+	byt chunk[[]byte]
+	dec chunk[Decimal]
+}
+
+// boxChunk is how many values of one type a chunk holds.
+const boxChunk = 256
+
+type chunk[T any] struct{ s []T }
+
+// eface is the layout of an interface value with no methods.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+func typeWord(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
+
+var (
+	typeInt64   = typeWord(int64(0))
+	typeString  = typeWord("")
+	typeTime    = typeWord(time.Time{})
+	typeBytes   = typeWord([]byte(nil))
+	typeDecimal = typeWord(Decimal{})
+)
+
+// boxesWork is whether interfaces built by put behave as the ones Go
+// builds; when not (a runtime with another layout), Boxes boxes as Go does.
+var boxesWork = func() bool {
+	var b Boxes
+	now := time.Date(2026, 12, 2, 1, 2, 3, 4, time.UTC)
+	cases := [][2]any{
+		{put(&b.i64, typeInt64, int64(-12345)), int64(-12345)},
+		{put(&b.str, typeString, "text"), "text"},
+		{put(&b.tm, typeTime, now), now},
+		{put(&b.dec, typeDecimal, Decimal{150, -2}), Decimal{150, -2}},
+	}
+	for _, c := range cases {
+		if c[0] != c[1] {
+			return false
+		}
+	}
+	x, ok := put(&b.byt, typeBytes, []byte("ab")).([]byte)
+	return ok && string(x) == "ab"
+}()
+
+func put[T any](c *chunk[T], typ unsafe.Pointer, x T) any {
+	if len(c.s) == cap(c.s) {
+		c.s = make([]T, 0, boxChunk)
+	}
+	c.s = append(c.s, x)
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = typ, unsafe.Pointer(&c.s[len(c.s)-1])
+	return v
+}
+
+func boxIn[T any](c *chunk[T], typ unsafe.Pointer, x T, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !boxesWork {
+		return x, nil
+	}
+	return put(c, typ, x), nil
+}
+
+// FromJSONIn is FromJSON, with the value stored in b when it is of one of
+// the common types (int8, text, timestamps, json/jsonb/bytea, numeric as a
+// Decimal). b nil is FromJSON.
+func (t *Type) FromJSONIn(v *fastjson.Value, b *Boxes) (any, error) {
+	if b == nil || v.Type() == fastjson.TypeNull {
+		return t.FromJSON(v)
+	}
+	switch t.Kind {
+	case KindInt8:
+		n, err := t.jsonInt8(v)
+		return boxIn(&b.i64, typeInt64, n, err)
+	case KindText:
+		s, err := t.jsonText(v)
+		return boxIn(&b.str, typeString, s, err)
+	case KindTimestamptz, KindTimestamp:
+		tm, err := t.jsonTime(v)
+		return boxIn(&b.tm, typeTime, tm, err)
+	case KindJSON, KindJSONB:
+		j, err := t.jsonJSON(v)
+		return boxIn(&b.byt, typeBytes, j, err)
+	case KindBytea:
+		j, err := t.jsonBytea(v)
+		return boxIn(&b.byt, typeBytes, j, err)
+	case KindNumeric:
+		d, n, isDec, err := t.jsonNumericParts(v)
+		switch {
+		case err != nil:
+			return nil, err
+		case isDec:
+			return boxIn(&b.dec, typeDecimal, d, nil)
+		}
+		return n, nil
+	}
+	return t.FromJSON(v)
+}
