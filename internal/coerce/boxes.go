@@ -25,6 +25,28 @@ type Boxes struct {
 	tm  chunk[time.Time]
 	byt chunk[[]byte]
 	dec chunk[Decimal]
+	// arena holds the bytes of text and JSON values that FromJSON would
+	// copy out of the parser's memory; like a chunk, never rewritten.
+	arena []byte
+}
+
+// arenaChunk is the size of an arena; a value over a quarter of it gets an
+// allocation of its own.
+const arenaChunk = 32 << 10
+
+// copyBytes returns a copy of p in the arena, capped so that appending to
+// it cannot write over its neighbour.
+func (b *Boxes) copyBytes(p []byte) []byte {
+	n := len(p)
+	if n > arenaChunk/4 {
+		return append([]byte(nil), p...)
+	}
+	if cap(b.arena)-len(b.arena) < n {
+		b.arena = make([]byte, 0, arenaChunk)
+	}
+	at := len(b.arena)
+	b.arena = append(b.arena, p...)
+	return b.arena[at : at+n : at+n]
 }
 
 // boxChunk is how many values of one type a chunk holds.
@@ -100,13 +122,23 @@ func (t *Type) FromJSONIn(v *fastjson.Value, b *Boxes) (any, error) {
 		n, err := t.jsonInt8(v)
 		return boxIn(&b.i64, typeInt64, n, err)
 	case KindText:
-		s, err := t.jsonText(v)
+		s, bp, owned, err := t.jsonTextRaw(v)
+		if err == nil && !owned {
+			s = b2s(b.copyBytes(s2b(s)))
+		}
+		putScratch(bp)
 		return boxIn(&b.str, typeString, s, err)
 	case KindTimestamptz, KindTimestamp:
 		tm, err := t.jsonTime(v)
 		return boxIn(&b.tm, typeTime, tm, err)
 	case KindJSON, KindJSONB:
-		j, err := t.jsonJSON(v)
+		bp := scratchPool.Get().(*[]byte)
+		j, err := appendJSON((*bp)[:0], v, t.Kind == KindJSONB)
+		*bp = j
+		if err == nil {
+			j = b.copyBytes(j)
+		}
+		putScratch(bp)
 		return boxIn(&b.byt, typeBytes, j, err)
 	case KindBytea:
 		j, err := t.jsonBytea(v)

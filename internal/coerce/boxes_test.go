@@ -2,6 +2,7 @@ package coerce_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -29,7 +30,10 @@ func TestFromJSONIn(t *testing.T) {
 	}
 	inputs := []string{`null`, `0`, `-7`, `300`, `9223372036854775807`, `1.5`, `"12.345"`, `"NaN"`,
 		`123456789012345678901234`, `"text"`, `"2026-12-02T10:11:12.5+02:00"`, `1764669072000`, `{"a":[1,"x"]}`,
-		`[true,null]`, `"aGVsbG8="`, `true`, `"paid"`, `"\u00e9\n"`, `"9999.999"`}
+		`[true,null]`, `"aGVsbG8="`, `true`, `"paid"`, `"\u00e9\n"`, `"9999.999"`,
+		`"` + strings.Repeat("a", 3000) + `"`, // fills arenas: values cross from one to the next
+		`"` + strings.Repeat("b", 9000) + `"`, // larger than an arena takes
+		`{"k":"` + strings.Repeat("c", 2000) + `"}`}
 	var b coerce.Boxes
 	type kept struct {
 		typ  *coerce.Type
@@ -63,7 +67,8 @@ func TestFromJSONIn(t *testing.T) {
 	for _, c := range []struct {
 		typ *coerce.Type
 		in  string
-	}{{types[0], `1234567`}, {types[3], `"2026-12-02T10:11:12Z"`}, {types[8], `"12.34"`}} {
+	}{{types[0], `1234567`}, {types[3], `"2026-12-02T10:11:12Z"`}, {types[8], `"12.34"`},
+		{types[2], `"some text"`}, {types[5], `{"sku":"A-1","qty":2}`}} {
 		v := parseJSON(t, c.in)
 		if n := testing.AllocsPerRun(1000, func() {
 			if _, err := c.typ.FromJSONIn(v, &b); err != nil {

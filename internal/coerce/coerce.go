@@ -268,37 +268,48 @@ func (t *Type) jsonFloat8(v *fastjson.Value) (float64, error) { return t.jsonFlo
 // jsonText converts any JSON value to text: a string as is, a number as its
 // text, a boolean as true/false, an object or array as compact JSON.
 func (t *Type) jsonText(v *fastjson.Value) (string, error) {
-	var s string
+	s, bp, owned, err := t.jsonTextRaw(v)
+	defer putScratch(bp)
+	if err != nil || owned {
+		return s, err
+	}
+	return strings.Clone(s), nil // s shares v's or the scratch buffer's memory
+}
+
+// jsonTextRaw is jsonText without the copy: s is a new string when owned,
+// and otherwise shares v's memory or *bp's (a scratch buffer for the caller
+// to put back, possibly nil).
+func (t *Type) jsonTextRaw(v *fastjson.Value) (s string, bp *[]byte, owned bool, err error) {
 	switch v.Type() {
 	case fastjson.TypeString:
 		s = b2s(v.GetStringBytes())
 	case fastjson.TypeTrue:
-		return t.constText("true")
+		s, err = t.constText("true")
+		return s, nil, true, err
 	case fastjson.TypeFalse:
-		return t.constText("false")
+		s, err = t.constText("false")
+		return s, nil, true, err
 	case fastjson.TypeNumber:
-		var bp *[]byte
 		s, bp = numberText(v)
-		defer putScratch(bp)
 		if _, ok := parseDecimal(s, true); !ok {
-			return "", errorf("number " + clip(s) + " is not valid JSON")
+			return "", bp, false, errorf("number " + clip(s) + " is not valid JSON")
 		}
 	default:
 		b, err := compactJSON(v, false)
 		if err != nil {
-			return "", err
+			return "", nil, false, err
 		}
 		n, err := t.checkText(b2s(b))
 		if err != nil {
-			return "", err
+			return "", nil, false, err
 		}
-		return b2s(b[:n]), nil // b is a new slice nobody else holds: no copy needed
+		return b2s(b[:n]), nil, true, nil // b is a new slice nobody else holds: no copy needed
 	}
 	n, err := t.checkText(s)
 	if err != nil {
-		return "", err
+		return "", bp, false, err
 	}
-	return strings.Clone(s[:n]), nil // s shares v's or the scratch buffer's memory
+	return s[:n], bp, false, nil
 }
 
 // constText checks a constant (true/false) against t's length limit.

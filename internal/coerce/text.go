@@ -14,6 +14,9 @@ import (
 // retained beyond the call it is passed to, nor outlive b.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
+// s2b is the bytes of s, which must not be written.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 // checkText applies the rules of PostgreSQL's text input to s and returns the
 // length of s to store: valid UTF-8, no NUL, at most 63 bytes for name, and
 // for varchar(n)/bpchar(n) at most n characters, where characters beyond n
