@@ -19,6 +19,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/dlq"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/route"
@@ -104,7 +105,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 	}
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := cfg.Postgres.OffsetsTableName()
-		store := pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
+		store := eos.NewOffsetStore(schema, table, cfg.Kafka.Group)
 		stored, err := store.List(ctx, conn)
 		switch {
 		case err == nil:

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/kafka2pg/kafka2pg/config"
 )
 
@@ -28,6 +30,14 @@ func quoteList(cols []string, prefix string) string {
 // concurrent twin (one of them fails on pg_type's unique index), and a group
 // of instances usually starts together.
 const ddlLockKey = 0x6b61666b61327067 // "kafka2pg"
+
+// Execer is what CreateIfMissing and the offset store (eos.OffsetStore)
+// need of a connection, pool or transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
 
 // CreateIfMissing runs a CREATE … IF NOT EXISTS statement serialised across
 // instances by a transaction-scoped advisory lock. Both statements go in one

@@ -160,7 +160,7 @@ func (p *Pipeline) prepare(ctx context.Context) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	if p.cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := p.cfg.Postgres.OffsetsTableName()
-		if err := pgwrite.NewOffsetStore(schema, table, p.cfg.Kafka.Group).Ensure(ctx, conn); err != nil {
+		if err := eos.NewOffsetStore(schema, table, p.cfg.Kafka.Group).Ensure(ctx, conn); err != nil {
 			return err
 		}
 	}
