@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/dlq"
 	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
@@ -145,7 +146,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 		if err != nil {
 			if rc.Mode == "raw" && errors.Is(err, table.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
-				printDDL(out, pgwrite.RawTableDDL(r.TableName, r.Base().Key.Structured()))
+				printDDL(out, ddl.RawTableDDL(r.TableName, r.Base().Key.Structured()))
 				continue
 			}
 			fail("%v", err)
@@ -352,7 +353,7 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route.R
 		var row table.Row
 		var change *transform.SchemaChange
 		if err := m.Map(ctx, rec, &row); errors.As(err, &change) {
-			more, err := pgwrite.EvolveDDL(b.Table, change.Fields, b.Spec.KeyCols)
+			more, err := ddl.EvolveDDL(b.Table, change.Fields, b.Spec.KeyCols)
 			if err != nil {
 				fail("auto_evolve: offset %d of %s[%d]: %v", rec.Offset, rec.Topic, rec.Partition, err)
 				continue

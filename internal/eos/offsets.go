@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 )
 
@@ -38,8 +39,8 @@ func (s *OffsetStore) Table() string { return s.table.Sanitize() }
 
 // Ensure creates the table when it does not exist (safe when several
 // instances start at once).
-func (s *OffsetStore) Ensure(ctx context.Context, q pgwrite.Execer) error {
-	err := pgwrite.CreateIfMissing(ctx, q, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
+func (s *OffsetStore) Ensure(ctx context.Context, q ddl.Execer) error {
+	err := ddl.CreateIfMissing(ctx, q, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
   "group" text NOT NULL,
   "topic" text NOT NULL,
   "partition" integer NOT NULL,
@@ -64,7 +65,7 @@ type Claim struct {
 // Claim takes ownership of a partition: it bumps the owner epoch (creating
 // the row when missing) and returns the stored next offset. From the moment
 // it commits, any write by a previous owner fails with pgwrite.ErrFenced.
-func (s *OffsetStore) Claim(ctx context.Context, q pgwrite.Execer, topic string, partition int32, owner string) (Claim, error) {
+func (s *OffsetStore) Claim(ctx context.Context, q ddl.Execer, topic string, partition int32, owner string) (Claim, error) {
 	var c Claim
 	err := q.QueryRow(ctx, `INSERT INTO `+s.Table()+` AS o ("group", "topic", "partition", "next_offset", "owner_epoch", "owner")
 VALUES ($1, $2, $3, $4, 1, $5)
@@ -104,7 +105,7 @@ type Stored struct {
 }
 
 // Read returns one partition's row; ok is false when there is none.
-func (s *OffsetStore) Read(ctx context.Context, q pgwrite.Execer, topic string, partition int32) (Stored, bool, error) {
+func (s *OffsetStore) Read(ctx context.Context, q ddl.Execer, topic string, partition int32) (Stored, bool, error) {
 	st := Stored{Topic: topic, Partition: partition}
 	err := q.QueryRow(ctx, `SELECT "next_offset", "owner_epoch", "owner" FROM `+s.Table()+`
 WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3`, s.group, topic, partition).Scan(&st.Next, &st.Epoch, &st.Owner)
@@ -115,7 +116,7 @@ WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3`, s.group, topic, parti
 }
 
 // List returns the group's rows ordered by topic and partition.
-func (s *OffsetStore) List(ctx context.Context, q pgwrite.Execer) ([]Stored, error) {
+func (s *OffsetStore) List(ctx context.Context, q ddl.Execer) ([]Stored, error) {
 	rows, err := q.Query(ctx, `SELECT "topic", "partition", "next_offset", "owner_epoch", "owner" FROM `+s.Table()+`
 WHERE "group" = $1 ORDER BY "topic", "partition"`, s.group)
 	if err != nil {
@@ -131,7 +132,7 @@ WHERE "group" = $1 ORDER BY "topic", "partition"`, s.group)
 // Set stores next as the partition's next offset and bumps the epoch, so
 // that a consumer still holding the partition cannot overwrite it. Used by
 // `kafka2pg offsets reset`.
-func (s *OffsetStore) Set(ctx context.Context, q pgwrite.Execer, topic string, partition int32, next int64, owner string) error {
+func (s *OffsetStore) Set(ctx context.Context, q ddl.Execer, topic string, partition int32, next int64, owner string) error {
 	_, err := q.Exec(ctx, `INSERT INTO `+s.Table()+` AS o ("group", "topic", "partition", "next_offset", "owner_epoch", "owner")
 VALUES ($1, $2, $3, $4, 1, $5)
 ON CONFLICT ("group", "topic", "partition") DO UPDATE
