@@ -22,6 +22,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/dlq"
 	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
@@ -94,7 +95,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 
 	// PostgreSQL: reachable, every route's table and columns.
 	fmt.Fprintln(out, "postgres:")
-	conn, err := pgwrite.Connect(ctx, cfg.Postgres, "kafka2pg check")
+	conn, err := pgdial.Connect(ctx, cfg.Postgres, "kafka2pg check")
 	if err != nil {
 		fail("cannot connect: %v", cfg.RedactError(err))
 		return

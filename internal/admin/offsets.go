@@ -16,6 +16,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/eos"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 )
@@ -112,7 +113,7 @@ func openOffsets(ctx context.Context, cfg *config.Config) (*offsetsSession, erro
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := cfg.Postgres.OffsetsTableName()
 		s.store = eos.NewOffsetStore(schema, table, cfg.Kafka.Group)
-		if s.conn, err = pgwrite.Connect(ctx, cfg.Postgres, offsetsApp); err != nil {
+		if s.conn, err = pgdial.Connect(ctx, cfg.Postgres, offsetsApp); err != nil {
 			s.close()
 			return nil, err
 		}
