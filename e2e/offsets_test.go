@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
 
@@ -296,7 +296,7 @@ func TestOffsetsExactlyOnce(t *testing.T) {
 
 	// Simulate what the pipeline stores: partition 0 at 7, partition 1
 	// claimed but nothing written yet (NoOffset). Kafka has older offsets.
-	store := pgwrite.NewOffsetStore("", "kafka2pg_offsets", e.group)
+	store := eos.NewOffsetStore("", "kafka2pg_offsets", e.group)
 	mustNoErr(t, store.Ensure(ctx, e.pool))
 	mustNoErr(t, store.Set(ctx, e.pool, e.topic, 0, 7, "test"))
 	_, err := store.Claim(ctx, e.pool, e.topic, 1, "test")

@@ -18,8 +18,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/dlq"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/source"
@@ -92,7 +95,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 
 	// PostgreSQL: reachable, every route's table and columns.
 	fmt.Fprintln(out, "postgres:")
-	conn, err := pgwrite.Connect(ctx, cfg.Postgres, "kafka2pg check")
+	conn, err := pgdial.Connect(ctx, cfg.Postgres, "kafka2pg check")
 	if err != nil {
 		fail("cannot connect: %v", cfg.RedactError(err))
 		return
@@ -104,7 +107,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 	}
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := cfg.Postgres.OffsetsTableName()
-		store := pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
+		store := eos.NewOffsetStore(schema, table, cfg.Kafka.Group)
 		stored, err := store.List(ctx, conn)
 		switch {
 		case err == nil:
@@ -144,7 +147,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 		if err != nil {
 			if rc.Mode == "raw" && errors.Is(err, table.ErrTableNotFound) {
 				fmt.Fprintf(out, "  ok   raw table does not exist yet; run creates it with:\n")
-				printDDL(out, pgwrite.RawTableDDL(r.TableName, r.Base().Key.Structured()))
+				printDDL(out, ddl.RawTableDDL(r.TableName, r.Base().Key.Structured()))
 				continue
 			}
 			fail("%v", err)
@@ -351,7 +354,7 @@ func checkDDL(ctx context.Context, cfg *config.Config, out io.Writer, r *route.R
 		var row table.Row
 		var change *transform.SchemaChange
 		if err := m.Map(ctx, rec, &row); errors.As(err, &change) {
-			more, err := pgwrite.EvolveDDL(b.Table, change.Fields, b.Spec.KeyCols)
+			more, err := ddl.EvolveDDL(b.Table, change.Fields, b.Spec.KeyCols)
 			if err != nil {
 				fail("auto_evolve: offset %d of %s[%d]: %v", rec.Offset, rec.Topic, rec.Partition, err)
 				continue

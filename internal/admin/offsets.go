@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 )
@@ -90,8 +92,8 @@ type offsetsSession struct {
 	cfg   *config.Config
 	cl    *kgo.Client
 	adm   *kadm.Client
-	conn  *pgx.Conn            // exactly-once only
-	store *pgwrite.OffsetStore // exactly-once only
+	conn  *pgx.Conn        // exactly-once only
+	store *eos.OffsetStore // exactly-once only
 }
 
 const offsetsApp = "kafka2pg offsets"
@@ -110,8 +112,8 @@ func openOffsets(ctx context.Context, cfg *config.Config) (*offsetsSession, erro
 	s.adm = kadm.NewClient(s.cl)
 	if cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := cfg.Postgres.OffsetsTableName()
-		s.store = pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group)
-		if s.conn, err = pgwrite.Connect(ctx, cfg.Postgres, offsetsApp); err != nil {
+		s.store = eos.NewOffsetStore(schema, table, cfg.Kafka.Group)
+		if s.conn, err = pgdial.Connect(ctx, cfg.Postgres, offsetsApp); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -159,7 +161,7 @@ func (s *offsetsSession) load(ctx context.Context, topics []string, only *int32)
 	}
 	for _, o := range offs {
 		p := PartitionOffsets{Offsets: o}
-		if next, ok := stored[source.TP{Topic: o.Topic, Partition: o.Partition}]; ok && next != pgwrite.NoOffset {
+		if next, ok := stored[source.TP{Topic: o.Topic, Partition: o.Partition}]; ok && next != eos.NoOffset {
 			p.Stored, p.HasStored = next, true
 		}
 		rep.Partitions = append(rep.Partitions, p)

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/pipeline"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
@@ -29,7 +29,7 @@ import (
 type resetEnv struct {
 	cfg   *config.Config
 	topic string
-	store *pgwrite.OffsetStore
+	store *eos.OffsetStore
 	pool  *pgxpool.Pool
 }
 
@@ -52,7 +52,7 @@ routes: [{topic: %s, table: ev, mode: insert}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &resetEnv{cfg: cfg, topic: topic, store: pgwrite.NewOffsetStore("", "kafka2pg_offsets", group), pool: pool}
+	return &resetEnv{cfg: cfg, topic: topic, store: eos.NewOffsetStore("", "kafka2pg_offsets", group), pool: pool}
 }
 
 // run runs the pipeline until it has caught up, and returns the rows it wrote.

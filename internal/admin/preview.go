@@ -17,7 +17,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/format"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/route"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
@@ -54,7 +54,7 @@ func Preview(ctx context.Context, cfg *config.Config, opts PreviewOptions) error
 	if opts.Route != "" && !selected {
 		return &UsageError{Msg: fmt.Sprintf("--route %s: no route has that name (routes: %s)", opts.Route, strings.Join(names, ", "))}
 	}
-	conn, err := pgwrite.Connect(ctx, cfg.Postgres, "kafka2pg preview")
+	conn, err := pgdial.Connect(ctx, cfg.Postgres, "kafka2pg preview")
 	if err != nil {
 		return cfg.RedactError(err)
 	}

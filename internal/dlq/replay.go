@@ -36,6 +36,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/batch"
 	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
@@ -219,7 +220,7 @@ func (rp *replayer) open(ctx context.Context) error {
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var err error
-	if rp.conn, err = pgwrite.Connect(startCtx, rp.cfg.Postgres, replayAppName); err != nil {
+	if rp.conn, err = pgdial.Connect(startCtx, rp.cfg.Postgres, replayAppName); err != nil {
 		return err
 	}
 	if err := rp.prepare(startCtx); err != nil {
@@ -228,7 +229,7 @@ func (rp *replayer) open(ctx context.Context) error {
 	if rp.opts.DryRun {
 		return nil
 	}
-	rp.pool, err = pgwrite.NewPool(ctx, rp.cfg.Postgres, replayAppName, 2, rp.routes.Tables)
+	rp.pool, err = pgdial.NewPool(ctx, rp.cfg.Postgres, replayAppName, 2, rp.routes.Tables)
 	return err
 }
 
@@ -262,7 +263,7 @@ func (rp *replayer) prepare(ctx context.Context) error {
 		// One replay of a queue at a time: two would replay the same dead
 		// letters. The lock is held until close.
 		key := "kafka2pg dlq replay|" + rp.res.DLQ + "|" + rp.cfg.Kafka.Group
-		release, got, err := pgwrite.TryLock(ctx, rp.cfg.Postgres, replayAppName, key)
+		release, got, err := pgdial.TryLock(ctx, rp.cfg.Postgres, replayAppName, key)
 		if err != nil {
 			return fmt.Errorf("taking the replay lock: %w", err)
 		}

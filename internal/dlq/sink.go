@@ -12,7 +12,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
@@ -42,15 +42,15 @@ func NewTable(name, group string) *Table {
 func (d *Table) Name() string { return d.ident.Sanitize() }
 
 // Ensure creates the table when it does not exist.
-func (d *Table) Ensure(ctx context.Context, db pgwrite.Execer) error {
-	if err := pgwrite.CreateIfMissing(ctx, db, pgwrite.DLQTableDDL(d.ident)); err != nil {
+func (d *Table) Ensure(ctx context.Context, db ddl.Execer) error {
+	if err := ddl.CreateIfMissing(ctx, db, ddl.DLQTableDDL(d.ident)); err != nil {
 		return fmt.Errorf("creating dead-letter table %s: %w", d.Name(), err)
 	}
 	return nil
 }
 
 // Count is the number of the group's letters in the table.
-func (d *Table) Count(ctx context.Context, db pgwrite.Execer) (int64, error) {
+func (d *Table) Count(ctx context.Context, db ddl.Execer) (int64, error) {
 	var n int64
 	err := db.QueryRow(ctx, `SELECT count(*) FROM `+d.Name()+` WHERE "group" = $1`, d.group).Scan(&n)
 	return n, err

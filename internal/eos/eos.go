@@ -1,7 +1,6 @@
 // Package eos is exactly-once delivery: each partition's next offset lives
-// in PostgreSQL (pgwrite.OffsetStore) and moves in the transaction that
-// writes the batch. Kafka's committed offsets still follow, for lag
-// monitoring only.
+// in PostgreSQL (OffsetStore) and moves in the transaction that writes the
+// batch. Kafka's committed offsets still follow, for lag monitoring only.
 //
 // Fencing: every assignment claims the partition, which bumps its owner
 // epoch in the offset table; a batch's offset update succeeds only under the
@@ -32,7 +31,7 @@ import (
 // Claims are one instance's claimed partitions. It implements
 // source.Claimer; all methods are safe for concurrent use.
 type Claims struct {
-	store  *pgwrite.OffsetStore
+	store  *OffsetStore
 	pool   *pgxpool.Pool
 	owner  string // names this instance in the offset table
 	policy retry.Policy
@@ -43,7 +42,7 @@ type Claims struct {
 	durable func(source.TP, kgo.EpochOffset)
 
 	mu     sync.Mutex
-	claims map[source.TP]pgwrite.Claim
+	claims map[source.TP]Claim
 	fenced map[source.TP]bool // partitions another consumer took from us
 }
 
@@ -51,13 +50,13 @@ type Claims struct {
 func New(cfg *config.Config, pool *pgxpool.Pool, log *slog.Logger, durable func(source.TP, kgo.EpochOffset)) *Claims {
 	schema, table := cfg.Postgres.OffsetsTableName()
 	host, _ := os.Hostname()
-	return &Claims{store: pgwrite.NewOffsetStore(schema, table, cfg.Kafka.Group), pool: pool,
+	return &Claims{store: NewOffsetStore(schema, table, cfg.Kafka.Group), pool: pool,
 		owner: fmt.Sprintf("%s/%d", host, os.Getpid()), policy: retry.FromConfig(cfg.Errors.Retry).Forever(),
-		log: log, durable: durable, claims: map[source.TP]pgwrite.Claim{}, fenced: map[source.TP]bool{}}
+		log: log, durable: durable, claims: map[source.TP]Claim{}, fenced: map[source.TP]bool{}}
 }
 
 // Store is the offset store.
-func (c *Claims) Store() *pgwrite.OffsetStore { return c.store }
+func (c *Claims) Store() *OffsetStore { return c.store }
 
 // Claim runs (from kgo) when partitions are assigned, before fetching
 // starts: it claims each partition in the offset table and starts consuming
@@ -67,7 +66,7 @@ func (c *Claims) Claim(ctx context.Context, offsets map[string]map[int32]kgo.Off
 	for topic, parts := range offsets {
 		for part := range parts {
 			tp := source.TP{Topic: topic, Partition: part}
-			var cl pgwrite.Claim
+			var cl Claim
 			// Transient failures are retried until ctx, which kgo cancels
 			// when the group session ends, is done.
 			err := retry.Do(ctx, c.policy, pgwrite.IsTransient, retry.Hooks{Retrying: func(_ int, _ time.Duration, err error) {
@@ -142,7 +141,7 @@ type Partition struct {
 	c  *Claims
 	tp source.TP
 	// Epoch is the epoch this instance claimed the partition with; Stored
-	// the offset stored for it (pgwrite.NoOffset before the first batch).
+	// the offset stored for it (NoOffset before the first batch).
 	Epoch, Stored int64
 }
 

@@ -16,7 +16,7 @@ import (
 func TestResolve(t *testing.T) {
 	_, pool := testenv.NewDatabase(t)
 	ctx := context.Background()
-	store := pgwrite.NewOffsetStore("", "kafka2pg_offsets", "g")
+	store := NewOffsetStore("", "kafka2pg_offsets", "g")
 	if err := store.Ensure(ctx, pool); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -52,7 +53,7 @@ func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func
 }
 
 func commit(ctx context.Context, conn *pgx.Conn, changes []Change, plans []*plan, hook func(context.Context, pgx.Tx) error) error {
-	pooler := throughPooler(conn)
+	pooler := pgdial.ThroughPooler(conn)
 	if !pooler {
 		for _, c := range changes {
 			if err := c.W.ensureStages(ctx, conn); err != nil {

@@ -11,6 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// ErrFenced means another consumer has claimed the partition since this one
+// did: the write must roll back and the partition be given up.
+var ErrFenced = errors.New("fenced: another consumer owns the partition now")
+
 // Class says what the pipeline may do after a failed write.
 type Class int
 

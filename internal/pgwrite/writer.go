@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -177,11 +178,11 @@ func (w *Writer) stagesDDL(onCommit string, stage, del, replace bool) string {
 		b.WriteString(create(w.stage, "*"))
 	}
 	if del && len(w.keyIdx) > 0 {
-		b.WriteString(create(w.delStage, quoteList(w.spec.KeyCols, "")+", NULL::timestamptz AS kafka2pg_deleted_at"))
+		b.WriteString(create(w.delStage, ddl.QuoteList(w.spec.KeyCols, "")+", NULL::timestamptz AS kafka2pg_deleted_at"))
 	}
 	if replace && len(w.replaceIdx) > 0 {
-		b.WriteString(create(w.replaceStage, quoteList(w.spec.ReplaceBy, "")))
-		b.WriteString(create(w.keepStage, quoteList(w.spec.KeyCols, "")))
+		b.WriteString(create(w.replaceStage, ddl.QuoteList(w.spec.ReplaceBy, "")))
+		b.WriteString(create(w.keepStage, ddl.QuoteList(w.spec.KeyCols, "")))
 	}
 	return b.String()
 }
@@ -507,15 +508,15 @@ func (w *Writer) upsertSQL(cols []string) string {
 	b.WriteString("INSERT INTO ")
 	b.WriteString(t.Ident().Sanitize())
 	b.WriteString(" AS t (")
-	b.WriteString(quoteList(cols, ""))
+	b.WriteString(ddl.QuoteList(cols, ""))
 	b.WriteString(") SELECT ")
-	b.WriteString(quoteList(cols, ""))
+	b.WriteString(ddl.QuoteList(cols, ""))
 	b.WriteString(" FROM ")
 	b.WriteString(pgx.Identifier{w.stage}.Sanitize())
 	b.WriteString(" ORDER BY ")
-	b.WriteString(quoteList(w.spec.KeyCols, ""))
+	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
 	b.WriteString(" ON CONFLICT (")
-	b.WriteString(quoteList(w.spec.KeyCols, ""))
+	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
 	b.WriteString(") ")
 	if len(set) == 0 {
 		b.WriteString("DO NOTHING")
@@ -535,8 +536,8 @@ func (w *Writer) upsertSQL(cols []string) string {
 // rawSQL moves staged raw rows into the table, skipping (topic, partition,
 // offset) already stored.
 func (w *Writer) rawSQL(cols []string) string {
-	return "INSERT INTO " + w.spec.Table.Ident().Sanitize() + " (" + quoteList(cols, "") + ") SELECT " +
-		quoteList(cols, "") + " FROM " + pgx.Identifier{w.stage}.Sanitize() + " ON CONFLICT DO NOTHING"
+	return "INSERT INTO " + w.spec.Table.Ident().Sanitize() + " (" + ddl.QuoteList(cols, "") + ") SELECT " +
+		ddl.QuoteList(cols, "") + " FROM " + pgx.Identifier{w.stage}.Sanitize() + " ON CONFLICT DO NOTHING"
 }
 
 // applyDeletes copies the keys of delete rows into the delete staging table
@@ -637,7 +638,7 @@ func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFrom
 		cr.types[k] = t
 	}
 	if w.describe.Load() {
-		sd, err := conn.PgConn().Prepare(ctx, "", "SELECT "+quoteList(cols, "")+" FROM "+target.Sanitize(), nil)
+		sd, err := conn.PgConn().Prepare(ctx, "", "SELECT "+ddl.QuoteList(cols, "")+" FROM "+target.Sanitize(), nil)
 		if err != nil {
 			return err
 		}
@@ -646,7 +647,7 @@ func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFrom
 			cr.oids[k] = f.DataTypeOID
 		}
 	}
-	sql := "COPY " + target.Sanitize() + " (" + quoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
+	sql := "COPY " + target.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	_, err := conn.PgConn().CopyFrom(ctx, cr, sql)
 	if e := cr.err.Load(); e != nil {
 		return *e // the COPY was failed on purpose: say why

@@ -29,6 +29,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/dlq"
 	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/pgdial"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
@@ -131,7 +132,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 	if err := p.prepare(ctx); err != nil {
 		return nil, err
 	}
-	if p.pool, err = pgwrite.NewPool(ctx, cfg.Postgres, appName, cfg.Postgres.MaxConns, p.routes.Tables); err != nil {
+	if p.pool, err = pgdial.NewPool(ctx, cfg.Postgres, appName, cfg.Postgres.MaxConns, p.routes.Tables); err != nil {
 		return nil, err
 	}
 	p.group = &pgwrite.Group{Pool: p.pool, MaxRows: cfg.Batch.GroupRows}
@@ -153,14 +154,14 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 // prepare reads (or, in raw mode, creates) each route's table on one
 // connection, and creates the offset and dead-letter tables.
 func (p *Pipeline) prepare(ctx context.Context) error {
-	conn, err := pgwrite.Connect(ctx, p.cfg.Postgres, appName)
+	conn, err := pgdial.Connect(ctx, p.cfg.Postgres, appName)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	if p.cfg.Delivery == config.DeliveryExactlyOnce {
 		schema, table := p.cfg.Postgres.OffsetsTableName()
-		if err := pgwrite.NewOffsetStore(schema, table, p.cfg.Kafka.Group).Ensure(ctx, conn); err != nil {
+		if err := eos.NewOffsetStore(schema, table, p.cfg.Kafka.Group).Ensure(ctx, conn); err != nil {
 			return err
 		}
 	}

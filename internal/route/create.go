@@ -8,8 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/format"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
@@ -81,8 +81,8 @@ func (t *Target) CreateDDL(ctx context.Context, recs []*kgo.Record) (string, *tr
 		}
 		fields = append(fields, codec.Field{Name: extra, Type: typ, Optional: true})
 	}
-	ddl, err := pgwrite.CreateTableDDL(t.Ident(), fields, key)
-	return ddl, shape, err
+	stmt, err := ddl.CreateTableDDL(t.Ident(), fields, key)
+	return stmt, shape, err
 }
 
 // Created says what Create did.
@@ -99,17 +99,17 @@ type Created struct {
 // another instance may have too (the decision is taken under the DDL
 // advisory lock, then the table as it is is read). ErrNoShape when recs say
 // nothing of the table.
-func (t *Target) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Record) (Created, error) {
+func (t *Target) Create(ctx context.Context, db ddl.Beginner, recs []*kgo.Record) (Created, error) {
 	t.ddlMu.Lock()
 	defer t.ddlMu.Unlock()
 	if t.Binding() != nil {
 		return Created{}, nil
 	}
-	ddl, shape, err := t.CreateDDL(ctx, recs)
+	stmt, shape, err := t.CreateDDL(ctx, recs)
 	if err != nil {
 		return Created{}, err
 	}
-	created, err := pgwrite.CreateTable(ctx, db, t.Ident(), ddl)
+	created, err := ddl.CreateTable(ctx, db, t.Ident(), stmt)
 	if err != nil {
 		return Created{}, fmt.Errorf("auto_create %s: %w", t.TableName, err)
 	}
@@ -125,7 +125,7 @@ func (t *Target) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Re
 	if !created {
 		return Created{}, nil
 	}
-	c := Created{DDL: ddl, From: "the record schema"}
+	c := Created{DDL: stmt, From: "the record schema"}
 	if shape.Inferred {
 		c.From = fmt.Sprintf("%d schemaless records", shape.Records)
 	}
@@ -136,11 +136,11 @@ func (t *Target) Create(ctx context.Context, db pgwrite.Beginner, recs []*kgo.Re
 // as it then is; it returns the statements it ran (none when another
 // instance made the change first). A change that is not safe is a
 // *table.SchemaError.
-func (t *Target) Evolve(ctx context.Context, db pgwrite.Beginner, fields []codec.Field) ([]string, error) {
+func (t *Target) Evolve(ctx context.Context, db ddl.Beginner, fields []codec.Field) ([]string, error) {
 	t.ddlMu.Lock()
 	defer t.ddlMu.Unlock()
 	cur := t.Binding()
-	stmts, tb, err := pgwrite.EvolveTable(ctx, db, t.schema, t.name, fields, cur.Spec.KeyCols)
+	stmts, tb, err := ddl.EvolveTable(ctx, db, t.schema, t.name, fields, cur.Spec.KeyCols)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fastjson"
 
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
@@ -34,8 +35,8 @@ type Row struct {
 // Mapper maps one partition's records through the routes of their topic,
 // following each table's versions. It is used by one goroutine.
 type Mapper struct {
-	catalog  table.Queryer    // reads the tables table_expr names
-	db       pgwrite.Beginner // DDL of auto_create and auto_evolve; nil: none
+	catalog  table.Queryer // reads the tables table_expr names
+	db       ddl.Beginner  // DDL of auto_create and auto_evolve; nil: none
 	routes   []*state
 	out      []Row
 	filtered bool // the last record was filtered out by a route and made no row
@@ -69,7 +70,7 @@ type tstate struct {
 // tables a table_expr names. With db nil the tables are used as they are
 // (dead-letter replay): no auto_create and no auto_evolve; a route whose
 // table does not exist yet is an error.
-func NewMapper(routes []*Route, catalog table.Queryer, db pgwrite.Beginner, log *slog.Logger, m *telemetry.Metrics) (*Mapper, error) {
+func NewMapper(routes []*Route, catalog table.Queryer, db ddl.Beginner, log *slog.Logger, m *telemetry.Metrics) (*Mapper, error) {
 	mp := &Mapper{catalog: catalog, db: db, log: log, m: m}
 	for _, r := range routes {
 		if db == nil && r.static != nil && r.Binding() == nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
@@ -109,7 +110,7 @@ func (r *Route) Base() transform.Spec { return r.base }
 // auto_create and no table yet, the route is returned unbound (see
 // Binding). A table_expr route has no table until records name one. The
 // returned route is non-nil (for its table name) even on error.
-func Prepare(ctx context.Context, db pgwrite.Execer, index int, rc *config.Route, progs *Programs, formats *format.Set, createRaw bool) (*Route, error) {
+func Prepare(ctx context.Context, db ddl.Execer, index int, rc *config.Route, progs *Programs, formats *format.Set, createRaw bool) (*Route, error) {
 	r := &Route{Index: index, Name: rc.RouteName(), Cfg: rc, Programs: progs, dynamic: map[string]*Target{}, foreign: map[string]*Target{}}
 	if rc.TableExpr != "" {
 		r.TableName = "(" + rc.TableExpr + ")"
@@ -136,7 +137,7 @@ func Prepare(ctx context.Context, db pgwrite.Execer, index int, rc *config.Route
 	case config.ModeRaw:
 		r.mode = table.Raw
 		if createRaw {
-			if err := pgwrite.CreateIfMissing(ctx, db, pgwrite.RawTableDDL(r.TableName, spec.Key.Structured())); err != nil {
+			if err := ddl.CreateIfMissing(ctx, db, ddl.RawTableDDL(r.TableName, spec.Key.Structured())); err != nil {
 				return r, fmt.Errorf("creating raw table: %w", err)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 // This file is what auto_create and auto_evolve decide: the PostgreSQL type
 // of a schema field, and which changes let an existing table hold a newer
 // schema — only those that cannot lose or reinterpret a stored value.
-// Package pgwrite turns the decisions into DDL.
+// Package ddl turns the decisions into DDL.
 
 // ColumnType is the PostgreSQL type auto_create gives a field of type t.
 // Nested and free-form data (records, maps, arrays, JSON) is jsonb.

@@ -1,4 +1,4 @@
-package pgwrite
+package pgdial
 
 import (
 	"strings"

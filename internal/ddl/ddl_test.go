@@ -1,4 +1,4 @@
-package pgwrite
+package ddl
 
 import (
 	"errors"

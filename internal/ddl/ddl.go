@@ -1,4 +1,8 @@
-package pgwrite
+// Package ddl is the SQL text of the tables kafka2pg creates and changes,
+// and the advisory lock it runs that DDL under: auto_create's CREATE TABLE,
+// auto_evolve's ALTER TABLE statements, the raw and dead-letter tables, and
+// CreateIfMissing for tables kafka2pg owns (the offset table among them).
+package ddl
 
 import (
 	"context"
@@ -50,7 +54,7 @@ func CreateTableDDL(ident pgx.Identifier, fields []codec.Field, key []string) (s
 		}
 	}
 	if len(key) > 0 {
-		fmt.Fprintf(&b, ",\n  PRIMARY KEY (%s)", quoteList(key, ""))
+		fmt.Fprintf(&b, ",\n  PRIMARY KEY (%s)", QuoteList(key, ""))
 	}
 	b.WriteString("\n)")
 	return b.String(), nil

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package pgwrite
+package pgdial
 
 import (
 	"syscall"

@@ -1,4 +1,4 @@
-package pgwrite
+package eos
 
 import (
 	"context"
@@ -6,23 +6,14 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 )
 
 // NoOffset is the stored next offset of a partition that has a row in the
 // offset table but no batch written yet.
 const NoOffset int64 = -1
-
-// ErrFenced means another consumer has claimed the partition since this one
-// did: the write must roll back and the partition be given up.
-var ErrFenced = errors.New("fenced: another consumer owns the partition now")
-
-// Execer is what the offset store needs of a connection, pool or transaction.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // OffsetStore keeps, per consumer group, topic and partition, the next
 // offset to consume and an owner epoch, in a PostgreSQL table. Exactly-once
@@ -48,8 +39,8 @@ func (s *OffsetStore) Table() string { return s.table.Sanitize() }
 
 // Ensure creates the table when it does not exist (safe when several
 // instances start at once).
-func (s *OffsetStore) Ensure(ctx context.Context, q Execer) error {
-	err := CreateIfMissing(ctx, q, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
+func (s *OffsetStore) Ensure(ctx context.Context, q ddl.Execer) error {
+	err := ddl.CreateIfMissing(ctx, q, `CREATE TABLE IF NOT EXISTS `+s.Table()+` (
   "group" text NOT NULL,
   "topic" text NOT NULL,
   "partition" integer NOT NULL,
@@ -73,8 +64,8 @@ type Claim struct {
 
 // Claim takes ownership of a partition: it bumps the owner epoch (creating
 // the row when missing) and returns the stored next offset. From the moment
-// it commits, any write by a previous owner fails with ErrFenced.
-func (s *OffsetStore) Claim(ctx context.Context, q Execer, topic string, partition int32, owner string) (Claim, error) {
+// it commits, any write by a previous owner fails with pgwrite.ErrFenced.
+func (s *OffsetStore) Claim(ctx context.Context, q ddl.Execer, topic string, partition int32, owner string) (Claim, error) {
 	var c Claim
 	err := q.QueryRow(ctx, `INSERT INTO `+s.Table()+` AS o ("group", "topic", "partition", "next_offset", "owner_epoch", "owner")
 VALUES ($1, $2, $3, $4, 1, $5)
@@ -88,9 +79,9 @@ RETURNING "next_offset", "owner_epoch"`, s.group, topic, partition, NoOffset, ow
 }
 
 // Advance moves the partition's next offset from expected to next, inside
-// the transaction that writes the rows. It fails with ErrFenced, touching
-// nothing, when the partition has been claimed by someone else since epoch
-// or the stored offset is not the expected one.
+// the transaction that writes the rows. It fails with pgwrite.ErrFenced,
+// touching nothing, when the partition has been claimed by someone else
+// since epoch or the stored offset is not the expected one.
 func (s *OffsetStore) Advance(ctx context.Context, tx pgx.Tx, topic string, partition int32, epoch, expected, next int64) error {
 	tag, err := tx.Exec(ctx, `UPDATE `+s.Table()+` SET "next_offset" = $6, "updated_at" = now()
 WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3 AND "owner_epoch" = $4 AND "next_offset" = $5`,
@@ -99,7 +90,7 @@ WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3 AND "owner_epoch" = $4 
 		return err
 	}
 	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("topic %s partition %d (epoch %d, expected offset %d): %w", topic, partition, epoch, expected, ErrFenced)
+		return fmt.Errorf("topic %s partition %d (epoch %d, expected offset %d): %w", topic, partition, epoch, expected, pgwrite.ErrFenced)
 	}
 	return nil
 }
@@ -114,7 +105,7 @@ type Stored struct {
 }
 
 // Read returns one partition's row; ok is false when there is none.
-func (s *OffsetStore) Read(ctx context.Context, q Execer, topic string, partition int32) (Stored, bool, error) {
+func (s *OffsetStore) Read(ctx context.Context, q ddl.Execer, topic string, partition int32) (Stored, bool, error) {
 	st := Stored{Topic: topic, Partition: partition}
 	err := q.QueryRow(ctx, `SELECT "next_offset", "owner_epoch", "owner" FROM `+s.Table()+`
 WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3`, s.group, topic, partition).Scan(&st.Next, &st.Epoch, &st.Owner)
@@ -125,7 +116,7 @@ WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3`, s.group, topic, parti
 }
 
 // List returns the group's rows ordered by topic and partition.
-func (s *OffsetStore) List(ctx context.Context, q Execer) ([]Stored, error) {
+func (s *OffsetStore) List(ctx context.Context, q ddl.Execer) ([]Stored, error) {
 	rows, err := q.Query(ctx, `SELECT "topic", "partition", "next_offset", "owner_epoch", "owner" FROM `+s.Table()+`
 WHERE "group" = $1 ORDER BY "topic", "partition"`, s.group)
 	if err != nil {
@@ -141,7 +132,7 @@ WHERE "group" = $1 ORDER BY "topic", "partition"`, s.group)
 // Set stores next as the partition's next offset and bumps the epoch, so
 // that a consumer still holding the partition cannot overwrite it. Used by
 // `kafka2pg offsets reset`.
-func (s *OffsetStore) Set(ctx context.Context, q Execer, topic string, partition int32, next int64, owner string) error {
+func (s *OffsetStore) Set(ctx context.Context, q ddl.Execer, topic string, partition int32, next int64, owner string) error {
 	_, err := q.Exec(ctx, `INSERT INTO `+s.Table()+` AS o ("group", "topic", "partition", "next_offset", "owner_epoch", "owner")
 VALUES ($1, $2, $3, $4, 1, $5)
 ON CONFLICT ("group", "topic", "partition") DO UPDATE

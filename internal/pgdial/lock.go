@@ -1,42 +1,13 @@
-package pgwrite
+package pgdial
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/kafka2pg/kafka2pg/config"
 )
-
-// quoteList quotes column names for SQL text.
-func quoteList(cols []string, prefix string) string {
-	var b strings.Builder
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(prefix)
-		b.WriteString(pgx.Identifier{c}.Sanitize())
-	}
-	return b.String()
-}
-
-// ddlLockKey is the advisory lock every kafka2pg instance takes around the
-// DDL it runs at start: CREATE TABLE IF NOT EXISTS is not safe against a
-// concurrent twin (one of them fails on pg_type's unique index), and a group
-// of instances usually starts together.
-const ddlLockKey = 0x6b61666b61327067 // "kafka2pg"
-
-// CreateIfMissing runs a CREATE … IF NOT EXISTS statement serialised across
-// instances by a transaction-scoped advisory lock. Both statements go in one
-// simple-protocol query, which PostgreSQL runs as one transaction (or inside
-// q's transaction when q is one).
-func CreateIfMissing(ctx context.Context, q Execer, ddl string) error {
-	_, err := q.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", int64(ddlLockKey), ddl))
-	return err
-}
 
 // TryLock takes the advisory lock named key on a connection of its own and
 // holds it until release is called (or the process dies: the server frees

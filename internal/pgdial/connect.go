@@ -1,4 +1,6 @@
-package pgwrite
+// Package pgdial opens kafka2pg's connections to PostgreSQL: single
+// connections, pools, and the advisory lock held on a connection of its own.
+package pgdial
 
 import (
 	"context"
@@ -96,8 +98,8 @@ func markPooler(conn *pgx.Conn, pg config.Postgres) {
 	}
 }
 
-// throughPooler reports whether conn goes through a transaction-mode pooler.
-func throughPooler(conn *pgx.Conn) bool {
+// ThroughPooler reports whether conn goes through a transaction-mode pooler.
+func ThroughPooler(conn *pgx.Conn) bool {
 	return conn.PgConn().CustomData()[poolerKey] != nil
 }
 
