@@ -35,9 +35,12 @@
 //     so 1e3 and 5.0 are accepted, 1.5 is not, and 9223372036854775807 fits
 //     bigint while 9223372036854775808 does not. A string holding such a
 //     number ("42") is accepted too. Anything else is rejected.
-//   - numeric → pgtype.Numeric, exact from the number's text or a numeric
-//     string, keeping its scale ("1.50" stays 1.50); the strings NaN,
-//     Infinity, -Infinity, inf and -inf (any case) give the special values.
+//   - numeric → Decimal when the value has at most 18 significant digits
+//     (an int64 coefficient and an exponent: no big.Int), otherwise
+//     pgtype.Numeric; exact from the number's text or a numeric string,
+//     keeping its scale ("1.50" stays 1.50); the strings NaN, Infinity,
+//     -Infinity, inf and -inf (any case) give the special values, as
+//     pgtype.Numeric. (Arrays of numeric hold pgtype.Numeric elements.)
 //     For numeric(p,s) the value is rounded to s fraction digits, half away
 //     from zero, and rejected when more than p-s digits remain before the
 //     point, or when it is infinite, exactly as PostgreSQL does.
