@@ -88,11 +88,17 @@ func TestDo(t *testing.T) {
 func TestDoFirstAttempt(t *testing.T) {
 	ctx := context.Background()
 	p := Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: 30 * time.Millisecond}
-	n := testing.AllocsPerRun(100, func() {
+	once := func() {
 		if err := Do(ctx, p, nil, Hooks{}, func(int) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
+	// The least of three: AllocsPerRun counts the whole process's
+	// allocations, and another goroutine can only add to one measurement.
+	n := testing.AllocsPerRun(100, once)
+	for range 2 {
+		n = min(n, testing.AllocsPerRun(100, once))
+	}
 	if n != 0 {
 		t.Fatalf("a first attempt that succeeds allocates %v times", n)
 	}

@@ -721,7 +721,7 @@ func TestHugeLengthsFailFast(t *testing.T) {
 		if _, _, err := d.Decode(context.Background(), data, &a); !codec.IsDecodeError(err) {
 			t.Fatalf("id %d: err = %v", id, err)
 		}
-		allocs := testing.AllocsPerRun(100, func() {
+		allocs := leastAllocs(func() {
 			a.Reset()
 			_, _, _ = d.Decode(context.Background(), data, &a)
 		})
@@ -730,6 +730,18 @@ func TestHugeLengthsFailFast(t *testing.T) {
 			t.Errorf("id %d: %v allocations for a 2^40 length", id, allocs)
 		}
 	}
+}
+
+// leastAllocs is the least of three testing.AllocsPerRun(100, f): it counts
+// the whole process's allocations, so another goroutine still running (a
+// finished test's, the runtime's) can only add to one measurement. Under
+// make test's load a single measurement read 9 where f makes 8.
+func leastAllocs(f func()) float64 {
+	n := testing.AllocsPerRun(100, f)
+	for range 2 {
+		n = min(n, testing.AllocsPerRun(100, f))
+	}
+	return n
 }
 
 func TestDecodeAllocations(t *testing.T) {
@@ -741,7 +753,7 @@ func TestDecodeAllocations(t *testing.T) {
 	if _, _, err := d.Decode(context.Background(), data, &a); err != nil {
 		t.Fatal(err)
 	}
-	allocs := testing.AllocsPerRun(100, func() {
+	allocs := leastAllocs(func() {
 		a.Reset()
 		if _, _, err := d.Decode(context.Background(), data, &a); err != nil {
 			t.Fatal(err)
