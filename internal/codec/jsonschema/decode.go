@@ -67,11 +67,18 @@ func (c *compiled) decodeIn(payload []byte, p *fastjson.Parser, w *work) (*fastj
 		return nil, codec.Errorf("schema id %d: payload is not valid UTF-8", c.id)
 	}
 	v, err := p.ParseBytes(payload)
-	if err == nil {
-		// fastjson's parser is lenient (NaN, leading zeros, bad escapes);
-		// its validator is not, and runs after the parser has bounded the
-		// nesting depth.
-		err = fastjson.ValidateBytes(payload)
+	// fastjson's parser is lenient where JSON is strict in two places:
+	// numbers (NaN, Inf, leading zeros, "1.", "+1") and escapes in
+	// strings. Everything else it refuses as JSON does. Its validator is
+	// strict, but is a second pass over every byte, so it runs only when
+	// needed: when the payload has a backslash (escapes to check), when
+	// there is no fast check, or when the fast check does not prove the
+	// record valid. The fast check holds every number to JSON's grammar
+	// (strictNumber) on its one walk over the whole value, so a record it
+	// accepts without the validator has no lenient number, and no escape.
+	strict := err == nil && (c.fast == nil || bytes.IndexByte(payload, '\\') >= 0)
+	if strict {
+		err = fastjson.ValidateBytes(payload) // after the parser bounded the depth
 	}
 	if err == nil && hasControl(payload) && !json.Valid(payload) {
 		// fastjson's validator misses a control character in a string
@@ -86,6 +93,9 @@ func (c *compiled) decodeIn(payload []byte, p *fastjson.Parser, w *work) (*fastj
 			return v, nil
 		}
 		w.keys = w.keys[:0]
+		if !strict && fastjson.ValidateBytes(payload) != nil {
+			return nil, c.syntaxError(payload)
+		}
 	}
 	inst, err := w.build(v)
 	if err != nil {
@@ -246,6 +256,45 @@ const (
 	maxNumberLen      = 1000
 	maxNumberExponent = 1000
 )
+
+// strictNumber reports whether text is a number as JSON writes it:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?. fastjson's parser also
+// takes NaN, Inf, "01", "1.", ".5", "+1" and "1-2".
+func strictNumber(text []byte) bool {
+	i, n := 0, len(text)
+	if i < n && text[i] == '-' {
+		i++
+	}
+	switch {
+	case i < n && text[i] == '0':
+		i++
+	case i < n && text[i] >= '1' && text[i] <= '9':
+		for i++; i < n && text[i] >= '0' && text[i] <= '9'; i++ {
+		}
+	default:
+		return false
+	}
+	if i < n && text[i] == '.' {
+		i++
+		if i == n || text[i] < '0' || text[i] > '9' {
+			return false
+		}
+		for i++; i < n && text[i] >= '0' && text[i] <= '9'; i++ {
+		}
+	}
+	if i < n && text[i]|0x20 == 'e' {
+		i++
+		if i < n && (text[i] == '+' || text[i] == '-') {
+			i++
+		}
+		if i == n || text[i] < '0' || text[i] > '9' {
+			return false
+		}
+		for i++; i < n && text[i] >= '0' && text[i] <= '9'; i++ {
+		}
+	}
+	return i == n
+}
 
 // checkNumber rejects a number outside the limits above.
 func checkNumber(text []byte) error {

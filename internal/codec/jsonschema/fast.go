@@ -642,7 +642,8 @@ const maxScannedKeys = 16
 
 // verify proves v valid against n (nil: anything goes) and makes the
 // checks build makes (no key twice in an object, numbers within limits),
-// all in one pass over v. It returns false when it cannot prove v valid or
+// and holds every number to JSON's grammar (which the parser does not),
+// all in one pass over the whole of v. It returns false when it cannot prove v valid or
 // a check fails: the caller then takes the general path, which decides and
 // words the error. A node that is not simple is checked by check, and v
 // walked for the rest as if unconstrained.
@@ -745,7 +746,7 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 		return true
 	case fastjson.TypeNumber:
 		w.num = v.MarshalTo(w.num[:0])
-		return plainNumber(w.num) || checkNumber(w.num) == nil
+		return strictNumber(w.num) && (plainNumber(w.num) || checkNumber(w.num) == nil)
 	}
 	return true
 }

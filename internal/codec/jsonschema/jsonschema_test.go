@@ -2,6 +2,7 @@ package jsonschema
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -322,6 +323,22 @@ func TestInvalidPayload(t *testing.T) {
 		{"control character before an escape", "{\"id\":1,\"note\":\"\x11\\n\"}", "schema id 7: payload is not valid JSON: invalid character '\\x11' in string literal at byte 17"},
 		{"control character in a key", "{\"i\x01\\n\":1}", "schema id 7: payload is not valid JSON: invalid character '\\x01' in string literal"},
 		{"trailing comma", `{"id":1,}`, "schema id 7: payload is not valid JSON"},
+		// Numbers fastjson's parser takes and JSON does not, where the
+		// schema constrains them and where nothing does (the fast check's
+		// walk must catch them without the validator's pass).
+		{"NaN in an array", `{"id":1,"lines":[{"qty":nan}]}`, "schema id 7: payload is not valid JSON"},
+		{"Inf", `{"id":1,"price":-Inf}`, "schema id 7: payload is not valid JSON"},
+		{"plus sign", `{"id":+1}`, "schema id 7: payload is not valid JSON"},
+		{"trailing dot", `{"id":1,"price":1.}`, "schema id 7: payload is not valid JSON"},
+		{"leading dot", `{"id":1,"price":.5}`, "schema id 7: payload is not valid JSON"},
+		{"dot before exponent", `{"id":1,"price":1.e5}`, "schema id 7: payload is not valid JSON"},
+		{"empty exponent", `{"id":1,"price":1e+}`, "schema id 7: payload is not valid JSON"},
+		{"minus alone", `{"id":1,"price":-}`, "schema id 7: payload is not valid JSON"},
+		{"minus inside", `{"id":1,"price":1-2}`, "schema id 7: payload is not valid JSON"},
+		{"double zero", `{"id":-00}`, "schema id 7: payload is not valid JSON"},
+		{"unconstrained leading zero", `{"id":1,"meta":{"x":[1,2,03]}}`, "schema id 7: payload is not valid JSON"},
+		{"unconstrained NaN", `{"id":1,"meta":NaN}`, "schema id 7: payload is not valid JSON"},
+		{"bad escape in a key", `{"id":1,"\q":1}`, "schema id 7: payload is not valid JSON"},
 		{"invalid UTF-8", "{\"id\":1,\"note\":\"\xff\"}", "schema id 7: payload is not valid UTF-8"},
 		{"too deep", strings.Repeat("[", 400) + strings.Repeat("]", 400), "schema id 7: payload is not valid JSON: nested deeper than 300 levels"},
 		{"huge exponent", `{"id":1,"price":1E01000010}`, `schema id 7: /price: number 1E01000010 has an exponent beyond ±1000`},
@@ -829,5 +846,19 @@ func TestTypeDerivationEdgeCases(t *testing.T) {
 				t.Errorf("type\n got %q\nwant %q", sb.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestStrictNumber holds strictNumber to encoding/json on number texts
+// fastjson's parser takes.
+func TestStrictNumber(t *testing.T) {
+	for _, s := range []string{
+		"0", "-0", "7", "-7", "10", "1234567890", "0.5", "-0.0", "1.25", "0e0", "1E+2", "1e-2", "2.5E10", "-1.0e-0",
+		"", "-", "+", "+1", "01", "-01", "00", "1.", ".5", "-.5", "1.e5", "1e", "1e+", "1E-", "e5", "1-2", "1+2",
+		"--1", "1..2", "1e5.5", "NaN", "nan", "Inf", "-Inf", "+inf", "0x10", "1_000", "1ee5", "0.5.",
+	} {
+		if got, want := strictNumber([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("strictNumber(%q) = %v, encoding/json says %v", s, got, want)
+		}
 	}
 }
