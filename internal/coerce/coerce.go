@@ -223,14 +223,7 @@ func (t *Type) jsonNumeric(v *fastjson.Value) (pgtype.Numeric, error) {
 // jsonNumericValue is jsonNumeric for a column value: a Decimal or a
 // pgtype.Numeric (see numericValue).
 func (t *Type) jsonNumericValue(v *fastjson.Value) (any, error) {
-	d, n, isDec, err := t.jsonNumericParts(v)
-	switch {
-	case err != nil:
-		return nil, err
-	case isDec:
-		return d, nil
-	}
-	return n, nil
+	return numericAny(t.jsonNumericParts(v))
 }
 
 // jsonNumericParts is jsonNumericValue unboxed: d when isDec, else n.

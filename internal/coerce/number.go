@@ -280,7 +280,12 @@ func (t *Type) parseNumeric(s string, strict, fromText bool) (pgtype.Numeric, er
 // fit one (an amount, a rate: nearly every value), a pgtype.Numeric when
 // they do not or the value is NaN or an infinity. Same value, same errors.
 func (t *Type) numericValue(s string, strict, fromText bool) (any, error) {
-	d, n, isDec, err := t.parseNumericValue(s, strict, fromText)
+	return numericAny(t.parseNumericValue(s, strict, fromText))
+}
+
+// numericAny boxes the result of parseNumericValue or jsonNumericParts: d
+// when isDec, else n.
+func numericAny(d Decimal, n pgtype.Numeric, isDec bool, err error) (any, error) {
 	switch {
 	case err != nil:
 		return nil, err
