@@ -88,6 +88,7 @@ type connectEntry struct {
 	typDone bool
 	schema  *fastjson.Value // kept until typ is computed (WantTypes)
 	parser  *fastjson.Parser
+	key     string // the schema's text, as the envelope carried it
 }
 
 // compileConnect compiles schema (nil or not an object: no conversion).
@@ -451,6 +452,58 @@ func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
 		i++
 	}
 }
+
+// sameSchema returns the payload's span of an envelope laid out as
+// {"schema": <schema>, "payload": <payload>} (any whitespace between the
+// tokens) whose schema text is exactly schema, a complete JSON value
+// envelopeSpans took from an earlier envelope: the same bytes make the same
+// value, so they need no scanning. The span runs to the envelope's closing
+// brace; it is one JSON value only if nothing follows the payload, which
+// the caller's parser checks. ok is false for any other layout.
+func sameSchema(data []byte, schema string) (payload []byte, ok bool) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(data, i+1)
+	if i = skipToken(data, i, `"schema"`); i < 0 {
+		return nil, false
+	}
+	if i = skipToken(data, i, ":"); i < 0 {
+		return nil, false
+	}
+	if i = skipToken(data, i, schema); i < 0 {
+		return nil, false
+	}
+	if i = skipToken(data, i, ","); i < 0 {
+		return nil, false
+	}
+	if i = skipToken(data, i, `"payload"`); i < 0 {
+		return nil, false
+	}
+	if i = skipToken(data, i, ":"); i < 0 {
+		return nil, false
+	}
+	end := len(data)
+	for end > i && isSpace(data[end-1]) {
+		end--
+	}
+	if end <= i || data[end-1] != '}' {
+		return nil, false
+	}
+	return data[i : end-1], true
+}
+
+// skipToken returns the index after tok at data[i] and the whitespace after
+// it, or -1 when data[i:] does not start with tok.
+func skipToken(data []byte, i int, tok string) int {
+	if len(data)-i < len(tok) || string(data[i:i+len(tok)]) != tok {
+		return -1
+	}
+	return skipSpace(data, i+len(tok))
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 func skipSpace(data []byte, i int) int {
 	for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r') {

@@ -253,3 +253,99 @@ func TestDecodeConnectRepeatedKey(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+// After a first envelope, one whose schema text is the same is recognised
+// without scanning the schema (sameSchema); whatever the layout after it,
+// Decode still returns what unwrapConnect returns for the parsed envelope,
+// or fails where it fails.
+func TestDecodeConnectSameSchema(t *testing.T) {
+	const sc = `{"type":"struct","fields":[{"field":"p","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}},{"field":"s","type":"string"}]}`
+	p1 := `{"p":"` + unscaled(12345) + `","s":"a}b"}`
+	tests := []struct {
+		in   string
+		fast bool // sameSchema takes it (the payload may still fail to parse alone)
+	}{
+		{`{"schema":` + sc + `,"payload":` + p1 + `}`, true},
+		{" {\n \"schema\" : " + sc + " ,\t\"payload\" :\r" + p1 + " } \n", true},
+		{`{"schema":` + sc + `,"payload":null}`, true},
+		{`{"schema":` + sc + `,"payload":{"p":"` + unscaled(-7) + `"}}`, true},
+		// more keys after the payload, or the payload twice: the general
+		// path takes the first payload and ignores the rest
+		{`{"schema":` + sc + `,"payload":` + p1 + `,"x":{"y":[1]}}`, true},
+		{`{"schema":` + sc + `,"payload":` + p1 + `,"payload":{"p":"AAE="}}`, true},
+		// malformed: both fail
+		{`{"schema":` + sc + `,"payload":` + p1, true},
+		{`{"schema":` + sc + `,"payload":` + p1 + `}}`, true},
+		{`{"schema":` + sc + `,"payload":` + p1 + `} x`, false},
+		{`{"schema":` + sc + `,"payload":}`, true},
+		{`{"schema":` + sc + `x,"payload":` + p1 + `}`, false},
+		// other layouts and other schemas: the general path
+		{`{"payload":` + p1 + `,"schema":` + sc + `}`, false},
+		{`{"schema":` + sc[:len(sc)-1] + `,"optional":true},"payload":` + p1 + `}`, false},
+		{`{"schema":{"type":"string"},"payload":"` + sc + `"}`, false},
+		{`{"schema":` + sc + `,"payload":` + p1 + `}`, true},
+	}
+	var s Scratch
+	prime := []byte(tests[0].in)
+	if _, _, err := Connect.Decode(t.Context(), prime, &s, "value"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		if _, ok := sameSchema([]byte(tt.in), sc); ok != tt.fast {
+			t.Errorf("%s: sameSchema ok = %v, want %v", tt.in, ok, tt.fast)
+		}
+		// After a record of another schema as well as after one of this.
+		for _, before := range [][]byte{prime, []byte(`{"schema":{"type":"string"},"payload":"x"}`)} {
+			s.Reset()
+			if _, _, err := Connect.Decode(t.Context(), before, &s, "value"); err != nil {
+				t.Fatal(err)
+			}
+			s.Reset()
+			got, _, err := Connect.Decode(t.Context(), []byte(tt.in), &s, "value")
+			var p fastjson.Parser
+			v, perr := p.Parse(tt.in)
+			var want *fastjson.Value
+			var werr error
+			if perr != nil {
+				werr = perr
+			} else {
+				var a fastjson.Arena
+				want, werr = unwrapConnect(v, &a)
+			}
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("%s: Decode error %v, unwrapConnect error %v", tt.in, err, werr)
+			}
+			if err == nil && ((got == nil) != (want == nil) || got != nil && got.String() != want.String()) {
+				t.Fatalf("%s:\n Decode        %s\n unwrapConnect %s", tt.in, got, want)
+			}
+		}
+	}
+}
+
+// FuzzDecodeConnectSameSchema decodes after a first envelope of a known
+// schema, so that the same-schema path is taken, and compares with a
+// decoder that has seen nothing (the general path) on every input, valid
+// JSON or not.
+func FuzzDecodeConnectSameSchema(f *testing.F) {
+	const sc = `{"type":"struct","fields":[{"field":"p","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"1"}}]}`
+	f.Add(`{"schema":` + sc + `,"payload":{"p":"/w=="}}`)
+	f.Add(`{"schema":` + sc + ` , "payload" : {"p":"AQ=="} , "z" : 1 }`)
+	f.Add(`{"schema":` + sc + `,"payload":null}`)
+	f.Add(`{"schema":` + sc + `,"payload":{"p":"AQ=="}}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		var s Scratch
+		if _, _, err := Connect.Decode(context.Background(), []byte(`{"schema":`+sc+`,"payload":{"p":"AA=="}}`), &s, "value"); err != nil {
+			t.Fatal(err)
+		}
+		s.Reset()
+		got, _, err := Connect.Decode(context.Background(), []byte(in), &s, "value")
+		var fresh Scratch
+		want, _, werr := Connect.Decode(context.Background(), []byte(in), &fresh, "value")
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: after a first envelope error %v, alone error %v", in, err, werr)
+		}
+		if err == nil && ((got == nil) != (want == nil) || got != nil && got.String() != want.String()) {
+			t.Fatalf("%q:\n after a first envelope %v\n alone                  %v", in, got, want)
+		}
+	})
+}

@@ -67,6 +67,10 @@ type Scratch struct {
 	// connect caches json-connect schemas, compiled, by their text: a
 	// producer sends the same schema with every record (at most 256 kept).
 	connect map[string]*connectEntry
+	// lastConnect is the entry of the last key (0) and value (1) envelope
+	// decoded: the next record of a topic almost always carries the same
+	// schema text, which sameSchema then recognises by comparing bytes.
+	lastConnect [2]*connectEntry
 	// Memory of json-connect conversions, reset with the arena: decimal
 	// texts, and one parser per Json document.
 	buf     []byte
@@ -128,6 +132,21 @@ func (f *Format) Decode(ctx context.Context, data []byte, s *Scratch, what strin
 // looked up among the compiled schemas (compiled on first sight), and only
 // the payload is parsed and converted.
 func (s *Scratch) decodeConnect(data []byte, what string) (*fastjson.Value, *codec.Type, error) {
+	slot := 1
+	if what == "key" {
+		slot = 0
+	}
+	if e := s.lastConnect[slot]; e != nil {
+		// The schema text of the last envelope, at the place the common
+		// layout puts it: only the payload is left to find and parse. Any
+		// other layout, or a payload that is not one JSON value (more keys
+		// after it), takes the general path below, which decides.
+		if payload, ok := sameSchema(data, e.key); ok {
+			if v, err := s.parser.ParseBytes(payload); err == nil {
+				return s.convertConnect(e, v)
+			}
+		}
+	}
 	schema, payload, ok := envelopeSpans(data)
 	if !ok {
 		// Not a plain envelope: parse it all for the precise error.
@@ -149,10 +168,17 @@ func (s *Scratch) decodeConnect(data []byte, what string) (*fastjson.Value, *cod
 	if err != nil {
 		return nil, nil, err
 	}
+	s.lastConnect[slot] = e
 	v, err := s.parser.ParseBytes(payload)
 	if err != nil {
 		return nil, nil, codec.Errorf("%s is not valid JSON: %v", what, err)
 	}
+	return s.convertConnect(e, v)
+}
+
+// convertConnect converts v, an envelope's parsed payload, with e, its
+// compiled schema.
+func (s *Scratch) convertConnect(e *connectEntry, v *fastjson.Value) (*fastjson.Value, *codec.Type, error) {
 	var typ *codec.Type
 	if s.WantTypes {
 		typ = e.codecType()
@@ -178,11 +204,11 @@ func (s *Scratch) connectEntry(span []byte, what string) (*connectEntry, error) 
 	if err != nil {
 		return nil, codec.Errorf("%s is not valid JSON: %v", what, err)
 	}
-	e := &connectEntry{conv: compileConnect(sv, 0), schema: sv, parser: p}
+	e := &connectEntry{conv: compileConnect(sv, 0), schema: sv, parser: p, key: string(span)}
 	if s.connect == nil || len(s.connect) >= 256 {
 		s.connect = map[string]*connectEntry{}
 	}
-	s.connect[string(span)] = e
+	s.connect[e.key] = e
 	return e, nil
 }
 
