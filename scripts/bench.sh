@@ -659,7 +659,7 @@ MAX_RSS=0
     done
     printf '\n"Outside the log span": wall time before the log'"'"'s "kafka2pg starting" and after its "totals" line (process start-up, exit). '
     printf '"Last batch began at": the newest `ingested_at` (the start of the last transaction that inserted a row; updates in upsert mode do not change it), in seconds after the process started; '
-    printf '"after it": the rest of the wall time: that batch'"'"'s write, the wait for the next offset commit to Kafka (a 1 s ticker) that `--stop-at-end` waits for, and the exit; '
+    printf '"after it": the rest of the wall time: that batch'"'"'s write, the offset commit to Kafka that `--stop-at-end` waits for (made as soon as a partition reaches its end offset), and the exit; '
     printf '"ratio up to it": ceiling wall ÷ "last batch began at", an optimistic ratio that leaves that tail out (median %s). ' "$(fmt "$(median "${lratios[@]}")" 2)"
     printf 'The headline ratio is the end-to-end one.\n\n'
 
