@@ -9,7 +9,6 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
-	"github.com/valyala/fastjson"
 )
 
 func dbzMapper(t *testing.T, truncateFail bool) *Mapper {
@@ -112,38 +111,6 @@ func TestFlattenAndEvolve(t *testing.T) {
 	}
 	if kinds["address_zip"] != codec.KindString || kinds["seen"] != codec.KindTimestamp || kinds["n"] != codec.KindInt64 || len(kinds) != 3 {
 		t.Fatalf("fields = %v", kinds)
-	}
-}
-
-func TestInferMerge(t *testing.T) {
-	recs := []string{`{"a": 1, "b": "x", "c": "2024-05-01T12:00:00+02:00", "d": {"e": 1}}`, `{"a": 1.5, "b": 2, "c": "not a time", "f": [1]}`}
-	var typ *codec.Type
-	var p fastjson.Parser
-	for _, r := range recs {
-		v, err := p.Parse(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		typ = mergeType(typ, inferType(v, false, 0))
-	}
-	want := map[string]codec.Kind{"a": codec.KindDecimal, "b": codec.KindJSON, "c": codec.KindString, "d": codec.KindJSON, "f": codec.KindJSON}
-	for _, f := range typ.Fields {
-		if want[f.Name] != f.Type.Kind {
-			t.Errorf("%s: %v, want %v", f.Name, f.Type.Kind, want[f.Name])
-		}
-	}
-	if len(typ.Fields) != len(want) {
-		t.Errorf("fields = %+v", typ.Fields)
-	}
-	for _, s := range []string{"2024-05-01T12:00:00Z", "2024-05-01 12:00:00.123456-07:00"} {
-		if !looksLikeTimestamp(s) {
-			t.Errorf("%q not a timestamp", s)
-		}
-	}
-	for _, s := range []string{"2024-05-01", "2024-05-01T12:00:00", "2024-05-01T12:00:00.Z", "yesterday at noon, UTC!!"} {
-		if looksLikeTimestamp(s) {
-			t.Errorf("%q is a timestamp", s)
-		}
 	}
 }
 

@@ -24,7 +24,7 @@ type Shape struct {
 
 // Describe learns the shape of a route's records from recs: the schema of
 // the first record that has one (registry formats, json-connect), else the
-// types seen across the schemaless records (see inferType). Records that do
+// types seen across the schemaless records (see codec.InferType). Records that do
 // not decode, tombstones and deletes are passed over. It returns nil when no
 // record says anything, and a registry error as is. spec.Table is not used.
 func Describe(ctx context.Context, spec Spec, recs []*kgo.Record) (*Shape, error) {
@@ -51,32 +51,32 @@ func Describe(ctx context.Context, spec Spec, recs []*kgo.Record) (*Shape, error
 			continue
 		}
 		if d.typ != nil {
-			s := &Shape{Fields: flattenFields(d.typ, spec.Flatten), Records: 1}
+			s := &Shape{Fields: codec.FlattenFields(d.typ, spec.Flatten), Records: 1}
 			switch {
 			case d.keyTyp != nil && d.keyTyp.Kind == codec.KindRecord:
-				s.Key = flattenFields(d.keyTyp, false)
+				s.Key = codec.FlattenFields(d.keyTyp, false)
 			case d.key != nil:
-				if kt := inferType(d.key, false, 0); kt != nil {
-					s.Key = flattenFields(kt, false)
+				if kt := codec.InferType(d.key, false); kt != nil {
+					s.Key = codec.FlattenFields(kt, false)
 				}
 			}
 			return s, nil
 		}
 		n++
-		val = mergeType(val, inferType(d.value, spec.Flatten, 0))
+		val = codec.MergeTypes(val, codec.InferType(d.value, spec.Flatten))
 		if d.key != nil {
-			key = mergeType(key, inferType(d.key, false, 0))
+			key = codec.MergeTypes(key, codec.InferType(d.key, false))
 		}
 	}
 	if val == nil || val.Kind != codec.KindRecord {
 		return nil, nil
 	}
-	s := &Shape{Fields: flattenFields(val, spec.Flatten), Inferred: true, Records: n}
+	s := &Shape{Fields: codec.FlattenFields(val, spec.Flatten), Inferred: true, Records: n}
 	for i := range s.Fields {
 		s.Fields[i].Optional = true // one batch cannot prove a field is always there
 	}
 	if key != nil && key.Kind == codec.KindRecord {
-		s.Key = flattenFields(key, false)
+		s.Key = codec.FlattenFields(key, false)
 	}
 	return s, nil
 }

@@ -60,7 +60,7 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		if len(prefix) > 0 {
 			name = append(append(prefix[:len(prefix):len(prefix)], '_'), key...)
 		}
-		if m.spec.Flatten && fv.Type() == fastjson.TypeObject && depth < maxFlattenDepth {
+		if m.spec.Flatten && fv.Type() == fastjson.TypeObject && depth < codec.MaxFlattenDepth {
 			var ft *codec.Type
 			if typ != nil {
 				if f := typ.Field(string(key)); f != nil {
@@ -132,7 +132,7 @@ func setColumn[F string | []byte](m *Mapper, r *kgo.Record, row *table.Row, fiel
 func (m *Mapper) checkSchema(r *kgo.Record, typ *codec.Type) error {
 	res, ok := m.fits[typ]
 	if !ok {
-		fields := flattenFields(typ, m.spec.Flatten)
+		fields := codec.FlattenFields(typ, m.spec.Flatten)
 		for j := range fields {
 			if i, ok := m.lookup([]byte(fields[j].Name)); ok {
 				fields[j].Name = m.spec.Table.Columns[i].Name
@@ -169,11 +169,11 @@ func (m *Mapper) Reject(typ *codec.Type, err error) {
 // schemalessFields is every field of a schemaless record with the type its
 // value suggests, for auto_evolve.
 func (m *Mapper) schemalessFields(v *fastjson.Value) []codec.Field {
-	t := inferType(v, m.spec.Flatten, 0)
+	t := codec.InferType(v, m.spec.Flatten)
 	if t == nil || t.Kind != codec.KindRecord {
 		return nil
 	}
-	fields := flattenFields(t, m.spec.Flatten)
+	fields := codec.FlattenFields(t, m.spec.Flatten)
 	out := fields[:0]
 	for _, f := range fields {
 		// A field with a column was mapped and coerced already: the type

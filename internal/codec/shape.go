@@ -1,12 +1,10 @@
-package transform
+package codec
 
 import (
 	"strconv"
 	"strings"
 
 	"github.com/valyala/fastjson"
-
-	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // A shape is the list of columns a record needs, as schema fields: what
@@ -14,14 +12,16 @@ import (
 // table. With flatten, nested records are expanded into their leaves
 // (a.b → a_b); otherwise they are one jsonb column.
 
-// flattenFields returns t's fields as columns.
-func flattenFields(t *codec.Type, flatten bool) []codec.Field {
-	var out []codec.Field
-	var walk func(prefix string, fs []codec.Field, optional bool, depth int)
-	walk = func(prefix string, fs []codec.Field, optional bool, depth int) {
+// FlattenFields returns t's fields as columns: with flatten, the fields of
+// nested records become columns of their own (a.b → a_b), down to
+// MaxFlattenDepth.
+func FlattenFields(t *Type, flatten bool) []Field {
+	var out []Field
+	var walk func(prefix string, fs []Field, optional bool, depth int)
+	walk = func(prefix string, fs []Field, optional bool, depth int) {
 		for _, f := range fs {
 			name := prefix + f.Name
-			if flatten && f.Type.Kind == codec.KindRecord && len(f.Type.Fields) > 0 && depth < maxFlattenDepth {
+			if flatten && f.Type.Kind == KindRecord && len(f.Type.Fields) > 0 && depth < MaxFlattenDepth {
 				walk(name+"_", f.Type.Fields, optional || f.Optional, depth+1)
 				continue
 			}
@@ -34,74 +34,76 @@ func flattenFields(t *codec.Type, flatten bool) []codec.Field {
 	return out
 }
 
-// maxFlattenDepth bounds flattening (and hostile nesting).
-const maxFlattenDepth = 16
+// MaxFlattenDepth bounds flattening (and hostile nesting).
+const MaxFlattenDepth = 16
 
-// inferType guesses the schema type of a schemaless JSON value: integers
+// InferType guesses the schema type of a schemaless JSON value: integers
 // that fit are bigint, other numbers numeric, RFC 3339 timestamps (with an
 // offset) timestamptz, other strings text, objects (records when
 // flattening) and arrays jsonb. Null says nothing (nil).
-func inferType(v *fastjson.Value, flatten bool, depth int) *codec.Type {
+func InferType(v *fastjson.Value, flatten bool) *Type { return inferType(v, flatten, 0) }
+
+func inferType(v *fastjson.Value, flatten bool, depth int) *Type {
 	switch v.Type() {
 	case fastjson.TypeTrue, fastjson.TypeFalse:
-		return &codec.Type{Kind: codec.KindBool}
+		return &Type{Kind: KindBool}
 	case fastjson.TypeNumber:
 		text := string(v.MarshalTo(nil))
 		if _, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return &codec.Type{Kind: codec.KindInt64}
+			return &Type{Kind: KindInt64}
 		}
-		return &codec.Type{Kind: codec.KindDecimal}
+		return &Type{Kind: KindDecimal}
 	case fastjson.TypeString:
 		if looksLikeTimestamp(string(v.GetStringBytes())) {
-			return &codec.Type{Kind: codec.KindTimestamp}
+			return &Type{Kind: KindTimestamp}
 		}
-		return &codec.Type{Kind: codec.KindString}
+		return &Type{Kind: KindString}
 	case fastjson.TypeObject:
-		if (flatten || depth == 0) && depth < maxFlattenDepth { // the top level is the record itself
-			t := &codec.Type{Kind: codec.KindRecord}
+		if (flatten || depth == 0) && depth < MaxFlattenDepth { // the top level is the record itself
+			t := &Type{Kind: KindRecord}
 			o, _ := v.Object()
 			o.Visit(func(k []byte, fv *fastjson.Value) {
 				if ft := inferType(fv, flatten, depth+1); ft != nil {
-					t.Fields = append(t.Fields, codec.Field{Name: string(k), Type: ft, Optional: true})
+					t.Fields = append(t.Fields, Field{Name: string(k), Type: ft, Optional: true})
 				}
 			})
 			return t
 		}
-		return &codec.Type{Kind: codec.KindJSON}
+		return &Type{Kind: KindJSON}
 	case fastjson.TypeArray:
-		return &codec.Type{Kind: codec.KindJSON}
+		return &Type{Kind: KindJSON}
 	}
 	return nil
 }
 
-// mergeType widens a to also hold b (both inferred): int and decimal give
+// MergeTypes widens a to also hold b (both inferred): int and decimal give
 // decimal, timestamp and string give string, records merge field by field,
 // anything else that differs gives jsonb.
-func mergeType(a, b *codec.Type) *codec.Type {
+func MergeTypes(a, b *Type) *Type {
 	switch {
 	case a == nil:
 		return b
-	case b == nil || a.Kind == b.Kind && a.Kind != codec.KindRecord:
+	case b == nil || a.Kind == b.Kind && a.Kind != KindRecord:
 		return a
-	case a.Kind == codec.KindRecord && b.Kind == codec.KindRecord:
-		out := &codec.Type{Kind: codec.KindRecord, Fields: append([]codec.Field(nil), a.Fields...)}
+	case a.Kind == KindRecord && b.Kind == KindRecord:
+		out := &Type{Kind: KindRecord, Fields: append([]Field(nil), a.Fields...)}
 		for _, f := range b.Fields {
 			if g := out.Field(f.Name); g != nil {
-				g.Type = mergeType(g.Type, f.Type)
+				g.Type = MergeTypes(g.Type, f.Type)
 			} else {
 				out.Fields = append(out.Fields, f)
 			}
 		}
 		return out
 	}
-	kinds := [2]codec.Kind{min(a.Kind, b.Kind), max(a.Kind, b.Kind)}
+	kinds := [2]Kind{min(a.Kind, b.Kind), max(a.Kind, b.Kind)}
 	switch kinds {
-	case [2]codec.Kind{codec.KindInt64, codec.KindDecimal}:
-		return &codec.Type{Kind: codec.KindDecimal}
-	case [2]codec.Kind{codec.KindString, codec.KindTimestamp}:
-		return &codec.Type{Kind: codec.KindString}
+	case [2]Kind{KindInt64, KindDecimal}:
+		return &Type{Kind: KindDecimal}
+	case [2]Kind{KindString, KindTimestamp}:
+		return &Type{Kind: KindString}
 	}
-	return &codec.Type{Kind: codec.KindJSON}
+	return &Type{Kind: KindJSON}
 }
 
 // looksLikeTimestamp reports an RFC 3339 date-time with an offset
