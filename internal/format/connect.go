@@ -462,27 +462,10 @@ func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
 // the caller's parser checks. ok is false for any other layout.
 func sameSchema(data []byte, schema string) (payload []byte, ok bool) {
 	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return nil, false
-	}
-	i = skipSpace(data, i+1)
-	if i = skipToken(data, i, `"schema"`); i < 0 {
-		return nil, false
-	}
-	if i = skipToken(data, i, ":"); i < 0 {
-		return nil, false
-	}
-	if i = skipToken(data, i, schema); i < 0 {
-		return nil, false
-	}
-	if i = skipToken(data, i, ","); i < 0 {
-		return nil, false
-	}
-	if i = skipToken(data, i, `"payload"`); i < 0 {
-		return nil, false
-	}
-	if i = skipToken(data, i, ":"); i < 0 {
-		return nil, false
+	for _, tok := range [...]string{"{", `"schema"`, ":", schema, ",", `"payload"`, ":"} {
+		if i = skipToken(data, i, tok); i < 0 {
+			return nil, false
+		}
 	}
 	end := len(data)
 	for end > i && isSpace(data[end-1]) {
@@ -506,7 +489,7 @@ func skipToken(data []byte, i int, tok string) int {
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
 
 func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r') {
+	for i < len(data) && isSpace(data[i]) {
 		i++
 	}
 	return i

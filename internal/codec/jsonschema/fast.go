@@ -643,9 +643,9 @@ const maxScannedKeys = 16
 // verify proves v valid against n (nil: anything goes) and makes the
 // checks build makes (no key twice in an object, numbers within limits),
 // and holds every number to JSON's grammar (which the parser does not),
-// all in one pass over the whole of v. It returns false when it cannot prove v valid or
-// a check fails: the caller then takes the general path, which decides and
-// words the error. A node that is not simple is checked by check, and v
+// all in one pass over the whole of v. It returns false when it cannot
+// prove v valid or a check fails: the caller then takes the general path,
+// which decides and words the error. A node that is not simple is checked by check, and v
 // walked for the rest as if unconstrained.
 func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bool {
 	t := v.Type()
