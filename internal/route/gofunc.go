@@ -122,11 +122,7 @@ func (m *Mapper) funcRows(ctx context.Context, s *state, rec *transform.Record, 
 			return &transform.RecordError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 				Stage: transform.StageTransform, Field: fmt.Sprintf("rows[%d]", i), Reason: fmt.Sprintf("table %s does not exist", t.TableName)}
 		}
-		ts := s.targets[t]
-		if ts == nil {
-			ts = &tstate{}
-			s.targets[t] = ts
-		}
+		ts := s.target(t)
 		if ts.b != b {
 			if ts.pending {
 				return ErrFlush
