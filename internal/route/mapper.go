@@ -50,9 +50,10 @@ type state struct {
 	reader  *transform.Reader
 	vars    expr.Vars
 	targets map[*Target]*tstate
-	// list holds the tstates of targets, for the loops run on every
-	// record: ranging over a slice, not a map (whose iterator start cost
-	// about 5% of mapping an order record).
+	// list holds the tstates of targets, in the order they were added,
+	// for the loops run on every record: ranging over a map starts an
+	// iterator, which cost about a tenth of BenchmarkMapper's time per
+	// record. Entries are added by target and never removed.
 	list []*tstate
 	// Go transform run ahead (Prefetch): results by offset, and the
 	// readers of the goroutines that ran them.
