@@ -155,3 +155,15 @@ func (t *Type) FromJSONIn(v *fastjson.Value, b *Boxes) (any, error) {
 	}
 	return t.FromJSON(v)
 }
+
+// JSONTextIn is FromJSONIn's value for a json or jsonb column given the
+// text appendJSON would write for the value (compact, strings without
+// escapes to undo): the text copied into b. It reports false for a column
+// of another type.
+func (t *Type) JSONTextIn(j []byte, b *Boxes) (any, bool) {
+	if t.Kind != KindJSON && t.Kind != KindJSONB {
+		return nil, false
+	}
+	v, _ := boxIn(&b.byt, typeBytes, b.copyBytes(j), nil)
+	return v, true
+}

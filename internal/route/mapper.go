@@ -40,6 +40,7 @@ type Mapper struct {
 	routes   []*state
 	out      []Row
 	filtered bool // the last record was filtered out by a route and made no row
+	direct   int  // records a route mapped by the direct path (for tests)
 	log      *slog.Logger
 	m        *telemetry.Metrics
 }
@@ -225,6 +226,9 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 	if s.r.mode == table.Raw {
 		return m.mapRaw(ctx, s, r)
 	}
+	if m.mapDirect(s, r) {
+		return nil
+	}
 	rec, err := s.reader.Read(ctx, r)
 	if err != nil || rec.Skipped() {
 		return err
@@ -319,6 +323,33 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 			m.log.Info("auto_evolve: table changed", "table", t.TableName, "ddl", strings.Join(stmts, "; "))
 		}
 	}
+}
+
+// mapDirect maps r through a route of one table without expressions by
+// the direct path (transform.Mapper.MapDirect), when its table's current
+// version is the one the route's rows are mapped for. It reports false
+// when r must go the usual way.
+func (m *Mapper) mapDirect(s *state, r *kgo.Record) bool {
+	if s.r.Programs != nil || s.r.Func != nil || s.r.static == nil || r.Value == nil {
+		return false
+	}
+	b := s.r.static.Binding()
+	if b == nil {
+		return false
+	}
+	ts := s.target(s.r.static)
+	if ts.b != b || !ts.tm.Direct() {
+		return false
+	}
+	n := len(m.out)
+	m.out = append(m.out, Row{B: b})
+	if !ts.tm.MapDirect(r, &m.out[n].Row) {
+		m.out = m.out[:n]
+		return false
+	}
+	ts.added = true
+	m.direct++
+	return true
 }
 
 // mapRaw maps r into a raw table: the record itself, whatever it holds.

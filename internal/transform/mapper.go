@@ -91,6 +91,8 @@ type Mapper struct {
 	slab    rowSlab
 	boxes   coerce.Boxes // the column values of the rows, in shared chunks
 	order   []fieldSlot  // top-level fields by position, as last seen
+	direct  bool         // records may take the direct path (MapDirect)
+	jbuf    []byte       // the direct path's json/jsonb text
 }
 
 // rowSlab hands out rows' Vals and Set from allocations shared by
@@ -128,6 +130,7 @@ func NewMapper(spec Spec) (*Mapper, error) {
 	if m.spec.Value == nil {
 		m.spec.Value = format.JSON
 	}
+	m.direct = directOK(&m.spec)
 	m.own = NewReader(m.spec, spec.Evolve)
 	m.rd = &m.own.rd
 	for i, c := range t.Columns {
@@ -203,6 +206,9 @@ func (m *Mapper) Map(ctx context.Context, r *kgo.Record, row *table.Row) error {
 	if m.spec.Mode == table.Raw {
 		m.initRow(r, row)
 		return m.mapRaw(ctx, r, row)
+	}
+	if m.MapDirect(r, row) {
+		return nil
 	}
 	rec, err := m.own.Read(ctx, r)
 	if err != nil {

@@ -77,18 +77,10 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		}
 		var i int
 		var ok bool
-		if top && pos < len(m.order) && m.order[pos].name == string(name) {
-			i, ok = m.order[pos].col, m.order[pos].ok
+		if top {
+			i, ok = m.topColumn(pos, name)
 		} else {
 			i, ok = m.lookup(name)
-			if top && pos <= len(m.order) && pos < maxFieldSlots {
-				slot := fieldSlot{name: string(name), col: i, ok: ok}
-				if pos == len(m.order) {
-					m.order = append(m.order, slot)
-				} else {
-					m.order[pos] = slot
-				}
-			}
 		}
 		if !ok {
 			if m.spec.Evolve && m.d.typ == nil && fv.Type() != fastjson.TypeNull {
@@ -102,6 +94,24 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 		ferr = setColumn(m, r, row, name, i, fv)
 	})
 	return ferr
+}
+
+// topColumn finds the column of the top-level field name at position pos
+// of a record, through the field-order cache.
+func (m *Mapper) topColumn(pos int, name []byte) (int, bool) {
+	if pos < len(m.order) && m.order[pos].name == string(name) {
+		return m.order[pos].col, m.order[pos].ok
+	}
+	i, ok := m.lookup(name)
+	if pos <= len(m.order) && pos < maxFieldSlots {
+		slot := fieldSlot{name: string(name), col: i, ok: ok}
+		if pos == len(m.order) {
+			m.order = append(m.order, slot)
+		} else {
+			m.order[pos] = slot
+		}
+	}
+	return i, ok
 }
 
 // maxFieldSlots bounds the field-order cache (records with more top-level

@@ -1,0 +1,196 @@
+package transform
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/table"
+)
+
+// directTable has a column of every kind the direct path meets.
+func directTable(tb testing.TB) *table.Table {
+	ty := func(typname string, typtype byte, typmod int32, formatted string, elem *coerce.Type, labels []string) *coerce.Type {
+		ty, err := coerce.TypeFor(typname, typtype, typmod, formatted, 0, elem, labels)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return ty
+	}
+	text := ty("text", 'b', -1, "text", nil, nil)
+	c := func(name, typname string, typmod int32, formatted string, notNull bool) table.Column {
+		typtype, labels := byte('b'), []string(nil)
+		if typname == "status" {
+			typtype, labels = 'e', []string{"new", "paid", "abc"}
+		}
+		ty, err := coerce.TypeFor(typname, typtype, typmod, formatted, 0, text, labels)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return table.Column{Name: name, Type: ty, TypeName: formatted, NotNull: notNull}
+	}
+	return table.NewTable("public", "d", []table.Column{
+		c("id", "int8", -1, "bigint", true),
+		c("n4", "int4", -1, "integer", false),
+		c("n2", "int2", -1, "smallint", false),
+		c("txt", "text", -1, "text", false),
+		c("vc", "varchar", 5+4, "character varying(5)", false),
+		c("num", "numeric", -1, "numeric", false),
+		c("amount", "numeric", (12<<16|2)+4, "numeric(12,2)", false),
+		c("f8", "float8", -1, "double precision", false),
+		c("ok", "bool", -1, "boolean", false),
+		c("ts", "timestamptz", -1, "timestamp with time zone", false),
+		c("lts", "timestamp", -1, "timestamp without time zone", false),
+		c("day", "date", -1, "date", false),
+		c("u", "uuid", -1, "uuid", false),
+		c("doc", "jsonb", -1, "jsonb", false),
+		c("js", "json", -1, "json", false),
+		c("bin", "bytea", -1, "bytea", false),
+		c("tags", "_text", -1, "text[]", false),
+		c("req", "text", -1, "text", true),
+		c("st", "status", -1, "status", false),
+		{Name: "gen", TypeName: "bigint", Generated: true},
+	}, []string{"id"})
+}
+
+// directValues are values for fields, valid and not, for every kind.
+var directValues = []string{
+	`1`, `-7`, `0`, `12.5`, `-0.25`, `1e3`, `1E-2`, `2.50e+1`, `9223372036854775807`, `9223372036854775808`,
+	`-9223372036854775809`, `99999999999999999999999.5`, `01`, `1.`, `.5`, `-`, `1e`, `+1`, `0x10`, `NaN`, `Infinity`,
+	`"12.5"`, `"abc"`, `"toolongtext"`, `"2024-05-01T10:00:00Z"`, `"2024-05-01T10:00:00.123456+02:00"`, `"2024-05-01"`,
+	`"2024-13-01"`, `"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"`, `"aGVsbG8="`, `"not base64!"`, `"\u00e9"`, `"a\"b"`,
+	`"a\\b"`, "\"tab\there\"", `"é"`, "\"\xff\xfe\"", `""`, `"true"`, `"1"`, `"{\"a\":1}"`,
+	`true`, `false`, `null`, `tru`, `nul`, `falsey`,
+	`{}`, `[]`, `{"a":1}`, `{ "a" : [ 1 , 2.5 , "x" , true , null , { } ] }`, `[1,2,3]`, `["a","b"]`, `[["a"]]`,
+	`{"a":"\u0000"}`, "{\"a\":\"tab\there\"}", "[\"\x01\"]", `{"a":"é"}`, "{\"a\":\"\xff\"}", `{"a":01}`, `{"a":1,}`, `[1,]`, `{"a" 1}`, `[1 2]`, `{1:2}`,
+	`{"a":{"b":{"c":{"d":[[[[1]]]]}}}}`, `{"a":1,"a":2}`, `[` + strings.Repeat(`[`, 70) + strings.Repeat(`]`, 70) + `]`,
+}
+
+// directRecords are whole records: fields of every column with every value,
+// and records that are not what the direct path takes.
+func directRecords() []string {
+	cols := []string{"id", "n4", "n2", "txt", "vc", "num", "amount", "f8", "ok", "ts", "lts", "day", "u", "doc", "js", "bin", "tags", "st", "gen", "extra", "ID", "Txt"}
+	var out []string
+	for _, c := range cols {
+		for _, v := range directValues {
+			out = append(out, fmt.Sprintf(`{"id":3,"req":"r",%q:%s}`, c, v))
+			out = append(out, fmt.Sprintf(` { %q : %s , "req" : "r" , "id" : 4 } `, c, v))
+		}
+	}
+	return append(out,
+		`{"id":1,"req":"r"}`, `{"req":"r"}`, `{"id":1}`, `{"id":null,"req":"r"}`, `{"id":1,"req":null}`,
+		`{"id":1,"req":"r","txt":"a","txt":"b"}`, `{"id":1,"req":"r","txt":"a","txt":7}`, `{"id":1,"req":"r","doc":{"x":1},"doc":[2]}`,
+		`{}`, `[]`, `null`, `1`, `"x"`, ``, ` `, `{`, `{"id":1,"req":"r"`, `{"id":1,"req":"r"}x`, `{"id":1,"req":"r"} {}`,
+		`{"id":1 "req":"r"}`, `{"id":1,,"req":"r"}`, `{,"id":1}`, `{"id":1,"req":"r",}`, `{"i\u0064":1,"req":"r"}`,
+		"{\"id\":1,\"req\":\"r\"}\n", "\t{\"id\":1,\r\n\"req\":\"r\"}", `{"id":1,"req":"r","extra":{"deep":[1,{"x":"\n"}]}}`,
+		`{"id":1,"req":"r","doc":{"k":"v","n":[1.5e10,-0,true,false,null]},"js":[ {"a" : 1} ]}`,
+		`{"id":1,"req":"r","ts":"2024-05-01T10:00:00Z","amount":"19.99","ok":true,"tags":["a","b"],"u":null}`,
+	)
+}
+
+// directSame maps value both ways under spec and reports how the direct
+// path answered; it fails the test when the direct path took the record
+// and the usual one disagrees.
+func directSame(t testing.TB, spec Spec, key, value string) (took, usualOK bool) {
+	t.Helper()
+	usual, err := NewMapper(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, _ := NewMapper(spec)
+	if !direct.Direct() {
+		t.Fatalf("spec %+v does not take the direct path", spec)
+	}
+	r := rec(key, value)
+	var want, got table.Row
+	usual.direct = false // Map tries the direct path first
+	werr := usual.Map(context.Background(), r, &want)
+	if !direct.MapDirect(r, &got) {
+		return false, werr == nil
+	}
+	if werr != nil {
+		t.Fatalf("value %q (evolve %v): the direct path took it, the usual one said %v", value, spec.Evolve, werr)
+	}
+	if got.Op != want.Op || got.Key != want.Key || got.Offset != want.Offset || !got.Timestamp.Equal(want.Timestamp) ||
+		!reflect.DeepEqual([]uint64(got.Set), []uint64(want.Set)) {
+		t.Fatalf("value %q (evolve %v): direct row %+v, usual %+v", value, spec.Evolve, got, want)
+	}
+	for _, i := range want.Set.Indexes() {
+		if !reflect.DeepEqual(got.Vals[i], want.Vals[i]) {
+			t.Fatalf("value %q (evolve %v): column %s: direct %#v, usual %#v", value, spec.Evolve,
+				spec.Table.Columns[i].Name, got.Vals[i], want.Vals[i])
+		}
+	}
+	return true, true
+}
+
+func directSpecs(t testing.TB) []Spec {
+	tbl := directTable(t)
+	return []Spec{
+		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: format.JSON, KeyCols: []string{"id"}},
+		{Table: tbl, Mode: table.Insert, Key: format.String, Value: format.JSON, Evolve: true},
+	}
+}
+
+// TestDirectAgrees maps every record both ways: whatever the direct path
+// answers is the usual path's answer, and the direct path takes the plain
+// records (so that the test cannot pass by declining everything).
+func TestDirectAgrees(t *testing.T) {
+	recs := directRecords()
+	for _, spec := range directSpecs(t) {
+		took, ok := 0, 0
+		for _, v := range recs {
+			for _, key := range []string{"9", "\x00nil", "x"} {
+				d, u := directSame(t, spec, key, v)
+				if d {
+					took++
+				}
+				if u {
+					ok++
+				}
+			}
+		}
+		t.Logf("evolve %v: of %d records the usual path mapped %d, the direct path took %d", spec.Evolve, 3*len(recs), ok, took)
+		if took < ok*3/4 {
+			t.Fatalf("evolve %v: the direct path took only %d of the %d records the usual path mapped", spec.Evolve, took, ok)
+		}
+	}
+	for _, v := range []string{
+		`{"id":1,"req":"r"}`, ` { "id" : 1 , "req" : "r" , "extra" : { "a" : [ 1 , "b" ] } } `,
+		`{"id":1,"req":"r","doc":{"k":[1,2.5,"x",true,null]},"js":[],"txt":"é","amount":12.5,"ts":"2024-05-01T10:00:00Z","ok":false}`,
+	} {
+		if took, _ := directSame(t, directSpecs(t)[0], "5", v); !took {
+			t.Errorf("the direct path declined %s", v)
+		}
+	}
+	// Routes it must not take.
+	tbl := directTable(t)
+	for _, spec := range []Spec{
+		{Table: tbl, Mode: table.Insert, Value: format.JSON, Flatten: true},
+		{Table: tbl, Mode: table.Insert, Value: format.JSON, Debezium: true},
+		{Table: tbl, Mode: table.Insert, Value: format.JSON, Each: true},
+		{Table: tbl, Mode: table.Insert, Value: format.String},
+	} {
+		m, err := NewMapper(spec)
+		if err == nil && m.Direct() {
+			t.Errorf("spec %+v takes the direct path", spec)
+		}
+	}
+}
+
+// FuzzDirect compares the two paths on fuzzed record values.
+func FuzzDirect(f *testing.F) {
+	for _, v := range directRecords() {
+		f.Add(v)
+	}
+	specs := directSpecs(f)
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, spec := range specs {
+			directSame(t, spec, "9", v)
+		}
+	})
+}
