@@ -167,3 +167,6 @@ func (t *Type) JSONTextIn(j []byte, b *Boxes) (any, bool) {
 	v, _ := boxIn(&b.byt, typeBytes, b.copyBytes(j), nil)
 	return v, true
 }
+
+// IsJSON reports a json or jsonb column type (false for nil).
+func (t *Type) IsJSON() bool { return t != nil && (t.Kind == KindJSON || t.Kind == KindJSONB) }

@@ -62,6 +62,7 @@ type state struct {
 	readers chan *transform.Reader
 	// computed is reused for each row's computed columns.
 	computed []transform.Computed
+	direct   directPlan
 }
 
 // target returns the tstate of t, adding an empty one the first time.
@@ -94,7 +95,7 @@ func NewMapper(routes []*Route, catalog table.Queryer, db ddl.Beginner, log *slo
 			return nil, fmt.Errorf("routes[%d] (table %s): the table does not exist yet (kafka2pg run creates it with auto_create)", r.Index, r.TableName)
 		}
 		mp.routes = append(mp.routes, &state{r: r, reader: transform.NewReader(r.base, r.base.Evolve && db != nil),
-			targets: map[*Target]*tstate{}})
+			targets: map[*Target]*tstate{}, direct: newDirectPlan(r)})
 	}
 	return mp, nil
 }
@@ -226,7 +227,7 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 	if s.r.mode == table.Raw {
 		return m.mapRaw(ctx, s, r)
 	}
-	if m.mapDirect(s, r) {
+	if m.mapDirect(ctx, s, r) {
 		return nil
 	}
 	rec, err := s.reader.Read(ctx, r)
@@ -325,12 +326,56 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 	}
 }
 
-// mapDirect maps r through a route of one table without expressions by
-// the direct path (transform.Mapper.MapDirect), when its table's current
-// version is the one the route's rows are mapped for. It reports false
-// when r must go the usual way.
-func (m *Mapper) mapDirect(s *state, r *kgo.Record) bool {
-	if s.r.Programs != nil || s.r.Func != nil || s.r.static == nil || r.Value == nil {
+// directPlan says how a route takes the direct path: with its
+// expressions, what they read of the record and which columns they compute.
+type directPlan struct {
+	ok bool
+	in *transform.DirectInput // nil: a route without expressions
+}
+
+// newDirectPlan is r's plan: the direct path is for routes of one table
+// without a Go transform, each or table_expr, whose expressions read the
+// record's value only by its top-level fields (expr.Program.ValueFields).
+func newDirectPlan(r *Route) directPlan {
+	p := r.Programs
+	if r.Func != nil || r.static == nil {
+		return directPlan{}
+	}
+	if p == nil {
+		return directPlan{ok: true}
+	}
+	if p.Each != nil || p.Table != nil {
+		return directPlan{}
+	}
+	in := &transform.DirectInput{NoByName: r.Cfg.ColumnsOnly, Fields: map[string]bool{}}
+	progs := []*expr.Program{}
+	if p.Filter != nil {
+		progs = append(progs, p.Filter)
+	}
+	for _, c := range p.Columns {
+		progs = append(progs, c.P)
+		in.Computed = append(in.Computed, c.Name)
+	}
+	for _, pr := range progs {
+		fields, ok := pr.ValueFields()
+		if !ok {
+			return directPlan{}
+		}
+		for _, f := range fields {
+			in.Fields[f] = true
+		}
+	}
+	return directPlan{ok: true, in: in}
+}
+
+// mapDirect maps r through a route of one table by the direct path
+// (transform.Mapper.DirectScan and DirectFinish, with the route's filter
+// and computed columns evaluated in between), when the route's plan allows
+// it and its table's current version is the one its rows are mapped for.
+// It reports false when r must go the usual way, which maps it from
+// scratch and reports any error.
+func (m *Mapper) mapDirect(ctx context.Context, s *state, r *kgo.Record) bool {
+	if !s.direct.ok || r.Value == nil {
 		return false
 	}
 	b := s.r.static.Binding()
@@ -343,9 +388,36 @@ func (m *Mapper) mapDirect(s *state, r *kgo.Record) bool {
 	}
 	n := len(m.out)
 	m.out = append(m.out, Row{B: b})
-	if !ts.tm.MapDirect(r, &m.out[n].Row) {
-		m.out = m.out[:n]
-		return false
+	row := &m.out[n].Row
+	drop := func() bool { m.out = m.out[:n]; return false }
+	in := s.direct.in
+	if !ts.tm.DirectScan(r, row, in) {
+		return drop()
+	}
+	var computed []transform.Computed
+	if p := s.r.Programs; p != nil {
+		s.vars.Reset(ts.tm.DirectKey(ctx, r), in.Value, r)
+		if p.Filter != nil {
+			ok, err := p.Filter.Bool(&s.vars)
+			if err != nil {
+				return drop() // the usual path reports it
+			}
+			if !ok {
+				drop()
+				m.filtered = true
+				m.m.Filtered.WithLabelValues(s.r.Name).Inc()
+				m.direct++
+				return true
+			}
+		}
+		c, err := computeColumns(r, &s.vars, p.Columns, ts.tm.DirectArena(), nil, s.computed)
+		if err != nil {
+			return drop()
+		}
+		s.computed, computed = c, c
+	}
+	if !ts.tm.DirectFinish(r, row, computed) {
+		return drop()
 	}
 	ts.added = true
 	m.direct++

@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"context"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 
@@ -21,13 +23,16 @@ import (
 // The direct path only answers the plain cases. A record it does not take
 // goes the usual way (Reader.Read, MapRecord), from scratch, which also
 // reports every error: whatever the direct path answers, the usual path
-// would have answered the same (TestDirectAgrees, FuzzDirect). It declines
-// a record that is not an object; that has a string with an escape or a
-// control character, or a nested one with invalid UTF-8; a number outside
-// JSON's grammar; a nested value for a column that is not json or jsonb;
-// nesting deeper than maxDirectDepth; a field without a column under
-// auto_evolve; anything malformed; and any record the usual path would
-// refuse (a value a column does not take, a missing key or NOT NULL value).
+// would have answered the same (TestDirectAgrees, FuzzDirect). A value the
+// direct path does not read itself (a string with escapes, an object or
+// array for a column that is not json or jsonb, or one whose strings have
+// escapes) is parsed alone by fastjson and coerced as in the usual path.
+// The direct path declines a record that is not an object; a field name
+// with an escape; a number outside JSON's grammar (fastjson takes NaN,
+// "01"); a control character in a string; nesting deeper than
+// maxDirectDepth; a field without a column under auto_evolve; anything
+// malformed; and any record the usual path would refuse (a value a column
+// does not take, a missing key or NOT NULL value).
 
 // maxDirectDepth is how deep a nested value the direct path copies.
 const maxDirectDepth = 64
@@ -49,6 +54,30 @@ func (m *Mapper) Direct() bool { return m.direct }
 // the decoded record with no Input. It reports false when the direct path
 // does not take r (row is then undefined): the caller maps r the usual way.
 func (m *Mapper) MapDirect(r *kgo.Record, row *table.Row) bool {
+	return m.DirectScan(r, row, nil) && m.DirectFinish(r, row, nil)
+}
+
+// DirectInput is what a route with expressions asks of the direct path.
+type DirectInput struct {
+	// NoByName is columns_only: no field maps to a column by name.
+	NoByName bool
+	// Computed names the columns the route's expressions compute, in the
+	// order of the Computed values DirectFinish will get: their fields are
+	// not mapped by name.
+	Computed []string
+	// Fields are the top-level fields the expressions read (see
+	// expr.Program.ValueFields).
+	Fields map[string]bool
+	// Value is set by DirectScan: an object of the record's Fields, each as
+	// the record's parse would have it; valid until the next record.
+	Value *fastjson.Value
+}
+
+// DirectScan is the first half of the direct path: it maps r's fields to
+// row by name (unless in.NoByName) and, with in, collects in.Value. The
+// caller evaluates its expressions on in.Value, then calls DirectFinish.
+// It reports false when the direct path does not take r.
+func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool {
 	data := r.Value
 	if !m.direct || data == nil {
 		return false
@@ -58,6 +87,15 @@ func (m *Mapper) MapDirect(r *kgo.Record, row *table.Row) bool {
 	m.arena = &m.rd.value.Arena
 	m.d = decoded{op: table.OpWrite}
 	m.computed = m.computed[:0]
+	m.din, m.parsed = in, 0
+	if in != nil {
+		for k, name := range in.Computed {
+			if i := m.computedColumn(k, name); i >= 0 {
+				m.computed = append(m.computed, i)
+			}
+		}
+		in.Value = m.arena.NewObject()
+	}
 	i := skipWS(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
@@ -80,8 +118,30 @@ func (m *Mapper) MapDirect(r *kgo.Record, row *table.Row) bool {
 				return false
 			}
 			i = skipWS(data, i+1)
-			col, ok := m.topColumn(pos, key)
-			if i = m.directField(r, row, data, i, key, col, ok); i < 0 {
+			sl := m.topSlot(pos, key)
+			col, ok, read := sl.col, sl.ok, false
+			if in != nil {
+				if sl.read == 0 {
+					sl.read = 1
+					if in.Fields[string(key)] {
+						sl.read = 2
+					}
+				}
+				read = sl.read == 2
+			}
+			// columns_only maps no field by name, and a computed column is
+			// not mapped from its field: such a field is only read (as in
+			// the usual path, where it is no reason for auto_evolve either).
+			skip := in != nil && in.NoByName || ok && len(m.computed) > 0 && slices.Contains(m.computed, col)
+			e := -1
+			if read || skip {
+				if e = valueEnd(data, i, 0); e < 0 || read && !m.keep(key, data[i:e]) {
+					return false
+				}
+			}
+			if skip {
+				i = e
+			} else if i = m.directField(r, row, data, i, key, col, ok); i < 0 {
 				return false
 			}
 			i = skipWS(data, i)
@@ -98,11 +158,42 @@ func (m *Mapper) MapDirect(r *kgo.Record, row *table.Row) bool {
 			i = skipWS(data, i+1)
 		}
 	}
-	if skipWS(data, i) != len(data) {
+	return skipWS(data, i) == len(data)
+}
+
+// DirectKey is the record's key for expressions, as Record.Key gives it.
+func (m *Mapper) DirectKey(ctx context.Context, r *kgo.Record) *fastjson.Value {
+	if r.Key == nil {
+		return nil
+	}
+	m.rd.key.Reset()
+	v, _, err := m.spec.Key.Decode(ctx, r.Key, &m.rd.key, "key")
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// DirectArena is where values built for the record being mapped by the
+// direct path live (computed columns), until its next record.
+func (m *Mapper) DirectArena() *fastjson.Arena { return &m.rd.value.Arena }
+
+// DirectFinish is the second half of the direct path: the computed columns
+// (in the order DirectInput.Computed named them), the Kafka key, the row
+// key and the NOT NULL checks, as MapRecord does them. It reports false
+// when the usual path must map the record (it would report an error).
+func (m *Mapper) DirectFinish(r *kgo.Record, row *table.Row, computed []Computed) bool {
+	t := m.spec.Table
+	if m.applyKey(r, row) != nil {
 		return false
 	}
-	row.Op = table.OpWrite
-	if m.applyKey(r, row) != nil || m.encodeKey(r, row) != nil {
+	for k, c := range computed {
+		i := m.computedColumn(k, c.Column)
+		if i < 0 || t.Columns[i].Generated || setColumn(m, r, row, "", i, c.Value) != nil {
+			return false
+		}
+	}
+	if m.encodeKey(r, row) != nil {
 		return false
 	}
 	for _, c := range m.required {
@@ -113,19 +204,57 @@ func (m *Mapper) MapDirect(r *kgo.Record, row *table.Row) bool {
 	return true
 }
 
+// keep adds the field key with the value text raw to the expressions'
+// object. It reports false for a field the record has twice (the object
+// would not be the record's).
+func (m *Mapper) keep(key, raw []byte) bool {
+	o := m.din.Value
+	name := unsafe.String(unsafe.SliceData(key), len(key))
+	if o.Get(name) != nil {
+		return false
+	}
+	var v *fastjson.Value
+	switch c := raw[0]; {
+	case c == '"' && plainStringEnd(raw, 1) == len(raw)-1:
+		v = m.arena.NewStringBytes(raw[1 : len(raw)-1])
+	case c == '-' || c >= '0' && c <= '9':
+		v = m.arena.NewNumberString(unsafe.String(&raw[0], len(raw)))
+	case c == 't':
+		v = m.arena.NewTrue()
+	case c == 'f':
+		v = m.arena.NewFalse()
+	case c == 'n':
+		v = m.arena.NewNull()
+	default:
+		if m.parsed == len(m.parsers) {
+			m.parsers = append(m.parsers, &fastjson.Parser{})
+		}
+		p := m.parsers[m.parsed]
+		m.parsed++
+		pv, err := p.ParseBytes(raw)
+		if err != nil {
+			return false
+		}
+		v = pv
+	}
+	o.Set(name, v)
+	return true
+}
+
 // directField maps the value at data[i:] of field key (column col when ok)
 // and returns the index after it, or -1 when the direct path declines.
 func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, key []byte, col int, ok bool) int {
 	if i >= len(data) {
 		return -1
 	}
+
 	a, start := m.arena, i
 	var fv *fastjson.Value
 	switch c := data[i]; {
 	case c == '"':
 		e := plainStringEnd(data, i+1)
 		if e < 0 {
-			return -1
+			return m.directParsed(r, row, data, i, key, col, ok)
 		}
 		if ok {
 			fv = a.NewStringBytes(data[i+1 : e])
@@ -153,25 +282,15 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		}
 		fv, i = v, i+len(lit)
 	case c == '{' || c == '[':
+		if !ok || !m.spec.Table.Columns[col].Type.IsJSON() {
+			return m.directParsed(r, row, data, i, key, col, ok)
+		}
 		buf, e := compactValue(m.jbuf[:0], data, i, 0)
 		m.jbuf = buf
 		if e < 0 {
-			return -1
+			return m.directParsed(r, row, data, i, key, col, ok)
 		}
-		if !ok {
-			if m.spec.Evolve {
-				return -1
-			}
-			return e
-		}
-		t := m.spec.Table.Columns[col].Type
-		if t == nil {
-			return -1
-		}
-		val, isJSON := t.JSONTextIn(buf, &m.boxes)
-		if !isJSON {
-			return -1 // an array or object for another type: the tree path converts it
-		}
+		val, _ := m.spec.Table.Columns[col].Type.JSONTextIn(buf, &m.boxes)
 		row.Vals[col] = val
 		row.Set.Add(col)
 		return e
@@ -188,6 +307,130 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		return -1
 	}
 	return i
+}
+
+// directParsed maps the value at data[i:] that the direct path does not
+// read itself (a string with escapes, an object or array for a column that
+// is not json or jsonb, a nested value with escapes): fastjson parses that
+// value alone, which gives the node the record's parse would have had,
+// and it is coerced as in the usual path. It returns the index after the
+// value, or -1.
+func (m *Mapper) directParsed(r *kgo.Record, row *table.Row, data []byte, i int, key []byte, col int, ok bool) int {
+	e := valueEnd(data, i, 0)
+	if e < 0 {
+		return -1
+	}
+	if !ok {
+		if m.spec.Evolve {
+			return -1 // a field without a column: auto_evolve may add one
+		}
+		return e
+	}
+	v, err := m.spanParser.ParseBytes(data[i:e])
+	if err != nil || setColumn(m, r, row, key, col, v) != nil {
+		return -1
+	}
+	return e
+}
+
+// valueEnd returns the index after the JSON value at data[i:], or -1 when
+// it is not one by RFC 8259 (or nests deeper than maxDirectDepth, or has
+// a control character in a string, which fastjson would let through).
+func valueEnd(data []byte, i, depth int) int {
+	if i >= len(data) {
+		return -1
+	}
+	switch c := data[i]; {
+	case c == '"':
+		return stringEnd(data, i+1)
+	case c == '-' || c >= '0' && c <= '9':
+		return numberEnd(data, i)
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range []string{"true", "false", "null"} {
+			if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
+				return i + len(lit)
+			}
+		}
+		return -1
+	case c == '{' || c == '[':
+		if depth >= maxDirectDepth {
+			return -1
+		}
+		obj := c == '{'
+		end := byte(']')
+		if obj {
+			end = '}'
+		}
+		i = skipWS(data, i+1)
+		if i < len(data) && data[i] == end {
+			return i + 1
+		}
+		for {
+			if obj {
+				if i >= len(data) || data[i] != '"' {
+					return -1
+				}
+				if i = stringEnd(data, i+1); i < 0 {
+					return -1
+				}
+				i = skipWS(data, i)
+				if i >= len(data) || data[i] != ':' {
+					return -1
+				}
+				i = skipWS(data, i+1)
+			}
+			if i = valueEnd(data, i, depth+1); i < 0 {
+				return -1
+			}
+			i = skipWS(data, i)
+			if i >= len(data) {
+				return -1
+			}
+			if data[i] == end {
+				return i + 1
+			}
+			if data[i] != ',' {
+				return -1
+			}
+			i = skipWS(data, i+1)
+		}
+	}
+	return -1
+}
+
+// stringEnd returns the index after the string whose first byte (after
+// the opening quote) is data[i], or -1 when it does not end, has a
+// control character or an escape JSON does not have.
+func stringEnd(data []byte, i int) int {
+	for ; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			i++
+			if i >= len(data) {
+				return -1
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(data)-i < 5 {
+					return -1
+				}
+				for _, h := range data[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1
+					}
+				}
+				i += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
 }
 
 // skipWS returns the index of the first byte at or after i that is not

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/table"
@@ -182,7 +184,8 @@ func TestDirectAgrees(t *testing.T) {
 	}
 }
 
-// FuzzDirect compares the two paths on fuzzed record values.
+// FuzzDirect compares the two paths on fuzzed record values, with and
+// without computed columns.
 func FuzzDirect(f *testing.F) {
 	for _, v := range directRecords() {
 		f.Add(v)
@@ -191,6 +194,101 @@ func FuzzDirect(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		for _, spec := range specs {
 			directSame(t, spec, "9", v)
+			directSameIn(t, spec, false, "9", v)
+			directSameIn(t, spec, true, "9", v)
 		}
 	})
+}
+
+// directSameIn is directSame for a route with expressions: column txt is
+// computed from field n4, f8 from field num, and req and id from their
+// fields (when the record has them all), with columns_only or not. The usual path gets the computed values
+// from the record's parse, the direct path from DirectInput.Value.
+func directSameIn(t testing.TB, spec Spec, noByName bool, key, value string) (took bool) {
+	t.Helper()
+	usual, err := NewMapper(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usual.direct = false
+	direct, _ := NewMapper(spec)
+	r := rec(key, value)
+	computed := func(v interface {
+		Get(keys ...string) *fastjson.Value
+	}) []Computed {
+		var out []Computed
+		if x := v.Get("n4"); x != nil {
+			out = append(out, Computed{Column: "txt", Value: x})
+		}
+		if x := v.Get("num"); x != nil {
+			out = append(out, Computed{Column: "f8", Value: x})
+		}
+		if x := v.Get("req"); x != nil {
+			out = append(out, Computed{Column: "req", Value: x})
+		}
+		if x := v.Get("id"); x != nil {
+			out = append(out, Computed{Column: "id", Value: x})
+		}
+		return out
+	}
+	var want, got table.Row
+	var werr error
+	rd := NewReader(spec, spec.Evolve)
+	rc, werr := rd.Read(context.Background(), r)
+	if werr == nil {
+		in := &Input{NoByName: noByName}
+		if v := rc.Value(); v != nil && v.Type() == fastjson.TypeObject {
+			in.Computed = computed(v)
+		}
+		werr = usual.MapRecord(rc, in, &want)
+	}
+	in := &DirectInput{NoByName: noByName, Computed: []string{"txt", "f8", "req", "id"}, Fields: map[string]bool{"n4": true, "num": true, "req": true, "id": true}}
+	if !direct.DirectScan(r, &got, in) {
+		return false
+	}
+	c := computed(in.Value)
+	if len(c) != len(in.Computed) {
+		return false // DirectFinish takes the values in the order of in.Computed: records with all
+	}
+	if !direct.DirectFinish(r, &got, c) {
+		return false
+	}
+	if werr != nil {
+		t.Fatalf("value %q (evolve %v, columns_only %v): the direct path took it, the usual one said %v", value, spec.Evolve, noByName, werr)
+	}
+	if got.Key != want.Key || !reflect.DeepEqual([]uint64(got.Set), []uint64(want.Set)) {
+		t.Fatalf("value %q (evolve %v, columns_only %v): direct row %+v, usual %+v", value, spec.Evolve, noByName, got, want)
+	}
+	for _, i := range want.Set.Indexes() {
+		if !reflect.DeepEqual(got.Vals[i], want.Vals[i]) {
+			t.Fatalf("value %q: column %s: direct %#v, usual %#v", value, spec.Table.Columns[i].Name, got.Vals[i], want.Vals[i])
+		}
+	}
+	return true
+}
+
+// TestDirectInputAgrees is TestDirectAgrees for routes with computed
+// columns and columns_only.
+func TestDirectInputAgrees(t *testing.T) {
+	recs := directRecords()
+	for _, spec := range directSpecs(t) {
+		for _, noByName := range []bool{false, true} {
+			took := 0
+			for _, v := range recs {
+				for _, extra := range []string{`"n4":12,"num":"1.5",`, `"num":2.5e1,"n4":"\u0041",`, `"n4":{"a":[1]},"num":null,`} {
+					w := v
+					if len(v) > 1 && v[0] == '{' && v[1] == '"' {
+						w = "{" + extra + v[1:]
+					}
+					if directSameIn(t, spec, noByName, "9", w) {
+						took++
+					}
+				}
+			}
+			t.Logf("evolve %v, columns_only %v: the direct path took %d of %d records", spec.Evolve, noByName, took, 3*len(recs))
+			if took < len(recs)/10 {
+				t.Fatalf("evolve %v, columns_only %v: the direct path took only %d records", spec.Evolve, noByName, took)
+			}
+		}
+	}
 }

@@ -93,6 +93,11 @@ type Mapper struct {
 	order   []fieldSlot  // top-level fields by position, as last seen
 	direct  bool         // records may take the direct path (MapDirect)
 	jbuf    []byte       // the direct path's json/jsonb text
+	// spanParser parses the values the direct path does not read itself.
+	spanParser fastjson.Parser
+	din        *DirectInput       // the route's, for the record being scanned
+	parsers    []*fastjson.Parser // values kept for expressions
+	parsed     int                // parsers used by the record being scanned
 }
 
 // rowSlab hands out rows' Vals and Set from allocations shared by

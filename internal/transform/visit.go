@@ -23,6 +23,9 @@ type fieldSlot struct {
 	name string
 	col  int
 	ok   bool
+	// read is whether the direct path's expressions read the field: 0 not
+	// known yet, 1 no, 2 yes (a Mapper serves one route).
+	read uint8
 }
 
 // lookup finds the column for a field name.
@@ -99,19 +102,27 @@ func (m *Mapper) visit(r *kgo.Record, row *table.Row, prefix []byte, v *fastjson
 // topColumn finds the column of the top-level field name at position pos
 // of a record, through the field-order cache.
 func (m *Mapper) topColumn(pos int, name []byte) (int, bool) {
+	sl := m.topSlot(pos, name)
+	return sl.col, sl.ok
+}
+
+// topSlot is the field-order cache's slot for the top-level field name at
+// position pos (past maxFieldSlots, a slot of its own).
+func (m *Mapper) topSlot(pos int, name []byte) *fieldSlot {
 	if pos < len(m.order) && m.order[pos].name == string(name) {
-		return m.order[pos].col, m.order[pos].ok
+		return &m.order[pos]
 	}
 	i, ok := m.lookup(name)
+	slot := fieldSlot{name: string(name), col: i, ok: ok}
 	if pos <= len(m.order) && pos < maxFieldSlots {
-		slot := fieldSlot{name: string(name), col: i, ok: ok}
 		if pos == len(m.order) {
 			m.order = append(m.order, slot)
 		} else {
 			m.order[pos] = slot
 		}
+		return &m.order[pos]
 	}
-	return i, ok
+	return &slot
 }
 
 // maxFieldSlots bounds the field-order cache (records with more top-level

@@ -13,7 +13,9 @@ package expr
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,6 +92,70 @@ type Program struct {
 	// nodes do (fast.go): it is tried first, and the program runs when it
 	// cannot answer.
 	fast fastNode
+	// fields are the top-level fields of value the expression reads;
+	// fieldsOK is false when it uses value otherwise (see ValueFields).
+	fields   []string
+	fieldsOK bool
+}
+
+// ValueFields returns the top-level fields of value that the expression
+// reads, and whether that is all it reads of value: every use of value is
+// a field selection (value.a, value.a.b, has(value.a)). The expression
+// then gives the same result on an object holding only those fields of the
+// record (as the record has them) as on the whole record.
+func (p *Program) ValueFields() ([]string, bool) { return p.fields, p.fieldsOK }
+
+// valueFields adds to out the top-level fields of value that e selects and
+// reports whether e uses value only that way.
+func valueFields(e celast.Expr, out map[string]bool) bool {
+	all := func(es ...celast.Expr) bool {
+		for _, x := range es {
+			if x != nil && !valueFields(x, out) {
+				return false
+			}
+		}
+		return true
+	}
+	switch e.Kind() {
+	case celast.LiteralKind:
+		return true
+	case celast.IdentKind:
+		return e.AsIdent() != "value"
+	case celast.SelectKind:
+		sel := e.AsSelect()
+		if op := sel.Operand(); op.Kind() == celast.IdentKind && op.AsIdent() == "value" {
+			out[sel.FieldName()] = true
+			return true
+		}
+		return valueFields(sel.Operand(), out)
+	case celast.CallKind:
+		c := e.AsCall()
+		if c.IsMemberFunction() && !valueFields(c.Target(), out) {
+			return false
+		}
+		return all(c.Args()...)
+	case celast.ListKind:
+		return all(e.AsList().Elements()...)
+	case celast.MapKind:
+		for _, en := range e.AsMap().Entries() {
+			me := en.AsMapEntry()
+			if !all(me.Key(), me.Value()) {
+				return false
+			}
+		}
+		return true
+	case celast.StructKind:
+		for _, f := range e.AsStruct().Fields() {
+			if !all(f.AsStructField().Value()) {
+				return false
+			}
+		}
+		return true
+	case celast.ComprehensionKind:
+		c := e.AsComprehension()
+		return all(c.IterRange(), c.AccuInit(), c.LoopCondition(), c.LoopStep(), c.Result())
+	}
+	return false
 }
 
 // fieldPath is a chain of field selections from a variable.
@@ -148,6 +214,10 @@ func (e *Env) Compile(src string, kind Kind) (*Program, error) {
 	}
 	if pr.path == nil && kind != List {
 		pr.fast = compileFast(ast.NativeRep().Expr())
+	}
+	fields := map[string]bool{}
+	if pr.fieldsOK = valueFields(ast.NativeRep().Expr(), fields); pr.fieldsOK {
+		pr.fields = slices.Sorted(maps.Keys(fields))
 	}
 	return pr, nil
 }

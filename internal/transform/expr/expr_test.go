@@ -2,6 +2,7 @@ package expr
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,38 @@ func TestFieldPathAgrees(t *testing.T) {
 		}
 		if prg.path != nil {
 			t.Errorf("%s: read in place, want the program", src)
+		}
+	}
+}
+
+// ValueFields names the top-level fields of value an expression reads, and
+// only says so when every use of value is a field selection.
+func TestValueFields(t *testing.T) {
+	e := env(t)
+	for _, tc := range []struct {
+		src    string
+		kind   Kind
+		fields []string // nil: not only by fields
+	}{
+		{`value.a > 1 && value.b.c == "x"`, Bool, []string{"a", "b"}},
+		{`has(value.x) ? value.y : key`, Value, []string{"x", "y"}},
+		{`value.items.exists(i, i.qty > value.min)`, Bool, []string{"items", "min"}},
+		{`{"k": value.a, "l": [value.b, kafka.offset]}`, Value, []string{"a", "b"}},
+		{`kafka.topic + string(kafka.partition)`, String, []string{}},
+		{`value.a.lowerAscii()`, Value, []string{"a"}},
+		{`size(value) > 1`, Bool, nil},
+		{`value`, Value, nil},
+		{`[value].size() == 1`, Bool, nil},
+		{`value.a == 1 || value == null`, Bool, nil},
+		{`value["a"] == 1`, Bool, nil},
+	} {
+		p, err := e.Compile(tc.src, tc.kind)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		fields, ok := p.ValueFields()
+		if ok != (tc.fields != nil) || ok && !slices.Equal(fields, tc.fields) && !(len(fields) == 0 && len(tc.fields) == 0) {
+			t.Errorf("%s: ValueFields = %q, %v; want %q", tc.src, fields, ok, tc.fields)
 		}
 	}
 }
