@@ -170,3 +170,18 @@ func (t *Type) JSONTextIn(j []byte, b *Boxes) (any, bool) {
 
 // IsJSON reports a json or jsonb column type (false for nil).
 func (t *Type) IsJSON() bool { return t != nil && (t.Kind == KindJSON || t.Kind == KindJSONB) }
+
+// TextIn is FromJSONIn's value for a JSON string s (its content, no
+// escapes to undo) in a text column; isText is false for a column of
+// another kind. s is copied into b.
+func (t *Type) TextIn(s []byte, b *Boxes) (v any, isText bool, err error) {
+	if t == nil || t.Kind != KindText {
+		return nil, false, nil
+	}
+	n, err := t.checkText(b2s(s))
+	if err != nil {
+		return nil, true, err
+	}
+	v, err = boxIn(&b.str, typeString, b2s(b.copyBytes(s[:n])), nil)
+	return v, true, err
+}

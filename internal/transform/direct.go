@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"encoding/binary"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -257,6 +258,16 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
 		if ok {
+			// A text column takes the string as it is: no arena value.
+			c := &m.spec.Table.Columns[col]
+			if val, isText, err := c.Type.TextIn(data[i+1:e], &m.boxes); isText {
+				if err != nil || val == nil && c.NotNull {
+					return -1
+				}
+				row.Vals[col] = val
+				row.Set.Add(col)
+				return e + 1
+			}
 			fv = a.NewStringBytes(data[i+1 : e])
 		}
 		i = e + 1
@@ -451,6 +462,16 @@ func skipWS(data []byte, i int) int {
 // first byte is data[i], or -1 when the string has an escape or a control
 // character, or does not end.
 func plainStringEnd(data []byte, i int) int {
+	// Eight bytes at a time while none is a quote, a backslash or a
+	// control character (the tests on whole words are exact for "any").
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		q, b := x^(lo*'"'), x^(lo*'\\')
+		if ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)&^x)&hi != 0 {
+			break
+		}
+	}
 	for ; i < len(data); i++ {
 		switch c := data[i]; {
 		case c == '"':
