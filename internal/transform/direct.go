@@ -38,6 +38,12 @@ import (
 // maxDirectDepth is how deep a nested value the direct path copies.
 const maxDirectDepth = 64
 
+// maxKeptBuffer is the largest buffer the direct path keeps from one record
+// to the next (its json text buffer, its parsers'): a rare large value
+// must not hold its memory in every worker for good, against the in-flight
+// budget.
+const maxKeptBuffer = 64 << 10
+
 // directOK reports whether a route's records may take the direct path: a
 // plain JSON value mapped by name into one row, with a key that is not
 // structured.
@@ -89,6 +95,10 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 	m.d = decoded{op: table.OpWrite}
 	m.computed = m.computed[:0]
 	m.din, m.parsed = in, 0
+	if m.bigParse {
+		// The last record parsed a large value: let its buffers go.
+		m.parsers, m.spanParser, m.bigParse = nil, fastjson.Parser{}, false
+	}
 	if in != nil {
 		for k, name := range in.Computed {
 			if i := m.computedColumn(k, name); i >= 0 {
@@ -232,6 +242,7 @@ func (m *Mapper) keep(key, raw []byte) bool {
 		}
 		p := m.parsers[m.parsed]
 		m.parsed++
+		m.bigParse = m.bigParse || len(raw) > maxKeptBuffer
 		pv, err := p.ParseBytes(raw)
 		if err != nil {
 			return false
@@ -297,7 +308,9 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
 		buf, e := compactValue(m.jbuf[:0], data, i, 0)
-		m.jbuf = buf
+		if m.jbuf = buf; cap(buf) > maxKeptBuffer {
+			m.jbuf = nil // buf is still valid below: JSONTextIn copies it
+		}
 		if e < 0 {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
@@ -337,6 +350,7 @@ func (m *Mapper) directParsed(r *kgo.Record, row *table.Row, data []byte, i int,
 		}
 		return e
 	}
+	m.bigParse = m.bigParse || e-i > maxKeptBuffer
 	v, err := m.spanParser.ParseBytes(data[i:e])
 	if err != nil || setColumn(m, r, row, key, col, v) != nil {
 		return -1

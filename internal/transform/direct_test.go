@@ -320,3 +320,26 @@ func TestPlainStringEnd(t *testing.T) {
 		}
 	}
 }
+
+// A large nested value does not leave its buffers in the mapper: the json
+// text buffer is let go at once, the parsers at the next record.
+func TestDirectDropsLargeBuffers(t *testing.T) {
+	m, err := NewMapper(directSpecs(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := strings.Repeat(`"aaaaaaaaaaaaaaaa",`, 8000) + `"x"`
+	var row table.Row
+	if !m.MapDirect(rec("9", `{"id":1,"req":"r","doc":[`+items+`],"tags":[`+items+`]}`), &row) {
+		t.Fatal("the direct path declined the large record")
+	}
+	if len(row.Vals[13].([]byte)) < maxKeptBuffer || cap(m.jbuf) > maxKeptBuffer || !m.bigParse {
+		t.Fatalf("after the large record: doc %d bytes, json buffer cap %d, bigParse %v", len(row.Vals[13].([]byte)), cap(m.jbuf), m.bigParse)
+	}
+	if !m.MapDirect(rec("9", `{"id":2,"req":"r","tags":["a"],"doc":{"k":1}}`), &row) {
+		t.Fatal("the direct path declined the small record")
+	}
+	if m.bigParse || cap(m.jbuf) > maxKeptBuffer || string(row.Vals[13].([]byte)) != `{"k":1}` {
+		t.Fatalf("after the small record: bigParse %v, json buffer cap %d, doc %s", m.bigParse, cap(m.jbuf), row.Vals[13])
+	}
+}

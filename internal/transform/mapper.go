@@ -98,6 +98,7 @@ type Mapper struct {
 	din        *DirectInput       // the route's, for the record being scanned
 	parsers    []*fastjson.Parser // values kept for expressions
 	parsed     int                // parsers used by the record being scanned
+	bigParse   bool               // the record parsed a value over maxKeptBuffer
 }
 
 // rowSlab hands out rows' Vals and Set from allocations shared by
