@@ -16,10 +16,13 @@ import (
 
 // The direct path: a plain JSON record mapped to columns by name in one
 // pass over its bytes, without building a parse tree. Each top-level field
-// with a column becomes one scalar value in the arena (coerced by the same
-// FromJSONIn as the tree's), and a nested object or array bound for a json
-// or jsonb column is copied as the compact text the tree path would have
-// written for it.
+// with a column becomes one scalar value in the arena, coerced by the same
+// FromJSONIn as the tree's (a plain string for a text column goes to the row
+// by coerce.Type.TextIn, FromJSONIn's answer for it, without the arena), and
+// a nested object or array bound for a json or jsonb column is copied as
+// the compact text the tree path would have written for it. With a
+// DirectInput (a route with expressions), the fields the expressions read
+// are gathered into an object for them (DirectScan, DirectFinish).
 //
 // The direct path only answers the plain cases. A record it does not take
 // goes the usual way (Reader.Read, MapRecord), from scratch, which also
