@@ -51,7 +51,7 @@ const maxKeptBuffer = 64 << 10
 // plain JSON value mapped by name into one row, with a key that is not
 // structured.
 func directOK(spec *Spec) bool {
-	return spec.Value != nil && spec.Value.Name == config.FormatJSON && spec.Value.Structured() &&
+	return spec.Value != nil && spec.Value.Name == config.FormatJSON &&
 		spec.Key != nil && !spec.Key.Structured() &&
 		!spec.Debezium && !spec.Flatten && !spec.Each && len(spec.ReplaceBy) == 0 &&
 		spec.Mode != table.Raw
@@ -275,7 +275,7 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			// A text column takes the string as it is: no arena value.
 			c := &m.spec.Table.Columns[col]
 			if val, isText, err := c.Type.TextIn(data[i+1:e], &m.boxes); isText {
-				if err != nil || val == nil && c.NotNull {
+				if err != nil { // TextIn never gives nil: NOT NULL holds
 					return -1
 				}
 				row.Vals[col] = val
@@ -295,17 +295,17 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		}
 		i = e
 	case c == 't' || c == 'f' || c == 'n':
-		lit, v := "null", a.NewNull()
-		switch c {
-		case 't':
-			lit, v = "true", a.NewTrue()
-		case 'f':
-			lit, v = "false", a.NewFalse()
-		}
-		if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
+		e := literalEnd(data, i)
+		if e < 0 {
 			return -1
 		}
-		fv, i = v, i+len(lit)
+		fv, i = a.NewNull(), e
+		switch c {
+		case 't':
+			fv = a.NewTrue()
+		case 'f':
+			fv = a.NewFalse()
+		}
 	case c == '{' || c == '[':
 		if !ok || !m.spec.Table.Columns[col].Type.IsJSON() {
 			return m.directParsed(r, row, data, i, key, col, ok)
@@ -374,12 +374,7 @@ func valueEnd(data []byte, i, depth int) int {
 	case c == '-' || c >= '0' && c <= '9':
 		return numberEnd(data, i)
 	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range []string{"true", "false", "null"} {
-			if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
-				return i + len(lit)
-			}
-		}
-		return -1
+		return literalEnd(data, i)
 	case c == '{' || c == '[':
 		if depth >= maxDirectDepth {
 			return -1
@@ -456,6 +451,17 @@ func stringEnd(data []byte, i int) int {
 			default:
 				return -1
 			}
+		}
+	}
+	return -1
+}
+
+// literalEnd returns the index after the true, false or null at data[i],
+// or -1 when there is none.
+func literalEnd(data []byte, i int) int {
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
+			return i + len(lit)
 		}
 	}
 	return -1
@@ -566,12 +572,11 @@ func compactValue(dst, data []byte, i, depth int) ([]byte, int) {
 		}
 		return append(dst, data[i:e]...), e
 	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range []string{"true", "false", "null"} {
-			if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
-				return append(dst, lit...), i + len(lit)
-			}
+		e := literalEnd(data, i)
+		if e < 0 {
+			return dst, -1
 		}
-		return dst, -1
+		return append(dst, data[i:e]...), e
 	case c == '{' || c == '[':
 		if depth >= maxDirectDepth {
 			return dst, -1
