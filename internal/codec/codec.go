@@ -71,6 +71,16 @@ type ParsedDecoder interface {
 	DecodeParsed(ctx context.Context, data []byte, p *fastjson.Parser) (*fastjson.Value, *Type, error)
 }
 
+// JSONProver is a Decoder of a format whose records carry JSON text
+// (json-schema) that can prove some records valid from their bytes alone.
+// ProveJSON reports whether Decode would certainly accept data, and then
+// returns its JSON payload: Decode's value is that payload's JSON. It
+// reports false whenever it is not sure (the caller decodes as usual); it
+// never blocks and never asks a registry.
+type JSONProver interface {
+	ProveJSON(data []byte) (payload []byte, ok bool)
+}
+
 // DecodeError is a record whose bytes do not decode. Reason is short and
 // names the schema id and field path when known; it never quotes more than
 // 64 bytes of the input.

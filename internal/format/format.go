@@ -47,6 +47,24 @@ type Format struct {
 	// pdec is dec when it can leave a value in the Scratch's parser
 	// (json-schema), which spares copying it into the arena.
 	pdec codec.ParsedDecoder
+	// prover is dec when it can prove records valid from their bytes
+	// (json-schema; see JSONPayload).
+	prover codec.JSONProver
+}
+
+// JSONPayload returns the JSON payload of data, a value in this format,
+// when Decode would certainly decode data to that payload's JSON value,
+// with no error: json's own bytes, or json-schema's payload once its
+// decoder proves the record valid (codec.JSONProver). It reports false
+// when it cannot tell; the caller then decodes data as usual.
+func (f *Format) JSONPayload(data []byte) ([]byte, bool) {
+	switch {
+	case f.Name == config.FormatJSON:
+		return data, true
+	case f.prover != nil:
+		return f.prover.ProveJSON(data)
+	}
+	return nil, false
 }
 
 // Structured reports whether decoded values are records whose fields map to
@@ -293,7 +311,8 @@ func (s *Set) Get(name string) (*Format, error) {
 // decoding with dec.
 func WithDecoder(name string, dec codec.Decoder) *Format {
 	pdec, _ := dec.(codec.ParsedDecoder)
-	return &Format{Name: name, Kind: Record, dec: dec, pdec: pdec}
+	prover, _ := dec.(codec.JSONProver)
+	return &Format{Name: name, Kind: Record, dec: dec, pdec: pdec, prover: prover}
 }
 
 // registry returns the shared registry client, made on first use.

@@ -15,7 +15,10 @@ import (
 )
 
 // The direct path: a plain JSON record mapped to columns by name in one
-// pass over its bytes, without building a parse tree. Each top-level field
+// pass over its bytes, without building a parse tree. The record is a json
+// value, or a json-schema value whose decoder proves it valid from its
+// bytes (format.Format.JSONPayload): the direct path then maps the payload,
+// the JSON value the usual path would have decoded. Each top-level field
 // with a column becomes one scalar value in the arena, coerced by the same
 // FromJSONIn as the tree's (a plain string for a text column goes to the row
 // by coerce.Type.TextIn, FromJSONIn's answer for it, without the arena), and
@@ -48,10 +51,12 @@ const maxDirectDepth = 64
 const maxKeptBuffer = 64 << 10
 
 // directOK reports whether a route's records may take the direct path: a
-// plain JSON value mapped by name into one row, with a key that is not
+// plain JSON value (json, or json-schema without auto_evolve, which checks
+// each record's schema) mapped by name into one row, with a key that is not
 // structured.
 func directOK(spec *Spec) bool {
-	return spec.Value != nil && spec.Value.Name == config.FormatJSON &&
+	v := spec.Value
+	return v != nil && (v.Name == config.FormatJSON || v.Name == config.FormatJSONSchema && !spec.Evolve) &&
 		spec.Key != nil && !spec.Key.Structured() &&
 		!spec.Debezium && !spec.Flatten && !spec.Each && len(spec.ReplaceBy) == 0 &&
 		spec.Mode != table.Raw
@@ -88,8 +93,11 @@ type DirectInput struct {
 // caller evaluates its expressions on in.Value, then calls DirectFinish.
 // It reports false when the direct path does not take r.
 func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool {
-	data := r.Value
-	if !m.direct || data == nil {
+	if !m.direct || r.Value == nil {
+		return false
+	}
+	data, ok := m.spec.Value.JSONPayload(r.Value)
+	if !ok {
 		return false
 	}
 	m.initRow(r, row)

@@ -9,8 +9,12 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/codec"
+	"github.com/kafka2pg/kafka2pg/internal/codec/jsonschema"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/format"
+	"github.com/kafka2pg/kafka2pg/internal/registry"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -107,7 +111,7 @@ func directSame(t testing.TB, spec Spec, key, value string) (took, usualOK bool)
 	if !direct.Direct() {
 		t.Fatalf("spec %+v does not take the direct path", spec)
 	}
-	r := rec(key, value)
+	r := rec(key, directValue(spec, value))
 	var want, got table.Row
 	usual.direct = false // Map tries the direct path first
 	werr := usual.Map(context.Background(), r, &want)
@@ -135,7 +139,36 @@ func directSpecs(t testing.TB) []Spec {
 	return []Spec{
 		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: format.JSON, KeyCols: []string{"id"}},
 		{Table: tbl, Mode: table.Insert, Key: format.String, Value: format.JSON, Evolve: true},
+		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: directJSONSchema(), KeyCols: []string{"id"}},
 	}
+}
+
+// directSchema is the json-schema spec's schema: it constrains a few
+// fields, so that records are refused by the schema as well as by the
+// columns, and leaves the others to the columns.
+const directSchema = `{"$schema":"http://json-schema.org/draft-07/schema#","type":"object",
+ "properties":{"req":{"type":"string","maxLength":3},"n2":{"type":["integer","string","null"],"minimum":-100,"maximum":100},
+  "vc":{"type":"string"},"st":{"enum":["new","paid","abc",1]},"doc":{"type":["object","array","null"],"items":{"type":"number"}},
+  "ts":{"type":["string","null"],"format":"date-time"},"extra":true},
+ "required":["req"]}`
+
+// directSchemaID frames json-schema values (directValue).
+const directSchemaID = 5
+
+// directJSONSchema is a json-schema format whose registry serves
+// directSchema.
+func directJSONSchema() *format.Format {
+	src := formatsSource{directSchemaID: &registry.Schema{ID: directSchemaID, Type: registry.TypeJSON, Schema: directSchema}}
+	return format.WithDecoder(config.FormatJSONSchema, jsonschema.New(src))
+}
+
+// directValue is value as a record of spec's value format: json as it is,
+// json-schema framed for directSchemaID.
+func directValue(spec Spec, value string) string {
+	if spec.Value.Name == config.FormatJSONSchema && value != "\x00nil" {
+		return string(codec.AppendWire(nil, directSchemaID)) + value
+	}
+	return value
 }
 
 // TestDirectAgrees maps every record both ways: whatever the direct path
@@ -156,17 +189,19 @@ func TestDirectAgrees(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("evolve %v: of %d records the usual path mapped %d, the direct path took %d", spec.Evolve, 3*len(recs), ok, took)
+		t.Logf("%s, evolve %v: of %d records the usual path mapped %d, the direct path took %d", spec.Value.Name, spec.Evolve, 3*len(recs), ok, took)
 		if took < ok*3/4 {
-			t.Fatalf("evolve %v: the direct path took only %d of the %d records the usual path mapped", spec.Evolve, took, ok)
+			t.Fatalf("%s, evolve %v: the direct path took only %d of the %d records the usual path mapped", spec.Value.Name, spec.Evolve, took, ok)
 		}
 	}
 	for _, v := range []string{
 		`{"id":1,"req":"r"}`, ` { "id" : 1 , "req" : "r" , "extra" : { "a" : [ 1 , "b" ] } } `,
 		`{"id":1,"req":"r","doc":{"k":[1,2.5,"x",true,null]},"js":[],"txt":"é","amount":12.5,"ts":"2024-05-01T10:00:00Z","ok":false}`,
 	} {
-		if took, _ := directSame(t, directSpecs(t)[0], "5", v); !took {
-			t.Errorf("the direct path declined %s", v)
+		for _, spec := range []Spec{directSpecs(t)[0], directSpecs(t)[2]} {
+			if took, _ := directSame(t, spec, "5", v); !took {
+				t.Errorf("%s: the direct path declined %s", spec.Value.Name, v)
+			}
 		}
 	}
 	// Routes it must not take.
@@ -176,6 +211,8 @@ func TestDirectAgrees(t *testing.T) {
 		{Table: tbl, Mode: table.Insert, Value: format.JSON, Debezium: true},
 		{Table: tbl, Mode: table.Insert, Value: format.JSON, Each: true},
 		{Table: tbl, Mode: table.Insert, Value: format.String},
+		{Table: tbl, Mode: table.Insert, Value: directJSONSchema(), Evolve: true}, // checks each record's schema
+		{Table: tbl, Mode: table.Insert, Value: format.Connect},
 	} {
 		m, err := NewMapper(spec)
 		if err == nil && m.Direct() {
@@ -212,7 +249,7 @@ func directSameIn(t testing.TB, spec Spec, noByName bool, key, value string) (to
 	}
 	usual.direct = false
 	direct, _ := NewMapper(spec)
-	r := rec(key, value)
+	r := rec(key, directValue(spec, value))
 	computed := func(v interface {
 		Get(keys ...string) *fastjson.Value
 	}) []Computed {
@@ -285,7 +322,7 @@ func TestDirectInputAgrees(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("evolve %v, columns_only %v: the direct path took %d of %d records", spec.Evolve, noByName, took, 3*len(recs))
+			t.Logf("%s, evolve %v, columns_only %v: the direct path took %d of %d records", spec.Value.Name, spec.Evolve, noByName, took, 3*len(recs))
 			if took < len(recs)/10 {
 				t.Fatalf("evolve %v, columns_only %v: the direct path took only %d records", spec.Evolve, noByName, took)
 			}

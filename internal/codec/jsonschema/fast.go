@@ -387,19 +387,28 @@ func (fc *fastChecker) check(n *fastNode, v *fastjson.Value, depth int) verdict 
 }
 
 // own checks the keywords of n that look at v alone: type, const, enum,
-// format, and the string and number keywords.
+// format, and the string and number keywords (ownVerdict).
 func (fc *fastChecker) own(n *fastNode, v *fastjson.Value, t fastjson.Type) verdict {
+	var text []byte
+	switch t {
+	case fastjson.TypeNumber:
+		fc.num = v.MarshalTo(fc.num[:0])
+		text = fc.num
+	case fastjson.TypeString:
+		text = v.GetStringBytes()
+	}
+	return n.ownVerdict(t, text)
+}
+
+// ownVerdict checks the keywords of n that look at a value alone, of type
+// t; text is a string's bytes or a number's text.
+func (n *fastNode) ownVerdict(t fastjson.Type, text []byte) verdict {
 	acc := valid
 	note := func(r verdict) bool {
 		if r > acc {
 			acc = r
 		}
 		return acc == invalid
-	}
-	var text []byte // a number's text
-	if t == fastjson.TypeNumber {
-		fc.num = v.MarshalTo(fc.num[:0])
-		text = fc.num
 	}
 	if n.types != 0 && note(typeVerdict(n.types, t, text)) {
 		return invalid
@@ -408,23 +417,23 @@ func (fc *fastChecker) own(n *fastNode, v *fastjson.Value, t fastjson.Type) verd
 		if t != fastjson.TypeString {
 			return unknown
 		}
-		if string(v.GetStringBytes()) != *n.constS {
+		if string(text) != *n.constS {
 			return invalid
 		}
 	}
-	if n.enumOK && note(n.enumVerdict(v, t)) {
+	if n.enumOK && note(n.enumVerdict(t, text)) {
 		return invalid
 	}
 	if n.format != nil {
 		if t != fastjson.TypeString {
 			note(unknown)
-		} else if !formatValid(n.format, v.GetStringBytes()) {
+		} else if !formatValid(n.format, text) {
 			return invalid
 		}
 	}
 	switch t {
 	case fastjson.TypeString:
-		note(n.stringVerdict(v.GetStringBytes()))
+		note(n.stringVerdict(text))
 	case fastjson.TypeNumber:
 		note(n.numberVerdict(text))
 	}
@@ -486,14 +495,14 @@ func isIntegerText(text []byte) int {
 	return 1
 }
 
-func (n *fastNode) enumVerdict(v *fastjson.Value, t fastjson.Type) verdict {
+// enumVerdict checks "enum" for a value of type t; s is a string's bytes.
+func (n *fastNode) enumVerdict(t fastjson.Type, s []byte) verdict {
 	if t != fastjson.TypeString {
 		if n.enumAll {
 			return invalid
 		}
 		return unknown
 	}
-	s := v.GetStringBytes()
 	for _, e := range n.enum {
 		if string(s) == e {
 			return valid
@@ -680,33 +689,16 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 		// there are few enough); the others are compared with the other
 		// keys on w.keys that are not.
 		masked := n != nil && len(n.plist) <= maxMaskedProps
-		var seen uint64
+		var ms members
 		start, ok := len(w.keys), true
-		required := 0 // required properties seen, when not masked; keys are distinct
 		o.Visit(func(k []byte, vv *fastjson.Value) {
 			if !ok {
 				return
 			}
 			var child *fastNode
-			i := -1
-			if n != nil {
-				if i = n.lookup(k); i >= 0 {
-					child = n.plist[i].node
-					if masked {
-						if seen&(1<<i) != 0 {
-							ok = false
-							return
-						}
-						seen |= 1 << i
-					} else if n.plist[i].required {
-						required++
-					}
-				} else if n.additional != nil {
-					child = n.additional
-				} else if n.noAdditional {
-					ok = false
-					return
-				}
+			var i int
+			if child, i, ok = n.member(k, masked, &ms); !ok {
+				return
 			}
 			if scan && (i < 0 || !masked) {
 				for _, prev := range w.keys[start:] {
@@ -725,10 +717,8 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 			return false
 		case n == nil:
 			return true
-		case masked:
-			return seen&n.requiredMask == n.requiredMask
 		}
-		return required == n.requiredProps
+		return n.requiredSeen(masked, &ms)
 	case fastjson.TypeArray:
 		vs, _ := v.Array()
 		var items *fastNode
@@ -749,6 +739,48 @@ func (c *compiled) verify(w *work, n *fastNode, v *fastjson.Value, depth int) bo
 		return strictNumber(w.num) && (plainNumber(w.num) || checkNumber(w.num) == nil)
 	}
 	return true
+}
+
+// members is what an object's walk has seen of n's properties: a bit per
+// property when masked (see verify), else the number of required ones
+// (the keys are checked distinct apart).
+type members struct {
+	seen     uint64
+	required int
+}
+
+// member finds the schema of an object's member k (nil: anything goes;
+// n nil is an unconstrained object) and its property index (-1: not a
+// property), and notes it in ms. It reports false when k is a property
+// seen before (masked) or not allowed.
+func (n *fastNode) member(k []byte, masked bool, ms *members) (*fastNode, int, bool) {
+	if n == nil {
+		return nil, -1, true
+	}
+	if i := n.lookup(k); i >= 0 {
+		if masked {
+			if ms.seen&(1<<i) != 0 {
+				return nil, i, false
+			}
+			ms.seen |= 1 << i
+		} else if n.plist[i].required {
+			ms.required++
+		}
+		return n.plist[i].node, i, true
+	}
+	if n.noAdditional && n.additional == nil {
+		return nil, -1, false
+	}
+	return n.additional, -1, true
+}
+
+// requiredSeen reports whether an object's walk met every required
+// property of n.
+func (n *fastNode) requiredSeen(masked bool, ms *members) bool {
+	if masked {
+		return ms.seen&n.requiredMask == n.requiredMask
+	}
+	return ms.required == n.requiredProps
 }
 
 // plainNumber reports whether a number's text is short and has no
