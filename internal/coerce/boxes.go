@@ -171,17 +171,33 @@ func (t *Type) JSONTextIn(j []byte, b *Boxes) (any, bool) {
 // IsJSON reports a json or jsonb column type (false for nil).
 func (t *Type) IsJSON() bool { return t != nil && (t.Kind == KindJSON || t.Kind == KindJSONB) }
 
-// TextIn is FromJSONIn's value for a JSON string s (its content, no
-// escapes to undo) in a text column; isText is false for a column of
-// another kind. s is copied into b.
-func (t *Type) TextIn(s []byte, b *Boxes) (v any, isText bool, err error) {
-	if t == nil || t.Kind != KindText {
+// StringIn is FromJSONIn's value for a JSON string whose content is s (no
+// escapes to undo), for the column kinds that read a string without a
+// fastjson value: text (s copied into b), timestamps and enums. handled is
+// false for a column of another kind (the caller builds a value for
+// FromJSONIn). The value and error are FromJSONIn's.
+func (t *Type) StringIn(s []byte, b *Boxes) (v any, handled bool, err error) {
+	if t == nil {
 		return nil, false, nil
 	}
-	n, err := t.checkText(b2s(s))
-	if err != nil {
-		return nil, true, err
+	switch t.Kind {
+	case KindText:
+		n, err := t.checkText(b2s(s))
+		if err != nil {
+			return nil, true, err
+		}
+		v, err = boxIn(&b.str, typeString, b2s(b.copyBytes(s[:n])), nil)
+		return v, true, err
+	case KindTimestamptz, KindTimestamp:
+		tm, err := t.parseTime(b2s(s))
+		v, err = boxIn(&b.tm, typeTime, tm, err)
+		return v, true, err
+	case KindEnum:
+		i, err := t.enumIndex(b2s(s))
+		if err != nil {
+			return nil, true, err
+		}
+		return t.label(i), true, nil
 	}
-	v, err = boxIn(&b.str, typeString, b2s(b.copyBytes(s[:n])), nil)
-	return v, true, err
+	return nil, false, nil
 }

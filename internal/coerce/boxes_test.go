@@ -56,6 +56,21 @@ func TestFromJSONIn(t *testing.T) {
 				if werr == nil && round%7 == 0 {
 					all = append(all, kept{typ, in, want, got})
 				}
+				// StringIn answers for a string without escapes as
+				// FromJSONIn does, for the kinds it takes.
+				if len(in) >= 2 && in[0] == '"' && !strings.Contains(in, `\`) {
+					sv, handled, serr := typ.StringIn([]byte(in[1:len(in)-1]), &b)
+					switch {
+					case !handled:
+						if k := typ.Kind; k == coerce.KindText || k == coerce.KindTimestamptz || k == coerce.KindTimestamp || k == coerce.KindEnum {
+							t.Fatalf("%s %s: StringIn does not take it", typ.Name, in)
+						}
+					case fmt.Sprint(serr) != fmt.Sprint(gerr):
+						t.Fatalf("%s %s: StringIn error %v, FromJSONIn's %v", typ.Name, in, serr, gerr)
+					case serr == nil && !same(sv, got):
+						t.Fatalf("%s %s: StringIn %s, FromJSONIn's %s", typ.Name, in, show(sv), show(got))
+					}
+				}
 			}
 		}
 	}

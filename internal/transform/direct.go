@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -20,8 +21,9 @@ import (
 // bytes (format.Format.JSONPayload): the direct path then maps the payload,
 // the JSON value the usual path would have decoded. Each top-level field
 // with a column becomes one scalar value in the arena, coerced by the same
-// FromJSONIn as the tree's (a plain string for a text column goes to the row
-// by coerce.Type.TextIn, FromJSONIn's answer for it, without the arena), and
+// FromJSONIn as the tree's (a plain string for a text, timestamp or enum
+// column goes to the row by coerce.Type.StringIn, FromJSONIn's answer for
+// it, without the arena), and
 // a nested object or array bound for a json or jsonb column is copied as
 // the compact text the tree path would have written for it. With a
 // DirectInput (a route with expressions), the fields the expressions read
@@ -280,10 +282,11 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
 		if ok {
-			// A text column takes the string as it is: no arena value.
+			// A text, timestamp or enum column takes the string as it
+			// is: no arena value.
 			c := &m.spec.Table.Columns[col]
-			if val, isText, err := c.Type.TextIn(data[i+1:e], &m.boxes); isText {
-				if err != nil { // TextIn never gives nil: NOT NULL holds
+			if val, handled, err := c.Type.StringIn(data[i+1:e], &m.boxes); handled {
+				if err != nil { // StringIn never gives nil: NOT NULL holds
 					return -1
 				}
 				row.Vals[col] = val
@@ -318,14 +321,18 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		if !ok || !m.spec.Table.Columns[col].Type.IsJSON() {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
-		buf, e := compactValue(m.jbuf[:0], data, i, 0)
-		if m.jbuf = buf; cap(buf) > maxKeptBuffer {
-			m.jbuf = nil // buf is still valid below: JSONTextIn copies it
-		}
+		e, ws := nestedEnd(data, i, 0)
 		if e < 0 {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
-		val, _ := m.spec.Table.Columns[col].Type.JSONTextIn(buf, &m.boxes)
+		text := data[i:e]
+		if ws {
+			text = compact(m.jbuf[:0], text)
+			if m.jbuf = text; cap(text) > maxKeptBuffer {
+				m.jbuf = nil // text is still valid below: JSONTextIn copies it
+			}
+		}
+		val, _ := m.spec.Table.Columns[col].Type.JSONTextIn(text, &m.boxes)
 		row.Vals[col] = val
 		row.Set.Add(col)
 		return e
@@ -558,80 +565,102 @@ func digitsEnd(data []byte, i int) int {
 	return i
 }
 
-// compactValue appends the JSON value at data[i:] to dst as appendJSON
-// writes it (no whitespace between tokens; strings, numbers and literals
-// as they are) and returns the index after it, or -1 when the direct path
-// declines it (see the package comment above).
-func compactValue(dst, data []byte, i, depth int) ([]byte, int) {
+// nestedEnd returns the index after the JSON value at data[i:], or -1 when
+// the direct path declines it (see the package comment above), and
+// whether there is whitespace between its tokens. Without whitespace, the
+// value's bytes are the text appendJSON writes for it (strings without
+// escapes, numbers and literals as they are); with some, compact gives
+// that text.
+func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 	if i >= len(data) {
-		return dst, -1
+		return -1, false
 	}
 	switch c := data[i]; {
 	case c == '"':
 		e := plainStringEnd(data, i+1)
 		if e < 0 || !validUTF8(data[i+1:e]) {
-			return dst, -1
+			return -1, false
 		}
-		return append(dst, data[i:e+1]...), e + 1
+		return e + 1, false
 	case c == '-' || c >= '0' && c <= '9':
-		e := numberEnd(data, i)
-		if e < 0 {
-			return dst, -1
-		}
-		return append(dst, data[i:e]...), e
+		return numberEnd(data, i), false
 	case c == 't' || c == 'f' || c == 'n':
-		e := literalEnd(data, i)
-		if e < 0 {
-			return dst, -1
-		}
-		return append(dst, data[i:e]...), e
+		return literalEnd(data, i), false
 	case c == '{' || c == '[':
 		if depth >= maxDirectDepth {
-			return dst, -1
+			return -1, false
 		}
 		obj := c == '{'
-		end := byte(']')
+		closing := byte(']')
 		if obj {
-			end = '}'
+			closing = '}'
 		}
-		dst = append(dst, c)
-		i = skipWS(data, i+1)
-		if i < len(data) && data[i] == end {
-			return append(dst, end), i + 1
+		// skip skips whitespace, noting it.
+		skip := func(i int) int {
+			j := skipWS(data, i)
+			ws = ws || j != i
+			return j
+		}
+		i = skip(i + 1)
+		if i < len(data) && data[i] == closing {
+			return i + 1, ws
 		}
 		for {
+			var w bool
 			if obj {
 				if i >= len(data) || data[i] != '"' {
-					return dst, -1
+					return -1, false
 				}
-				if dst, i = compactValue(dst, data, i, depth+1); i < 0 {
-					return dst, -1
+				if i, _ = nestedEnd(data, i, depth+1); i < 0 { // a string: no whitespace
+					return -1, false
 				}
-				i = skipWS(data, i)
+				i = skip(i)
 				if i >= len(data) || data[i] != ':' {
-					return dst, -1
+					return -1, false
 				}
-				dst = append(dst, ':')
-				i = skipWS(data, i+1)
+				i = skip(i + 1)
 			}
-			if dst, i = compactValue(dst, data, i, depth+1); i < 0 {
-				return dst, -1
+			if i, w = nestedEnd(data, i, depth+1); i < 0 {
+				return -1, false
 			}
-			i = skipWS(data, i)
-			if i >= len(data) {
-				return dst, -1
+			ws = ws || w
+			i = skip(i)
+			switch {
+			case i >= len(data):
+				return -1, false
+			case data[i] == closing:
+				return i + 1, ws
+			case data[i] != ',':
+				return -1, false
 			}
-			if data[i] == end {
-				return append(dst, end), i + 1
-			}
-			if data[i] != ',' {
-				return dst, -1
-			}
-			dst = append(dst, ',')
-			i = skipWS(data, i+1)
+			i = skip(i + 1)
 		}
 	}
-	return dst, -1
+	return -1, false
+}
+
+// compact appends v, a value nestedEnd accepted, to dst without the
+// whitespace between its tokens (its strings have no escapes: a quote
+// always opens or closes one).
+func compact(dst, v []byte) []byte {
+	in := false
+	for len(v) > 0 {
+		if in {
+			j := bytes.IndexByte(v, '"')
+			dst = append(dst, v[:j+1]...)
+			v, in = v[j+1:], false
+			continue
+		}
+		switch c := v[0]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			dst, in = append(dst, c), true
+		default:
+			dst = append(dst, c)
+		}
+		v = v[1:]
+	}
+	return dst
 }
 
 // validUTF8 is utf8.Valid with a fast path for ASCII.
