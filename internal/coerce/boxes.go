@@ -171,6 +171,34 @@ func (t *Type) JSONTextIn(j []byte, b *Boxes) (any, bool) {
 // IsJSON reports a json or jsonb column type (false for nil).
 func (t *Type) IsJSON() bool { return t != nil && (t.Kind == KindJSON || t.Kind == KindJSONB) }
 
+// NumberIn is FromJSONIn's value for a JSON number whose text is s (in
+// JSON's grammar), for the column kinds that read a number without a
+// fastjson value: bigint and numeric. handled is false for a column of
+// another kind (the caller builds a value for FromJSONIn). The value and
+// error are FromJSONIn's.
+func (t *Type) NumberIn(s []byte, b *Boxes) (v any, handled bool, err error) {
+	if t == nil {
+		return nil, false, nil
+	}
+	switch t.Kind {
+	case KindInt8:
+		n, err := t.parseInt(b2s(s), true, false)
+		v, err = boxIn(&b.i64, typeInt64, n, err)
+		return v, true, err
+	case KindNumeric:
+		d, n, isDec, err := t.parseNumericValue(b2s(s), true, false)
+		switch {
+		case err != nil:
+			return nil, true, err
+		case isDec:
+			v, _ = boxIn(&b.dec, typeDecimal, d, nil)
+			return v, true, nil
+		}
+		return n, true, nil
+	}
+	return nil, false, nil
+}
+
 // StringIn is FromJSONIn's value for a JSON string whose content is s (no
 // escapes to undo), for the column kinds that read a string without a
 // fastjson value: text (s copied into b), timestamps and enums. handled is

@@ -28,7 +28,7 @@ func TestFromJSONIn(t *testing.T) {
 		base(t, "bool", -1, "boolean", pgtype.BoolOID),
 		statusType(t),
 	}
-	inputs := []string{`null`, `0`, `-7`, `300`, `9223372036854775807`, `1.5`, `"12.345"`, `"NaN"`,
+	inputs := []string{`null`, `0`, `-7`, `300`, `9223372036854775807`, `9223372036854775808`, `1.5`, `-0.005`, `1e3`, `2.5E-2`, `99999.999`, `"12.345"`, `"NaN"`,
 		`123456789012345678901234`, `"text"`, `"2026-12-02T10:11:12.5+02:00"`, `1764669072000`, `{"a":[1,"x"]}`,
 		`[true,null]`, `"aGVsbG8="`, `true`, `"paid"`, `"\u00e9\n"`, `"9999.999"`,
 		`"` + strings.Repeat("a", 3000) + `"`, // fills arenas: values cross from one to the next
@@ -55,6 +55,21 @@ func TestFromJSONIn(t *testing.T) {
 				}
 				if werr == nil && round%7 == 0 {
 					all = append(all, kept{typ, in, want, got})
+				}
+				// NumberIn answers for a number as FromJSONIn does,
+				// for the kinds it takes.
+				if c := in[0]; c == '-' || c >= '0' && c <= '9' {
+					nv, handled, nerr := typ.NumberIn([]byte(in), &b)
+					switch {
+					case !handled:
+						if k := typ.Kind; k == coerce.KindInt8 || k == coerce.KindNumeric {
+							t.Fatalf("%s %s: NumberIn does not take it", typ.Name, in)
+						}
+					case fmt.Sprint(nerr) != fmt.Sprint(gerr):
+						t.Fatalf("%s %s: NumberIn error %v, FromJSONIn's %v", typ.Name, in, nerr, gerr)
+					case nerr == nil && !same(nv, got):
+						t.Fatalf("%s %s: NumberIn %s, FromJSONIn's %s", typ.Name, in, show(nv), show(got))
+					}
 				}
 				// StringIn answers for a string without escapes as
 				// FromJSONIn does, for the kinds it takes.

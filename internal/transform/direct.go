@@ -22,8 +22,9 @@ import (
 // the JSON value the usual path would have decoded. Each top-level field
 // with a column becomes one scalar value in the arena, coerced by the same
 // FromJSONIn as the tree's (a plain string for a text, timestamp or enum
-// column goes to the row by coerce.Type.StringIn, FromJSONIn's answer for
-// it, without the arena), and
+// column and a number for a bigint or numeric one go to the row by
+// coerce.Type.StringIn and NumberIn, FromJSONIn's answers for them, without
+// the arena), and
 // a nested object or array bound for a json or jsonb column is copied as
 // the compact text the tree path would have written for it. With a
 // DirectInput (a route with expressions), the fields the expressions read
@@ -302,6 +303,16 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			return -1
 		}
 		if ok {
+			// A bigint or numeric column takes the text as it is.
+			c := &m.spec.Table.Columns[col]
+			if val, handled, err := c.Type.NumberIn(data[i:e], &m.boxes); handled {
+				if err != nil {
+					return -1
+				}
+				row.Vals[col] = val
+				row.Set.Add(col)
+				return e
+			}
 			fv = a.NewNumberString(unsafe.String(&data[i], e-i))
 		}
 		i = e
