@@ -102,8 +102,8 @@ bench-scaling: build
 	@bash scripts/bench-scaling.sh
 
 # Records/s per core that Mapper.Map decodes and coerces, per value format
-# (json, json-connect, avro, protobuf, json-schema); no services needed.
-# DECODE_RUNS=5 by default.
+# (json, json-connect, avro, protobuf, json-schema), in DECODE_RUNS=5
+# interleaved rounds (ratios to json taken within a round); no services needed.
 .PHONY: bench-decode
 bench-decode:
 	@bash scripts/bench-decode.sh
