@@ -3,7 +3,6 @@ package transform
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -12,6 +11,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -133,7 +133,7 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 			if i >= len(data) || data[i] != '"' {
 				return false
 			}
-			ke := plainStringEnd(data, i+1)
+			ke := codec.PlainStringEnd(data, i+1)
 			if ke < 0 {
 				return false
 			}
@@ -240,7 +240,7 @@ func (m *Mapper) keep(key, raw []byte) bool {
 	}
 	var v *fastjson.Value
 	switch c := raw[0]; {
-	case c == '"' && plainStringEnd(raw, 1) == len(raw)-1:
+	case c == '"' && codec.PlainStringEnd(raw, 1) == len(raw)-1:
 		v = m.arena.NewStringBytes(raw[1 : len(raw)-1])
 	case c == '-' || c >= '0' && c <= '9':
 		v = m.arena.NewNumberString(unsafe.String(&raw[0], len(raw)))
@@ -278,7 +278,7 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 	var fv *fastjson.Value
 	switch c := data[i]; {
 	case c == '"':
-		e := plainStringEnd(data, i+1)
+		e := codec.PlainStringEnd(data, i+1)
 		if e < 0 {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
@@ -507,31 +507,6 @@ func skipWS(data []byte, i int) int {
 	return i
 }
 
-// plainStringEnd returns the index of the quote closing the string whose
-// first byte is data[i], or -1 when the string has an escape or a control
-// character, or does not end.
-func plainStringEnd(data []byte, i int) int {
-	// Eight bytes at a time while none is a quote, a backslash or a
-	// control character (the tests on whole words are exact for "any").
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	for ; i+8 <= len(data); i += 8 {
-		x := binary.LittleEndian.Uint64(data[i:])
-		q, b := x^(lo*'"'), x^(lo*'\\')
-		if ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)&^x)&hi != 0 {
-			break
-		}
-	}
-	for ; i < len(data); i++ {
-		switch c := data[i]; {
-		case c == '"':
-			return i
-		case c == '\\' || c < 0x20:
-			return -1
-		}
-	}
-	return -1
-}
-
 // numberEnd returns the index after the JSON number starting at data[i]
 // (RFC 8259's grammar), or -1 when it is not one.
 func numberEnd(data []byte, i int) int {
@@ -588,7 +563,7 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 	}
 	switch c := data[i]; {
 	case c == '"':
-		e := plainStringEnd(data, i+1)
+		e := codec.PlainStringEnd(data, i+1)
 		if e < 0 || !validUTF8(data[i+1:e]) {
 			return -1, false
 		}

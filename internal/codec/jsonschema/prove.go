@@ -16,8 +16,9 @@ import (
 // the payload's JSON value, and they map the bytes.
 //
 // It proves what verify proves, for the records it takes: every node on
-// the way must be simple (see fastNode) or the schema true, the payload has no backslash (no
-// escapes to check) and no control character in a string, every number is
+// the way must be simple (see fastNode) or the schema true, no string has
+// an escape (none to check) or a control character, every string is valid
+// UTF-8 (outside strings, JSON's syntax allows ASCII only), every number is
 // in JSON's grammar (strictNumber) and within checkNumber's limits, no
 // object has a key twice, and nesting is at most maxProvedDepth. Anything
 // else is not proved, and the caller decodes the record as usual, which
@@ -41,7 +42,7 @@ func (d *Decoder) ProveJSON(data []byte) ([]byte, bool) {
 		return nil, false
 	}
 	c, ok := d.schemas.Load(id)
-	if !ok || !c.proves() || bytes.IndexByte(payload, '\\') >= 0 || !utf8.Valid(payload) {
+	if !ok || !c.proves() {
 		return nil, false
 	}
 	w := workPool.Get().(*work)
@@ -81,14 +82,11 @@ func (w *work) proveValue(n *fastNode, data []byte, i, depth int) (int, bool) {
 	case '[':
 		t = fastjson.TypeArray
 	case '"':
-		j := bytes.IndexByte(data[i+1:], '"')
-		if j < 0 {
+		e := codec.PlainStringEnd(data, i+1)
+		if e < 0 || !utf8.Valid(data[i+1:e]) {
 			return 0, false
 		}
-		t, text, end = fastjson.TypeString, data[i+1:i+1+j], i+2+j
-		if hasControl(text) {
-			return 0, false
-		}
+		t, text, end = fastjson.TypeString, data[i+1:e], e+1
 	case 't', 'f', 'n':
 		lit, typ := "null", fastjson.TypeNull
 		switch c {
@@ -131,13 +129,21 @@ func isNumberByte(c byte) bool {
 // or after data[i], as verify does: properties told apart by a bit each,
 // other keys compared with each other.
 func (w *work) proveObject(n *fastNode, data []byte, i, depth int) (int, bool) {
+	start := len(w.keys)
+	end, ok := w.proveMembers(n, data, i, depth, start)
+	w.keys = w.keys[:start]
+	return end, ok
+}
+
+// proveMembers is proveObject's walk; the keys it compares go on w.keys
+// from start.
+func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int, bool) {
 	if n != nil && len(n.requiredOther) > 0 {
 		return 0, false
 	}
 	masked := n != nil && len(n.plist) <= maxMaskedProps
 	var ms members
-	start, count := len(w.keys), 0
-	defer func() { w.keys = w.keys[:start] }()
+	count := 0
 	i = skipSpace(data, i)
 	if i < len(data) && data[i] == '}' {
 		i++
@@ -146,15 +152,12 @@ func (w *work) proveObject(n *fastNode, data []byte, i, depth int) (int, bool) {
 			if i >= len(data) || data[i] != '"' {
 				return 0, false
 			}
-			j := bytes.IndexByte(data[i+1:], '"')
-			if j < 0 {
+			e := codec.PlainStringEnd(data, i+1)
+			if e < 0 || !utf8.Valid(data[i+1:e]) {
 				return 0, false
 			}
-			k := data[i+1 : i+1+j]
-			if hasControl(k) {
-				return 0, false
-			}
-			i = skipSpace(data, i+2+j)
+			k := data[i+1 : e]
+			i = skipSpace(data, e+1)
 			if i >= len(data) || data[i] != ':' {
 				return 0, false
 			}
