@@ -81,6 +81,14 @@ type JSONProver interface {
 	ProveJSON(data []byte) (payload []byte, ok bool)
 }
 
+// JSONWriter is a Decoder that can write the value Decode would return as
+// JSON text (avro). AppendJSON appends that text to dst and reports true,
+// or reports false whenever it is not sure (the caller decodes as usual);
+// it never blocks and never asks a registry.
+type JSONWriter interface {
+	AppendJSON(dst, data []byte) ([]byte, bool)
+}
+
 // DecodeError is a record whose bytes do not decode. Reason is short and
 // names the schema id and field path when known; it never quotes more than
 // 64 bytes of the input.

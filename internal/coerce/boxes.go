@@ -177,16 +177,22 @@ func (t *Type) IsJSON() bool { return t != nil && (t.Kind == KindJSON || t.Kind 
 // another kind (the caller builds a value for FromJSONIn). The value and
 // error are FromJSONIn's.
 func (t *Type) NumberIn(s []byte, b *Boxes) (v any, handled bool, err error) {
+	return t.numberIn(s, true, b)
+}
+
+// numberIn is NumberIn for the text of a JSON number (strict) or the
+// content of a JSON string.
+func (t *Type) numberIn(s []byte, strict bool, b *Boxes) (v any, handled bool, err error) {
 	if t == nil {
 		return nil, false, nil
 	}
 	switch t.Kind {
 	case KindInt8:
-		n, err := t.parseInt(b2s(s), true, false)
+		n, err := t.parseInt(b2s(s), strict, false)
 		v, err = boxIn(&b.i64, typeInt64, n, err)
 		return v, true, err
 	case KindNumeric:
-		d, n, isDec, err := t.parseNumericValue(b2s(s), true, false)
+		d, n, isDec, err := t.parseNumericValue(b2s(s), strict, false)
 		switch {
 		case err != nil:
 			return nil, true, err
@@ -201,7 +207,8 @@ func (t *Type) NumberIn(s []byte, b *Boxes) (v any, handled bool, err error) {
 
 // StringIn is FromJSONIn's value for a JSON string whose content is s (no
 // escapes to undo), for the column kinds that read a string without a
-// fastjson value: text (s copied into b), timestamps and enums. handled is
+// fastjson value: text (s copied into b), timestamps, enums, bigint and
+// numeric (a number in a string, as avro's decimals are). handled is
 // false for a column of another kind (the caller builds a value for
 // FromJSONIn). The value and error are FromJSONIn's.
 func (t *Type) StringIn(s []byte, b *Boxes) (v any, handled bool, err error) {
@@ -226,6 +233,8 @@ func (t *Type) StringIn(s []byte, b *Boxes) (v any, handled bool, err error) {
 			return nil, true, err
 		}
 		return t.label(i), true, nil
+	case KindInt8, KindNumeric:
+		return t.numberIn(s, false, b)
 	}
 	return nil, false, nil
 }

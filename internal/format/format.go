@@ -48,21 +48,28 @@ type Format struct {
 	// (json-schema), which spares copying it into the arena.
 	pdec codec.ParsedDecoder
 	// prover is dec when it can prove records valid from their bytes
-	// (json-schema; see JSONPayload).
+	// (json-schema), writer when it can write them as JSON text (avro);
+	// see JSONPayload.
 	prover codec.JSONProver
+	writer codec.JSONWriter
 }
 
-// JSONPayload returns the JSON payload of data, a value in this format,
-// when Decode would certainly decode data to that payload's JSON value,
-// with no error: json's own bytes, or json-schema's payload once its
-// decoder proves the record valid (codec.JSONProver). It reports false
-// when it cannot tell; the caller then decodes data as usual.
-func (f *Format) JSONPayload(data []byte) ([]byte, bool) {
+// JSONPayload returns JSON text whose value is what Decode would certainly
+// return for data, a value in this format, with no error: json's own
+// bytes, json-schema's payload once its decoder proves the record valid
+// (codec.JSONProver), or the text an avro decoder writes into *buf
+// (codec.JSONWriter; *buf keeps the memory for the next call). It reports
+// false when it cannot tell; the caller then decodes data as usual.
+func (f *Format) JSONPayload(data []byte, buf *[]byte) ([]byte, bool) {
 	switch {
 	case f.Name == config.FormatJSON:
 		return data, true
 	case f.prover != nil:
 		return f.prover.ProveJSON(data)
+	case f.writer != nil:
+		text, ok := f.writer.AppendJSON((*buf)[:0], data)
+		*buf = text
+		return text, ok
 	}
 	return nil, false
 }
@@ -312,7 +319,8 @@ func (s *Set) Get(name string) (*Format, error) {
 func WithDecoder(name string, dec codec.Decoder) *Format {
 	pdec, _ := dec.(codec.ParsedDecoder)
 	prover, _ := dec.(codec.JSONProver)
-	return &Format{Name: name, Kind: Record, dec: dec, pdec: pdec, prover: prover}
+	writer, _ := dec.(codec.JSONWriter)
+	return &Format{Name: name, Kind: Record, dec: dec, pdec: pdec, prover: prover, writer: writer}
 }
 
 // registry returns the shared registry client, made on first use.

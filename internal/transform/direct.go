@@ -17,14 +17,15 @@ import (
 
 // The direct path: a plain JSON record mapped to columns by name in one
 // pass over its bytes, without building a parse tree. The record is a json
-// value, or a json-schema value whose decoder proves it valid from its
-// bytes (format.Format.JSONPayload): the direct path then maps the payload,
-// the JSON value the usual path would have decoded. Each top-level field
-// with a column becomes one scalar value in the arena, coerced by the same
-// FromJSONIn as the tree's (a plain string for a text, timestamp or enum
-// column and a number for a bigint or numeric one go to the row by
-// coerce.Type.StringIn and NumberIn, FromJSONIn's answers for them, without
-// the arena), and
+// value, a json-schema value whose decoder proves it valid from its bytes,
+// or an avro value its decoder writes as JSON text
+// (format.Format.JSONPayload): the direct path then maps that JSON, the
+// value the usual path would have decoded. Each top-level field with a
+// column becomes one scalar value in the arena, coerced by the same
+// FromJSONIn as the tree's (a plain string for a text, timestamp, enum,
+// bigint or numeric column and a number for a bigint or numeric one go to
+// the row by coerce.Type.StringIn and NumberIn, FromJSONIn's answers for
+// them, without the arena), and
 // a nested object or array bound for a json or jsonb column is copied as
 // the compact text the tree path would have written for it. With a
 // DirectInput (a route with expressions), the fields the expressions read
@@ -54,12 +55,13 @@ const maxDirectDepth = 64
 const maxKeptBuffer = 64 << 10
 
 // directOK reports whether a route's records may take the direct path: a
-// plain JSON value (json, or json-schema without auto_evolve, which checks
-// each record's schema) mapped by name into one row, with a key that is not
-// structured.
+// plain JSON value (json, or json-schema or avro without auto_evolve, which
+// checks each record's schema) mapped by name into one row, with a key that
+// is not structured.
 func directOK(spec *Spec) bool {
 	v := spec.Value
-	return v != nil && (v.Name == config.FormatJSON || v.Name == config.FormatJSONSchema && !spec.Evolve) &&
+	return v != nil && (v.Name == config.FormatJSON ||
+		(v.Name == config.FormatJSONSchema || v.Name == config.FormatAvro) && !spec.Evolve) &&
 		spec.Key != nil && !spec.Key.Structured() &&
 		!spec.Debezium && !spec.Flatten && !spec.Each && len(spec.ReplaceBy) == 0 &&
 		spec.Mode != table.Raw
@@ -99,7 +101,10 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 	if !m.direct || r.Value == nil {
 		return false
 	}
-	data, ok := m.spec.Value.JSONPayload(r.Value)
+	if cap(m.vbuf) > maxKeptBuffer {
+		m.vbuf = nil // the last record's text was large: let it go
+	}
+	data, ok := m.spec.Value.JSONPayload(r.Value, &m.vbuf)
 	if !ok {
 		return false
 	}
@@ -283,8 +288,8 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
 		if ok {
-			// A text, timestamp or enum column takes the string as it
-			// is: no arena value.
+			// A text, timestamp, enum, bigint or numeric column takes
+			// the string as it is: no arena value.
 			c := &m.spec.Table.Columns[col]
 			if val, handled, err := c.Type.StringIn(data[i+1:e], &m.boxes); handled {
 				if err != nil { // StringIn never gives nil: NOT NULL holds

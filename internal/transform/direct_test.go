@@ -352,3 +352,34 @@ func TestDirectDropsLargeBuffers(t *testing.T) {
 		t.Fatalf("after the small record: bigParse %v, json buffer cap %d, doc %s", m.bigParse, cap(m.jbuf), row.Vals[13])
 	}
 }
+
+// TestDirectFormats maps make bench-decode's order in every value format
+// with the direct path and without: the same row; and the direct path
+// takes json, json-schema and avro (once a first record has loaded the
+// schema), and no other format.
+func TestDirectFormats(t *testing.T) {
+	direct := map[string]bool{"json": true, "json-schema": true, "avro": true}
+	for _, c := range formatsCases(t) {
+		usual, err := NewMapper(c.mapper.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		usual.direct = false // Map tries the direct path first
+		var want, got table.Row
+		for range 2 { // the first record of a registry format loads its schema
+			if err := usual.Map(context.Background(), c.rec, &want); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if err := c.mapper.Map(context.Background(), c.rec, &got); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		tbl := c.mapper.spec.Table
+		if w, g := formatsRowText(t, tbl, &want), formatsRowText(t, tbl, &got); w != g {
+			t.Errorf("%s: with the direct path\n%s\nwithout\n%s", c.name, g, w)
+		}
+		if took := c.mapper.MapDirect(c.rec, &got); took != direct[c.name] {
+			t.Errorf("%s: the direct path took it: %v, want %v", c.name, took, direct[c.name])
+		}
+	}
+}

@@ -93,6 +93,7 @@ type Mapper struct {
 	order   []fieldSlot  // top-level fields by position, as last seen
 	direct  bool         // records may take the direct path (MapDirect)
 	jbuf    []byte       // the direct path's json/jsonb text
+	vbuf    []byte       // the direct path's record text (avro's JSON)
 	// spanParser parses the values the direct path does not read itself.
 	spanParser fastjson.Parser
 	din        *DirectInput       // the route's, for the record being scanned

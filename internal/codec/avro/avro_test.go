@@ -105,7 +105,9 @@ func decode(t testing.TB, d *Decoder, data []byte) (string, *codec.Type) {
 	if err != nil {
 		t.Fatalf("Decode: %v", err)
 	}
-	return string(v.MarshalTo(nil)), typ
+	text := string(v.MarshalTo(nil))
+	checkText(t, d, data, v)
+	return text, typ
 }
 
 func fieldRecord(fieldType string) string {

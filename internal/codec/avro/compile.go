@@ -69,6 +69,7 @@ type node struct {
 
 type field struct {
 	name string
+	key  []byte // the name as a JSON object key, with its colon (appendJSON)
 	n    *node
 }
 
@@ -112,7 +113,7 @@ func (c *compiler) node(s hamba.Schema) *node {
 		c.named[s.FullName()] = n // before the fields: they may refer to it
 		n.fields = make([]field, len(s.Fields()))
 		for i, f := range s.Fields() {
-			n.fields[i] = field{name: f.Name(), n: c.node(f.Type())}
+			n.fields[i] = field{name: f.Name(), key: append(appendJSONString(nil, f.Name()), ':'), n: c.node(f.Type())}
 		}
 		return n
 	case *hamba.EnumSchema:

@@ -69,6 +69,24 @@ func (d *Decoder) Decode(ctx context.Context, data []byte, a *fastjson.Arena) (*
 	return v, c.typ, nil
 }
 
+var _ codec.JSONWriter = (*Decoder)(nil)
+
+// AppendJSON writes to dst the JSON text of the value Decode would return
+// for data, and reports whether it could: not for a record Decode would
+// refuse, a schema id no Decode has loaded yet (it never asks the
+// registry), or a map with a key twice (Decode keeps the last value).
+func (d *Decoder) AppendJSON(dst, data []byte) ([]byte, bool) {
+	id, payload, err := codec.ParseWire(data)
+	if err != nil {
+		return dst, false
+	}
+	c, ok := d.schemas.Load(id)
+	if !ok {
+		return dst, false
+	}
+	return c.appendJSON(dst, payload)
+}
+
 // schema returns the compiled schema for id, loading it on first use.
 func (d *Decoder) schema(ctx context.Context, id int) (*compiled, error) {
 	if c, ok := d.schemas.Load(id); ok {

@@ -173,6 +173,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("%d bytes of input allocated %d bytes", len(data), allocated)
 		}
 		if err != nil {
+			checkText(t, d, data, nil)
 			if !codec.IsDecodeError(err) {
 				t.Fatalf("not a DecodeError: %v", err)
 			}
@@ -184,6 +185,7 @@ func FuzzDecode(f *testing.F) {
 		if typ == nil || v == nil {
 			t.Fatal("success without a value and type")
 		}
+		checkText(t, d, data, v) // before checkCanonical reads (and so changes) v's strings
 		checkCanonical(t, v)
 	})
 }

@@ -35,7 +35,7 @@ func (r *reader) logical(n *node) (*fastjson.Value, error) {
 			return nil, err
 		}
 		r.scratch = appendDate(r.scratch[:0], int64(days))
-		return r.a.NewStringBytes(r.scratch), nil
+		return r.newText(r.scratch), nil
 	case opTimeMillis:
 		ms, err := r.int()
 		if err != nil {
@@ -79,14 +79,14 @@ func (r *reader) logical(n *node) (*fastjson.Value, error) {
 			return nil, fmt.Errorf("invalid uuid %s", quote(b))
 		}
 		r.scratch = appendUUID(r.scratch[:0], u[:])
-		return r.a.NewStringBytes(r.scratch), nil
+		return r.newText(r.scratch), nil
 	case opUUIDFixed:
 		b, err := r.next(16)
 		if err != nil {
 			return nil, err
 		}
 		r.scratch = appendUUID(r.scratch[:0], b)
-		return r.a.NewStringBytes(r.scratch), nil
+		return r.newText(r.scratch), nil
 	case opDuration:
 		b, err := r.next(12)
 		if err != nil {
@@ -94,10 +94,18 @@ func (r *reader) logical(n *node) (*fastjson.Value, error) {
 		}
 		// Months and days have no fixed length in seconds, so the
 		// canonical "Ns" form cannot hold them: keep the three parts.
+		months, days, millis := binary.LittleEndian.Uint32(b[0:]), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])
+		if r.text {
+			r.out = strconv.AppendUint(append(r.out, `{"months":`...), uint64(months), 10)
+			r.out = strconv.AppendUint(append(r.out, `,"days":`...), uint64(days), 10)
+			r.out = strconv.AppendUint(append(r.out, `,"millis":`...), uint64(millis), 10)
+			r.out = append(r.out, '}')
+			return nil, nil
+		}
 		o := r.a.NewObject()
-		o.Set("months", r.a.NewNumberInt(int(binary.LittleEndian.Uint32(b[0:]))))
-		o.Set("days", r.a.NewNumberInt(int(binary.LittleEndian.Uint32(b[4:]))))
-		o.Set("millis", r.a.NewNumberInt(int(binary.LittleEndian.Uint32(b[8:]))))
+		o.Set("months", r.a.NewNumberInt(int(months)))
+		o.Set("days", r.a.NewNumberInt(int(days)))
+		o.Set("millis", r.a.NewNumberInt(int(millis)))
 		return o, nil
 	}
 	panic("avro: bug: unknown op " + strconv.Itoa(int(n.op)))
@@ -114,7 +122,7 @@ func (r *reader) timeOfDay(us int64, what string, raw int64) (*fastjson.Value, e
 	b = append(b, '.')
 	b = appendDigits(b, int(us%1e6), 6)
 	r.scratch = b
-	return r.a.NewStringBytes(b), nil
+	return r.newText(b), nil
 }
 
 // stamp writes sec seconds and nsec nanoseconds since the Unix epoch as an
@@ -137,7 +145,7 @@ func (r *reader) stamp(sec, nsec int64, zone bool) *fastjson.Value {
 		b = append(b, 'Z')
 	}
 	r.scratch = b
-	return r.a.NewStringBytes(b)
+	return r.newText(b)
 }
 
 // floorDiv returns the floor quotient and the non-negative remainder.
@@ -280,7 +288,7 @@ func (r *reader) decimal(n *node, b []byte) (*fastjson.Value, error) {
 		dst[point] = '.'
 	}
 	r.scratch = dst
-	return r.a.NewStringBytes(dst), nil
+	return r.newText(dst), nil
 }
 
 // parseUUID accepts the 36-character form with dashes or 32 hex digits, in

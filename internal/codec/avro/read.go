@@ -3,6 +3,7 @@ package avro
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -31,6 +32,12 @@ type reader struct {
 	depth      int
 	emptyItems int    // budget of zero-size array items left
 	scratch    []byte // formatting buffer; contents are copied into the arena
+
+	// text: the datum is written as JSON text to out instead of built in
+	// a (appendJSON); value then returns nil values.
+	text bool
+	out  []byte
+	keys [][]byte // the keys of the maps being written (text), to refuse duplicates
 }
 
 var readerPool = sync.Pool{New: func() any { return &reader{scratch: make([]byte, 0, 128)} }}
@@ -41,7 +48,7 @@ const maxPooledScratch = 64 << 10
 // decode decodes payload, which must hold exactly one datum of c.
 func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, error) {
 	r := readerPool.Get().(*reader)
-	r.buf, r.pos, r.a, r.depth, r.emptyItems = payload, 0, a, 0, maxEmptyItems
+	r.buf, r.pos, r.a, r.depth, r.emptyItems, r.text = payload, 0, a, 0, maxEmptyItems, false
 	v, err := r.value(c.root)
 	if err == nil && r.pos != len(r.buf) {
 		err = fmt.Errorf("%d trailing bytes after the datum", len(r.buf)-r.pos)
@@ -56,11 +63,66 @@ func (c *compiled) decode(payload []byte, a *fastjson.Arena) (*fastjson.Value, e
 	return v, nil
 }
 
+// appendJSON writes the datum in payload, which must hold exactly one datum
+// of c, to dst as the JSON text of the value decode would build: the same
+// numbers as the same text, the same strings, objects with their keys in
+// the same order. It reports false for a payload decode would refuse, and
+// for one whose value the text cannot give: a map with a key twice (decode
+// keeps the last; the text would hold both).
+func (c *compiled) appendJSON(dst, payload []byte) ([]byte, bool) {
+	r := readerPool.Get().(*reader)
+	r.buf, r.pos, r.a, r.depth, r.emptyItems = payload, 0, nil, 0, maxEmptyItems
+	r.text, r.out, r.keys = true, dst, r.keys[:0]
+	_, err := r.value(c.root)
+	out, ok := r.out, err == nil && r.pos == len(r.buf)
+	r.buf, r.out, r.text = nil, nil, false
+	clear(r.keys)
+	if cap(r.scratch) <= maxPooledScratch {
+		readerPool.Put(r)
+	}
+	return out, ok
+}
+
+// errDuplicateKey is a map key met twice in text mode (see appendJSON).
+var errDuplicateKey = errors.New("a map key twice")
+
+// The writers of scalar values: JSON text in text mode, an arena value
+// otherwise.
+
+func (r *reader) newNull() *fastjson.Value {
+	if r.text {
+		r.out = append(r.out, "null"...)
+		return nil
+	}
+	return r.a.NewNull()
+}
+
+func (r *reader) newBool(b bool) *fastjson.Value {
+	switch {
+	case r.text:
+		r.out = strconv.AppendBool(r.out, b)
+		return nil
+	case b:
+		return r.a.NewTrue()
+	}
+	return r.a.NewFalse()
+}
+
+// newText is a string that needs no escaping in either mode (formatted
+// dates and numbers, enum symbols).
+func (r *reader) newText(b []byte) *fastjson.Value {
+	if r.text {
+		r.out = append(append(append(r.out, '"'), b...), '"')
+		return nil
+	}
+	return r.a.NewStringBytes(b)
+}
+
 func (r *reader) value(n *node) (*fastjson.Value, error) {
 	a := r.a
 	switch n.op {
 	case opNull:
-		return a.NewNull(), nil
+		return r.newNull(), nil
 	case opBool:
 		if r.pos >= len(r.buf) {
 			return nil, errEOF
@@ -69,9 +131,9 @@ func (r *reader) value(n *node) (*fastjson.Value, error) {
 		r.pos++
 		switch b {
 		case 0:
-			return a.NewFalse(), nil
+			return r.newBool(false), nil
 		case 1:
-			return a.NewTrue(), nil
+			return r.newBool(true), nil
 		}
 		return nil, fmt.Errorf("invalid boolean byte 0x%02x", b)
 	case opInt:
@@ -79,7 +141,7 @@ func (r *reader) value(n *node) (*fastjson.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return a.NewNumberInt(int(v)), nil
+		return r.newInt64(int64(v)), nil
 	case opLong:
 		v, err := r.long()
 		if err != nil {
@@ -127,12 +189,31 @@ func (r *reader) value(n *node) (*fastjson.Value, error) {
 		if i < 0 || int(i) >= len(n.symbols) {
 			return nil, fmt.Errorf("enum index %d out of range for %d symbols", i, len(n.symbols))
 		}
+		if r.text {
+			return r.newText([]byte(n.symbols[i])), nil
+		}
 		return a.NewString(n.symbols[i]), nil
 	case opRecord:
 		if r.depth >= maxDepth {
 			return nil, errTooDeep
 		}
 		r.depth++
+		if r.text {
+			r.out = append(r.out, '{')
+			for i := range n.fields {
+				f := &n.fields[i]
+				if i > 0 {
+					r.out = append(r.out, ',')
+				}
+				r.out = append(r.out, f.key...)
+				if _, err := r.value(f.n); err != nil {
+					return nil, atField(err, f.name)
+				}
+			}
+			r.out = append(r.out, '}')
+			r.depth--
+			return nil, nil
+		}
 		o := a.NewObject()
 		for i := range n.fields {
 			f := &n.fields[i]
@@ -167,7 +248,12 @@ func (r *reader) array(n *node) (*fastjson.Value, error) {
 		return nil, errTooDeep
 	}
 	r.depth++
-	arr := r.a.NewArray()
+	var arr *fastjson.Value
+	if r.text {
+		r.out = append(r.out, '[')
+	} else {
+		arr = r.a.NewArray()
+	}
 	i := 0
 	for {
 		count, err := r.blockCount()
@@ -186,15 +272,23 @@ func (r *reader) array(n *node) (*fastjson.Value, error) {
 			return nil, errEOF
 		}
 		for range count {
+			if r.text && i > 0 {
+				r.out = append(r.out, ',')
+			}
 			v, err := r.value(n.elem)
 			if err != nil {
 				return nil, atIndex(err, i)
 			}
-			arr.SetArrayItem(i, v)
+			if !r.text {
+				arr.SetArrayItem(i, v)
+			}
 			i++
 		}
 	}
 	r.depth--
+	if r.text {
+		r.out = append(r.out, ']')
+	}
 	return arr, nil
 }
 
@@ -203,6 +297,9 @@ func (r *reader) mapValue(n *node) (*fastjson.Value, error) {
 		return nil, errTooDeep
 	}
 	r.depth++
+	if r.text {
+		return nil, r.mapText(n)
+	}
 	o := r.a.NewObject()
 	var large *largeMap
 	entries := 0
@@ -249,6 +346,70 @@ func (r *reader) mapValue(n *node) (*fastjson.Value, error) {
 		return large.object(r), nil
 	}
 	return o, nil
+}
+
+// mapText is mapValue in text mode, after the depth check. A key met
+// twice ends it with errDuplicateKey (decode keeps the last value, in the
+// first one's place).
+func (r *reader) mapText(n *node) error {
+	start := len(r.keys)
+	defer func() { clear(r.keys[start:]); r.keys = r.keys[:start] }()
+	var seen map[string]bool // past linearSetLimit keys
+	r.out = append(r.out, '{')
+	for {
+		count, err := r.blockCount()
+		if err != nil {
+			return err
+		}
+		if count == 0 {
+			break
+		}
+		if count > int64((len(r.buf)-r.pos)/(1+n.elem.minSize)) {
+			return errEOF
+		}
+		for range count {
+			k, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			if !utf8.Valid(k) {
+				return fmt.Errorf("map key %s: %w", quote(k), errUTF8)
+			}
+			switch entries := len(r.keys) - start; {
+			case seen != nil:
+				if seen[string(k)] {
+					return errDuplicateKey
+				}
+				seen[string(k)] = true
+			case entries == linearSetLimit:
+				seen = make(map[string]bool, 2*linearSetLimit)
+				for _, prev := range r.keys[start:] {
+					seen[string(prev)] = true
+				}
+				if seen[string(k)] {
+					return errDuplicateKey
+				}
+				seen[string(k)] = true
+			default:
+				for _, prev := range r.keys[start:] {
+					if string(prev) == string(k) {
+						return errDuplicateKey
+					}
+				}
+			}
+			if len(r.keys) > start {
+				r.out = append(r.out, ',')
+			}
+			r.keys = append(r.keys, k)
+			r.out = append(appendJSONString(r.out, k), ':')
+			if _, err := r.value(n.elem); err != nil {
+				return atKey(err, k)
+			}
+		}
+	}
+	r.out = append(r.out, '}')
+	r.depth--
+	return nil
 }
 
 // linearSetLimit is the number of map entries up to which the map's object
@@ -394,6 +555,10 @@ func (r *reader) bytes() ([]byte, error) {
 }
 
 func (r *reader) newInt64(v int64) *fastjson.Value {
+	if r.text {
+		r.out = strconv.AppendInt(r.out, v, 10)
+		return nil
+	}
 	if strconv.IntSize == 64 {
 		return r.a.NewNumberInt(int(v))
 	}
@@ -403,11 +568,14 @@ func (r *reader) newInt64(v int64) *fastjson.Value {
 func (r *reader) newFloat64(f float64) *fastjson.Value {
 	switch {
 	case math.IsNaN(f):
-		return r.a.NewString("NaN")
+		return r.newText([]byte("NaN"))
 	case math.IsInf(f, 1):
-		return r.a.NewString("Infinity")
+		return r.newText([]byte("Infinity"))
 	case math.IsInf(f, -1):
-		return r.a.NewString("-Infinity")
+		return r.newText([]byte("-Infinity"))
+	case r.text:
+		r.out = strconv.AppendFloat(r.out, f, 'g', -1, 64) // as NewNumberFloat64 writes it
+		return nil
 	}
 	return r.a.NewNumberFloat64(f)
 }
@@ -423,10 +591,14 @@ func (r *reader) newFloat32(f float32) *fastjson.Value {
 	r.scratch = strconv.AppendFloat(r.scratch[:0], f64, 'g', -1, 32)
 	// ParseFloat keeps its argument only in an error, and this text parses.
 	f64, _ = strconv.ParseFloat(unsafe.String(unsafe.SliceData(r.scratch), len(r.scratch)), 64)
-	return r.a.NewNumberFloat64(f64)
+	return r.newFloat64(f64)
 }
 
 func (r *reader) newBase64(b []byte) *fastjson.Value {
+	if r.text {
+		r.out = append(base64.StdEncoding.AppendEncode(append(r.out, '"'), b), '"')
+		return nil
+	}
 	r.scratch = base64.StdEncoding.AppendEncode(r.scratch[:0], b)
 	return r.a.NewStringBytes(r.scratch)
 }
@@ -439,6 +611,10 @@ func (r *reader) newBase64(b []byte) *fastjson.Value {
 // them as literal text: the value would change. Such strings are escaped
 // here as JSON and parsed into a value of their own.
 func (r *reader) newString(b []byte) *fastjson.Value {
+	if r.text {
+		r.out = appendJSONString(r.out, b)
+		return nil
+	}
 	if quoteSafe(b) {
 		return r.a.NewStringBytes(b)
 	}
