@@ -1,6 +1,9 @@
 package codec
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 // PlainStringEnd returns the index of the quote closing the string whose
 // first byte is data[i], or -1 when the string has an escape or a control
@@ -25,4 +28,15 @@ func PlainStringEnd(data []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// ValidUTF8 is utf8.Valid with a fast path for the short ASCII strings of
+// JSON records.
+func ValidUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
 }

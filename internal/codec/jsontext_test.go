@@ -3,6 +3,7 @@ package codec
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // PlainStringEnd finds the closing quote, or -1 for an escape, a control
@@ -29,6 +30,19 @@ func TestPlainStringEnd(t *testing.T) {
 		}
 		if got := PlainStringEnd(body, 0); got != -1 {
 			t.Fatalf("%q without a quote: %d", body, got)
+		}
+	}
+}
+
+// ValidUTF8 answers as utf8.Valid, on ASCII and on every kind of
+// multi-byte and broken sequence at every position.
+func TestValidUTF8(t *testing.T) {
+	for _, mid := range []string{"", "é", "€", "𝄞", "\xff", "\xc3", "\xe2\x82", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		for n := 0; n < 20; n++ {
+			s := []byte(strings.Repeat("a", n) + mid + strings.Repeat("b", 19-n))
+			if got, want := ValidUTF8(s), utf8.Valid(s); got != want {
+				t.Fatalf("%q: ValidUTF8 %v, utf8.Valid %v", s, got, want)
+			}
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"slices"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -569,7 +568,7 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 	switch c := data[i]; {
 	case c == '"':
 		e := codec.PlainStringEnd(data, i+1)
-		if e < 0 || !validUTF8(data[i+1:e]) {
+		if e < 0 || !codec.ValidUTF8(data[i+1:e]) {
 			return -1, false
 		}
 		return e + 1, false
@@ -652,14 +651,4 @@ func compact(dst, v []byte) []byte {
 		v = v[1:]
 	}
 	return dst
-}
-
-// validUTF8 is utf8.Valid with a fast path for ASCII.
-func validUTF8(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return utf8.Valid(b)
-		}
-	}
-	return true
 }

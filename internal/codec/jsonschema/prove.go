@@ -2,7 +2,6 @@ package jsonschema
 
 import (
 	"bytes"
-	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 
@@ -83,7 +82,7 @@ func (w *work) proveValue(n *fastNode, data []byte, i, depth int) (int, bool) {
 		t = fastjson.TypeArray
 	case '"':
 		e := codec.PlainStringEnd(data, i+1)
-		if e < 0 || !utf8.Valid(data[i+1:e]) {
+		if e < 0 || !codec.ValidUTF8(data[i+1:e]) {
 			return 0, false
 		}
 		t, text, end = fastjson.TypeString, data[i+1:e], e+1
@@ -153,7 +152,7 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 				return 0, false
 			}
 			e := codec.PlainStringEnd(data, i+1)
-			if e < 0 || !utf8.Valid(data[i+1:e]) {
+			if e < 0 || !codec.ValidUTF8(data[i+1:e]) {
 				return 0, false
 			}
 			k := data[i+1 : e]
