@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -43,6 +44,24 @@ func TestValidUTF8(t *testing.T) {
 			if got, want := ValidUTF8(s), utf8.Valid(s); got != want {
 				t.Fatalf("%q: ValidUTF8 %v, utf8.Valid %v", s, got, want)
 			}
+		}
+	}
+}
+
+// NumberEnd takes a whole text exactly when encoding/json reads it as one
+// JSON number, and LiteralEnd exactly true, false and null.
+func TestNumberEndLiteralEnd(t *testing.T) {
+	for _, s := range []string{"0", "-0", "7", "-12", "10.5", "0.25", "1e3", "1E+2", "2.5e-3", "123456789012345678901234",
+		"01", "-", "1.", ".5", "+1", "1e", "1e+", "0x10", "NaN", "1.5.2", "--1", "1ee2", "-01"} {
+		want := json.Valid([]byte(s)) && (s[0] == '-' || s[0] >= '0' && s[0] <= '9')
+		if got := NumberEnd([]byte(s), 0) == len(s); got != want {
+			t.Errorf("%q: NumberEnd takes it whole: %v, want %v", s, got, want)
+		}
+	}
+	for _, s := range []string{"true", "false", "null", "tru", "nul", "fals", "True"} {
+		want := s == "true" || s == "false" || s == "null"
+		if got := LiteralEnd([]byte(s), 0) == len(s); got != want {
+			t.Errorf("%q: LiteralEnd takes it whole: %v, want %v", s, got, want)
 		}
 	}
 }

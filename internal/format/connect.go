@@ -400,13 +400,13 @@ func unwrapConnect(v *fastjson.Value, a *fastjson.Arena) (*fastjson.Value, error
 // is not a well-formed object with both keys (the caller then parses it all
 // for the precise error); the spans are not validated as JSON here.
 func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
-	i := skipSpace(data, 0)
+	i := codec.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, nil, false
 	}
 	i++
 	for {
-		i = skipSpace(data, i)
+		i = codec.SkipSpace(data, i)
 		if i >= len(data) || data[i] != '"' {
 			return nil, nil, false
 		}
@@ -416,11 +416,11 @@ func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
 			return nil, nil, false
 		}
 		key := data[ks : ke-1]
-		i = skipSpace(data, ke)
+		i = codec.SkipSpace(data, ke)
 		if i >= len(data) || data[i] != ':' {
 			return nil, nil, false
 		}
-		i = skipSpace(data, i+1)
+		i = codec.SkipSpace(data, i+1)
 		vs := i
 		ve := skipValue(data, i, 0)
 		if ve < 0 {
@@ -436,12 +436,12 @@ func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
 				payload = data[vs:ve]
 			}
 		}
-		i = skipSpace(data, ve)
+		i = codec.SkipSpace(data, ve)
 		if i >= len(data) {
 			return nil, nil, false
 		}
 		if data[i] == '}' {
-			if skipSpace(data, i+1) != len(data) {
+			if codec.SkipSpace(data, i+1) != len(data) {
 				return nil, nil, false
 			}
 			return schema, payload, schema != nil && payload != nil
@@ -461,7 +461,7 @@ func envelopeSpans(data []byte) (schema, payload []byte, ok bool) {
 // brace; it is one JSON value only if nothing follows the payload, which
 // the caller's parser checks. ok is false for any other layout.
 func sameSchema(data []byte, schema string) (payload []byte, ok bool) {
-	i := skipSpace(data, 0)
+	i := codec.SkipSpace(data, 0)
 	for _, tok := range [...]string{"{", `"schema"`, ":", schema, ",", `"payload"`, ":"} {
 		if i = skipToken(data, i, tok); i < 0 {
 			return nil, false
@@ -483,17 +483,10 @@ func skipToken(data []byte, i int, tok string) int {
 	if len(data)-i < len(tok) || string(data[i:i+len(tok)]) != tok {
 		return -1
 	}
-	return skipSpace(data, i+len(tok))
+	return codec.SkipSpace(data, i+len(tok))
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
-	return i
-}
 
 // skipString returns the index after the string starting at data[i] ('"'),
 // or -1.
@@ -524,7 +517,7 @@ func skipValue(data []byte, i, depth int) int {
 		if open == '[' {
 			close = ']'
 		}
-		i = skipSpace(data, i+1)
+		i = codec.SkipSpace(data, i+1)
 		if i < len(data) && data[i] == close {
 			return i + 1
 		}
@@ -536,16 +529,16 @@ func skipValue(data []byte, i, depth int) int {
 				if i = skipString(data, i); i < 0 {
 					return -1
 				}
-				i = skipSpace(data, i)
+				i = codec.SkipSpace(data, i)
 				if i >= len(data) || data[i] != ':' {
 					return -1
 				}
-				i = skipSpace(data, i+1)
+				i = codec.SkipSpace(data, i+1)
 			}
 			if i = skipValue(data, i, depth+1); i < 0 {
 				return -1
 			}
-			i = skipSpace(data, i)
+			i = codec.SkipSpace(data, i)
 			if i >= len(data) {
 				return -1
 			}
@@ -555,7 +548,7 @@ func skipValue(data []byte, i, depth int) int {
 			if data[i] != ',' {
 				return -1
 			}
-			i = skipSpace(data, i+1)
+			i = codec.SkipSpace(data, i+1)
 		}
 	}
 	for i < len(data) {

@@ -125,11 +125,11 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 		}
 		in.Value = m.arena.NewObject()
 	}
-	i := skipWS(data, 0)
+	i := codec.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
 	}
-	i = skipWS(data, i+1)
+	i = codec.SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
 		i++
 	} else {
@@ -142,11 +142,11 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 				return false
 			}
 			key := data[i+1 : ke]
-			i = skipWS(data, ke+1)
+			i = codec.SkipSpace(data, ke+1)
 			if i >= len(data) || data[i] != ':' {
 				return false
 			}
-			i = skipWS(data, i+1)
+			i = codec.SkipSpace(data, i+1)
 			sl := m.topSlot(pos, key)
 			col, ok, read := sl.col, sl.ok, false
 			if in != nil {
@@ -173,7 +173,7 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 			} else if i = m.directField(r, row, data, i, key, col, ok); i < 0 {
 				return false
 			}
-			i = skipWS(data, i)
+			i = codec.SkipSpace(data, i)
 			if i >= len(data) {
 				return false
 			}
@@ -184,10 +184,10 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 			if data[i] != ',' {
 				return false
 			}
-			i = skipWS(data, i+1)
+			i = codec.SkipSpace(data, i+1)
 		}
 	}
-	return skipWS(data, i) == len(data)
+	return codec.SkipSpace(data, i) == len(data)
 }
 
 // DirectKey is the record's key for expressions, as Record.Key gives it.
@@ -302,7 +302,7 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		}
 		i = e + 1
 	case c == '-' || c >= '0' && c <= '9':
-		e := numberEnd(data, i)
+		e := codec.NumberEnd(data, i)
 		if e < 0 {
 			return -1
 		}
@@ -321,7 +321,7 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		}
 		i = e
 	case c == 't' || c == 'f' || c == 'n':
-		e := literalEnd(data, i)
+		e := codec.LiteralEnd(data, i)
 		if e < 0 {
 			return -1
 		}
@@ -402,9 +402,9 @@ func valueEnd(data []byte, i, depth int) int {
 	case c == '"':
 		return stringEnd(data, i+1)
 	case c == '-' || c >= '0' && c <= '9':
-		return numberEnd(data, i)
+		return codec.NumberEnd(data, i)
 	case c == 't' || c == 'f' || c == 'n':
-		return literalEnd(data, i)
+		return codec.LiteralEnd(data, i)
 	case c == '{' || c == '[':
 		if depth >= maxDirectDepth {
 			return -1
@@ -414,7 +414,7 @@ func valueEnd(data []byte, i, depth int) int {
 		if obj {
 			end = '}'
 		}
-		i = skipWS(data, i+1)
+		i = codec.SkipSpace(data, i+1)
 		if i < len(data) && data[i] == end {
 			return i + 1
 		}
@@ -426,16 +426,16 @@ func valueEnd(data []byte, i, depth int) int {
 				if i = stringEnd(data, i+1); i < 0 {
 					return -1
 				}
-				i = skipWS(data, i)
+				i = codec.SkipSpace(data, i)
 				if i >= len(data) || data[i] != ':' {
 					return -1
 				}
-				i = skipWS(data, i+1)
+				i = codec.SkipSpace(data, i+1)
 			}
 			if i = valueEnd(data, i, depth+1); i < 0 {
 				return -1
 			}
-			i = skipWS(data, i)
+			i = codec.SkipSpace(data, i)
 			if i >= len(data) {
 				return -1
 			}
@@ -445,7 +445,7 @@ func valueEnd(data []byte, i, depth int) int {
 			if data[i] != ',' {
 				return -1
 			}
-			i = skipWS(data, i+1)
+			i = codec.SkipSpace(data, i+1)
 		}
 	}
 	return -1
@@ -486,75 +486,6 @@ func stringEnd(data []byte, i int) int {
 	return -1
 }
 
-// literalEnd returns the index after the true, false or null at data[i],
-// or -1 when there is none.
-func literalEnd(data []byte, i int) int {
-	for _, lit := range [...]string{"true", "false", "null"} {
-		if len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit {
-			return i + len(lit)
-		}
-	}
-	return -1
-}
-
-// skipWS returns the index of the first byte at or after i that is not
-// JSON whitespace.
-func skipWS(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\n', '\t', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// numberEnd returns the index after the JSON number starting at data[i]
-// (RFC 8259's grammar), or -1 when it is not one.
-func numberEnd(data []byte, i int) int {
-	if data[i] == '-' {
-		i++
-	}
-	switch {
-	case i >= len(data):
-		return -1
-	case data[i] == '0':
-		i++
-	case data[i] >= '1' && data[i] <= '9':
-		i = digitsEnd(data, i)
-	default:
-		return -1
-	}
-	if i < len(data) && data[i] == '.' {
-		j := digitsEnd(data, i+1)
-		if j == i+1 {
-			return -1
-		}
-		i = j
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		j := digitsEnd(data, i)
-		if j == i {
-			return -1
-		}
-		i = j
-	}
-	return i
-}
-
-func digitsEnd(data []byte, i int) int {
-	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-		i++
-	}
-	return i
-}
-
 // nestedEnd returns the index after the JSON value at data[i:], or -1 when
 // the direct path declines it (see the package comment above), and
 // whether there is whitespace between its tokens. Without whitespace, the
@@ -573,9 +504,9 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 		}
 		return e + 1, false
 	case c == '-' || c >= '0' && c <= '9':
-		return numberEnd(data, i), false
+		return codec.NumberEnd(data, i), false
 	case c == 't' || c == 'f' || c == 'n':
-		return literalEnd(data, i), false
+		return codec.LiteralEnd(data, i), false
 	case c == '{' || c == '[':
 		if depth >= maxDirectDepth {
 			return -1, false
@@ -587,7 +518,7 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 		}
 		// skip skips whitespace, noting it.
 		skip := func(i int) int {
-			j := skipWS(data, i)
+			j := codec.SkipSpace(data, i)
 			ws = ws || j != i
 			return j
 		}

@@ -1,8 +1,6 @@
 package jsonschema
 
 import (
-	"bytes"
-
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/codec"
@@ -18,7 +16,7 @@ import (
 // the way must be simple (see fastNode) or the schema true, no string has
 // an escape (none to check) or a control character, every string is valid
 // UTF-8 (outside strings, JSON's syntax allows ASCII only), every number is
-// in JSON's grammar (strictNumber) and within checkNumber's limits, no
+// in JSON's grammar (codec.NumberEnd) and within checkNumber's limits, no
 // object has a key twice, and nesting is at most maxProvedDepth. Anything
 // else is not proved, and the caller decodes the record as usual, which
 // decides and words any error. TestFastCheckAgrees, TestFastCheckRandom
@@ -56,8 +54,8 @@ func (c *compiled) proves() bool { return c.fast != nil }
 // prove proves payload, one JSON value with no backslash, valid against
 // c.fast (see ProveJSON).
 func (c *compiled) prove(w *work, payload []byte) bool {
-	end, ok := w.proveValue(c.fast, payload, skipSpace(payload, 0), 0)
-	return ok && skipSpace(payload, end) == len(payload)
+	end, ok := w.proveValue(c.fast, payload, codec.SkipSpace(payload, 0), 0)
+	return ok && codec.SkipSpace(payload, end) == len(payload)
 }
 
 // proveValue proves the value at data[i] valid against n (nil: anything
@@ -87,24 +85,22 @@ func (w *work) proveValue(n *fastNode, data []byte, i, depth int) (int, bool) {
 		}
 		t, text, end = fastjson.TypeString, data[i+1:e], e+1
 	case 't', 'f', 'n':
-		lit, typ := "null", fastjson.TypeNull
+		t = fastjson.TypeNull
 		switch c {
 		case 't':
-			lit, typ = "true", fastjson.TypeTrue
+			t = fastjson.TypeTrue
 		case 'f':
-			lit, typ = "false", fastjson.TypeFalse
+			t = fastjson.TypeFalse
 		}
-		if !bytes.HasPrefix(data[i:], []byte(lit)) {
+		if end = codec.LiteralEnd(data, i); end < 0 {
 			return 0, false
 		}
-		t, end = typ, i+len(lit)
 	default:
-		end = i
-		for end < len(data) && isNumberByte(data[end]) {
-			end++
+		if end = codec.NumberEnd(data, i); end < 0 {
+			return 0, false
 		}
 		t, text = fastjson.TypeNumber, data[i:end]
-		if !strictNumber(text) || !plainNumber(text) && checkNumber(text) != nil {
+		if !plainNumber(text) && checkNumber(text) != nil {
 			return 0, false
 		}
 	}
@@ -118,10 +114,6 @@ func (w *work) proveValue(n *fastNode, data []byte, i, depth int) (int, bool) {
 		return w.proveArray(n, data, i+1, depth)
 	}
 	return end, true
-}
-
-func isNumberByte(c byte) bool {
-	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
 
 // proveObject proves the object whose first key (or closing brace) is at
@@ -143,7 +135,7 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 	masked := n != nil && len(n.plist) <= maxMaskedProps
 	var ms members
 	count := 0
-	i = skipSpace(data, i)
+	i = codec.SkipSpace(data, i)
 	if i < len(data) && data[i] == '}' {
 		i++
 	} else {
@@ -156,7 +148,7 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 				return 0, false
 			}
 			k := data[i+1 : e]
-			i = skipSpace(data, e+1)
+			i = codec.SkipSpace(data, e+1)
 			if i >= len(data) || data[i] != ':' {
 				return 0, false
 			}
@@ -175,7 +167,7 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 				}
 				w.keys = append(w.keys, k)
 			}
-			end, ok := w.proveValue(child, data, skipSpace(data, i+1), depth+1)
+			end, ok := w.proveValue(child, data, codec.SkipSpace(data, i+1), depth+1)
 			if !ok {
 				return 0, false
 			}
@@ -206,7 +198,7 @@ func (w *work) proveArray(n *fastNode, data []byte, i, depth int) (int, bool) {
 		items = n.items
 	}
 	count := 0
-	i = skipSpace(data, i)
+	i = codec.SkipSpace(data, i)
 	if i < len(data) && data[i] == ']' {
 		i++
 	} else {
@@ -234,25 +226,12 @@ func (w *work) proveArray(n *fastNode, data []byte, i, depth int) (int, bool) {
 // next reads what follows a member or an item that ends at data[end]: a
 // comma (more, i at the next one) or the closing byte (i after it).
 func next(data []byte, end int, closing byte) (i int, more, ok bool) {
-	i = skipSpace(data, end)
+	i = codec.SkipSpace(data, end)
 	switch {
 	case i < len(data) && data[i] == ',':
-		return skipSpace(data, i+1), true, true
+		return codec.SkipSpace(data, i+1), true, true
 	case i < len(data) && data[i] == closing:
 		return i + 1, false, true
 	}
 	return 0, false, false
-}
-
-// skipSpace skips JSON whitespace from data[i].
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
 }
