@@ -72,6 +72,7 @@ type connectConv struct {
 	// convStruct: the schema's fields in order (payloads list them in the
 	// same order, so lookup is positional first), and by name.
 	names  []string
+	plain  []bool // a name without a quote, backslash or control character
 	fields []*connectConv
 	byName map[string]*connectConv
 	elem   *connectConv // convArray
@@ -134,6 +135,7 @@ func compileConnect(schema *fastjson.Value, depth int) *connectConv {
 				c.byName[name] = fc
 			}
 			c.names = append(c.names, name)
+			c.plain = append(c.plain, !strings.ContainsFunc(name, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }))
 			c.fields = append(c.fields, fc)
 			c.deep = c.deep || fc.deep
 		}
@@ -326,13 +328,8 @@ func connectDecimalValue(scale int, v *fastjson.Value, cx *connectCtx) (*fastjso
 	}
 	var text []byte
 	if len(raw) <= 8 {
-		var full [8]byte
-		if raw[0]&0x80 != 0 {
-			full = [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-		}
-		copy(full[8-len(raw):], raw)
-		n := int64(binary.BigEndian.Uint64(full[:]))
-		text = appendDecimal(cx.scratch(), strconv.AppendInt(small[:0], n, 10), scale)
+		var digits [20]byte
+		text = appendDecimal(cx.scratch(), appendUnscaled(digits[:0], raw), scale)
 	} else {
 		n := new(big.Int).SetBytes(raw)
 		if raw[0]&0x80 != 0 { // two's complement: negative
@@ -341,6 +338,17 @@ func connectDecimalValue(scale int, v *fastjson.Value, cx *connectCtx) (*fastjso
 		text = appendDecimal(cx.scratch(), n.Append(nil, 10), scale)
 	}
 	return cx.a.NewNumberString(cx.keep(text)), nil
+}
+
+// appendUnscaled appends the base-10 text of raw, a two's-complement
+// big-endian integer of 1 to 8 bytes.
+func appendUnscaled(dst, raw []byte) []byte {
+	var full [8]byte
+	if raw[0]&0x80 != 0 {
+		full = [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	copy(full[8-len(raw):], raw)
+	return strconv.AppendInt(dst, int64(binary.BigEndian.Uint64(full[:])), 10)
 }
 
 // appendDecimal appends the decimal text of unscaled × 10^-scale, unscaled

@@ -349,3 +349,103 @@ func FuzzDecodeConnectSameSchema(f *testing.F) {
 		}
 	})
 }
+
+// connectTextSchema has a logical type of each kind, at the top and nested.
+const connectTextSchema = `{"type":"struct","fields":[` +
+	`{"field":"p","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}},` +
+	`{"field":"d","type":"int32","name":"org.apache.kafka.connect.data.Date"},` +
+	`{"field":"t","type":"int32","name":"org.apache.kafka.connect.data.Time"},` +
+	`{"field":"ts","type":"int64","name":"org.apache.kafka.connect.data.Timestamp"},` +
+	`{"field":"j","type":"string","name":"io.debezium.data.Json"},` +
+	`{"field":"s","type":"struct","fields":[{"field":"q","type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"0"}},{"field":"x","type":"string"}]},` +
+	`{"field":"a","type":"array","items":{"type":"int32","name":"org.apache.kafka.connect.data.Date"}},` +
+	`{"field":"n","type":"struct","fields":[{"field":"x","type":"string"}]},` +
+	`{"field":"m","type":"array","items":{"type":"string"}}]}`
+
+// checkConnectText decodes in both ways: when the text mode answers, Decode
+// accepts the envelope and its value is the text's JSON.
+func checkConnectText(t *testing.T, s *Scratch, in string) (took bool) {
+	t.Helper()
+	var buf []byte
+	text, ok := Connect.JSONPayload([]byte(in), s, &buf)
+	if !ok {
+		return false
+	}
+	var p fastjson.Parser
+	tv, perr := p.ParseBytes(text)
+	if perr != nil {
+		return false // the direct path checks every byte: it declines
+	}
+	var fresh Scratch
+	want, _, err := Connect.Decode(context.Background(), []byte(in), &fresh, "value")
+	if err != nil {
+		t.Fatalf("%s: the text mode wrote %s, Decode said %v", in, text, err)
+	}
+	if want == nil || tv.String() != want.String() {
+		t.Fatalf("%s:\n text   %s\n Decode %v", in, tv, want)
+	}
+	return true
+}
+
+// TestConnectText holds the text mode to Decode, and requires it to take
+// the plain records of each logical type, first seen or not.
+func TestConnectText(t *testing.T) {
+	env := func(payload string) string { return `{"schema":` + connectTextSchema + `,"payload":` + payload + `}` }
+	takes := []string{
+		env(`{"p":"` + unscaled(12345) + `","d":19876,"t":3723004,"ts":1714557600000,"s":{"q":"` + unscaled(-7) + `","x":"y"},"a":[0,-1,null],"n":{"x":"z"},"m":["a"]}`),
+		env(` { "p" : "` + unscaled(-5) + `" , "d" : null , "s" : { } , "a" : [ ] , "unknown" : [ 1 , { "k" : "v" } ] } `),
+		env(`{"p":"` + unscaled(1<<40) + `","p":"` + unscaled(3) + `"}`),
+		env(`{}`),
+		`{"payload":{"d":1},"schema":` + connectTextSchema + `}`,
+		`{"schema":{"type":"struct","fields":[{"field":"x","type":"string"}]},"payload":{"x":"plain"}}`,
+	}
+	declines := []string{
+		env(`null`), env(`{"j":"{\"a\":1}"}`), env(`{"p":"AQ\u003d\u003d"}`), env(`{"p":"` + unscaled(1<<62) + `AAAA"}`),
+		env(`{"p":12}`), env(`{"d":1.5}`), env(`{"d":1e3}`), env(`{"t":86400000}`), env(`{"t":-1}`), env(`{"ts":"1"}`),
+		env(`{"s":[]}`), env(`{"n":1}`), env(`{"m":{}}`), env(`{"a":{}}`), env(`{"d":12345678901234567890}`),
+		env(`{"p":"` + unscaled(1) + `"} x`), env(`{"p":"` + unscaled(1) + `"},"more":1`), env(`{"s\u0020":1}`),
+		env(`[1]`), env(`{"p":"AQ==" "d":1}`), env(`{"d":nul}`),
+	}
+	for _, first := range []bool{true, false} {
+		var s Scratch
+		if !first {
+			if _, _, err := Connect.Decode(context.Background(), []byte(env(`{}`)), &s, "value"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, in := range takes {
+			if !checkConnectText(t, &s, in) {
+				t.Errorf("the text mode declined %s", in)
+			}
+		}
+		for _, in := range declines {
+			if checkConnectText(t, &s, in) {
+				t.Errorf("the text mode took %s", in)
+			}
+		}
+	}
+}
+
+// FuzzConnectText holds the text mode to Decode on fuzzed payloads.
+func FuzzConnectText(f *testing.F) {
+	f.Add(`{"p":"AeJA","d":19876,"t":3723004,"ts":1714557600000,"s":{"q":"/w==","x":"y"},"a":[0,-1,null],"n":{"x":"z"},"m":["a"]}`)
+	f.Add(`{"p":null,"j":null,"a":[1,2],"s":{"q":"AA==","q":"AQ=="}}`)
+	f.Add(` { "t" : 0 , "x" : [ { } ] } `)
+	f.Add(`{"a\\":1,"a":2,"\u00e9\"":3}`)
+	f.Add(`{"a\"":1,"a":2}`)
+	f.Fuzz(func(t *testing.T, payload string) {
+		for _, sc := range []string{connectTextSchema, connectOddNames} {
+			var s Scratch
+			checkConnectText(t, &s, `{"schema":`+sc+`,"payload":`+payload+`}`)
+			checkConnectText(t, &s, `{"schema":`+sc+`,"payload":`+payload+`}`)
+		}
+	})
+}
+
+// connectOddNames has field names that need escapes in JSON (a\, é"),
+// which the text mode must never take for one another.
+const connectOddNames = `{"type":"struct","fields":[` +
+	`{"field":"a\\","type":"int32","name":"org.apache.kafka.connect.data.Date"},` +
+	`{"field":"a","type":"int32","name":"org.apache.kafka.connect.data.Time"},` +
+	`{"field":"\u00e9\"","type":"int32","name":"org.apache.kafka.connect.data.Date"},` +
+	`{"field":"\"","type":"int32","name":"org.apache.kafka.connect.data.Time"}]}`

@@ -56,14 +56,18 @@ type Format struct {
 
 // JSONPayload returns JSON text whose value is what Decode would certainly
 // return for data, a value in this format, with no error: json's own
-// bytes, json-schema's payload once its decoder proves the record valid
-// (codec.JSONProver), or the text an avro decoder writes into *buf
-// (codec.JSONWriter; *buf keeps the memory for the next call). It reports
-// false when it cannot tell; the caller then decodes data as usual.
-func (f *Format) JSONPayload(data []byte, buf *[]byte) ([]byte, bool) {
+// bytes, json-connect's payload with its logical types rewritten
+// (connectText, with s's compiled schemas), json-schema's payload once its
+// decoder proves the record valid (codec.JSONProver), or the text an avro
+// decoder writes (codec.JSONWriter). Written text goes to *buf, which keeps
+// the memory for the next call. It reports false when it cannot tell; the
+// caller then decodes data as usual.
+func (f *Format) JSONPayload(data []byte, s *Scratch, buf *[]byte) ([]byte, bool) {
 	switch {
 	case f.Name == config.FormatJSON:
 		return data, true
+	case f.Name == config.FormatJSONConnect:
+		return s.connectText(data, buf)
 	case f.prover != nil:
 		return f.prover.ProveJSON(data)
 	case f.writer != nil:

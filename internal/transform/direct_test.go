@@ -74,12 +74,18 @@ var directValues = []string{
 	`{}`, `[]`, `{"a":1}`, `{ "a" : [ 1 , 2.5 , "x" , true , null , { } ] }`, `[1,2,3]`, `["a","b"]`, `[["a"]]`,
 	`{"a":"\u0000"}`, "{\"a\":\"tab\there\"}", "[\"\x01\"]", `{"a":"é"}`, "{\"a\":\"\xff\"}", `{"a":01}`, `{"a":1,}`, `[1,]`, `{"a" 1}`, `[1 2]`, `{1:2}`,
 	`{"a":{"b":{"c":{"d":[[[[1]]]]}}}}`, `{"a":1,"a":2}`, `[` + strings.Repeat(`[`, 70) + strings.Repeat(`]`, 70) + `]`,
+	// json-connect's logical types: Decimals (base64), Dates, Times,
+	// Timestamps, and nested structs and arrays holding them.
+	`"AeJA"`, `"/w=="`, `"AA=="`, `"gAAAAAAAAAAA"`, `"AQ\u003d\u003d"`, `"A"`, `"AeJA "`, `19876`, `-719528`, `86399999`,
+	`86400000`, `1714557600000`, `1714557600000.0`, `123456789012345678`, `1234567890123456789`,
+	`{"k":"v","n":["AeJA",null,"/w=="]}`, `{"n":[1]}`, `{"k":"a","n":[],"k":"b"}`, `{"deep":[1,-1,19876,null]}`,
+	`{"deep":"x"}`, `{ "deep" : [ 2 , 3 ] }`, `{"a":1}`, `[1]`, `{"a":1,"a":"x"}`,
 }
 
 // directRecords are whole records: fields of every column with every value,
 // and records that are not what the direct path takes.
 func directRecords() []string {
-	cols := []string{"id", "n4", "n2", "txt", "vc", "num", "amount", "f8", "ok", "ts", "lts", "day", "u", "doc", "js", "bin", "tags", "st", "gen", "extra", "ID", "Txt"}
+	cols := []string{"id", "n4", "n2", "txt", "vc", "num", "amount", "f8", "ok", "ts", "lts", "day", "u", "doc", "js", "bin", "tags", "st", "gen", "extra", "plain", "list", "ID", "Txt"}
 	var out []string
 	for _, c := range cols {
 		for _, v := range directValues {
@@ -140,8 +146,32 @@ func directSpecs(t testing.TB) []Spec {
 		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: format.JSON, KeyCols: []string{"id"}},
 		{Table: tbl, Mode: table.Insert, Key: format.String, Value: format.JSON, Evolve: true},
 		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: directJSONSchema(), KeyCols: []string{"id"}},
+		{Table: tbl, Mode: table.Upsert, Key: format.String, Value: format.Connect, KeyCols: []string{"id"}},
 	}
 }
+
+// directConnectSchema is the json-connect spec's schema: logical types for
+// several columns (rewritten by the text mode), nested ones in doc and
+// extra, a Json document in js (which the text mode declines).
+const directConnectSchema = `{"type":"struct","name":"d","optional":false,"fields":[` +
+	`{"field":"id","type":"int64"},{"field":"n4","type":"int32","optional":true},{"field":"n2","type":"int16","optional":true},` +
+	`{"field":"txt","type":"int32","optional":true,"name":"org.apache.kafka.connect.data.Time"},` +
+	`{"field":"vc","type":"string","optional":true},` +
+	`{"field":"num","type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"3"}},` +
+	`{"field":"amount","type":"bytes","optional":true,"name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"2"}},` +
+	`{"field":"f8","type":"double","optional":true},{"field":"ok","type":"boolean","optional":true},` +
+	`{"field":"ts","type":"int64","optional":true,"name":"org.apache.kafka.connect.data.Timestamp"},` +
+	`{"field":"lts","type":"int64","optional":true,"name":"org.apache.kafka.connect.data.Timestamp"},` +
+	`{"field":"day","type":"int32","optional":true,"name":"org.apache.kafka.connect.data.Date"},` +
+	`{"field":"u","type":"string","optional":true},` +
+	`{"field":"doc","type":"struct","optional":true,"fields":[{"field":"k","type":"string"},` +
+	`{"field":"n","type":"array","items":{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{"scale":"1"}}}]},` +
+	`{"field":"js","type":"string","optional":true,"name":"io.debezium.data.Json"},` +
+	`{"field":"bin","type":"bytes","optional":true},{"field":"tags","type":"array","optional":true,"items":{"type":"string"}},` +
+	`{"field":"req","type":"string"},{"field":"st","type":"string","optional":true},` +
+	`{"field":"extra","type":"struct","optional":true,"fields":[{"field":"deep","type":"array","items":{"type":"int32","name":"org.apache.kafka.connect.data.Date"}}]},` +
+	`{"field":"plain","type":"struct","optional":true,"fields":[{"field":"a","type":"int32"}]},` +
+	`{"field":"list","type":"array","optional":true,"items":{"type":"int32"}}]}`
 
 // directSchema is the json-schema spec's schema: it constrains a few
 // fields, so that records are refused by the schema as well as by the
@@ -163,10 +193,20 @@ func directJSONSchema() *format.Format {
 }
 
 // directValue is value as a record of spec's value format: json as it is,
-// json-schema framed for directSchemaID.
+// json-schema framed for directSchemaID, json-connect in an envelope with
+// directConnectSchema (laid out one of two ways, by the value's length).
 func directValue(spec Spec, value string) string {
-	if spec.Value.Name == config.FormatJSONSchema && value != "\x00nil" {
+	if value == "\x00nil" {
+		return value
+	}
+	switch spec.Value.Name {
+	case config.FormatJSONSchema:
 		return string(codec.AppendWire(nil, directSchemaID)) + value
+	case config.FormatJSONConnect:
+		if len(value)%5 == 0 {
+			return `{ "payload" : ` + value + ` , "schema" : ` + directConnectSchema + " }"
+		}
+		return `{"schema":` + directConnectSchema + `,"payload":` + value + `}`
 	}
 	return value
 }
@@ -212,7 +252,7 @@ func TestDirectAgrees(t *testing.T) {
 		{Table: tbl, Mode: table.Insert, Value: format.JSON, Each: true},
 		{Table: tbl, Mode: table.Insert, Value: format.String},
 		{Table: tbl, Mode: table.Insert, Value: directJSONSchema(), Evolve: true}, // checks each record's schema
-		{Table: tbl, Mode: table.Insert, Value: format.Connect},
+		{Table: tbl, Mode: table.Insert, Value: format.Connect, Evolve: true},
 	} {
 		m, err := NewMapper(spec)
 		if err == nil && m.Direct() {
@@ -311,8 +351,12 @@ func TestDirectInputAgrees(t *testing.T) {
 	for _, spec := range directSpecs(t) {
 		for _, noByName := range []bool{false, true} {
 			took := 0
+			extras := []string{`"n4":12,"num":"1.5",`, `"num":2.5e1,"n4":"\u0041",`, `"n4":{"a":[1]},"num":null,`}
+			if spec.Value.Name == config.FormatJSONConnect { // num is a Decimal
+				extras = []string{`"n4":12,"num":"AeJA",`, `"num":null,"n4":"\u0041",`, `"n4":-3,"num":"/w==",`}
+			}
 			for _, v := range recs {
-				for _, extra := range []string{`"n4":12,"num":"1.5",`, `"num":2.5e1,"n4":"\u0041",`, `"n4":{"a":[1]},"num":null,`} {
+				for _, extra := range extras {
 					w := v
 					if len(v) > 1 && v[0] == '{' && v[1] == '"' {
 						w = "{" + extra + v[1:]
@@ -355,10 +399,10 @@ func TestDirectDropsLargeBuffers(t *testing.T) {
 
 // TestDirectFormats maps make bench-decode's order in every value format
 // with the direct path and without: the same row; and the direct path
-// takes json, json-schema and avro (once a first record has loaded the
-// schema), and no other format.
+// takes json, json-connect, json-schema and avro (once a first record has
+// loaded the schema), and no other format.
 func TestDirectFormats(t *testing.T) {
-	direct := map[string]bool{"json": true, "json-schema": true, "avro": true}
+	direct := map[string]bool{"json": true, "json-connect": true, "json-schema": true, "avro": true}
 	for _, c := range formatsCases(t) {
 		usual, err := NewMapper(c.mapper.spec)
 		if err != nil {
