@@ -82,7 +82,7 @@ type JSONProver interface {
 }
 
 // JSONWriter is a Decoder that can write the value Decode would return as
-// JSON text (avro). AppendJSON appends that text to dst and reports true,
+// JSON text (avro, protobuf). AppendJSON appends that text to dst and reports true,
 // or reports false whenever it is not sure (the caller decodes as usual);
 // it never blocks and never asks a registry.
 type JSONWriter interface {

@@ -2,7 +2,10 @@ package codec
 
 import (
 	"encoding/binary"
+	"strconv"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // PlainStringEnd returns the index of the quote closing the string whose
@@ -108,4 +111,65 @@ func digitsEnd(data []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// AppendJSONString appends s as a JSON string literal: '"', '\\' and
+// control characters escaped, everything else as it is (s is valid UTF-8).
+func AppendJSONString[S string | []byte](dst []byte, s S) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// StringValue returns a string value holding b (valid UTF-8), built in a.
+//
+// fastjson's arena escapes strings with strconv.AppendQuote, whose escapes
+// for most control characters (\x01, \a, \v), DEL and some non-printable
+// runes (\U000e0001) are not JSON, and fastjson's own unescaping leaves
+// them as literal text: the value would change. Such strings are escaped
+// here as JSON (into *scratch) and parsed into a value of their own.
+func StringValue(a *fastjson.Arena, b []byte, scratch *[]byte) *fastjson.Value {
+	if quoteSafe(b) {
+		return a.NewStringBytes(b)
+	}
+	*scratch = AppendJSONString((*scratch)[:0], b)
+	v, err := fastjson.ParseBytes(*scratch)
+	if err != nil {
+		panic("codec: bug: escaped string does not parse: " + err.Error())
+	}
+	return v
+}
+
+// quoteSafe reports whether strconv.AppendQuote escapes b the way JSON
+// does, or b needs no escaping at all.
+func quoteSafe(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c < 0x20:
+			if c != '\b' && c != '\f' && c != '\n' && c != '\r' && c != '\t' {
+				return false
+			}
+		case c == 0x7f:
+			return false
+		case c >= 0xf0: // a rune beyond the BMP: \U escape when not printable
+			r, size := utf8.DecodeRune(b[i:])
+			if !strconv.IsPrint(r) {
+				return false
+			}
+			i += size - 1
+		}
+	}
+	return true
 }

@@ -48,7 +48,8 @@ type Format struct {
 	// (json-schema), which spares copying it into the arena.
 	pdec codec.ParsedDecoder
 	// prover is dec when it can prove records valid from their bytes
-	// (json-schema), writer when it can write them as JSON text (avro);
+	// (json-schema), writer when it can write them as JSON text (avro,
+	// protobuf);
 	// see JSONPayload.
 	prover codec.JSONProver
 	writer codec.JSONWriter
@@ -59,7 +60,7 @@ type Format struct {
 // bytes, json-connect's payload with its logical types rewritten
 // (connectText, with s's compiled schemas), json-schema's payload once its
 // decoder proves the record valid (codec.JSONProver), or the text an avro
-// decoder writes (codec.JSONWriter). Written text goes to *buf, which keeps
+// or protobuf decoder writes (codec.JSONWriter). Written text goes to *buf, which keeps
 // the memory for the next call. It reports false when it cannot tell; the
 // caller then decodes data as usual.
 func (f *Format) JSONPayload(data []byte, s *Scratch, buf *[]byte) ([]byte, bool) {

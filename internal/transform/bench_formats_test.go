@@ -227,7 +227,10 @@ func formatsProtobuf(tb testing.TB) []byte {
 	if err := protojson.Unmarshal([]byte(in), m); err != nil {
 		tb.Fatal(err)
 	}
-	raw, err := proto.Marshal(m)
+	// Deterministic: fields in number order, as generated code and the
+	// Java serializer write them (dynamicpb's plain Marshal takes any
+	// order, which the text mode reads more slowly).
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // The direct path: a plain JSON record mapped to columns by name in one
 // pass over its bytes, without building a parse tree. The record is a json
 // value, a json-schema value whose decoder proves it valid from its bytes,
-// an avro value its decoder writes as JSON text, or a json-connect
+// an avro or protobuf value its decoder writes as JSON text, or a json-connect
 // envelope's payload with its logical types rewritten
 // (format.Format.JSONPayload): the direct path then maps that JSON, the
 // value the usual path would have decoded. Each top-level field with a
@@ -55,13 +55,14 @@ const maxDirectDepth = 64
 const maxKeptBuffer = 64 << 10
 
 // directOK reports whether a route's records may take the direct path: a
-// plain JSON value (json, or json-schema, avro or json-connect without
-// auto_evolve, which checks each record's schema) mapped by name into one
+// plain JSON value (json, or json-schema, avro, protobuf or json-connect
+// without auto_evolve, which checks each record's schema) mapped by name into one
 // row, with a key that is not structured.
 func directOK(spec *Spec) bool {
 	v := spec.Value
 	return v != nil && (v.Name == config.FormatJSON ||
-		(v.Name == config.FormatJSONSchema || v.Name == config.FormatAvro || v.Name == config.FormatJSONConnect) && !spec.Evolve) &&
+		(v.Name == config.FormatJSONSchema || v.Name == config.FormatAvro || v.Name == config.FormatProtobuf ||
+			v.Name == config.FormatJSONConnect) && !spec.Evolve) &&
 		spec.Key != nil && !spec.Key.Structured() &&
 		!spec.Debezium && !spec.Flatten && !spec.Each && len(spec.ReplaceBy) == 0 &&
 		spec.Mode != table.Raw

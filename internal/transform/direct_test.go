@@ -399,10 +399,9 @@ func TestDirectDropsLargeBuffers(t *testing.T) {
 
 // TestDirectFormats maps make bench-decode's order in every value format
 // with the direct path and without: the same row; and the direct path
-// takes json, json-connect, json-schema and avro (once a first record has
-// loaded the schema), and no other format.
+// takes every format (once a first record has loaded the schema).
 func TestDirectFormats(t *testing.T) {
-	direct := map[string]bool{"json": true, "json-connect": true, "json-schema": true, "avro": true}
+	direct := map[string]bool{"json": true, "json-connect": true, "json-schema": true, "avro": true, "protobuf": true}
 	for _, c := range formatsCases(t) {
 		usual, err := NewMapper(c.mapper.spec)
 		if err != nil {

@@ -113,7 +113,7 @@ func (c *compiler) node(s hamba.Schema) *node {
 		c.named[s.FullName()] = n // before the fields: they may refer to it
 		n.fields = make([]field, len(s.Fields()))
 		for i, f := range s.Fields() {
-			n.fields[i] = field{name: f.Name(), key: append(appendJSONString(nil, f.Name()), ':'), n: c.node(f.Type())}
+			n.fields[i] = field{name: f.Name(), key: append(codec.AppendJSONString(nil, f.Name()), ':'), n: c.node(f.Type())}
 		}
 		return n
 	case *hamba.EnumSchema:

@@ -335,11 +335,12 @@ func unhex(c byte) (byte, bool) {
 
 // appendUUID appends 16 bytes in the canonical 8-4-4-4-12 lowercase form.
 func appendUUID(dst, u []byte) []byte {
+	const hex = "0123456789abcdef"
 	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			dst = append(dst, '-')
 		}
-		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+		dst = append(dst, hex[c>>4], hex[c&0xf])
 	}
 	return dst
 }

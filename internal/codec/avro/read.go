@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 const (
@@ -401,7 +403,7 @@ func (r *reader) mapText(n *node) error {
 				r.out = append(r.out, ',')
 			}
 			r.keys = append(r.keys, k)
-			r.out = append(appendJSONString(r.out, k), ':')
+			r.out = append(codec.AppendJSONString(r.out, k), ':')
 			if _, err := r.value(n.elem); err != nil {
 				return atKey(err, k)
 			}
@@ -457,7 +459,7 @@ func (m *largeMap) object(r *reader) *fastjson.Value {
 		if i > 0 {
 			text = append(text, ',')
 		}
-		text = appendJSONString(text, k)
+		text = codec.AppendJSONString(text, k)
 		text = append(text, ":0"...)
 	}
 	text = append(text, '}')
@@ -574,7 +576,7 @@ func (r *reader) newFloat64(f float64) *fastjson.Value {
 	case math.IsInf(f, -1):
 		return r.newText([]byte("-Infinity"))
 	case r.text:
-		r.out = strconv.AppendFloat(r.out, f, 'g', -1, 64) // as NewNumberFloat64 writes it
+		r.out = codec.AppendFloat64(r.out, f) // as NewNumberFloat64 writes it
 		return nil
 	}
 	return r.a.NewNumberFloat64(f)
@@ -603,67 +605,12 @@ func (r *reader) newBase64(b []byte) *fastjson.Value {
 	return r.a.NewStringBytes(r.scratch)
 }
 
-// newString returns a JSON string value holding b, which is valid UTF-8.
-//
-// fastjson's arena escapes strings with strconv.AppendQuote, whose escapes
-// for most control characters (\x01, \a, \v), DEL and some non-printable
-// runes (\U000e0001) are not JSON, and fastjson's own unescaping leaves
-// them as literal text: the value would change. Such strings are escaped
-// here as JSON and parsed into a value of their own.
+// newString returns a JSON string value holding b, which is valid UTF-8
+// (see codec.StringValue).
 func (r *reader) newString(b []byte) *fastjson.Value {
 	if r.text {
-		r.out = appendJSONString(r.out, b)
+		r.out = codec.AppendJSONString(r.out, b)
 		return nil
 	}
-	if quoteSafe(b) {
-		return r.a.NewStringBytes(b)
-	}
-	r.scratch = appendJSONString(r.scratch[:0], b)
-	v, err := fastjson.ParseBytes(r.scratch)
-	if err != nil {
-		panic("avro: bug: escaped string does not parse: " + err.Error())
-	}
-	return v
-}
-
-// quoteSafe reports whether strconv.AppendQuote escapes b the way JSON
-// does, or b needs no escaping at all.
-func quoteSafe(b []byte) bool {
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c < 0x20:
-			if c != '\b' && c != '\f' && c != '\n' && c != '\r' && c != '\t' {
-				return false
-			}
-		case c == 0x7f:
-			return false
-		case c >= 0xf0: // a rune beyond the BMP: \U escape when not printable
-			r, size := utf8.DecodeRune(b[i:])
-			if !strconv.IsPrint(r) {
-				return false
-			}
-			i += size - 1
-		}
-	}
-	return true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString[S string | []byte](dst []byte, s S) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
+	return codec.StringValue(r.a, b, &r.scratch)
 }

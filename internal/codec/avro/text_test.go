@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec/codectest"
 )
 
 // checkText holds AppendJSON to Decode for data: when Decode failed
@@ -29,53 +31,10 @@ func checkText(t testing.TB, d *Decoder, data []byte, v *fastjson.Value) bool {
 	if err != nil {
 		t.Fatalf("AppendJSON wrote %s, which does not parse: %v", text, err)
 	}
-	// Reading v's strings (sameValue) changes how v marshals afterwards
+	// Reading v's strings (codectest.SameValue) changes how v marshals afterwards
 	// (fastjson then escapes the Go way): callers marshal v before.
-	if !sameValue(tv, v) {
+	if !codectest.SameValue(tv, v) {
 		t.Fatalf("AppendJSON wrote %s, Decode built %s", text[len(prefix):], v.MarshalTo(nil))
-	}
-	return true
-}
-
-// sameValue reports whether a and b are the same JSON value, numbers
-// compared as text.
-func sameValue(a, b *fastjson.Value) bool {
-	if a.Type() != b.Type() {
-		return false
-	}
-	switch a.Type() {
-	case fastjson.TypeNumber:
-		return string(a.MarshalTo(nil)) == string(b.MarshalTo(nil))
-	case fastjson.TypeString:
-		return string(a.GetStringBytes()) == string(b.GetStringBytes())
-	case fastjson.TypeArray:
-		x, y := a.GetArray(), b.GetArray()
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameValue(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case fastjson.TypeObject:
-		type kv struct {
-			k string
-			v *fastjson.Value
-		}
-		var x, y []kv
-		a.GetObject().Visit(func(k []byte, v *fastjson.Value) { x = append(x, kv{string(k), v}) })
-		b.GetObject().Visit(func(k []byte, v *fastjson.Value) { y = append(y, kv{string(k), v}) })
-		if len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if x[i].k != y[i].k || !sameValue(x[i].v, y[i].v) {
-				return false
-			}
-		}
-		return true
 	}
 	return true
 }

@@ -56,6 +56,12 @@
 // the same value for the same bytes (wire_test.go compares them, with a
 // fuzz target); errors are always the reflective path's.
 //
+// The wire path also has a text mode (AppendJSON, text.go): the JSON text
+// of the value it builds, for callers that read JSON themselves. A string
+// holds its own bytes on every path: characters that Go's quoting escapes
+// differently from JSON (most control characters, DEL) are not left as Go
+// escapes in the value (codec.StringValue).
+//
 // # Errors
 //
 // Decode returns a *codec.DecodeError for a record that cannot be decoded:

@@ -8,10 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // Limits of the well-known types, as protojson checks them.
@@ -154,7 +155,7 @@ func (c *converter) single(fd protoreflect.FieldDescriptor, v protoreflect.Value
 	case protoreflect.DoubleKind:
 		return c.float(v.Float(), 64), nil
 	case protoreflect.StringKind:
-		return c.a.NewString(v.String()), nil
+		return codec.StringValue(c.a, []byte(v.String()), &c.buf), nil
 	case protoreflect.BytesKind:
 		c.buf = base64.StdEncoding.AppendEncode(c.buf[:0], v.Bytes())
 		return c.a.NewStringBytes(c.buf), nil
@@ -226,7 +227,7 @@ func (c *converter) message(m protoreflect.Message) (*fastjson.Value, error) {
 		defer c.leave()
 		url, value := md.Fields().ByNumber(1), md.Fields().ByNumber(2)
 		o := c.a.NewObject()
-		o.Set("@type", c.a.NewString(m.Get(url).String()))
+		o.Set("@type", codec.StringValue(c.a, []byte(m.Get(url).String()), &c.buf))
 		v, _ := c.single(value, m.Get(value))
 		o.Set("value", v)
 		return o, nil
@@ -240,11 +241,20 @@ func (c *converter) timestamp(m protoreflect.Message) (*fastjson.Value, error) {
 }
 
 func (c *converter) timestampOf(secs, nanos int64) (*fastjson.Value, error) {
-	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos >= 1e9 {
-		return nil, &fieldError{reason: fmt.Sprintf("Timestamp{seconds: %d, nanos: %d} is outside 0001-01-01..9999-12-31 or not normalized", secs, nanos)}
+	b, err := appendTimestamp(c.buf[:0], secs, nanos)
+	if err != nil {
+		return nil, err
 	}
-	c.buf = time.Unix(secs, nanos).UTC().AppendFormat(c.buf[:0], time.RFC3339Nano)
-	return c.a.NewStringBytes(c.buf), nil
+	c.buf = b
+	return c.a.NewStringBytes(b), nil
+}
+
+// appendTimestamp appends a Timestamp's RFC 3339 text.
+func appendTimestamp(dst []byte, secs, nanos int64) ([]byte, error) {
+	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos >= 1e9 {
+		return dst, &fieldError{reason: fmt.Sprintf("Timestamp{seconds: %d, nanos: %d} is outside 0001-01-01..9999-12-31 or not normalized", secs, nanos)}
+	}
+	return codec.AppendTimestamp(dst, secs, nanos), nil
 }
 
 func (c *converter) duration(m protoreflect.Message) (*fastjson.Value, error) {
@@ -253,11 +263,20 @@ func (c *converter) duration(m protoreflect.Message) (*fastjson.Value, error) {
 }
 
 func (c *converter) durationOf(secs, nanos int64) (*fastjson.Value, error) {
+	b, err := appendDuration(c.buf[:0], secs, nanos)
+	if err != nil {
+		return nil, err
+	}
+	c.buf = b
+	return c.a.NewStringBytes(b), nil
+}
+
+// appendDuration appends a Duration's text ("-1.5s").
+func appendDuration(b []byte, secs, nanos int64) ([]byte, error) {
 	if secs < -maxDurationSeconds || secs > maxDurationSeconds || nanos <= -1e9 || nanos >= 1e9 ||
 		(secs > 0 && nanos < 0) || (secs < 0 && nanos > 0) {
-		return nil, &fieldError{reason: fmt.Sprintf("Duration{seconds: %d, nanos: %d} is out of range or its signs differ", secs, nanos)}
+		return b, &fieldError{reason: fmt.Sprintf("Duration{seconds: %d, nanos: %d} is out of range or its signs differ", secs, nanos)}
 	}
-	b := c.buf[:0]
 	if secs < 0 || nanos < 0 {
 		b = append(b, '-')
 		secs, nanos = -secs, -nanos
@@ -273,9 +292,7 @@ func (c *converter) durationOf(secs, nanos int64) (*fastjson.Value, error) {
 			b = b[:len(b)-1]
 		}
 	}
-	b = append(b, 's')
-	c.buf = b
-	return c.a.NewStringBytes(b), nil
+	return append(b, 's'), nil
 }
 
 // jsonValue converts a google.protobuf.Value to the JSON value it holds; a
@@ -346,7 +363,7 @@ func (c *converter) object(keys []string, vals []*fastjson.Value) (*fastjson.Val
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = c.a.NewString(k).MarshalTo(b)
+		b = codec.AppendJSONString(b, k)
 		b = append(b, ':')
 		b = vals[i].MarshalTo(b)
 	}

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // The wire path converts a message straight from its wire format into the
@@ -63,6 +65,9 @@ type fieldPlan struct {
 	oneof    []int        // indexes of the other members of its oneof
 	msg      *msgPlan     // MessageKind
 	defValue defaultValue // how to emit the field when absent
+	// The text mode's (text.go): the field's key with its colon, and the
+	// text of its value when absent (nil: the text mode declines).
+	key, absent []byte
 }
 
 type defaultValue uint8
@@ -108,6 +113,7 @@ func (p *planner) message(md protoreflect.MessageDescriptor, w wkt) *msgPlan {
 	for i := range fds.Len() {
 		fd := fds.Get(i)
 		mp.fields[i] = p.field(fd)
+		mp.fields[i].fieldText()
 		if n := fd.Number(); n < protowire.Number(len(mp.byNum)) {
 			mp.byNum[n] = int32(i + 1)
 		} else {
@@ -339,13 +345,38 @@ func (c *converter) wireList(f *fieldPlan, typ protowire.Type, b []byte, slot **
 // wireValue converts one value of f of its own wire type at the start of b
 // and returns the bytes it read, or -1.
 func (c *converter) wireValue(f *fieldPlan, b []byte) (*fastjson.Value, int) {
+	if f.wire == protowire.BytesType {
+		raw, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return nil, -1
+		}
+		v, ok := c.wireBytes(f, raw)
+		if !ok {
+			return nil, -1
+		}
+		return v, n
+	}
+	pv, n := scalarOf(f, b)
+	if n < 0 {
+		return nil, -1
+	}
+	v, err := c.single(f.fd, pv)
+	if err != nil {
+		return nil, -1
+	}
+	return v, n
+}
+
+// scalarOf reads one value of f, of a varint or fixed wire type, at the
+// start of b, and returns it and the bytes it read, or -1.
+func scalarOf(f *fieldPlan, b []byte) (protoreflect.Value, int) {
 	var pv protoreflect.Value
 	var n int
 	switch f.wire {
 	case protowire.VarintType:
 		var x uint64
 		if x, n = protowire.ConsumeVarint(b); n < 0 {
-			return nil, -1
+			return pv, -1
 		}
 		switch f.kind {
 		case protoreflect.BoolKind:
@@ -368,7 +399,7 @@ func (c *converter) wireValue(f *fieldPlan, b []byte) (*fastjson.Value, int) {
 	case protowire.Fixed32Type:
 		var x uint32
 		if x, n = protowire.ConsumeFixed32(b); n < 0 {
-			return nil, -1
+			return pv, -1
 		}
 		switch f.kind {
 		case protoreflect.Fixed32Kind:
@@ -381,7 +412,7 @@ func (c *converter) wireValue(f *fieldPlan, b []byte) (*fastjson.Value, int) {
 	case protowire.Fixed64Type:
 		var x uint64
 		if x, n = protowire.ConsumeFixed64(b); n < 0 {
-			return nil, -1
+			return pv, -1
 		}
 		switch f.kind {
 		case protoreflect.Fixed64Kind:
@@ -391,22 +422,10 @@ func (c *converter) wireValue(f *fieldPlan, b []byte) (*fastjson.Value, int) {
 		default: // DoubleKind
 			pv = protoreflect.ValueOfFloat64(math.Float64frombits(x))
 		}
-	default: // BytesType
-		var raw []byte
-		if raw, n = protowire.ConsumeBytes(b); n < 0 {
-			return nil, -1
-		}
-		v, ok := c.wireBytes(f, raw)
-		if !ok {
-			return nil, -1
-		}
-		return v, n
+	default:
+		return pv, -1
 	}
-	v, err := c.single(f.fd, pv)
-	if err != nil {
-		return nil, -1
-	}
-	return v, n
+	return pv, n
 }
 
 // wireBytes converts a length-delimited value of f.
@@ -418,7 +437,7 @@ func (c *converter) wireBytes(f *fieldPlan, raw []byte) (*fastjson.Value, bool) 
 		if !utf8.Valid(raw) {
 			return nil, false
 		}
-		return c.a.NewStringBytes(raw), true
+		return codec.StringValue(c.a, raw, &c.buf), true
 	case protoreflect.BytesKind:
 		c.buf = base64.StdEncoding.AppendEncode(c.buf[:0], raw)
 		return c.a.NewStringBytes(c.buf), true

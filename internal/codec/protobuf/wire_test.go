@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kafka2pg/kafka2pg/internal/codec/codectest"
 	"github.com/kafka2pg/kafka2pg/internal/registry"
 )
 
@@ -51,23 +52,46 @@ func wireDecoder() *Decoder {
 }
 
 // checkWirePath decodes body both ways. When the wire path takes the
-// record, the reflective path must succeed with the same JSON; it reports
-// whether the wire path took it.
-func checkWirePath(t testing.TB, msg *message, body []byte) bool {
+// record, the reflective path must succeed with the same JSON; when the
+// text mode writes it (never when the wire path does not take it), the
+// text must parse to the wire path's value. It reports whether the wire
+// path and the text mode took it.
+func checkWirePath(t testing.TB, msg *message, body []byte) (wire, text bool) {
 	t.Helper()
 	var a1, a2 fastjson.Arena
 	wv, ok := msg.decodeWire(body, &a1)
 	rv, err := msg.decodeReflect(0, body, &a2)
+	prefix := []byte("prefix")
+	tb, tok := msg.appendJSON(prefix, body)
+	if !tok && len(tb) != len(prefix) {
+		t.Fatalf("%s %x: the text mode declined and left %q", msg.desc.FullName(), body, tb)
+	}
 	if !ok {
-		return false
+		if tok {
+			t.Fatalf("%s %x: the text mode wrote %s, the wire path declined", msg.desc.FullName(), body, tb)
+		}
+		return false, false
 	}
 	if err != nil {
 		t.Fatalf("%s %x: the wire path decoded %s, the reflective path failed: %v", msg.desc.FullName(), body, wv.MarshalTo(nil), err)
 	}
-	if got, want := string(wv.MarshalTo(nil)), string(rv.MarshalTo(nil)); got != want {
+	got, want := string(wv.MarshalTo(nil)), string(rv.MarshalTo(nil))
+	if got != want {
 		t.Fatalf("%s %x:\nwire       %s\nreflective %s", msg.desc.FullName(), body, got, want)
 	}
-	return true
+	if tok {
+		if string(tb[:len(prefix)]) != string(prefix) {
+			t.Fatalf("%s %x: the text mode did not append: %q", msg.desc.FullName(), body, tb)
+		}
+		tv, err := fastjson.ParseBytes(tb[len(prefix):])
+		if err != nil {
+			t.Fatalf("%s %x: the text mode wrote %s, which does not parse: %v", msg.desc.FullName(), body, tb[len(prefix):], err)
+		}
+		if !codectest.SameValue(tv, wv) {
+			t.Fatalf("%s %x:\ntext %s\nwire %s", msg.desc.FullName(), body, tb[len(prefix):], got)
+		}
+	}
+	return true, tok
 }
 
 // wireCase is a message body for the wire tests, and whether the wire path
@@ -78,6 +102,9 @@ type wireCase struct {
 	id   int
 	body []byte
 	wire bool
+	// noText: the text mode declines what the wire path takes (a
+	// repeated field whose values are split by another field's).
+	noText bool
 }
 
 func wireCases(t testing.TB) []wireCase {
@@ -123,6 +150,10 @@ func wireCases(t testing.TB) []wireCase {
 			`"items":[{"sku":"A","qty":1},{"sku":"B"}],"tags":["x","y"],"voucher":"42","priority":0,`+
 			`"total":{"currency":"EUR","units":"12","nanos":500000000},"history":["ACTIVE","CLOSED"]}`, "shop.v1.Order")},
 		{name: "repeated enum unpacked", path: []int{1}, wire: true, body: cat(varint(12, 1), varint(12, 2), varint(12, 9))},
+		{name: "repeated split by another field", path: []int{1}, wire: true, noText: true,
+			body: cat(varint(12, 1), bytesField(1, []byte("o")), varint(12, 2))},
+		{name: "strings JSON and Go escape differently", path: []int{0}, wire: true,
+			body: cat(bytesField(14, []byte("a\x01\x7f\U000e0001\a\"\\\n\u2028b")), bytesField(15, []byte{1}))},
 		{name: "oneof: last member wins", path: []int{1}, wire: true, body: cat(bytesField(9, item("G", 1)), bytesField(7, []byte("card")), varint(8, 3))},
 		{name: "oneof: message again after another member", path: []int{1}, wire: true,
 			body: cat(bytesField(9, item("G", 1)), varint(8, 3), bytesField(9, item("H", 2)))},
@@ -172,8 +203,12 @@ func TestWirePathMatches(t *testing.T) {
 		if msg.plan == nil {
 			t.Fatalf("%s: no wire plan", c.name)
 		}
-		if got := checkWirePath(t, msg, c.body); got != c.wire {
+		got, text := checkWirePath(t, msg, c.body)
+		if got != c.wire {
 			t.Errorf("%s: wire path took the record: %v, want %v", c.name, got, c.wire)
+		}
+		if text != (c.wire && !c.noText) {
+			t.Errorf("%s: the text mode took the record: %v, want %v", c.name, text, c.wire && !c.noText)
 		}
 	}
 }
@@ -189,7 +224,7 @@ func TestWirePathRandom(t *testing.T) {
 		n = 3000
 	}
 	cases := wireCases(t)
-	took := 0
+	took, texts := 0, 0
 	for range n {
 		c := cases[r.IntN(len(cases))]
 		id := c.id
@@ -197,12 +232,16 @@ func TestWirePathRandom(t *testing.T) {
 			id = shopID
 		}
 		body := mutate(r, c.body)
-		if checkWirePath(t, wireMessage(t, d, id, c.path...), body) {
+		wire, text := checkWirePath(t, wireMessage(t, d, id, c.path...), body)
+		if wire {
 			took++
 		}
+		if text {
+			texts++
+		}
 	}
-	if took < n/10 {
-		t.Errorf("the wire path took %d of %d mutated records; the test is not testing it", took, n)
+	if took < n/10 || texts < took*3/4 {
+		t.Errorf("the wire path took %d of %d mutated records, the text mode %d; the test is not testing them", took, n, texts)
 	}
 }
 
@@ -244,4 +283,37 @@ func FuzzWirePath(f *testing.F) {
 		}
 		checkWirePath(t, wireMessage(t, d, id, c.path...), body)
 	})
+}
+
+// TestStringsKeepTheirBytes: a string with characters that Go's quoting
+// escapes differently from JSON (control characters, DEL, a non-printable
+// rune beyond the BMP) decodes to its own bytes on both paths and in the
+// text mode (fastjson's arena alone would keep Go's escapes as text).
+func TestStringsKeepTheirBytes(t *testing.T) {
+	d := wireDecoder()
+	msg := wireMessage(t, d, shopID, 0)
+	raw := "a\x01\x7f\U000e0001\a\"\\\n\u2028b"
+	body := protowire.AppendBytes(protowire.AppendTag(nil, 14, protowire.BytesType), []byte(raw))
+	var a1, a2 fastjson.Arena
+	wv, ok := msg.decodeWire(body, &a1)
+	if !ok {
+		t.Fatal("the wire path declined")
+	}
+	rv, err := msg.decodeReflect(0, body, &a2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, ok := msg.appendJSON(nil, body)
+	if !ok {
+		t.Fatal("the text mode declined")
+	}
+	tv, err := fastjson.ParseBytes(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]*fastjson.Value{"wire": wv, "reflective": rv, "text": tv} {
+		if got := string(v.GetStringBytes("f_string")); got != raw {
+			t.Errorf("%s path: f_string %q, want %q", name, got, raw)
+		}
+	}
 }
