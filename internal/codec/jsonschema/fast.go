@@ -5,6 +5,8 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	jsv "github.com/santhosh-tekuri/jsonschema/v6"
@@ -65,7 +67,13 @@ type fastNode struct {
 	// plist holds the properties by index (prop.idx), sorted by name;
 	// requiredMask has bit i set when plist[i] is required (up to
 	// maxMaskedProps properties).
-	plist                      []prop
+	plist []prop
+	// follows learns the order records list properties in, for
+	// ProveJSON: follows[p] is 1 + the index of the property that came
+	// after plist[p] in the last object proved (follows[len(plist)]: the
+	// first property). Only a hint, read and written atomically: a wrong
+	// one costs a comparison.
+	follows                    []atomic.Int32
 	requiredMask               uint64
 	noAdditional               bool
 	additional                 *fastNode
@@ -170,6 +178,7 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 		p := n.props[k]
 		p.idx = i
 		n.props[k] = p
+		p.plain = !strings.ContainsFunc(k, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 })
 		n.plist = append(n.plist, p)
 		if p.required && i < maxMaskedProps {
 			n.requiredMask |= 1 << i
@@ -181,6 +190,7 @@ func (fc *fastCompiler) node(s *jsv.Schema) *fastNode {
 	case *jsv.Schema:
 		n.additional = fc.node(a)
 	}
+	n.follows = make([]atomic.Int32, len(n.plist)+1)
 	n.minProps, n.maxProps = intOr(s.MinProperties), intOr(s.MaxProperties)
 	if s.DraftVersion < 2020 {
 		switch items := s.Items.(type) {
@@ -231,7 +241,8 @@ type prop struct {
 	key      string
 	node     *fastNode
 	required bool
-	idx      int // in fastNode.plist
+	idx      int  // in fastNode.plist
+	plain    bool // the key needs no escape in JSON
 }
 
 // maxMaskedProps is the most properties verify tracks in a bit mask;
@@ -757,7 +768,12 @@ func (n *fastNode) member(k []byte, masked bool, ms *members) (*fastNode, int, b
 	if n == nil {
 		return nil, -1, true
 	}
-	if i := n.lookup(k); i >= 0 {
+	return n.memberAt(n.lookup(k), masked, ms)
+}
+
+// memberAt is member for the property plist[i] (i < 0: not a property).
+func (n *fastNode) memberAt(i int, masked bool, ms *members) (*fastNode, int, bool) {
+	if i >= 0 {
 		if masked {
 			if ms.seen&(1<<i) != 0 {
 				return nil, i, false

@@ -135,6 +135,12 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 	masked := n != nil && len(n.plist) <= maxMaskedProps
 	var ms members
 	count := 0
+	// prev is where the hint of the next property is (n.follows).
+	hints := n != nil && len(n.follows) == len(n.plist)+1
+	prev := 0
+	if hints {
+		prev = len(n.plist)
+	}
 	i = codec.SkipSpace(data, i)
 	if i < len(data) && data[i] == '}' {
 		i++
@@ -143,18 +149,45 @@ func (w *work) proveMembers(n *fastNode, data []byte, i, depth, start int) (int,
 			if i >= len(data) || data[i] != '"' {
 				return 0, false
 			}
-			e := codec.PlainStringEnd(data, i+1)
-			if e < 0 || !codec.ValidUTF8(data[i+1:e]) {
-				return 0, false
+			// The key is compared in place with the property that came
+			// next last time, when its name needs no escape (so that no
+			// other key's text can equal it); else scanned and looked up.
+			e, p := -1, -1
+			if hints {
+				if q := int(n.follows[prev].Load()) - 1; q >= 0 && n.plist[q].plain {
+					key := n.plist[q].key
+					if x := i + 1 + len(key); x < len(data) && data[x] == '"' && string(data[i+1:x]) == key {
+						e, p = x, q
+					}
+				}
+			}
+			if e < 0 {
+				if e = codec.PlainStringEnd(data, i+1); e < 0 || !codec.ValidUTF8(data[i+1:e]) {
+					return 0, false
+				}
+				if n != nil {
+					if p = n.lookup(data[i+1 : e]); p >= 0 && hints {
+						n.follows[prev].Store(int32(p + 1))
+					}
+				}
 			}
 			k := data[i+1 : e]
 			i = codec.SkipSpace(data, e+1)
 			if i >= len(data) || data[i] != ':' {
 				return 0, false
 			}
-			child, p, ok := n.member(k, masked, &ms)
+			var child *fastNode
+			var ok bool
+			if n != nil {
+				child, p, ok = n.memberAt(p, masked, &ms)
+			} else {
+				ok = true
+			}
 			if !ok {
 				return 0, false
+			}
+			if p >= 0 {
+				prev = p
 			}
 			if p < 0 || !masked {
 				if len(w.keys)-start >= maxScannedKeys {
