@@ -92,13 +92,17 @@ func TestFormatsStringBytes(t *testing.T) {
 
 	e2 := newEnv(t, 1)
 	testenv.Exec(t, e2.pool, `CREATE TABLE lines (value text NOT NULL)`)
-	testenv.Produce(t, testenv.Client(t), e2.rec(nil, []byte(`{"not": "parsed"}`)), e2.rec(nil, []byte("héllo")))
+	testenv.Produce(t, testenv.Client(t), e2.rec(nil, []byte(`{"not": "parsed"}`)), e2.rec(nil, []byte("héllo")),
+		e2.rec(nil, []byte("ctl\x01\x7f\"q\"")))
 	runToEnd(t, e2.config(`routes:
   - topic: {{topic}}
     table: lines
     value: {format: string}
 `))
-	equalLines(t, "lines", e2.texts(`SELECT value FROM lines ORDER BY value`), []string{`héllo`, `{"not": "parsed"}`})
+	equalLines(t, "lines", e2.texts(`SELECT value FROM lines WHERE value NOT LIKE 'ctl%' ORDER BY value`), []string{`héllo`, `{"not": "parsed"}`})
+	// Control characters and DEL arrive as themselves, not as Go escapes.
+	equalLines(t, "lines", e2.texts(`SELECT encode(convert_to(value, 'UTF8'), 'hex') FROM lines WHERE value LIKE 'ctl%'`),
+		[]string{"63746c017f227122"})
 }
 
 // A schema registry outage is an outage, not bad data: while the registry

@@ -132,7 +132,9 @@ func AppendJSONString[S string | []byte](dst []byte, s S) []byte {
 	return append(dst, '"')
 }
 
-// StringValue returns a string value holding b (valid UTF-8), built in a.
+// StringValue returns a string value holding b, built in a (or parsed on
+// its own: see below). Invalid UTF-8 is kept as it is, for the column's
+// coercion to refuse.
 //
 // fastjson's arena escapes strings with strconv.AppendQuote, whose escapes
 // for most control characters (\x01, \a, \v), DEL and some non-printable
@@ -152,7 +154,8 @@ func StringValue(a *fastjson.Arena, b []byte, scratch *[]byte) *fastjson.Value {
 }
 
 // quoteSafe reports whether strconv.AppendQuote escapes b the way JSON
-// does, or b needs no escaping at all.
+// does, or b needs no escaping at all. Not for invalid UTF-8, which
+// AppendQuote writes as \xNN.
 func quoteSafe(b []byte) bool {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
@@ -163,9 +166,10 @@ func quoteSafe(b []byte) bool {
 			}
 		case c == 0x7f:
 			return false
-		case c >= 0xf0: // a rune beyond the BMP: \U escape when not printable
+		case c >= 0x80:
 			r, size := utf8.DecodeRune(b[i:])
-			if !strconv.IsPrint(r) {
+			// A rune beyond the BMP gets a \U escape when not printable.
+			if r == utf8.RuneError && size == 1 || size == 4 && !strconv.IsPrint(r) {
 				return false
 			}
 			i += size - 1

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // PlainStringEnd finds the closing quote, or -1 for an escape, a control
@@ -62,6 +64,30 @@ func TestNumberEndLiteralEnd(t *testing.T) {
 		want := s == "true" || s == "false" || s == "null"
 		if got := LiteralEnd([]byte(s), 0) == len(s); got != want {
 			t.Errorf("%q: LiteralEnd takes it whole: %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestStringValue: the value holds the string's own bytes, whatever
+// characters Go's quoting would escape differently from JSON, invalid
+// UTF-8 included (for the column's coercion to refuse), and marshals as
+// valid JSON when the bytes are valid UTF-8.
+func TestStringValue(t *testing.T) {
+	var a fastjson.Arena
+	var esc []byte
+	for _, s := range []string{"", "plain", "é", "a\"b\\c", "tab\there\n", "\x00\x01\x1f", "del\x7f", "\U0001fffe", "\U000e0001",
+		"\u2028\u00a0", "bad \xff", "bad \xff with \"quote\"", "\xed\xa0\x80", "mixed \x01 \xff \""} {
+		v := StringValue(&a, []byte(s), &esc)
+		text := v.MarshalTo(nil)
+		if got := string(v.GetStringBytes()); got != s {
+			t.Errorf("%q: value %q", s, got)
+		}
+		if !utf8.ValidString(s) {
+			continue
+		}
+		back, err := fastjson.ParseBytes(text)
+		if err != nil || string(back.GetStringBytes()) != s {
+			t.Errorf("%q: marshals as %s (%v)", s, text, err)
 		}
 	}
 }

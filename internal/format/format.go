@@ -106,6 +106,7 @@ type Scratch struct {
 	buf     []byte
 	parsers []*fastjson.Parser
 	used    int
+	esc     []byte // codec.StringValue's scratch (format string)
 }
 
 // Reset frees what the previous Decode built.
@@ -124,7 +125,7 @@ func (s *Scratch) Reset() {
 func (f *Format) Decode(ctx context.Context, data []byte, s *Scratch, what string) (*fastjson.Value, *codec.Type, error) {
 	switch f.Name {
 	case config.FormatString:
-		return s.Arena.NewString(string(data)), nil, nil
+		return codec.StringValue(&s.Arena, data, &s.esc), nil, nil
 	case config.FormatBytes:
 		return s.Arena.NewString(base64.StdEncoding.EncodeToString(data)), nil, nil
 	case config.FormatJSON:

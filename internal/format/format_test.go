@@ -75,3 +75,19 @@ func TestRegistryPasswordFile(t *testing.T) {
 		t.Fatalf("a further schema after the rotation: %v", err)
 	}
 }
+
+// format: string keeps every byte of the key or value, control characters
+// and DEL included (fastjson's arena alone would leave Go's escapes as
+// text in the value).
+func TestStringFormatKeepsBytes(t *testing.T) {
+	for _, in := range []string{"plain", "a\x01b", "q\"\x7f", "tab\t", "\U000e0001", "\xff"} {
+		var s Scratch
+		v, _, err := String.Decode(t.Context(), []byte(in), &s, "key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(v.GetStringBytes()); got != in {
+			t.Errorf("%q: decoded %q", in, got)
+		}
+	}
+}

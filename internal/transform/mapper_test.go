@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/format"
@@ -136,14 +137,32 @@ func TestMapRaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rec("k", `{"a": [1, 2]}`)
-	r.Headers = []kgo.RecordHeader{{Key: "h", Value: []byte("v")}, {Key: "b", Value: []byte{0xff}}, {Key: "n"}}
+	r.Headers = []kgo.RecordHeader{{Key: "h", Value: []byte("v")}, {Key: "b", Value: []byte{0xff}}, {Key: "n"}, {Key: "c\x01", Value: []byte("a\x01\x7f\"")}}
 	var row table.Row
 	if err := m.Map(context.Background(), r, &row); err != nil {
 		t.Fatal(err)
 	}
 	if row.Vals[0] != "orders" || row.Vals[1] != int32(2) || row.Vals[2] != int64(41) || row.Vals[3] != "k" ||
 		string(row.Vals[4].([]byte)) != `{"a":[1,2]}` ||
-		string(row.Vals[5].([]byte)) != `[{"key":"h","value":"v"},{"key":"b","value_base64":"/w=="},{"key":"n","value":null}]` {
+		string(row.Vals[5].([]byte)) != `[{"key":"h","value":"v"},{"key":"b","value_base64":"/w=="},{"key":"n","value":null},{"key":"c\u0001","value":"a\u0001`+"\x7f"+`\""}]` {
 		t.Fatalf("raw row = %q", row.Vals)
+	}
+}
+
+// FromNative keeps a string's bytes, characters Go's quoting escapes
+// differently from JSON included.
+func TestFromNativeStrings(t *testing.T) {
+	var a fastjson.Arena
+	for _, s := range []string{"plain", "a\x01b", "del\x7f\"", "\U000e0001"} {
+		v, err := FromNative(&a, map[string]any{"s": s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(v.GetStringBytes("s")); got != s {
+			t.Errorf("%q: got %q", s, got)
+		}
+		if got := string(copyValue(&a, v, 0).GetStringBytes("s")); got != s {
+			t.Errorf("%q: copied %q", s, got)
+		}
 	}
 }

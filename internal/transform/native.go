@@ -8,8 +8,11 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // Native converts a decoded value to plain Go values for a Go transform:
@@ -59,7 +62,7 @@ func fromNative(a *fastjson.Arena, v any, depth int) (*fastjson.Value, error) {
 	case nil:
 		return a.NewNull(), nil
 	case string:
-		return a.NewString(x), nil
+		return codec.StringValue(a, unsafe.Slice(unsafe.StringData(x), len(x)), new([]byte)), nil
 	case bool:
 		if x {
 			return a.NewTrue(), nil
@@ -146,7 +149,7 @@ func copyValue(a *fastjson.Arena, v *fastjson.Value, depth int) *fastjson.Value 
 		}
 		return arr
 	case fastjson.TypeString:
-		return a.NewString(string(v.GetStringBytes()))
+		return codec.StringValue(a, v.GetStringBytes(), new([]byte))
 	case fastjson.TypeNumber:
 		return a.NewNumberString(string(v.MarshalTo(nil)))
 	case fastjson.TypeTrue:

@@ -9,6 +9,8 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kafka2pg/kafka2pg/internal/table"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // Raw mode: the record as it came, in kafka2pg's raw table.
@@ -68,15 +70,16 @@ func HeadersJSON(hs []kgo.RecordHeader) []byte {
 		return []byte("[]")
 	}
 	var a fastjson.Arena
+	var esc []byte
 	arr := a.NewArray()
 	for i, h := range hs {
 		o := a.NewObject()
-		o.Set("key", a.NewString(h.Key))
+		o.Set("key", codec.StringValue(&a, []byte(h.Key), &esc))
 		switch {
 		case h.Value == nil:
 			o.Set("value", a.NewNull())
 		case utf8.Valid(h.Value):
-			o.Set("value", a.NewString(string(h.Value)))
+			o.Set("value", codec.StringValue(&a, h.Value, &esc))
 		default:
 			o.Set("value_base64", a.NewString(base64.StdEncoding.EncodeToString(h.Value)))
 		}

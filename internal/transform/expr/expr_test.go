@@ -297,3 +297,40 @@ func TestValueFields(t *testing.T) {
 		}
 	}
 }
+
+// A computed string keeps the characters Go's quoting escapes differently
+// from JSON (fastjson's arena alone would leave "\x01" as text in the
+// value), on the fast nodes and through the interpreter.
+func TestValueStringsKeepTheirBytes(t *testing.T) {
+	e := env(t)
+	var p fastjson.Parser
+	doc, err := p.Parse(`{"s":" a\u0001b\u007fc\ud83f\udffe "}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &kgo.Record{Topic: "t"}
+	raw := string(doc.GetStringBytes("s"))
+	for src, want := range map[string]string{
+		`value.s`:               raw,
+		`value.s.trim()`:        raw[1 : len(raw)-1],
+		`true ? value.s : ''`:   raw,
+		`value.s + value.s`:     raw + raw,
+		`value.s.lowerAscii()`:  raw,
+		`(value.s + '').trim()`: raw[1 : len(raw)-1],
+	} {
+		prg, err := e.Compile(src, Value)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		var v Vars
+		v.Reset(nil, doc, r)
+		var a fastjson.Arena
+		got, err := prg.Value(&v, &a)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		if s := string(got.GetStringBytes()); s != want {
+			t.Errorf("%s = %q, want %q", src, s, want)
+		}
+	}
+}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // A fast node evaluates a small part of CEL without the interpreter: field
@@ -331,13 +334,19 @@ func (v *Vars) scratchString(s string) []byte {
 	return v.scratch[start:len(v.scratch):len(v.scratch)]
 }
 
-// fastJSON is a fast value as a decoded value built in a.
-func fastJSON(x fastVal, a *fastjson.Arena) *fastjson.Value {
+// fastJSON is a fast value as a decoded value built in a. A number's text
+// is written in v's scratch space (valid until the next record, like the
+// value); a string is copied into a (codec.StringValue keeps control
+// characters as they are).
+func fastJSON(x fastVal, v *Vars, a *fastjson.Arena) *fastjson.Value {
 	switch x.kind {
 	case fastInt:
-		return a.NewNumberString(strconv.FormatInt(x.i, 10))
+		start := len(v.scratch)
+		v.scratch = strconv.AppendInt(v.scratch, x.i, 10)
+		t := v.scratch[start:]
+		return a.NewNumberString(unsafe.String(unsafe.SliceData(t), len(t)))
 	case fastString:
-		return a.NewString(string(x.s))
+		return codec.StringValue(a, x.s, &v.esc)
 	}
 	if x.i == 1 {
 		return a.NewTrue()

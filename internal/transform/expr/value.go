@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -16,6 +17,8 @@ import (
 	"cel.dev/cel-go/interpreter"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fastjson"
+
+	"github.com/kafka2pg/kafka2pg/internal/codec"
 )
 
 // Vars are the variables of one evaluation: the record (set once per
@@ -32,13 +35,14 @@ type Vars struct {
 	headers  map[string]string // built on first use
 	key, val ref.Val           // Key and Value wrapped, on first use
 	scratch  []byte            // fast nodes' strings, kept from record to record
+	esc      []byte            // codec.StringValue's scratch
 }
 
 // Reset starts a new record.
 func (v *Vars) Reset(key, value *fastjson.Value, r *kgo.Record) {
 	*v = Vars{Key: key, Value: value, Headers: r.Headers,
 		Kafka:   Kafka{Topic: r.Topic, Partition: int64(r.Partition), Offset: r.Offset, Timestamp: r.Timestamp},
-		scratch: v.scratch[:0]}
+		scratch: v.scratch[:0], esc: v.esc}
 }
 
 // ResolveName implements interpreter.Activation.
@@ -297,7 +301,7 @@ func (p *Program) Value(v *Vars, a *fastjson.Arena) (*fastjson.Value, error) {
 	}
 	if p.fast != nil {
 		if x, ok := p.fast.eval(v); ok {
-			return fastJSON(x, a), nil
+			return fastJSON(x, v, a), nil
 		}
 	}
 	out, err := p.eval(v)
@@ -372,7 +376,8 @@ func toJSON(v ref.Val, a *fastjson.Arena, depth int) (*fastjson.Value, error) {
 		}
 		return a.NewNumberString(strconv.FormatFloat(f, 'g', -1, 64)), nil
 	case types.String:
-		return a.NewString(string(x)), nil
+		var esc []byte
+		return codec.StringValue(a, unsafe.Slice(unsafe.StringData(string(x)), len(x)), &esc), nil
 	case types.Bytes:
 		return a.NewString(base64.StdEncoding.EncodeToString(x)), nil
 	case types.Timestamp:
