@@ -331,6 +331,9 @@ func (m *Mapper) mapRoute(ctx context.Context, s *state, r *kgo.Record, rest []*
 type directPlan struct {
 	ok bool
 	in *transform.DirectInput // nil: a route without expressions
+	// cel are the computed columns evaluated by their programs: those
+	// that are not in.Ops.
+	cel []Column
 }
 
 // newDirectPlan is r's plan: the direct path is for routes of one table
@@ -348,13 +351,26 @@ func newDirectPlan(r *Route) directPlan {
 		return directPlan{}
 	}
 	in := &transform.DirectInput{NoByName: r.Cfg.ColumnsOnly, Fields: map[string]bool{}}
+	var cel []Column
 	progs := []*expr.Program{}
 	if p.Filter != nil {
 		progs = append(progs, p.Filter)
 	}
 	for _, c := range p.Columns {
-		progs = append(progs, c.P)
 		in.Computed = append(in.Computed, c.Name)
+		// One plain step from one field is written from the field's text
+		// (at most one such column per field); the others run.
+		if op, ok := c.P.FieldOp(); ok && !slices.ContainsFunc(in.Ops, func(o transform.DirectOp) bool { return o.Field == op.Field }) {
+			in.Ops = append(in.Ops, transform.DirectOp{Column: c.Name, Field: op.Field, Text: op})
+			continue
+		}
+		progs = append(progs, c.P)
+		cel = append(cel, c)
+	}
+	for _, c := range p.Columns {
+		if _, ok := c.P.ValueFields(); !ok {
+			return directPlan{}
+		}
 	}
 	for _, pr := range progs {
 		fields, ok := pr.ValueFields()
@@ -365,7 +381,7 @@ func newDirectPlan(r *Route) directPlan {
 			in.Fields[f] = true
 		}
 	}
-	return directPlan{ok: true, in: in}
+	return directPlan{ok: true, in: in, cel: cel}
 }
 
 // mapDirect maps r through a route of one table by the direct path
@@ -395,7 +411,7 @@ func (m *Mapper) mapDirect(ctx context.Context, s *state, r *kgo.Record) bool {
 		return drop()
 	}
 	var computed []transform.Computed
-	if p := s.r.Programs; p != nil {
+	if p := s.r.Programs; p != nil && (p.Filter != nil || len(s.direct.cel) > 0) {
 		s.vars.Reset(ts.tm.DirectKey(ctx, r), in.Value, r)
 		if p.Filter != nil {
 			ok, err := p.Filter.Bool(&s.vars)
@@ -410,7 +426,7 @@ func (m *Mapper) mapDirect(ctx context.Context, s *state, r *kgo.Record) bool {
 				return true
 			}
 		}
-		c, err := computeColumns(r, &s.vars, p.Columns, ts.tm.DirectArena(), nil, s.computed)
+		c, err := computeColumns(r, &s.vars, s.direct.cel, ts.tm.DirectArena(), nil, s.computed)
 		if err != nil {
 			return drop()
 		}

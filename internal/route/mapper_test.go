@@ -79,6 +79,18 @@ var directRoutes = []config.Route{
 		Columns: map[string]string{"order_id": "value.order_id", "items": "value.items", "status": `value.items[0].sku + "-" + string(kafka.offset)`}},
 	{Topic: "orders", Table: "orders", Mode: config.ModeInsert,
 		Columns: map[string]string{"amount": `has(value.amount) ? value.amount : "0"`, "express": "value.express || value.version > 3"}},
+	// Every computed column one step from one field (expr.FieldOp), into
+	// columns of other types than the field's.
+	{Topic: "orders", Table: "orders", Mode: config.ModeInsert,
+		Columns: map[string]string{"status": "value.currency.trim()", "currency": "value.status.upperAscii()",
+			"amount": "value.version * 3", "items": "value.items", "express": "value.express",
+			"customer_id": "7 * value.customer_id", "order_id": "value.order_id - 1"}},
+	// Two columns from one field (the second runs its program), an op
+	// with a filter reading the same field, columns_only.
+	{Topic: "orders", Table: "orders", Mode: config.ModeInsert, ColumnsOnly: true,
+		Filter: `value.status != 'test'`,
+		Columns: map[string]string{"status": "value.status.lowerAscii()", "currency": "value.status.upperAscii()",
+			"order_id": "int(value.order_id)", "version": "value.version + 1", "amount": "value.amount"}},
 }
 
 // mapBoth maps r with the direct path allowed (direct) and not (usual)
@@ -136,6 +148,17 @@ func directCELRecords() []*kgo.Record {
 		`{"order_id":7,"items":{"sku":1},"version":4,"express":true}`,
 		`{"order_id":7,"items":[{"qty":1}],"amount":12,"express":"yes"}`,
 		`{"status":"paid"}`, `[1]`, `{"order_id":`, `{"order_id":8,"status":"paid","currency":"eur","version":2,"customer_id":3}`,
+		`{"order_id":9,"status":null,"currency":"  eur\t","version":-3,"customer_id":-1317624576693539401,"express":true,"items":null}`,
+		`{"order_id":-9223372036854775808,"status":"Paid","currency":"\u0065ur","version":3074457345618258603,"customer_id":1}`,
+		`{"order_id":10,"status":"x\u00ffy","currency":"é","version":0,"customer_id":0,"created_at":"2024-05-01T10:00:00Z","amount":"1.5"}`,
+		`{"order_id":11,"status":"ok","currency":"eur","version":1,"customer_id":2,"created_at":"nope","amount":1e2}`,
+		`{"order_id":12.0,"status":"ok","currency":123,"version":"1","customer_id":2.5}`,
+		`{"order_id":13,"status":"ok","status":"OK","currency":"eur","version":1,"customer_id":1}`,
+		`{"order_id":14,"status":"ok","currency":"eur","currency":"usd","version":1,"customer_id":1}`,
+		`{"order_id":15,"status":"ok","currency":"eur","version":1,"customer_id":1,"items":[1,{"a":"b"}],"express":"true"}`,
+		`{"order_id":16,"status":"PaId","currency":" Usd ","version":9223372036854775807,"customer_id":1,"amount":"2.50","items":[],"express":true}`,
+		`{"order_id":17,"status":"PAID","currency":"usd","version":3074457345618258602,"customer_id":1317624576693539401,"amount":"0","items":{},"express":false}`,
+		`{"order_id":18,"status":"Mixed Up","currency":"\tchf","version":-4,"customer_id":-3,"amount":"-1.5","items":[{"x":null}],"express":null}`,
 	} {
 		recs = append(recs, &kgo.Record{Topic: "orders", Offset: int64(100 + i), Key: []byte(fmt.Sprint(200 + i)), Value: []byte(v)})
 	}
@@ -156,7 +179,9 @@ func TestMapperDirectExpressions(t *testing.T) {
 		for _, r := range recs {
 			mapBoth(t, direct, usual, r)
 		}
-		if usual.direct != 0 || direct.direct < len(recs)/2 {
+		// At least the bench records but the first (which binds the table);
+		// most of the others lack a field some expression reads.
+		if usual.direct != 0 || direct.direct < 15 {
 			t.Fatalf("route %d: the direct path took %d of %d records (usual-only mapper: %d)", k, direct.direct, len(recs), usual.direct)
 		}
 	}

@@ -92,6 +92,24 @@ type DirectInput struct {
 	// Value is set by DirectScan: an object of the record's Fields, each as
 	// the record's parse would have it; valid until the next record.
 	Value *fastjson.Value
+	// Ops are computed columns whose value the direct path writes from one
+	// field's JSON text (expr.FieldOp: value.a, int(value.a),
+	// value.a.lowerAscii(), value.a + 1, ...), at most one per field. Their
+	// names are in Computed too, and the Computed values DirectFinish gets
+	// are the other columns', in the same order.
+	Ops []DirectOp
+}
+
+// DirectOp is a computed column the direct path writes from a field.
+type DirectOp struct {
+	Column, Field string
+	Text          FieldText
+}
+
+// FieldText gives a computed column's value as JSON text from the JSON
+// text of the field it reads (expr.FieldOp), or false when it is not sure.
+type FieldText interface {
+	Text(dst, raw []byte) ([]byte, bool)
 }
 
 // DirectScan is the first half of the direct path: it maps r's fields to
@@ -126,6 +144,11 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 			}
 		}
 		in.Value = m.arena.NewObject()
+		m.opSpans = m.opSpans[:0]
+		for range in.Ops {
+			m.opSpans = append(m.opSpans, [2]int{-1, -1})
+		}
+		m.scanned = data
 	}
 	i := codec.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -157,8 +180,22 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 					if in.Fields[string(key)] {
 						sl.read = 2
 					}
+					for k := range in.Ops {
+						if in.Ops[k].Field == string(key) {
+							sl.op = k + 1
+						}
+					}
 				}
 				read = sl.read == 2
+				if sl.op > 0 {
+					// An op's field: its text is kept for DirectFinish.
+					e := valueEnd(data, i, 0)
+					if sp := &m.opSpans[sl.op-1]; e < 0 || sp[0] >= 0 {
+						return false // malformed, or the field twice
+					} else {
+						*sp = [2]int{i, e}
+					}
+				}
 			}
 			// columns_only maps no field by name, and a computed column is
 			// not mapped from its field: such a field is only read (as in
@@ -218,8 +255,20 @@ func (m *Mapper) DirectFinish(r *kgo.Record, row *table.Row, computed []Computed
 	if m.applyKey(r, row) != nil {
 		return false
 	}
+	// Column lookups are cached by position (computedColumn): DirectScan's
+	// computed columns first, then the ops', then the computed values'.
+	base := 0
+	if in := m.din; in != nil {
+		base = len(in.Computed)
+		for k := range in.Ops {
+			if !m.directOp(r, row, base+k, &in.Ops[k]) {
+				return false
+			}
+		}
+		base += len(in.Ops)
+	}
 	for k, c := range computed {
-		i := m.computedColumn(k, c.Column)
+		i := m.computedColumn(base+k, c.Column)
 		if i < 0 || t.Columns[i].Generated || setColumn(m, r, row, "", i, c.Value) != nil {
 			return false
 		}
@@ -233,6 +282,27 @@ func (m *Mapper) DirectFinish(r *kgo.Record, row *table.Row, computed []Computed
 		}
 	}
 	return true
+}
+
+// directOp writes the computed column of op from its field's text; pos is
+// the column's cache position (computedColumn).
+func (m *Mapper) directOp(r *kgo.Record, row *table.Row, pos int, op *DirectOp) bool {
+	sp := m.opSpans[pos-len(m.din.Computed)]
+	if sp[0] < 0 {
+		return false // no such field: the program says what that gives
+	}
+	text, ok := op.Text.Text(m.opBuf[:0], m.scanned[sp[0]:sp[1]])
+	if m.opBuf = text; cap(text) > maxKeptBuffer {
+		m.opBuf = nil
+	}
+	if !ok {
+		return false
+	}
+	i := m.computedColumn(pos, op.Column)
+	if i < 0 || m.spec.Table.Columns[i].Generated {
+		return false
+	}
+	return m.directField(r, row, text, 0, unsafe.Slice(unsafe.StringData(op.Field), len(op.Field)), i, true) == len(text)
 }
 
 // keep adds the field key with the value text raw to the expressions'

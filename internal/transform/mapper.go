@@ -79,11 +79,16 @@ type Mapper struct {
 	// computed values by position (computedColumn).
 	computedNames []string
 	computedCols  []int
-	cols          map[string]int // field name → column index (writable columns only)
-	keyIdx        []int
-	required      []int // NOT NULL columns without a default
-	keyBuf        []byte
-	raw           rawCols
+	// The direct path's ops (DirectInput.Ops): each op's field's span in
+	// scanned, the record's JSON text, and the buffer of their texts.
+	opSpans  [][2]int
+	scanned  []byte
+	opBuf    []byte
+	cols     map[string]int // field name → column index (writable columns only)
+	keyIdx   []int
+	required []int // NOT NULL columns without a default
+	keyBuf   []byte
+	raw      rawCols
 	// fits caches, per record schema, whether the table holds it: nil, a
 	// *SchemaChange, or a record error reason (*table.SchemaError).
 	fits    map[*codec.Type]error

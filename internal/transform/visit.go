@@ -26,6 +26,9 @@ type fieldSlot struct {
 	// read is whether the direct path's expressions read the field: 0 not
 	// known yet, 1 no, 2 yes (a Mapper serves one route).
 	read uint8
+	// op is 1 + the index of the DirectInput op that reads the field, or
+	// 0; set with read.
+	op int
 }
 
 // lookup finds the column for a field name.

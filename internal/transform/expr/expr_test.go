@@ -31,7 +31,7 @@ func vars(t *testing.T) *Vars {
 	return &vs
 }
 
-func env(t *testing.T) *Env {
+func env(t testing.TB) *Env {
 	t.Helper()
 	e, err := NewEnv()
 	if err != nil {

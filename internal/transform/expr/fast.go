@@ -238,24 +238,9 @@ func (n fastBinary) eval(v *Vars) (fastVal, bool) {
 	switch l.kind {
 	case fastInt:
 		switch n.op {
-		case "_+_":
-			s := l.i + r.i
-			if (s > l.i) != (r.i > 0) {
-				return fastVal{}, false // overflow: CEL's error
-			}
-			return fastVal{kind: fastInt, i: s}, true
-		case "_-_":
-			d := l.i - r.i
-			if (d < l.i) != (r.i > 0) {
-				return fastVal{}, false
-			}
-			return fastVal{kind: fastInt, i: d}, true
-		case "_*_":
-			p := l.i * r.i
-			if l.i != 0 && (p/l.i != r.i || (l.i == -1 && r.i == -1<<63) || (r.i == -1 && l.i == -1<<63)) {
-				return fastVal{}, false
-			}
-			return fastVal{kind: fastInt, i: p}, true
+		case "_+_", "_-_", "_*_":
+			x, ok := n.ints(l.i, r.i)
+			return fastVal{kind: fastInt, i: x}, ok
 		}
 		cmp = compareInt(l.i, r.i)
 	case fastString:
@@ -289,6 +274,20 @@ func (n fastBinary) eval(v *Vars) (fastVal, bool) {
 		return fastBoolVal(cmp >= 0), true
 	}
 	return fastVal{}, false // arithmetic on bools or - and * on strings
+}
+
+// ints is l + r, l - r or l * r; ok is false on an overflow (CEL's error).
+func (n fastBinary) ints(l, r int64) (int64, bool) {
+	switch n.op {
+	case "_+_":
+		s := l + r
+		return s, (s > l) == (r > 0)
+	case "_-_":
+		d := l - r
+		return d, (d < l) == (r > 0)
+	}
+	p := l * r
+	return p, l == 0 || p/l == r && !(l == -1 && r == -1<<63) && !(r == -1 && l == -1<<63)
 }
 
 func compareInt(a, b int64) int {
