@@ -372,6 +372,13 @@ func newDirectPlan(r *Route) directPlan {
 			return directPlan{}
 		}
 	}
+	// The programs that run read the fields as JSON texts when they can
+	// all answer from their fast nodes (a record they are not sure of goes
+	// the usual way).
+	in.Raw = true
+	for _, pr := range progs {
+		in.Raw = in.Raw && pr.RawOK()
+	}
 	for _, pr := range progs {
 		fields, ok := pr.ValueFields()
 		if !ok {
@@ -412,7 +419,11 @@ func (m *Mapper) mapDirect(ctx context.Context, s *state, r *kgo.Record) bool {
 	}
 	var computed []transform.Computed
 	if p := s.r.Programs; p != nil && (p.Filter != nil || len(s.direct.cel) > 0) {
-		s.vars.Reset(ts.tm.DirectKey(ctx, r), in.Value, r)
+		if in.Raw {
+			s.vars.ResetRaw(ts.tm.DirectKey(ctx, r), in.RawNames, in.RawVals, r)
+		} else {
+			s.vars.Reset(ts.tm.DirectKey(ctx, r), in.Value, r)
+		}
 		if p.Filter != nil {
 			ok, err := p.Filter.Bool(&s.vars)
 			if err != nil {

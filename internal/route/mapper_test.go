@@ -175,6 +175,10 @@ func TestMapperDirectExpressions(t *testing.T) {
 		if !direct.routes[0].direct.ok {
 			t.Fatalf("route %d does not take the direct path", k)
 		}
+		// The routes whose programs all have fast nodes read raw fields.
+		if raw := k == 0 || k == 3 || k == 4; direct.routes[0].direct.in.Raw != raw {
+			t.Fatalf("route %d: raw fields %v, want %v", k, direct.routes[0].direct.in.Raw, raw)
+		}
 		recs := directCELRecords()
 		for _, r := range recs {
 			mapBoth(t, direct, usual, r)

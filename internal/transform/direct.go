@@ -92,6 +92,12 @@ type DirectInput struct {
 	// Value is set by DirectScan: an object of the record's Fields, each as
 	// the record's parse would have it; valid until the next record.
 	Value *fastjson.Value
+	// Raw: the expressions read fields only through their fast nodes
+	// (expr.Program.RawOK), so DirectScan gives the Fields as their JSON
+	// texts (RawNames[i]'s is RawVals[i]) instead of building Value.
+	Raw      bool
+	RawNames []string
+	RawVals  [][]byte
 	// Ops are computed columns whose value the direct path writes from one
 	// field's JSON text (expr.FieldOp: value.a, int(value.a),
 	// value.a.lowerAscii(), value.a + 1, ...), at most one per field. Their
@@ -143,7 +149,11 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 				m.computed = append(m.computed, i)
 			}
 		}
-		in.Value = m.arena.NewObject()
+		if in.Raw {
+			in.Value, in.RawNames, in.RawVals = nil, in.RawNames[:0], in.RawVals[:0]
+		} else {
+			in.Value = m.arena.NewObject()
+		}
 		m.opSpans = m.opSpans[:0]
 		for range in.Ops {
 			m.opSpans = append(m.opSpans, [2]int{-1, -1})
@@ -203,7 +213,7 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 			skip := in != nil && in.NoByName || ok && len(m.computed) > 0 && slices.Contains(m.computed, col)
 			e := -1
 			if read || skip {
-				if e = valueEnd(data, i, 0); e < 0 || read && !m.keep(key, data[i:e]) {
+				if e = valueEnd(data, i, 0); e < 0 || read && !m.keep(sl.name, data[i:e]) {
 					return false
 				}
 			}
@@ -308,9 +318,15 @@ func (m *Mapper) directOp(r *kgo.Record, row *table.Row, pos int, op *DirectOp) 
 // keep adds the field key with the value text raw to the expressions'
 // object. It reports false for a field the record has twice (the object
 // would not be the record's).
-func (m *Mapper) keep(key, raw []byte) bool {
+func (m *Mapper) keep(name string, raw []byte) bool {
+	if in := m.din; in.Raw {
+		if slices.Contains(in.RawNames, name) {
+			return false
+		}
+		in.RawNames, in.RawVals = append(in.RawNames, name), append(in.RawVals, raw)
+		return true
+	}
 	o := m.din.Value
-	name := unsafe.String(unsafe.SliceData(key), len(key))
 	if o.Get(name) != nil {
 		return false
 	}

@@ -246,6 +246,9 @@ func (e *EvalError) Unwrap() error { return e.Err }
 
 // eval runs the program over vars.
 func (p *Program) eval(v *Vars) (ref.Val, error) {
+	if v.raw {
+		return nil, ErrRaw // no decoded value to run on
+	}
 	out, _, err := p.prg.Eval(v)
 	if err != nil {
 		return nil, &EvalError{Source: p.Source, Err: err}

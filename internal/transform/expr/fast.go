@@ -136,6 +136,9 @@ type fastPath struct{ p *fieldPath }
 
 // eval reads the field as wrap would make a CEL value of it.
 func (n fastPath) eval(v *Vars) (fastVal, bool) {
+	if v.raw && n.p.root == "value" {
+		return rawField(v, n.p.fields)
+	}
 	jv := n.p.lookup(v)
 	if jv == nil {
 		return fastVal{}, false
@@ -153,6 +156,66 @@ func (n fastPath) eval(v *Vars) (fastVal, bool) {
 		return fastBoolVal(false), true
 	}
 	return fastVal{}, false
+}
+
+// rawField reads a top-level field from Vars' raw texts as fastPath reads
+// it from the decoded value: an int (a number fastjson's Int64 reads), a
+// string without escapes (with one: not sure), true or false; anything
+// else, or a missing field, is not a plain case.
+func rawField(v *Vars, fields []string) (fastVal, bool) {
+	if len(fields) != 1 {
+		return fastVal{}, false
+	}
+	for k, name := range v.rawNames {
+		if name != fields[0] {
+			continue
+		}
+		raw := v.rawVals[k]
+		switch c := raw[0]; {
+		case c == '"':
+			if codec.PlainStringEnd(raw, 1) != len(raw)-1 {
+				return fastVal{}, false
+			}
+			return fastVal{kind: fastString, s: raw[1 : len(raw)-1]}, true
+		case c == 't':
+			return fastBoolVal(true), true
+		case c == 'f':
+			return fastBoolVal(false), true
+		case c == '-' || c >= '0' && c <= '9':
+			i, ok := jsonInt(raw)
+			return fastVal{kind: fastInt, i: i}, ok
+		}
+		return fastVal{}, false
+	}
+	return fastVal{}, false
+}
+
+// RawOK reports whether the program can run on Vars set by ResetRaw: it
+// has fast nodes (it may still answer ErrRaw for a record), and they read
+// value only by top-level fields.
+func (p *Program) RawOK() bool {
+	return p.fast != nil && rawOK(p.fast)
+}
+
+func rawOK(n fastNode) bool {
+	switch n := n.(type) {
+	case fastPath:
+		return n.p.root != "value" || len(n.p.fields) == 1
+	case fastStringFunc:
+		return rawOK(n.arg)
+	case fastUnary:
+		return rawOK(n.arg)
+	case fastBinary:
+		return rawOK(n.l) && rawOK(n.r)
+	case fastLogic:
+		for _, a := range n.args {
+			if !rawOK(a) {
+				return false
+			}
+		}
+		return true
+	}
+	return true // constants, kafka.*
 }
 
 type fastKafka string

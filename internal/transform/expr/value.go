@@ -2,6 +2,7 @@ package expr
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -36,6 +37,23 @@ type Vars struct {
 	key, val ref.Val           // Key and Value wrapped, on first use
 	scratch  []byte            // fast nodes' strings, kept from record to record
 	esc      []byte            // codec.StringValue's scratch
+	// raw: the value is given as the JSON texts of fields (ResetRaw).
+	raw      bool
+	rawNames []string
+	rawVals  [][]byte
+}
+
+// ErrRaw is the answer of a program on Vars set by ResetRaw whenever its
+// fast nodes cannot answer: the caller then evaluates the record on its
+// decoded value (package route maps it the usual way).
+var ErrRaw = errors.New("expr: no fast answer on raw fields")
+
+// ResetRaw starts a new record whose value is given only by the JSON texts
+// of some of its top-level fields (names[i]'s is vals[i]), for programs
+// whose fast nodes read value only by those fields (Program.RawOK).
+func (v *Vars) ResetRaw(key *fastjson.Value, names []string, vals [][]byte, r *kgo.Record) {
+	v.Reset(key, nil, r)
+	v.raw, v.rawNames, v.rawVals = true, names, vals
 }
 
 // Reset starts a new record.
