@@ -76,7 +76,9 @@ type ParsedDecoder interface {
 // ProveJSON reports whether Decode would certainly accept data, and then
 // returns its JSON payload: Decode's value is that payload's JSON. It
 // reports false whenever it is not sure (the caller decodes as usual); it
-// never blocks and never asks a registry.
+// never blocks and never asks a registry. A payload it proves is also
+// plain: JSON by RFC 8259 whose strings have no backslash, no control
+// character and valid UTF-8, nested at most 64 deep.
 type JSONProver interface {
 	ProveJSON(data []byte) (payload []byte, ok bool)
 }

@@ -79,6 +79,10 @@ func (f *Format) JSONPayload(data []byte, s *Scratch, buf *[]byte) ([]byte, bool
 	return nil, false
 }
 
+// PlainPayload reports whether every payload JSONPayload returns for this
+// format is plain (see codec.JSONProver): json-schema's proved payloads.
+func (f *Format) PlainPayload() bool { return f.prover != nil }
+
 // Structured reports whether decoded values are records whose fields map to
 // columns.
 func (f *Format) Structured() bool { return f.Kind == Record }

@@ -424,7 +424,13 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		if !ok || !m.spec.Table.Columns[col].Type.IsJSON() {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
-		e, ws := nestedEnd(data, i, 0)
+		var e int
+		var ws bool
+		if m.plain {
+			e, ws = plainEnd(data, i)
+		} else {
+			e, ws = nestedEnd(data, i, 0)
+		}
 		if e < 0 {
 			return m.directParsed(r, row, data, i, key, col, ok)
 		}
@@ -643,6 +649,33 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 				return -1, false
 			}
 			i = skip(i + 1)
+		}
+	}
+	return -1, false
+}
+
+// plainEnd is nestedEnd for the object or array at data[i] in a plain
+// payload (format.Format.PlainPayload), already proved valid JSON without
+// backslashes: a string ends at the next quote, and only brackets need
+// counting.
+func plainEnd(data []byte, i int) (end int, ws bool) {
+	depth := 0
+	for ; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			j := bytes.IndexByte(data[i+1:], '"')
+			if j < 0 {
+				return -1, false
+			}
+			i += j + 1
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				return i + 1, ws
+			}
+		case ' ', '\t', '\n', '\r':
+			ws = true
 		}
 	}
 	return -1, false

@@ -97,6 +97,7 @@ type Mapper struct {
 	boxes   coerce.Boxes // the column values of the rows, in shared chunks
 	order   []fieldSlot  // top-level fields by position, as last seen
 	direct  bool         // records may take the direct path (MapDirect)
+	plain   bool         // the direct path's payloads are plain (format.Format.PlainPayload)
 	jbuf    []byte       // the direct path's json/jsonb text
 	vbuf    []byte       // the direct path's record text (avro's JSON)
 	// spanParser parses the values the direct path does not read itself.
@@ -143,6 +144,7 @@ func NewMapper(spec Spec) (*Mapper, error) {
 		m.spec.Value = format.JSON
 	}
 	m.direct = directOK(&m.spec)
+	m.plain = m.spec.Value.PlainPayload()
 	m.own = NewReader(m.spec, spec.Evolve)
 	m.rd = &m.own.rd
 	for i, c := range t.Columns {

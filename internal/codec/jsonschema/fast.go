@@ -421,8 +421,22 @@ func (n *fastNode) ownVerdict(t fastjson.Type, text []byte) verdict {
 		}
 		return acc == invalid
 	}
-	if n.types != 0 && note(typeVerdict(n.types, t, text)) {
-		return invalid
+	// A plain integer (the usual number) is read once, here.
+	iv, isInt := int64(0), false
+	if t == fastjson.TypeNumber {
+		iv, isInt = plainInt(text)
+	}
+	if n.types != 0 {
+		r := invalid
+		switch {
+		case !isInt:
+			r = typeVerdict(n.types, t, text)
+		case n.types&(tNumber|tInteger) != 0:
+			r = valid
+		}
+		if note(r) {
+			return invalid
+		}
 	}
 	if n.constS != nil {
 		if t != fastjson.TypeString {
@@ -446,9 +460,46 @@ func (n *fastNode) ownVerdict(t fastjson.Type, text []byte) verdict {
 	case fastjson.TypeString:
 		note(n.stringVerdict(text))
 	case fastjson.TypeNumber:
-		note(n.numberVerdict(text))
+		if isInt {
+			note(n.intVerdict(iv))
+		} else {
+			note(n.numberVerdict(text))
+		}
 	}
 	return acc
+}
+
+// plainInt reads a number's text that is an integer of at most 18 digits
+// with no fraction or exponent ("12", "-3"); other texts report false.
+func plainInt(text []byte) (int64, bool) {
+	s := text
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var m int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		m = m*10 + int64(c-'0')
+	}
+	if neg {
+		m = -m
+	}
+	return m, true
+}
+
+// intVerdict is numberVerdict for an integer already read (plainInt).
+func (n *fastNode) intVerdict(v int64) verdict {
+	if n.minimum != nil && v < *n.minimum || n.maximum != nil && v > *n.maximum ||
+		n.exclusiveMin != nil && v <= *n.exclusiveMin || n.exclusiveMax != nil && v >= *n.exclusiveMax {
+		return invalid
+	}
+	return valid
 }
 
 // typeVerdict checks "type". Whether a number is an integer is decided
