@@ -367,11 +367,6 @@ func newDirectPlan(r *Route) directPlan {
 		progs = append(progs, c.P)
 		cel = append(cel, c)
 	}
-	for _, c := range p.Columns {
-		if _, ok := c.P.ValueFields(); !ok {
-			return directPlan{}
-		}
-	}
 	// The programs that run read the fields as JSON texts when they can
 	// all answer from their fast nodes (a record they are not sure of goes
 	// the usual way).
