@@ -1,0 +1,141 @@
+// Command upsertcost measures what PostgreSQL's backend spends applying
+// one million upsert events (500,000 possible order ids, versions rising
+// per id, eight partitions by id) to the orders table of
+// examples/orders/schema.sql, batch by batch as kafka2pg writes them: each
+// batch deduplicated by key, then either COPY into a temp staging table +
+// INSERT … SELECT … ORDER BY key ON CONFLICT DO UPDATE (kafka2pg's
+// statement, -variant stage) or one INSERT … SELECT FROM unnest(arrays)
+// (-variant unnest). It prints the batches, the wall time and the backend's
+// CPU seconds (user + system from /proc). docs/benchmarks.md ("What the
+// batch size does to an upsert") has the figures.
+//
+//	go run ./bench/upsertcost -url postgres://… -variant stage -batch 8000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+type row struct {
+	id, cust int64
+	status   string
+	amount   string
+	cur      string
+	items    string
+	express  bool
+	created  time.Time
+	version  int64
+}
+
+func ticks(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+const cols = "order_id, customer_id, status, amount, currency, items, express, created_at, version"
+const set = "customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, amount = EXCLUDED.amount, currency = EXCLUDED.currency, items = EXCLUDED.items, express = EXCLUDED.express, created_at = EXCLUDED.created_at, version = EXCLUDED.version WHERE t.version IS NULL OR EXCLUDED.version > t.version"
+
+func main() {
+	ctx := context.Background()
+	url := flag.String("url", "", "PostgreSQL URL (the orders table is dropped and created there)")
+	variant := flag.String("variant", "stage", "stage or unnest")
+	batch := flag.Int("batch", 8000, "events per batch, within one partition")
+	schemaFile := flag.String("schema", "examples/orders/schema.sql", "the table's DDL")
+	flag.Parse()
+	bs := *batch
+	conn, err := pgx.Connect(ctx, *url)
+	if err != nil {
+		panic(err)
+	}
+	schema, err := os.ReadFile(*schemaFile)
+	if err != nil {
+		panic(err)
+	}
+	conn.Exec(ctx, "DROP TABLE IF EXISTS orders")
+	if _, err := conn.Exec(ctx, string(schema)); err != nil {
+		panic(err)
+	}
+	conn.Exec(ctx, "ALTER TABLE orders SET (autovacuum_enabled = off)")
+	conn.Exec(ctx, "CHECKPOINT")
+	var pid int
+	conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid)
+	// 8 partitions by key, 125k events each, batches of 8000 deduped by key
+	rng := rand.New(rand.NewPCG(1, 2))
+	versions := map[int64]int64{}
+	parts := make([][]row, 8)
+	st := []string{"new", "paid", "shipped", "delivered", "cancelled"}
+	for i := 0; i < 1000000; i++ {
+		id := 1 + rng.Int64N(500000)
+		versions[id]++
+		r := row{id, rng.Int64N(10000), st[rng.IntN(5)], fmt.Sprintf("%d.%02d", rng.IntN(1000), rng.IntN(100)), "EUR",
+			`[{"sku": "SKU-0001", "qty": 2, "price": 19.99}]`, rng.IntN(2) == 0, time.Unix(1700000000+int64(i), 0), versions[id]}
+		p := int(uint64(id*2654435761) % 8)
+		parts[p] = append(parts[p], r)
+	}
+	c0, t0 := ticks(pid), time.Now()
+	nb := 0
+	for _, pr := range parts {
+		for s := 0; s < len(pr); s += bs {
+			b := pr[s:min(s+bs, len(pr))]
+			m := map[int64]row{}
+			for _, r := range b {
+				m[r.id] = r
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				panic(err)
+			}
+			n := len(m)
+			ids, custs, vers := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+			sts, amts, curs, items := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+			exps, cre := make([]bool, 0, n), make([]time.Time, 0, n)
+			var rowsv [][]any
+			for _, r := range m {
+				ids, custs, vers = append(ids, r.id), append(custs, r.cust), append(vers, r.version)
+				sts, amts, curs, items = append(sts, r.status), append(amts, r.amount), append(curs, r.cur), append(items, r.items)
+				exps, cre = append(exps, r.express), append(cre, r.created)
+				rowsv = append(rowsv, []any{r.id, r.cust, r.status, r.amount, r.cur, r.items, r.express, r.created, r.version})
+			}
+			switch *variant {
+			case "stage":
+				if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS stage ON COMMIT DELETE ROWS AS SELECT * FROM orders WITH NO DATA"); err != nil {
+					panic(err)
+				}
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, strings.Split(strings.ReplaceAll(cols, " ", ""), ","), pgx.CopyFromRows(rowsv)); err != nil {
+					panic(err)
+				}
+				if _, err := tx.Exec(ctx, "INSERT INTO orders AS t ("+cols+") SELECT "+cols+" FROM stage ORDER BY order_id ON CONFLICT (order_id) DO UPDATE SET "+set); err != nil {
+					panic(err)
+				}
+			case "unnest":
+				// pgx sends the arrays in binary; text arrays are cast.
+				q := "INSERT INTO orders AS t (" + cols + ") SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[]::order_status[], $4::text[]::numeric[], $5::text[]::char(3)[], $6::text[]::jsonb[], $7::bool[], $8::timestamptz[], $9::int8[]) AS s(" + cols + ") ORDER BY order_id ON CONFLICT (order_id) DO UPDATE SET " + set
+				if _, err := tx.Exec(ctx, q, ids, custs, sts, amts, curs, items, exps, cre, vers); err != nil {
+					panic(err)
+				}
+			default:
+				panic("-variant: stage or unnest")
+			}
+			if err := tx.Commit(ctx); err != nil {
+				panic(err)
+			}
+			nb++
+		}
+	}
+	el := time.Since(t0)
+	var cnt int64
+	conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&cnt)
+	fmt.Printf("variant=%s batch=%d batches=%d wall=%.2fs backendCPU=%.2fs rows=%d\n", *variant, bs, nb, el.Seconds(), float64(ticks(pid)-c0)/100, cnt)
+}
