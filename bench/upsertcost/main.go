@@ -5,7 +5,9 @@
 // batch deduplicated by key, then either COPY into a temp staging table +
 // INSERT … SELECT … ORDER BY key ON CONFLICT DO UPDATE (kafka2pg's
 // statement, -variant stage) or one INSERT … SELECT FROM unnest(arrays)
-// (-variant unnest). It prints the batches, the wall time and the backend's
+// (-variant unnest), or COPY into an unlogged staging table that the
+// partition's whole backlog accumulates in, merged once with DISTINCT ON
+// (-variant deferred: what a server-side staging design would cost). It prints the batches, the wall time and the backend's
 // CPU seconds (user + system from /proc). docs/benchmarks.md ("What the
 // batch size does to an upsert") has the figures.
 //
@@ -50,7 +52,7 @@ const set = "customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, amoun
 func main() {
 	ctx := context.Background()
 	url := flag.String("url", "", "PostgreSQL URL (the orders table is dropped and created there)")
-	variant := flag.String("variant", "stage", "stage or unnest")
+	variant := flag.String("variant", "stage", "stage, unnest or deferred")
 	batch := flag.Int("batch", 8000, "events per batch, within one partition")
 	schemaFile := flag.String("schema", "examples/orders/schema.sql", "the table's DDL")
 	flag.Parse()
@@ -63,7 +65,7 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	conn.Exec(ctx, "DROP TABLE IF EXISTS orders")
+	conn.Exec(ctx, "DROP TABLE IF EXISTS orders, stage_u")
 	if _, err := conn.Exec(ctx, string(schema)); err != nil {
 		panic(err)
 	}
@@ -109,6 +111,24 @@ func main() {
 				rowsv = append(rowsv, []any{r.id, r.cust, r.status, r.amount, r.cur, r.items, r.express, r.created, r.version})
 			}
 			switch *variant {
+			case "deferred":
+				// The batch goes to an unlogged staging table that the
+				// partition's backlog accumulates in; it is merged into
+				// orders once, after the partition's last batch.
+				if _, err := tx.Exec(ctx, "CREATE UNLOGGED TABLE IF NOT EXISTS stage_u AS SELECT * FROM orders WITH NO DATA"); err != nil {
+					panic(err)
+				}
+				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_u"}, strings.Split(strings.ReplaceAll(cols, " ", ""), ","), pgx.CopyFromRows(rowsv)); err != nil {
+					panic(err)
+				}
+				if s+bs >= len(pr) {
+					if _, err := tx.Exec(ctx, "INSERT INTO orders AS t ("+cols+") SELECT DISTINCT ON (order_id) "+cols+" FROM stage_u ORDER BY order_id, version DESC ON CONFLICT (order_id) DO UPDATE SET "+set); err != nil {
+						panic(err)
+					}
+					if _, err := tx.Exec(ctx, "TRUNCATE stage_u"); err != nil {
+						panic(err)
+					}
+				}
 			case "stage":
 				if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS stage ON COMMIT DELETE ROWS AS SELECT * FROM orders WITH NO DATA"); err != nil {
 					panic(err)
@@ -126,7 +146,7 @@ func main() {
 					panic(err)
 				}
 			default:
-				panic("-variant: stage or unnest")
+				panic("-variant: stage, unnest or deferred")
 			}
 			if err := tx.Commit(ctx); err != nil {
 				panic(err)
