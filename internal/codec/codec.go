@@ -86,7 +86,9 @@ type JSONProver interface {
 // JSONWriter is a Decoder that can write the value Decode would return as
 // JSON text (avro, protobuf). AppendJSON appends that text to dst and reports true,
 // or reports false whenever it is not sure (the caller decodes as usual);
-// it never blocks and never asks a registry.
+// it never blocks and never asks a registry. The text is valid UTF-8 JSON
+// by RFC 8259 with no whitespace between tokens, its strings escaped by
+// AppendJSONString.
 type JSONWriter interface {
 	AppendJSON(dst, data []byte) ([]byte, bool)
 }

@@ -83,6 +83,11 @@ func (f *Format) JSONPayload(data []byte, s *Scratch, buf *[]byte) ([]byte, bool
 // format is plain (see codec.JSONProver): json-schema's proved payloads.
 func (f *Format) PlainPayload() bool { return f.prover != nil }
 
+// WrittenPayload reports whether the payloads JSONPayload returns for this
+// format are text its decoder wrote (codec.JSONWriter: avro, protobuf):
+// valid UTF-8 JSON by RFC 8259 without whitespace (see codec.JSONWriter).
+func (f *Format) WrittenPayload() bool { return f.writer != nil }
+
 // Structured reports whether decoded values are records whose fields map to
 // columns.
 func (f *Format) Structured() bool { return f.Kind == Record }

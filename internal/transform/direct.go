@@ -133,6 +133,7 @@ func (m *Mapper) DirectScan(r *kgo.Record, row *table.Row, in *DirectInput) bool
 	if !ok {
 		return false
 	}
+	m.plainNow = m.plain || m.written && bytes.IndexByte(data, '\\') < 0
 	m.initRow(r, row)
 	m.rd.value.Reset()
 	m.arena = &m.rd.value.Arena
@@ -426,7 +427,7 @@ func (m *Mapper) directField(r *kgo.Record, row *table.Row, data []byte, i int, 
 		}
 		var e int
 		var ws bool
-		if m.plain {
+		if m.plainNow {
 			e, ws = plainEnd(data, i)
 		} else {
 			e, ws = nestedEnd(data, i, 0)
@@ -654,10 +655,12 @@ func nestedEnd(data []byte, i, depth int) (end int, ws bool) {
 	return -1, false
 }
 
-// plainEnd is nestedEnd for the object or array at data[i] in a plain
-// payload (format.Format.PlainPayload), already proved valid JSON without
-// backslashes: a string ends at the next quote, and only brackets need
-// counting.
+// plainEnd is nestedEnd for the object or array at data[i] in a payload
+// known to be valid JSON without backslashes (a plain or a written one, see
+// Mapper.plainNow): a string ends at the next quote, and only brackets need
+// counting. Like nestedEnd, it declines a value nested deeper than
+// maxDirectDepth; unlike it, it does not check UTF-8 (both kinds of
+// payload are valid UTF-8).
 func plainEnd(data []byte, i int) (end int, ws bool) {
 	depth := 0
 	for ; i < len(data); i++ {
@@ -669,7 +672,9 @@ func plainEnd(data []byte, i int) (end int, ws bool) {
 			}
 			i += j + 1
 		case '{', '[':
-			depth++
+			if depth++; depth > maxDirectDepth {
+				return -1, false
+			}
 		case '}', ']':
 			if depth--; depth == 0 {
 				return i + 1, ws

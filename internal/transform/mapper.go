@@ -98,8 +98,13 @@ type Mapper struct {
 	order   []fieldSlot  // top-level fields by position, as last seen
 	direct  bool         // records may take the direct path (MapDirect)
 	plain   bool         // the direct path's payloads are plain (format.Format.PlainPayload)
-	jbuf    []byte       // the direct path's json/jsonb text
-	vbuf    []byte       // the direct path's record text (avro's JSON)
+	written bool         // the direct path's payloads are written text (format.Format.WrittenPayload)
+	// plainNow: the payload being scanned is valid JSON without a
+	// backslash (plain, or written with nothing to escape), so plainEnd
+	// finds its nested values' ends.
+	plainNow bool
+	jbuf     []byte // the direct path's json/jsonb text
+	vbuf     []byte // the direct path's record text (avro's JSON)
 	// spanParser parses the values the direct path does not read itself.
 	spanParser fastjson.Parser
 	din        *DirectInput       // the route's, for the record being scanned
@@ -145,6 +150,7 @@ func NewMapper(spec Spec) (*Mapper, error) {
 	}
 	m.direct = directOK(&m.spec)
 	m.plain = m.spec.Value.PlainPayload()
+	m.written = m.spec.Value.WrittenPayload()
 	m.own = NewReader(m.spec, spec.Evolve)
 	m.rd = &m.own.rd
 	for i, c := range t.Columns {

@@ -27,6 +27,9 @@ func checkText(t testing.TB, d *Decoder, data []byte, v *fastjson.Value) bool {
 	case !bytes.HasPrefix(text, prefix):
 		t.Fatalf("AppendJSON did not append to dst: %s", text)
 	}
+	if bad := codectest.WrittenJSON(text[len(prefix):]); bad != "" {
+		t.Fatalf("AppendJSON wrote %q: %s", text[len(prefix):], bad)
+	}
 	tv, err := fastjson.ParseBytes(text[len(prefix):])
 	if err != nil {
 		t.Fatalf("AppendJSON wrote %s, which does not parse: %v", text, err)

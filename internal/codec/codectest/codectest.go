@@ -1,7 +1,13 @@
 // Package codectest holds what the decoders' tests share.
 package codectest
 
-import "github.com/valyala/fastjson"
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
 
 // SameValue reports whether a and b are the same JSON value: numbers
 // compared as text, strings and keys by their (unescaped) bytes, keys in
@@ -46,4 +52,21 @@ func SameValue(a, b *fastjson.Value) bool {
 		return true
 	}
 	return true
+}
+
+// WrittenJSON reports what is wrong with text as the output of a
+// codec.JSONWriter, or "": it must be valid UTF-8, JSON by RFC 8259
+// (encoding/json's strict grammar), with no whitespace between tokens.
+func WrittenJSON(text []byte) string {
+	switch {
+	case !utf8.Valid(text):
+		return "not valid UTF-8"
+	case !json.Valid(text):
+		return "not JSON by RFC 8259"
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, text); err != nil || !bytes.Equal(compact.Bytes(), text) {
+		return "whitespace between tokens"
+	}
+	return ""
 }

@@ -83,6 +83,9 @@ func checkWirePath(t testing.TB, msg *message, body []byte) (wire, text bool) {
 		if string(tb[:len(prefix)]) != string(prefix) {
 			t.Fatalf("%s %x: the text mode did not append: %q", msg.desc.FullName(), body, tb)
 		}
+		if bad := codectest.WrittenJSON(tb[len(prefix):]); bad != "" {
+			t.Fatalf("%s %x: the text mode wrote %q: %s", msg.desc.FullName(), body, tb[len(prefix):], bad)
+		}
 		tv, err := fastjson.ParseBytes(tb[len(prefix):])
 		if err != nil {
 			t.Fatalf("%s %x: the text mode wrote %s, which does not parse: %v", msg.desc.FullName(), body, tb[len(prefix):], err)
