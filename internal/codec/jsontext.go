@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -12,14 +13,19 @@ import (
 // first byte is data[i], or -1 when the string has an escape or a control
 // character, or does not end.
 func PlainStringEnd(data []byte, i int) int {
-	// Eight bytes at a time while none is a quote, a backslash or a
-	// control character (the tests on whole words are exact for "any").
+	// Eight bytes at a time until one is a quote, a backslash or a
+	// control character: the lowest byte the word tests mark is the first
+	// such byte (a byte above one that is can be marked too, never one
+	// below).
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	for ; i+8 <= len(data); i += 8 {
 		x := binary.LittleEndian.Uint64(data[i:])
 		q, b := x^(lo*'"'), x^(lo*'\\')
-		if ((q-lo)&^q|(b-lo)&^b|(x-lo*0x20)&^x)&hi != 0 {
-			break
+		if m := ((q-lo)&^q | (b-lo)&^b | (x-lo*0x20)&^x) & hi; m != 0 {
+			if j := i + bits.TrailingZeros64(m)>>3; data[j] == '"' {
+				return j
+			}
+			return -1
 		}
 	}
 	for ; i < len(data); i++ {

@@ -22,12 +22,27 @@ func TestPlainStringEnd(t *testing.T) {
 			{'\\', func(int) int { return -1 }},
 			{0x1f, func(int) int { return -1 }},
 			{0x00, func(int) int { return -1 }},
+			{0x7f, func(int) int { return n + 1 }}, // DEL is plain
 		} {
 			for at := 0; at <= n; at++ {
 				s := append(append(append([]byte{}, body[:at]...), tc.stop), body[at:]...)
 				s = append(s, '"')
 				if got, want := PlainStringEnd(s, 0), tc.want(at); got != want {
 					t.Fatalf("%q: PlainStringEnd = %d, want %d", s, got, want)
+				}
+			}
+		}
+		// A quote before an escape or a control character in the same
+		// word, and after one.
+		for at := 0; at+1 <= n; at++ {
+			for _, stop := range []byte{'\\', 0x01} {
+				s := append(append(append([]byte{}, body[:at]...), '"', stop), body[at:]...)
+				if got := PlainStringEnd(s, 0); got != at {
+					t.Fatalf("%q: PlainStringEnd = %d, want %d", s, got, at)
+				}
+				s = append(append(append([]byte{}, body[:at]...), stop, '"'), body[at:]...)
+				if got := PlainStringEnd(s, 0); got != -1 {
+					t.Fatalf("%q: PlainStringEnd = %d, want -1", s, got)
 				}
 			}
 		}
@@ -88,6 +103,29 @@ func TestStringValue(t *testing.T) {
 		back, err := fastjson.ParseBytes(text)
 		if err != nil || string(back.GetStringBytes()) != s {
 			t.Errorf("%q: marshals as %s (%v)", s, text, err)
+		}
+	}
+}
+
+// BenchmarkPlainStringEnd scans the strings of make bench's order record
+// (keys and values), each from after its opening quote.
+func BenchmarkPlainStringEnd(b *testing.B) {
+	rec := []byte(`{"order_id":1234567890123,"customer_id":42,"status":"paid","amount":"1234.50","currency":"EUR","express":true,"created_at":"2024-05-01T12:00:00.123Z","note":null,"items":[{"sku":"SKU-0001","qty":2,"price":19.99}],"version":7}`)
+	var starts []int
+	in := false
+	for i, c := range rec {
+		if c == '"' {
+			if !in {
+				starts = append(starts, i+1)
+			}
+			in = !in
+		}
+	}
+	for b.Loop() {
+		for _, s := range starts {
+			if PlainStringEnd(rec, s) < 0 {
+				b.Fatal("declined")
+			}
 		}
 	}
 }
