@@ -124,24 +124,17 @@ func (st *textState) inOrder(b []byte, mp *msgPlan, body []byte) (_ []byte, ok, 
 	next := 0      // the next field to write
 	open := -1     // the repeated field whose array is open
 	b = append(b, '{')
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 || num > protowire.MaxValidNumber {
+	for {
+		i, typ, rest, known := mp.nextField(body)
+		if !known {
 			return b, false, false
 		}
-		body = body[n:]
-		i := mp.index(num)
 		if i < 0 {
-			if mp.ext.Has(num) {
-				return b, false, false
-			}
-			if n = protowire.ConsumeFieldValue(num, typ, body); n < 0 {
-				return b, false, false
-			}
-			body = body[n:]
-			continue
+			break
 		}
+		body = rest
 		f := &mp.fields[i]
+		var n int // the length of the field's value
 		if !f.handled {
 			return b, false, false
 		}
@@ -217,24 +210,17 @@ func (st *textState) absentUpTo(b []byte, mp *msgPlan, from, to int) ([]byte, bo
 func (st *textState) fields(b []byte, mp *msgPlan, body []byte, base int) ([]byte, bool) {
 	start := len(b)
 	open := -1 // the repeated field whose values end b
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 || num > protowire.MaxValidNumber {
+	for {
+		i, typ, rest, known := mp.nextField(body)
+		if !known {
 			return b, false
 		}
-		body = body[n:]
-		i := mp.index(num)
 		if i < 0 {
-			if mp.ext.Has(num) {
-				return b, false
-			}
-			if n = protowire.ConsumeFieldValue(num, typ, body); n < 0 {
-				return b, false
-			}
-			body = body[n:]
-			continue
+			break
 		}
+		body = rest
 		f := &mp.fields[i]
+		var n int // the length of the field's value
 		if !f.handled {
 			return b, false
 		}
@@ -385,25 +371,19 @@ func (st *textState) value(b []byte, f *fieldPlan, body []byte) ([]byte, int, bo
 func (st *textState) wrapper(b []byte, mp *msgPlan, raw []byte) ([]byte, bool) {
 	inner := &mp.fields[0]
 	start, set := len(b), false
-	for len(raw) > 0 {
-		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 || num > protowire.MaxValidNumber {
+	for {
+		i, typ, rest, known := mp.nextField(raw)
+		if !known {
 			return b, false
 		}
-		raw = raw[n:]
-		if mp.index(num) < 0 {
-			if mp.ext.Has(num) {
-				return b, false
-			}
-			if n = protowire.ConsumeFieldValue(num, typ, raw); n < 0 {
-				return b, false
-			}
-			raw = raw[n:]
-			continue
+		if i < 0 {
+			break
 		}
+		raw = rest
 		if typ != inner.wire {
 			return b, false
 		}
+		var n int
 		var ok bool
 		if b, n, ok = st.value(b[:start], inner, raw); !ok {
 			return b, false

@@ -250,32 +250,52 @@ func (c *converter) absent(f *fieldPlan) (*fastjson.Value, bool) {
 	return v, err == nil
 }
 
+// nextField reads body up to the next field mp plans, skipping the others:
+// it returns that field's index, its wire type and body after its tag, or
+// i < 0 at the end of body. known is false for a malformed tag or skipped
+// value, and for a field of an extension (the reflective path decides).
+// The walks of both paths (wireFields; inOrder, fields and wrapper) read
+// their tags with it.
+func (mp *msgPlan) nextField(body []byte) (i int, typ protowire.Type, rest []byte, known bool) {
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 || num > protowire.MaxValidNumber {
+			return -1, 0, nil, false
+		}
+		body = body[n:]
+		if i := mp.index(num); i >= 0 {
+			return i, typ, body, true
+		}
+		if mp.ext.Has(num) {
+			return -1, 0, nil, false
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, body); n < 0 {
+			return -1, 0, nil, false
+		}
+		body = body[n:]
+	}
+	return -1, 0, body, true
+}
+
 // wireFields reads the fields of one message into c.slots[base:].
 func (c *converter) wireFields(mp *msgPlan, b []byte, base int) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > protowire.MaxValidNumber {
+	for {
+		i, typ, rest, known := mp.nextField(b)
+		if !known {
 			return false
 		}
-		b = b[n:]
-		i := mp.index(num)
 		if i < 0 {
-			if mp.ext.Has(num) {
-				return false
-			}
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return false
-			}
-			b = b[n:]
-			continue
+			break
 		}
+		b = rest
 		f := &mp.fields[i]
 		if !f.handled {
 			return false
 		}
 		slot := &c.slots[base+i]
 		if f.list {
-			if n = c.wireList(f, typ, b, slot); n < 0 {
+			n := c.wireList(f, typ, b, slot)
+			if n < 0 {
 				return false
 			}
 			b = b[n:]
