@@ -7,9 +7,12 @@
 // statement, -variant stage) or one INSERT … SELECT FROM unnest(arrays)
 // (-variant unnest), or COPY into an unlogged staging table that the
 // partition's whole backlog accumulates in, merged once with DISTINCT ON
-// (-variant deferred: what a server-side staging design would cost). It prints the batches, the wall time and the backend's
-// CPU seconds (user + system from /proc). docs/benchmarks.md ("What the
-// batch size does to an upsert") has the figures.
+// (-variant deferred: what a server-side staging design would cost). It
+// prints the batches, the wall time and the backend's CPU seconds (user +
+// system from /proc/PID/stat, so the server must run on this machine),
+// after checking that the table holds one row per order id.
+// docs/benchmarks.md ("What the batch size does to an upsert") has the
+// figures.
 //
 //	go run ./bench/upsertcost -url postgres://… -variant stage -batch 8000
 package main
@@ -38,15 +41,36 @@ type row struct {
 	version  int64
 }
 
+// ticks is the CPU time (user + system, in clock ticks of 1/100 s) of
+// the local process pid.
 func ticks(pid int) int64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	must(err)
 	f := strings.Fields(string(b)[strings.LastIndexByte(string(b), ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
+	u, err := strconv.ParseInt(f[11], 10, 64)
+	must(err)
+	s, err := strconv.ParseInt(f[12], 10, 64)
+	must(err)
 	return u + s
 }
 
+// exec runs q in tx, or exits.
+func exec(ctx context.Context, tx pgx.Tx, q string, args ...any) {
+	_, err := tx.Exec(ctx, q, args...)
+	must(err)
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "upsertcost:", err)
+		os.Exit(1)
+	}
+}
+
 const cols = "order_id, customer_id, status, amount, currency, items, express, created_at, version"
+
+var colNames = strings.Split(strings.ReplaceAll(cols, " ", ""), ",")
+
 const set = "customer_id = EXCLUDED.customer_id, status = EXCLUDED.status, amount = EXCLUDED.amount, currency = EXCLUDED.currency, items = EXCLUDED.items, express = EXCLUDED.express, created_at = EXCLUDED.created_at, version = EXCLUDED.version WHERE t.version IS NULL OR EXCLUDED.version > t.version"
 
 func main() {
@@ -57,22 +81,23 @@ func main() {
 	schemaFile := flag.String("schema", "examples/orders/schema.sql", "the table's DDL")
 	flag.Parse()
 	bs := *batch
+	switch {
+	case *variant != "stage" && *variant != "unnest" && *variant != "deferred":
+		must(fmt.Errorf("-variant %q: stage, unnest or deferred", *variant))
+	case bs < 1:
+		must(fmt.Errorf("-batch %d: at least 1", bs))
+	}
 	conn, err := pgx.Connect(ctx, *url)
-	if err != nil {
-		panic(err)
-	}
+	must(err)
 	schema, err := os.ReadFile(*schemaFile)
-	if err != nil {
-		panic(err)
+	must(err)
+	for _, q := range []string{"DROP TABLE IF EXISTS orders, stage_u", string(schema),
+		"ALTER TABLE orders SET (autovacuum_enabled = off)", "CHECKPOINT"} {
+		_, err := conn.Exec(ctx, q)
+		must(err)
 	}
-	conn.Exec(ctx, "DROP TABLE IF EXISTS orders, stage_u")
-	if _, err := conn.Exec(ctx, string(schema)); err != nil {
-		panic(err)
-	}
-	conn.Exec(ctx, "ALTER TABLE orders SET (autovacuum_enabled = off)")
-	conn.Exec(ctx, "CHECKPOINT")
 	var pid int
-	conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid)
+	must(conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
 	// 8 partitions by key, 125k events each, batches of 8000 deduped by key
 	rng := rand.New(rand.NewPCG(1, 2))
 	versions := map[int64]int64{}
@@ -96,9 +121,7 @@ func main() {
 				m[r.id] = r
 			}
 			tx, err := conn.Begin(ctx)
-			if err != nil {
-				panic(err)
-			}
+			must(err)
 			n := len(m)
 			ids, custs, vers := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 			sts, amts, curs, items := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -115,47 +138,32 @@ func main() {
 				// The batch goes to an unlogged staging table that the
 				// partition's backlog accumulates in; it is merged into
 				// orders once, after the partition's last batch.
-				if _, err := tx.Exec(ctx, "CREATE UNLOGGED TABLE IF NOT EXISTS stage_u AS SELECT * FROM orders WITH NO DATA"); err != nil {
-					panic(err)
-				}
-				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage_u"}, strings.Split(strings.ReplaceAll(cols, " ", ""), ","), pgx.CopyFromRows(rowsv)); err != nil {
-					panic(err)
-				}
+				exec(ctx, tx, "CREATE UNLOGGED TABLE IF NOT EXISTS stage_u AS SELECT * FROM orders WITH NO DATA")
+				_, err = tx.CopyFrom(ctx, pgx.Identifier{"stage_u"}, colNames, pgx.CopyFromRows(rowsv))
+				must(err)
 				if s+bs >= len(pr) {
-					if _, err := tx.Exec(ctx, "INSERT INTO orders AS t ("+cols+") SELECT DISTINCT ON (order_id) "+cols+" FROM stage_u ORDER BY order_id, version DESC ON CONFLICT (order_id) DO UPDATE SET "+set); err != nil {
-						panic(err)
-					}
-					if _, err := tx.Exec(ctx, "TRUNCATE stage_u"); err != nil {
-						panic(err)
-					}
+					exec(ctx, tx, "INSERT INTO orders AS t ("+cols+") SELECT DISTINCT ON (order_id) "+cols+" FROM stage_u ORDER BY order_id, version DESC ON CONFLICT (order_id) DO UPDATE SET "+set)
+					exec(ctx, tx, "TRUNCATE stage_u")
 				}
 			case "stage":
-				if _, err := tx.Exec(ctx, "CREATE TEMP TABLE IF NOT EXISTS stage ON COMMIT DELETE ROWS AS SELECT * FROM orders WITH NO DATA"); err != nil {
-					panic(err)
-				}
-				if _, err := tx.CopyFrom(ctx, pgx.Identifier{"stage"}, strings.Split(strings.ReplaceAll(cols, " ", ""), ","), pgx.CopyFromRows(rowsv)); err != nil {
-					panic(err)
-				}
-				if _, err := tx.Exec(ctx, "INSERT INTO orders AS t ("+cols+") SELECT "+cols+" FROM stage ORDER BY order_id ON CONFLICT (order_id) DO UPDATE SET "+set); err != nil {
-					panic(err)
-				}
+				exec(ctx, tx, "CREATE TEMP TABLE IF NOT EXISTS stage ON COMMIT DELETE ROWS AS SELECT * FROM orders WITH NO DATA")
+				_, err = tx.CopyFrom(ctx, pgx.Identifier{"stage"}, colNames, pgx.CopyFromRows(rowsv))
+				must(err)
+				exec(ctx, tx, "INSERT INTO orders AS t ("+cols+") SELECT "+cols+" FROM stage ORDER BY order_id ON CONFLICT (order_id) DO UPDATE SET "+set)
 			case "unnest":
 				// pgx sends the arrays in binary; text arrays are cast.
 				q := "INSERT INTO orders AS t (" + cols + ") SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[]::order_status[], $4::text[]::numeric[], $5::text[]::char(3)[], $6::text[]::jsonb[], $7::bool[], $8::timestamptz[], $9::int8[]) AS s(" + cols + ") ORDER BY order_id ON CONFLICT (order_id) DO UPDATE SET " + set
-				if _, err := tx.Exec(ctx, q, ids, custs, sts, amts, curs, items, exps, cre, vers); err != nil {
-					panic(err)
-				}
-			default:
-				panic("-variant: stage, unnest or deferred")
+				exec(ctx, tx, q, ids, custs, sts, amts, curs, items, exps, cre, vers)
 			}
-			if err := tx.Commit(ctx); err != nil {
-				panic(err)
-			}
+			must(tx.Commit(ctx))
 			nb++
 		}
 	}
 	el := time.Since(t0)
 	var cnt int64
-	conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&cnt)
+	must(conn.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&cnt))
+	if cnt != int64(len(versions)) {
+		must(fmt.Errorf("orders holds %d rows, expected %d (one per order id)", cnt, len(versions)))
+	}
 	fmt.Printf("variant=%s batch=%d batches=%d wall=%.2fs backendCPU=%.2fs rows=%d\n", *variant, bs, nb, el.Seconds(), float64(ticks(pid)-c0)/100, cnt)
 }
