@@ -247,6 +247,19 @@ type Batch struct {
 	// partitions. Bigger batches are committed on their own, in parallel.
 	// Default 1000; 0 commits every batch on its own.
 	GroupRows int `yaml:"group_rows"`
+	// BacklogMerge stages a partition's upserts on the server (an unlogged
+	// table) while the partition is behind by more than MaxRows records, and
+	// merges them into the table in one statement, each key once, when it
+	// has caught up (or at BacklogMaxRows / BacklogMaxAge): far less work
+	// for PostgreSQL when a backlog updates the same keys again and again.
+	// Rows become visible at the merge. Default false.
+	BacklogMerge bool `yaml:"backlog_merge"`
+	// BacklogMaxRows merges a partition's staged rows once this many are
+	// staged. Default 1000000, at least 1.
+	BacklogMaxRows int `yaml:"backlog_max_rows"`
+	// BacklogMaxAge merges a partition's staged rows this long after the
+	// first was staged at the latest. Default 30s, > 0.
+	BacklogMaxAge Duration `yaml:"backlog_max_age"`
 	// MaxInflightBytes bounds record data fetched but not yet committed;
 	// fetching pauses above it. Default 64MiB, at least MaxBytes.
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`

@@ -87,6 +87,8 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			MaxBytes:         16 * MiB,
 			MaxWait:          Duration(100 * time.Millisecond),
 			GroupRows:        1000,
+			BacklogMaxRows:   1000000,
+			BacklogMaxAge:    Duration(30 * time.Second),
 			MaxInflightBytes: 64 * MiB,
 		},
 		Errors: Errors{
@@ -145,6 +147,8 @@ var (
 			MaxBytes:         8 * MiB,
 			MaxWait:          Duration(250 * time.Millisecond),
 			GroupRows:        1000,
+			BacklogMaxRows:   1000000,
+			BacklogMaxAge:    Duration(30 * time.Second),
 			MaxInflightBytes: 128 * MiB,
 		},
 		Errors: Errors{

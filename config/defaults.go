@@ -67,6 +67,8 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	size("batch.max_bytes", &c.Batch.MaxBytes, defaultMaxBytes)
 	dur("batch.max_wait", &c.Batch.MaxWait, defaultMaxWait)
 	num("batch.group_rows", &c.Batch.GroupRows, defaultGroupRows)
+	num("batch.backlog_max_rows", &c.Batch.BacklogMaxRows, 1000000)
+	dur("batch.backlog_max_age", &c.Batch.BacklogMaxAge, Duration(30*time.Second))
 	size("batch.max_inflight_bytes", &c.Batch.MaxInflightBytes, defaultMaxInflightBytes)
 	str("errors.tolerance", &c.Errors.Tolerance, ToleranceNone)
 	dur("errors.retry.initial", &c.Errors.Retry.Initial, defaultRetryInitial)

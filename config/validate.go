@@ -177,6 +177,12 @@ func (v *validator) batch() {
 	if b.GroupRows < 0 {
 		v.add("batch.group_rows", "must not be negative (0 commits every batch on its own); got %d", b.GroupRows)
 	}
+	if b.BacklogMaxRows < 1 {
+		v.add("batch.backlog_max_rows", "must be at least 1; got %d", b.BacklogMaxRows)
+	}
+	if b.BacklogMaxAge <= 0 {
+		v.add("batch.backlog_max_age", "must be more than 0; got %s", b.BacklogMaxAge)
+	}
 	if b.MaxWait < 0 {
 		v.add("batch.max_wait", "must not be negative; got %s", b.MaxWait)
 	}

@@ -20,8 +20,8 @@ var viaPooler bool
 // through a real transaction-mode PgBouncer: insert, upsert with and without
 // a version column, deletes, raw mode, exactly-once (with a crash between
 // the PostgreSQL and Kafka commits), the dead-letter table and its replay,
-// auto_create and auto_evolve, check and offsets. Each subtest asserts what
-// it asserts on a direct connection; PgBouncer's own counters prove the
+// auto_create and auto_evolve, check and offsets, the backlog merge. Each
+// subtest asserts what it asserts on a direct connection; PgBouncer's own counters prove the
 // traffic went through it.
 func TestPooler(t *testing.T) {
 	admin := testenv.WithDatabase(t, testenv.PgBouncerURL(t), "/pgbouncer")
@@ -43,6 +43,7 @@ func TestPooler(t *testing.T) {
 		{"auto_create and auto_evolve", TestFormatsAutoCreateEvolve},
 		{"check", TestCheck},
 		{"offsets exactly-once", TestOffsetsExactlyOnce},
+		{"backlog merge", TestBacklogMerge},
 	} {
 		t.Run(tc.name, tc.test)
 	}

@@ -19,7 +19,8 @@ var failpointDir = os.Getenv("KAFKA2PG_FAILPOINT_DIR")
 
 // pause is a test-only failpoint that holds a transaction at point
 // ("pause-in-copy": half-way through a COPY's rows; "pause-before-commit":
-// just before COMMIT is sent) so that a fault test can cut the network in
+// just before COMMIT is sent; "pause-before-merge": in a backlog merge's
+// transaction, before it reads the staging table) so that a fault test can cut the network in
 // that very phase. A file named point in KAFKA2PG_FAILPOINT_DIR arms it
 // once: the first connection to reach point removes the file, says so on
 // stderr, and sleeps for the duration the file holds (default 2s).

@@ -492,6 +492,12 @@ func (w *Writer) columnNames(set table.Bitset) []string {
 // SET every written non-key column; with a version column the update only
 // happens when the incoming version is greater than the stored one.
 func (w *Writer) upsertSQL(cols []string) string {
+	return w.upsertFrom(cols, pgx.Identifier{w.stage}.Sanitize())
+}
+
+// upsertFrom is upsertSQL reading the rows from from (a table or a
+// subquery with its alias).
+func (w *Writer) upsertFrom(cols []string, from string) string {
 	t := w.spec.Table
 	var set []string
 	for _, c := range cols {
@@ -512,7 +518,7 @@ func (w *Writer) upsertSQL(cols []string) string {
 	b.WriteString(") SELECT ")
 	b.WriteString(ddl.QuoteList(cols, ""))
 	b.WriteString(" FROM ")
-	b.WriteString(pgx.Identifier{w.stage}.Sanitize())
+	b.WriteString(from)
 	b.WriteString(" ORDER BY ")
 	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
 	b.WriteString(" ON CONFLICT (")
@@ -701,10 +707,14 @@ type copyReader struct {
 	types []*coerce.Type
 	tm    *pgtype.Map // for a value whose Go type AppendBinary does not take
 	oids  []uint32    // the server's column types, when described (Writer.describe)
-	i     int         // next row
-	buf   []byte
-	off   int
-	state int // 0 header not written, 1 rows, 2 trailer written
+	// tail is tailCols more fields, already encoded, after every row's
+	// (a backlog's owner).
+	tail     []byte
+	tailCols int
+	i        int // next row
+	buf      []byte
+	off      int
+	state    int // 0 header not written, 1 rows, 2 trailer written
 	// err is why the reader failed the COPY; atomic, because pgconn may
 	// return before its reading goroutine does.
 	err atomic.Pointer[error]
@@ -747,7 +757,7 @@ func (r *copyReader) fill() error {
 			break // end the chunk here, for the failpoint above
 		}
 		vals := r.rows[r.i].Vals
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)))
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)+r.tailCols))
 		for k, c := range r.idx {
 			v := vals[c]
 			if v == nil {
@@ -775,6 +785,7 @@ func (r *copyReader) fill() error {
 			}
 			binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 		}
+		buf = append(buf, r.tail...)
 	}
 	if r.i == len(r.rows) {
 		buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -430,6 +431,9 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	if p.dlqTopic != nil {
 		deps.produce = p.dlqTopic.Produce
 	}
+	if p.cfg.Batch.BacklogMerge {
+		deps.backlog = p.backlogDeps(tp, part)
+	}
 	w := newWorker(p.hardCtx, tp, deps)
 	w.commit = p.transaction(tp, part)
 	w.fenced = func(err error) { p.dropFenced(w, err) }
@@ -444,6 +448,78 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	return w, nil
 }
 
+// backlogDeps are the collaborators of tp's backlog merge
+// (batch.backlog_merge): its transactions are the partition's, with the
+// staging and merging in their hook.
+func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
+	t := p.txn(tp, part)
+	schema, _ := p.cfg.Postgres.OffsetsTableName()
+	policy := retry.FromConfig(p.cfg.Errors.Retry)
+	return &backlogDeps{
+		schema: schema, group: p.cfg.Kafka.Group,
+		maxRows: p.cfg.Batch.BacklogMaxRows, maxAge: time.Duration(p.cfg.Batch.BacklogMaxAge),
+		behind: func(next int64) int64 { return p.consumer.Committer().Behind(tp, next) },
+		ensure: func(ctx context.Context, st *pgwrite.Backlog) error {
+			hooks := p.m.RetryHooks(func(attempt int, wait time.Duration, err error) {
+				p.log.Warn("making a backlog staging table failed, retrying", "table", st.Table(), "attempt", attempt,
+					"backoff", wait.Round(time.Millisecond), "err", p.cfg.RedactError(err).Error())
+			})
+			return retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(int) error { return st.Ensure(ctx, p.pool) })
+		},
+		stage: func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog) error {
+			first, last := offsetRange(changes, 0)
+			return t(ctx, nil, nil, -1, &extraTx{tables: changeTables(changes), first: first, last: last, fn: func(ctx context.Context, tx pgx.Tx) error {
+				for i, c := range changes {
+					if err := stages[i].Stage(ctx, tx, c.Rows); err != nil {
+						return fmt.Errorf("staging rows of %s in %s: %w", c.W.Table(), stages[i].Table(), err)
+					}
+				}
+				return nil
+			}})
+		},
+		discard: func(ctx context.Context, stages []*pgwrite.Backlog) {
+			for _, st := range stages {
+				if err := st.Discard(ctx, p.pool); err != nil {
+					p.log.Warn("emptying a backlog staging table failed (the next staging empties it)", "table", st.Table(),
+						"err", p.cfg.RedactError(err).Error())
+				}
+			}
+		},
+		merge: func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog, from, next int64) (int64, error) {
+			var written int64
+			var names []string
+			for _, st := range stages {
+				names = append(names, st.Writer().Table().String())
+			}
+			x := &extraTx{tables: strings.Join(names, ", "), first: from, last: next - 1}
+			x.fn = func(ctx context.Context, tx pgx.Tx) error {
+				written = 0
+				extra := make([]int64, len(stages))
+				for _, c := range changes {
+					i := slices.IndexFunc(stages, func(st *pgwrite.Backlog) bool { return st.Writer() == c.W })
+					if err := stages[i].Stage(ctx, tx, c.Rows); err != nil {
+						return fmt.Errorf("staging rows of %s in %s: %w", c.W.Table(), stages[i].Table(), err)
+					}
+					extra[i] += int64(len(c.Rows))
+				}
+				for i, st := range stages {
+					n, err := st.Merge(ctx, tx, extra[i])
+					if err != nil {
+						return fmt.Errorf("merging the backlog of %s from %s: %w", st.Writer().Table(), st.Table(), err)
+					}
+					written += n
+				}
+				return nil
+			}
+			err := t(ctx, nil, nil, next, x)
+			return written, err
+		},
+		read: func(ctx context.Context, from, to int64, fn func([]*kgo.Record) bool) error {
+			return source.ReadRange(ctx, p.cfg.Kafka, tp, from, to, fn)
+		},
+	}
+}
+
 // transaction is the transaction stage of one partition: one batch part's
 // rows, dead letters (dead-letter table) and, in exactly-once mode, the
 // partition's stored offset, in one transaction, retrying transient
@@ -452,15 +528,39 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 // the offset row (exactly-once): a COMMIT whose acknowledgement was lost may
 // have succeeded.
 func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.Context, []pgwrite.Change, []dlq.Letter, int64) error {
-	policy := retry.FromConfig(p.cfg.Errors.Retry)
+	t := p.txn(tp, part)
 	return func(ctx context.Context, changes []pgwrite.Change, letters []dlq.Letter, next int64) error {
+		return t(ctx, changes, letters, next, nil)
+	}
+}
+
+// extraTx is more work in a partition's transaction (txn): fn runs first in
+// its hook; tables and first..last say what it writes, for errors.
+type extraTx struct {
+	fn          func(context.Context, pgx.Tx) error
+	tables      string
+	first, last int64
+}
+
+// txn is transaction with more: extra (when not nil) runs first in the
+// hook, and the transaction is committed on its own, never grouped; next <
+// 0 moves no offset (a backlog's staging).
+func (p *Pipeline) txn(tp source.TP, part *eos.Partition) func(context.Context, []pgwrite.Change, []dlq.Letter, int64, *extraTx) error {
+	policy := retry.FromConfig(p.cfg.Errors.Retry)
+	return func(ctx context.Context, changes []pgwrite.Change, letters []dlq.Letter, next int64, extra *extraTx) error {
 		var hook func(context.Context, pgx.Tx) error
-		if part != nil || len(letters) > 0 {
+		advance := part != nil && next >= 0
+		if advance || len(letters) > 0 || extra != nil {
 			hook = func(ctx context.Context, tx pgx.Tx) error {
+				if extra != nil {
+					if err := extra.fn(ctx, tx); err != nil {
+						return err
+					}
+				}
 				if err := p.dlqTable.Insert(ctx, tx, letters); err != nil {
 					return err
 				}
-				if part != nil {
+				if advance {
 					return part.Advance(ctx, tx, next)
 				}
 				return nil
@@ -468,6 +568,9 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 		}
 		tables := changeTables(changes)
 		first, last := offsetRange(changes, next)
+		if extra != nil {
+			tables, first, last = extra.tables, extra.first, extra.last
+		}
 		hooks := p.m.RetryHooks(func(attempt int, wait time.Duration, err error) {
 			p.stats.retries.Add(1)
 			p.m.Retries.WithLabelValues(tables).Inc()
@@ -487,7 +590,7 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 			return done, err
 		}
 		err := retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(attempt int) error {
-			if attempt > 1 && part != nil {
+			if attempt > 1 && advance {
 				// A failed read (the connection still broken) is retried:
 				// writing without knowing would find the offset moved by
 				// that commit and take it for another owner's.
@@ -495,8 +598,13 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 					return err
 				}
 			}
-			err := p.group.Commit(ctx, changes, hook)
-			if attempt > 1 && part != nil && errors.Is(err, pgwrite.ErrFenced) {
+			var err error
+			if extra != nil {
+				err = pgwrite.Commit(ctx, p.pool, changes, hook)
+			} else {
+				err = p.group.Commit(ctx, changes, hook)
+			}
+			if attempt > 1 && advance && errors.Is(err, pgwrite.ErrFenced) {
 				// The offset row moved under this worker's epoch after the
 				// read above: the earlier COMMIT landed late (its
 				// transaction held the row until then).
@@ -507,7 +615,7 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 			return err
 		})
 		if err == nil {
-			if part != nil {
+			if advance {
 				part.Committed(next)
 			}
 			for _, c := range changes {
@@ -665,6 +773,9 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	if known {
 		attrs = append(attrs, "lag", lag)
 	}
+	if p.cfg.Batch.BacklogMerge {
+		attrs = append(attrs, "backlog_staged", p.stats.staged.Load(), "backlog_replays", p.stats.replays.Load())
+	}
 	msg := "progress"
 	if final {
 		msg = "totals"
@@ -684,10 +795,15 @@ type Stats struct {
 	// Superseded counts upsert changes folded into a later change of the
 	// same key in the same batch.
 	Superseded int64
+	// BacklogStaged counts rows staged for a backlog merge, BacklogReplays
+	// merges that failed and whose records were written again batch by
+	// batch (batch.backlog_merge).
+	BacklogStaged, BacklogReplays int64
 }
 
 // Stats returns the running totals.
 func (p *Pipeline) Stats() Stats {
 	return Stats{Records: p.stats.records.Load(), Rows: p.stats.rows.Load(), Skipped: p.stats.skipped.Load(), Filtered: p.stats.filtered.Load(), DeadLetters: p.stats.dead.Load(),
-		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load(), Superseded: p.stats.superseded.Load()}
+		Batches: p.stats.batches.Load(), Retries: p.stats.retries.Load(), Superseded: p.stats.superseded.Load(),
+		BacklogStaged: p.stats.staged.Load(), BacklogReplays: p.stats.replays.Load()}
 }

@@ -17,6 +17,9 @@ type stats struct {
 	dead       atomic.Int64 // records sent to the dead-letter queue
 	superseded atomic.Int64 // upsert changes folded into a later change of their key
 	batchNano  atomic.Int64
+	// batch.backlog_merge: rows staged, and merges whose records were read
+	// again and written batch by batch
+	staged, replays atomic.Int64
 }
 
 func (s *stats) observeBatch(rows int, d time.Duration) {

@@ -76,6 +76,8 @@ type workerDeps struct {
 	log    *slog.Logger
 	m      *telemetry.Metrics
 	stats  *stats
+	// backlog is batch.backlog_merge's collaborators; nil when it is off.
+	backlog *backlogDeps
 }
 
 // worker owns one assigned partition: it maps that partition's records to
@@ -93,6 +95,8 @@ type worker struct {
 
 	mRecords, mSkipped prometheus.Counter
 
+	bl *backlog // what is staged for a backlog merge; nil when it is off
+
 	mu     sync.Mutex
 	queue  []*kgo.Record
 	held   int64 // budget bytes of queued records
@@ -102,9 +106,13 @@ type worker struct {
 
 func newWorker(ctx context.Context, tp source.TP, deps workerDeps) *worker {
 	ctx, cancel := context.WithCancel(ctx)
-	return &worker{workerDeps: deps, tp: tp, ctx: ctx, cancel: cancel,
+	w := &worker{workerDeps: deps, tp: tp, ctx: ctx, cancel: cancel,
 		notify: make(chan struct{}, 1), done: make(chan struct{}),
 		mRecords: deps.m.Records.WithLabelValues(tp.Topic), mSkipped: deps.m.Skipped.WithLabelValues(tp.Topic)}
+	if deps.backlog != nil {
+		w.bl = newBacklog(deps.backlog)
+	}
+	return w
 }
 
 // push queues records; it never blocks. Records pushed after the worker
@@ -173,8 +181,9 @@ type pending struct {
 	rows     int
 	records  int // records taken into the batch: with rows, skipped or dead
 	bytes    int64
-	// lastOff and lastEpoch are the last record taken's offset and leader
-	// epoch (valid when records > 0).
+	// firstOff is the first record taken's offset, lastOff and lastEpoch
+	// the last one's offset and leader epoch (valid when records > 0).
+	firstOff  int64
 	lastOff   int64
 	lastEpoch int32
 	started   time.Time
@@ -277,15 +286,28 @@ func (w *worker) run() {
 		}
 		if len(recs) == 0 {
 			if mode == draining {
-				w.flush(&b)
+				w.flushAs(&b, true)
 				return
 			}
 			if b.records == 0 {
+				// Idle. Rows staged for a backlog merge wait at most
+				// batch.backlog_max_age for the records the partition is
+				// still behind by.
+				var due <-chan time.Time
+				if w.bl != nil && w.bl.records > 0 {
+					timer.Reset(max(time.Until(w.bl.since.Add(w.bl.deps.maxAge)), 0))
+					due = timer.C
+				}
 				select {
 				case <-w.notify:
+				case <-due:
+					if !w.flushAs(&b, true) {
+						return
+					}
 				case <-w.ctx.Done():
 					return
 				}
+				timer.Stop()
 				continue
 			}
 			if w.policy.Adaptive {
@@ -317,35 +339,12 @@ func (w *worker) run() {
 				w.mapper.Prefetch(w.ctx, recs[i:min(i+window, len(recs))])
 			}
 			size := source.RecordSize(r)
-			if err, ok := w.mapRecord(&b, r, recs[i:]); !ok {
+			if !w.takeRecord(&b, r, recs[i:], size) {
 				return // the pipeline was told, or the worker is aborting
-			} else if err != nil {
-				var rerr *transform.RecordError
-				if errors.As(err, &rerr) {
-					w.m.RecordErrors.WithLabelValues(w.tp.Topic, string(rerr.Stage)).Inc()
-				}
-				if !w.tolerate {
-					// Write what came before the bad record, then stop:
-					// nothing at or after it is written or committed. Its
-					// budget and the rest's stay in spare, released on exit.
-					if w.flush(&b) {
-						w.fail(err)
-					}
-					return
-				}
-				b.dead = append(b.dead, dlq.FromError(r, err))
 			}
 			spare -= size
-			if b.records == 0 {
-				b.started = time.Now()
-			}
-			b.records++
-			b.bytes += size
-			b.lastOff, b.lastEpoch = r.Offset, r.LeaderEpoch
-			if w.policy.Full(b.rows, b.bytes) {
-				if !w.flush(&b) {
-					return
-				}
+			if w.policy.Full(b.rows, b.bytes) && !w.flush(&b) {
+				return
 			}
 		}
 		if maxWait == 0 || (b.records > 0 && time.Since(b.started) >= maxWait) {
@@ -354,6 +353,40 @@ func (w *worker) run() {
 			}
 		}
 	}
+}
+
+// takeRecord maps r (rest is r and the records after it) into b, which
+// takes its size in budget bytes (the caller writes b when it is full). It returns
+// false when the worker must exit: the pipeline was told, or it is
+// aborting. A bad record stops the pipeline after the records before it
+// are written (errors.tolerance: none) or becomes a dead letter.
+func (w *worker) takeRecord(b *pending, r *kgo.Record, rest []*kgo.Record, size int64) bool {
+	if err, ok := w.mapRecord(b, r, rest); !ok {
+		return false
+	} else if err != nil {
+		var rerr *transform.RecordError
+		if errors.As(err, &rerr) {
+			w.m.RecordErrors.WithLabelValues(w.tp.Topic, string(rerr.Stage)).Inc()
+		}
+		if !w.tolerate {
+			// Write what came before the bad record, then stop: nothing
+			// at or after it is written or committed. Its budget and the
+			// rest's stay with the caller, released on exit.
+			if w.flushAs(b, true) {
+				w.fail(err)
+			}
+			return false
+		}
+		b.dead = append(b.dead, dlq.FromError(r, err))
+	}
+	if b.records == 0 {
+		b.started = time.Now()
+		b.firstOff = r.Offset
+	}
+	b.records++
+	b.bytes += size
+	b.lastOff, b.lastEpoch = r.Offset, r.LeaderEpoch
+	return true
 }
 
 // mapRecord maps r into b (rest is r and the records after it, for
@@ -383,7 +416,7 @@ func (w *worker) mapRecord(b *pending, r *kgo.Record, rest []*kgo.Record) (error
 			if !errors.Is(err, route.ErrFlush) {
 				return err
 			}
-			if !w.flush(b) {
+			if !w.flushAs(b, true) {
 				exit = true
 				return nil
 			}
@@ -424,8 +457,20 @@ func transient(err error) bool {
 // flush writes the batch and marks its last offset durable. It returns
 // false when the worker must exit: the write failed for good (the pipeline
 // is told) or the worker is aborting.
-func (w *worker) flush(b *pending) bool {
+func (w *worker) flush(b *pending) bool { return w.flushAs(b, false) }
+
+// flushAs is flush; final (a stop, a bad record, a table version change)
+// stages nothing and merges what is staged (batch.backlog_merge).
+func (w *worker) flushAs(b *pending, final bool) bool {
 	defer w.mapper.Flushed()
+	if w.bl != nil {
+		return w.flushBacklog(b, final)
+	}
+	return w.writeBatch(b)
+}
+
+// writeBatch writes b batch by batch, as flush.
+func (w *worker) writeBatch(b *pending) bool {
 	if b.records == 0 {
 		return true
 	}

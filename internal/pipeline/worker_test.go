@@ -41,6 +41,7 @@ type fakeMapper struct {
 	fails map[int64][]error // errors to return, in turn, for an offset
 	maps  []int64           // offsets mapped successfully, in order
 	flush int               // Flushed calls
+	set   table.Bitset      // when not nil, rows carry their offset in column 0
 }
 
 func (m *fakeMapper) Map(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]route.Row, error) {
@@ -51,7 +52,11 @@ func (m *fakeMapper) Map(_ context.Context, r *kgo.Record, _ []*kgo.Record) ([]r
 		return nil, errs[0]
 	}
 	m.maps = append(m.maps, r.Offset)
-	return []route.Row{{B: m.b, Row: table.Row{Op: table.OpWrite, Offset: r.Offset}}}, nil
+	row := table.Row{Op: table.OpWrite, Offset: r.Offset}
+	if m.set != nil {
+		row.Vals, row.Set = []any{r.Offset}, m.set
+	}
+	return []route.Row{{B: m.b, Row: row}}, nil
 }
 
 func (m *fakeMapper) Flushed()                                { m.mu.Lock(); m.flush++; m.mu.Unlock() }
@@ -120,6 +125,13 @@ type harness struct {
 
 func newHarness(t *testing.T, policy batch.Policy, tolerate bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, policy, tolerate, nil)
+}
+
+// newHarnessWith is newHarness with edit changing the worker's
+// collaborators before it starts.
+func newHarnessWith(t *testing.T, policy batch.Policy, tolerate bool, edit func(*workerDeps)) *harness {
+	t.Helper()
 	tbl := table.NewTable("", "t", []table.Column{{Name: "id"}}, nil)
 	wr, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Insert})
 	if err != nil {
@@ -141,6 +153,9 @@ func newHarness(t *testing.T, policy batch.Policy, tolerate bool) *harness {
 		log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		m:        h.metrics,
 		stats:    &stats{},
+	}
+	if edit != nil {
+		edit(&deps)
 	}
 	h.w = newWorker(context.Background(), source.TP{Topic: "t"}, deps)
 	go h.w.run()
@@ -165,6 +180,12 @@ func (h *harness) drain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the worker did not drain")
 	}
+}
+
+func (h *harness) durableOffsets() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.durable)
 }
 
 func (h *harness) written() []int64 {

@@ -251,3 +251,15 @@ func (c *Committer) Lag() (total int64, known bool) {
 	}
 	return total, known
 }
+
+// Behind is how many offsets tp's high watermark (as last fetched) is past
+// next; 0 when no fetch has reported it.
+func (c *Committer) Behind(tp TP, next int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.hwm[tp]
+	if !ok {
+		return 0
+	}
+	return max(h-next, 0)
+}

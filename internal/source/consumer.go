@@ -160,12 +160,13 @@ func (c *Consumer) Poll(ctx context.Context) {
 				polled += RecordSize(r)
 			}
 			n += int64(len(fp.Records))
+			// Known before the records are handed over: a worker's first
+			// batch asks how far behind it is (batch.backlog_merge).
+			c.committer.SetHighWatermark(tp, fp.HighWatermark)
 			if failpointDir != "" {
-				c.committer.SetHighWatermark(tp, fp.HighWatermark)
 				hold(ctx, "hold-fetch") // a test build's failpoint; nothing otherwise
 			}
 			if c.h.Records(tp, fp.Records) {
-				c.committer.SetHighWatermark(tp, fp.HighWatermark)
 				c.committer.Fetched(tp, fp.Records[0].Offset, fp.Records[len(fp.Records)-1].Offset+1)
 			}
 		})

@@ -46,10 +46,12 @@ type Metrics struct {
 	DeadLetters    prometheus.Counter
 	SchemaChanges  *prometheus.CounterVec // table, kind (create, evolve)
 	RegistryErrors prometheus.Counter
-	ready          atomic.Bool
-	stalled        atomic.Int64 // writers currently retrying
-	partitions     atomic.Int64 // owned, for /readyz
-	readinessGauge prometheus.GaugeFunc
+	// batch.backlog_merge
+	BacklogStaged, BacklogMerged, BacklogReplays prometheus.Counter
+	ready                                        atomic.Bool
+	stalled                                      atomic.Int64 // writers currently retrying
+	partitions                                   atomic.Int64 // owned, for /readyz
+	readinessGauge                               prometheus.GaugeFunc
 
 	mu      sync.Mutex
 	reasons map[string]string // why not ready, by what reports it
@@ -111,6 +113,12 @@ func NewMetrics() *Metrics {
 		Help: "Tables created (auto_create) and evolved (auto_evolve) by this instance."}, []string{"table", "kind"})
 	m.RegistryErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_schema_registry_retries_total",
 		Help: "Schema registry lookups retried because the registry could not be reached."})
+	m.BacklogStaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_staged_rows_total",
+		Help: "batch.backlog_merge: rows copied into backlog staging tables."})
+	m.BacklogMerged = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_merged_rows_total",
+		Help: "batch.backlog_merge: rows inserted or updated by merges (each key once per merge)."})
+	m.BacklogReplays = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_replays_total",
+		Help: "batch.backlog_merge: merges that failed (a rejected row, a staging table emptied by a restart) and whose records were read again from Kafka and written batch by batch."})
 	m.readinessGauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kafka2pg_ready",
 		Help: "1 when the pipeline is running and no write is stalled in retries."}, func() float64 {
 		if m.Ready() {
@@ -120,7 +128,8 @@ func NewMetrics() *Metrics {
 	})
 	for _, c := range []prometheus.Collector{m.Records, m.Rows, m.Skipped, m.Filtered, m.Batches, m.BatchSeconds, m.BatchRows,
 		m.Retries, m.Lag, m.InflightBytes, m.InflightLimit, m.FetchPaused, m.Assigned, m.OffsetCommits,
-		m.RecordErrors, m.Fenced, m.Superseded, m.DeadLetters, m.SchemaChanges, m.RegistryErrors, m.readinessGauge} {
+		m.RecordErrors, m.Fenced, m.Superseded, m.DeadLetters, m.SchemaChanges, m.RegistryErrors,
+		m.BacklogStaged, m.BacklogMerged, m.BacklogReplays, m.readinessGauge} {
 		f(c)
 	}
 	return m

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
+)
+
+var backlogLine = regexp.MustCompile(`msg=totals .*backlog_staged=(\d+) backlog_replays=(\d+)`)
+
+// batch.backlog_merge on a real broker and server: a backlog of upserts
+// (600 keys, each changed about ten times, versions rising) is staged and
+// merged, and the table ends exactly as the records say — each key at its
+// highest version — with the offsets committed to the end and the staging
+// tables empty. With rows the table's CHECK rejects among the staged ones,
+// the failed merge's records are read again from Kafka and written batch by
+// batch: the rejected records, and only they, are dead letters. Exactly-once
+// moves the stored offsets with the merges.
+func TestBacklogMerge(t *testing.T) {
+	parallel(t)
+	for _, tc := range []struct {
+		name     string
+		bad      int // records with n < 0, each the last change of its own key
+		delivery string
+	}{
+		{"clean", 0, "at-least-once"},
+		{"rejected rows", 5, "at-least-once"},
+		{"exactly-once", 3, "exactly-once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, 2)
+			testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL CHECK (n >= 0), v bigint NOT NULL)`)
+			const events, keys = 6000, 600
+			want := map[string]string{}
+			var recs []*kgo.Record
+			var badKeys []string
+			for i := range events {
+				k := fmt.Sprintf("k%d", (i*7919)%keys)
+				n := i % 1000
+				if tc.bad > 0 && i%(events/tc.bad) == 100 {
+					k, n = fmt.Sprintf("bad%d", i), -1
+					badKeys = append(badKeys, k)
+				} else {
+					want[k] = fmt.Sprintf("%d/%d", n, i)
+				}
+				recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(len(k) % 2), Key: []byte(k),
+					Value: fmt.Appendf(nil, `{"n": %d, "v": %d}`, n, i)})
+			}
+			// Versions rise, but the records are produced out of order
+			// within each run of ten: the highest version wins, not the
+			// last record.
+			for i := 0; i+10 <= len(recs); i += 10 {
+				slices.Reverse(recs[i : i+10])
+			}
+			testenv.Produce(t, testenv.Client(t), recs...)
+			cfg := e.config(`delivery: ` + tc.delivery + `
+batch: {max_rows: 100, backlog_merge: true}
+errors:
+  tolerance: all
+  dlq: {table: kafka2pg_dlq}
+routes:
+  - topic: {{topic}}
+    table: kv
+    mode: upsert
+    version_column: v
+`)
+			out := runToEnd(t, cfg)
+			rows, err := e.pool.Query(ctx, `SELECT k, n || '/' || v FROM kv`)
+			mustNoErr(t, err)
+			got := map[string]string{}
+			for rows.Next() {
+				var k, s string
+				mustNoErr(t, rows.Scan(&k, &s))
+				got[k] = s
+			}
+			mustNoErr(t, rows.Err())
+			if len(got) != len(want) {
+				t.Errorf("kv holds %d keys, want %d", len(got), len(want))
+			}
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("kv[%s] = %q, want %q (n/version)", k, got[k], w)
+				}
+			}
+			var dead []string
+			if tc.bad > 0 {
+				rows, err = e.pool.Query(ctx, `SELECT convert_from(key, 'UTF8') FROM kafka2pg_dlq ORDER BY 1`)
+				mustNoErr(t, err)
+				for rows.Next() {
+					var k string
+					mustNoErr(t, rows.Scan(&k))
+					dead = append(dead, k)
+				}
+			}
+			slices.Sort(badKeys)
+			if strings.Join(dead, ",") != strings.Join(badKeys, ",") {
+				t.Errorf("dead letters %v, want %v", dead, badKeys)
+			}
+			m := backlogLine.FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no backlog totals in:\n%s", tail(out, 5))
+			}
+			staged, _ := strconv.Atoi(m[1])
+			replays, _ := strconv.Atoi(m[2])
+			if staged == 0 {
+				t.Errorf("nothing was staged (backlog_staged=0): the backlog was written batch by batch")
+			}
+			if (replays > 0) != (tc.bad > 0) {
+				t.Errorf("backlog_replays=%d with %d rejected rows", replays, tc.bad)
+			}
+			if c := e.committedTotal(); c != events {
+				t.Errorf("committed offsets add up to %d, want %d", c, events)
+			}
+			if tc.delivery == "exactly-once" {
+				var stored int64
+				mustNoErr(t, e.pool.QueryRow(ctx, `SELECT sum(greatest(next_offset, 0)) FROM kafka2pg_offsets WHERE "group" = $1`, e.group).Scan(&stored))
+				if stored != events {
+					var rows []string
+					r, err := e.pool.Query(ctx, `SELECT partition || ':' || next_offset FROM kafka2pg_offsets WHERE "group" = $1 ORDER BY partition`, e.group)
+					mustNoErr(t, err)
+					for r.Next() {
+						var s string
+						mustNoErr(t, r.Scan(&s))
+						rows = append(rows, s)
+					}
+					t.Errorf("stored offsets add up to %d, want %d: %v", stored, events, rows)
+				}
+			}
+			var stages, left int64
+			mustNoErr(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname LIKE 'kafka2pg\_backlog\_%' AND relkind = 'r' AND relpersistence = 'u'`).Scan(&stages))
+			if stages != 2 {
+				t.Errorf("%d unlogged staging tables, want one per partition", stages)
+			}
+			rows, err = e.pool.Query(ctx, `SELECT relname FROM pg_class WHERE relname LIKE 'kafka2pg\_backlog\_%' AND relkind = 'r'`)
+			mustNoErr(t, err)
+			var names []string
+			for rows.Next() {
+				var s string
+				mustNoErr(t, rows.Scan(&s))
+				names = append(names, s)
+			}
+			for _, s := range names {
+				left += e.count(s)
+			}
+			if left != 0 {
+				t.Errorf("%d rows left in the staging tables %v", left, names)
+			}
+		})
+	}
+}
+
+// upserts makes events changes of keys keys (k0…), versions from v up, on
+// partition 0, recording each key's last n/version in want.
+func upserts(topic string, events, keys, v int, want map[string]string) []*kgo.Record {
+	var recs []*kgo.Record
+	for i := range events {
+		k := fmt.Sprintf("k%d", (i*7919)%keys)
+		n := i % 1000
+		want[k] = fmt.Sprintf("%d/%d", n, v+i)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(k), Value: fmt.Appendf(nil, `{"n": %d, "v": %d}`, n, v+i)})
+	}
+	return recs
+}
+
+// checkKV requires kv to hold want exactly (retrying while the server
+// comes back from a restart).
+func checkKV(t *testing.T, e *env, want map[string]string) {
+	t.Helper()
+	var got map[string]string
+	eventually(t, 30*time.Second, "reading kv", func() bool {
+		rows, err := e.pool.Query(context.Background(), `SELECT k, n || '/' || v FROM kv`)
+		if err != nil {
+			return false
+		}
+		got = map[string]string{}
+		for rows.Next() {
+			var k, s string
+			if rows.Scan(&k, &s) != nil {
+				return false
+			}
+			got[k] = s
+		}
+		return rows.Err() == nil
+	})
+	bad := 0
+	for k, w := range want {
+		if got[k] != w {
+			bad++
+		}
+	}
+	if bad > 0 || len(got) != len(want) {
+		t.Errorf("kv: %d of %d keys differ from the records (%d rows)", bad, len(want), len(got))
+	}
+}
+
+// A backlog merge interrupted — kafka2pg killed with its rows staged, and
+// PostgreSQL restarted (immediate: the unlogged staging tables come back
+// empty) while a merge waits — loses nothing and writes nothing twice
+// wrongly: the killed run committed no offset, the next run starts over
+// from the committed offsets, and the merge that finds its rows gone reads
+// its records again from Kafka. One partition: one merge at a time, which
+// the failpoint holds. Sequential: it restarts PostgreSQL.
+func TestBacklogMergeInterrupted(t *testing.T) {
+	e := newEnv(t, 1)
+	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL, v bigint NOT NULL)`)
+	want := map[string]string{}
+	cl := testenv.Client(t)
+	testenv.Produce(t, cl, upserts(e.topic, 20000, 2000, 0, want)...)
+	cfg := e.config(`batch: {max_rows: 200, backlog_merge: true, backlog_max_age: 1h}
+errors:
+  retry: {initial: 50ms, max: 1s}
+routes:
+  - topic: {{topic}}
+    table: kv
+    mode: upsert
+    version_column: v
+`)
+	fp := t.TempDir()
+	arm := func(d string) {
+		t.Helper()
+		mustNoErr(t, os.WriteFile(filepath.Join(fp, "pause-before-merge"), []byte(d), 0o600))
+	}
+	paused := func(p *proc) {
+		t.Helper()
+		eventually(t, time.Minute, "a merge at its failpoint", func() bool {
+			return strings.Contains(p.out.String(), "failpoint pause-before-merge: pausing")
+		})
+	}
+
+	// Killed while a merge waits: nothing of the backlog is in the table
+	// or committed.
+	arm("1m")
+	p := startEnv(t, []string{"KAFKA2PG_FAILPOINT_DIR=" + fp}, "run", "--config", cfg)
+	paused(p)
+	p.signal(syscall.SIGKILL)
+	p.wait(t, 30*time.Second)
+	if n := e.count("kv"); n != 0 {
+		t.Fatalf("kv holds %d rows before any merge committed", n)
+	}
+	if c := e.committedTotal(); c != 0 {
+		t.Fatalf("offsets committed (%d) for staged rows", c)
+	}
+
+	// PostgreSQL restarted while a merge waits: the merge finds its
+	// staging table emptied and the records are written again.
+	testenv.Produce(t, cl, upserts(e.topic, 10000, 2000, 20000, want)...)
+	arm("4s")
+	p = startEnv(t, []string{"KAFKA2PG_FAILPOINT_DIR=" + fp}, "run", "--config", cfg, "--stop-at-end")
+	paused(p)
+	pgCtl(t, "restart", "-m", "immediate")
+	if code := p.wait(t, 3*time.Minute); code != 0 {
+		t.Fatalf("kafka2pg exited %d", code)
+	}
+	m := backlogLine.FindStringSubmatch(p.out.String())
+	if m == nil || m[2] == "0" {
+		t.Errorf("totals %v: want a merge read again (backlog_replays > 0)", m)
+	}
+	checkKV(t, e, want)
+	if c := e.committedTotal(); c != 30000 {
+		t.Errorf("committed offsets add up to %d, want 30000", c)
+	}
+}

@@ -1,0 +1,248 @@
+package pgwrite
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/table"
+)
+
+// A backlog merge (batch.backlog_merge) stages a partition's upserts on the
+// server while the partition is far behind, and applies them to the table
+// in one statement once it has caught up: each key is then written once,
+// with its last change, where batch-by-batch upserts update every key again
+// in every batch that carries it (about half of all events on the
+// benchmark; docs/benchmarks.md, "What the batch size does to an upsert").
+//
+// The staging table is an unlogged table per (consumer group, topic,
+// partition, target table and its columns), made like the target without
+// its constraints, plus kafka2pg_owner (who staged the row) and
+// kafka2pg_seq (an identity: the order rows were staged in, which is offset
+// order). Staging commits nothing else: no offset moves, so a crash, a
+// restart of PostgreSQL (which empties unlogged tables) or a new owner of
+// the partition loses nothing — the records are consumed again from the
+// committed offset. A merge runs in one transaction: it checks that the
+// table still holds every row this owner staged (ErrBacklogLost
+// otherwise), applies the last change of each key with the writer's own
+// upsert statement, empties the table, and moves the offset (exactly-once)
+// with them.
+
+// ErrBacklogLost is a merge that found fewer (or more) staged rows than
+// were staged: PostgreSQL restarted and emptied the unlogged table, or a
+// new owner of the partition emptied it. Nothing was written; the records
+// must be written again from Kafka.
+var ErrBacklogLost = errors.New("the staged backlog is not all there")
+
+// Backlog is one partition's staging table for one writer. It is used by
+// the partition's worker alone.
+type Backlog struct {
+	w     *Writer
+	name  pgx.Identifier
+	owner int64
+	set   table.Bitset // the columns staged rows carry; nil before the first
+	ready bool         // the table exists (made or found this run)
+	// Staged counts the rows staged by this owner and not merged; the
+	// caller adds to it once a staging transaction has committed.
+	Staged int64
+}
+
+// Backloggable reports whether rows can be staged for a backlog merge: the
+// writer upserts (without replace_by) into columns whose binary encoding
+// kafka2pg writes itself, versions compare the same in SQL as in memory
+// (integers, timestamps), keys compare the same (integers, text, uuid,
+// dates and timestamps, booleans, enums), and every row is a write
+// carrying the same columns as the rows staged before it (set; nil when
+// none are).
+func (w *Writer) Backloggable(rows []table.Row, set table.Bitset) bool {
+	if w.spec.Mode != table.Upsert || len(w.replaceIdx) > 0 || w.describe.Load() || len(rows) == 0 {
+		return false
+	}
+	if set == nil {
+		set = rows[0].Set
+	}
+	for i := range rows {
+		if rows[i].Op != table.OpWrite || !rows[i].Set.Equal(set) {
+			return false
+		}
+	}
+	cols := w.spec.Table.Columns
+	for _, c := range set.Indexes() {
+		if t := cols[c].Type; t == nil || t.Kind == coerce.KindArray {
+			return false
+		}
+	}
+	for _, c := range w.keyIdx {
+		if !set.Has(c) {
+			return false
+		}
+		switch cols[c].Type.Kind {
+		case coerce.KindInt2, coerce.KindInt4, coerce.KindInt8, coerce.KindText, coerce.KindUUID,
+			coerce.KindDate, coerce.KindTimestamp, coerce.KindTimestamptz, coerce.KindBool, coerce.KindEnum:
+		default:
+			return false
+		}
+	}
+	if w.versionIdx >= 0 && set.Has(w.versionIdx) {
+		switch cols[w.versionIdx].Type.Kind {
+		case coerce.KindInt2, coerce.KindInt4, coerce.KindInt8, coerce.KindTimestamp, coerce.KindTimestamptz:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// NewBacklog names the staging table of a partition (group, topic,
+// partition) for w, in schema ("" for the first schema of the search path),
+// owned by owner (unique per worker).
+func (w *Writer) NewBacklog(schema, group, topic string, partition int32, owner int64) *Backlog {
+	h := fnv.New64a()
+	t := w.spec.Table
+	for _, s := range []string{group, topic, strconv.Itoa(int(partition)), strconv.FormatUint(uint64(t.OID), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, c := range t.Columns {
+		h.Write([]byte(c.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(c.TypeName))
+		h.Write([]byte{0})
+	}
+	name := "kafka2pg_backlog_" + strconv.FormatUint(h.Sum64(), 16)
+	id := pgx.Identifier{name}
+	if schema != "" {
+		id = pgx.Identifier{schema, name}
+	}
+	return &Backlog{w: w, name: id, owner: owner}
+}
+
+// Table names the staging table.
+func (b *Backlog) Table() string { return b.name.Sanitize() }
+
+// Writer is the writer whose rows b stages.
+func (b *Backlog) Writer() *Writer { return b.w }
+
+// Ensure makes the staging table if it does not exist (once per run).
+func (b *Backlog) Ensure(ctx context.Context, pool *pgxpool.Pool) error {
+	if b.ready {
+		return nil
+	}
+	t := b.w.spec.Table
+	name := b.name.Sanitize()
+	sql := "CREATE UNLOGGED TABLE IF NOT EXISTS " + name + " WITH (autovacuum_enabled = false) AS SELECT * FROM " +
+		t.Ident().Sanitize() + " WITH NO DATA;\n" +
+		"ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS kafka2pg_owner bigint, ADD COLUMN IF NOT EXISTS kafka2pg_seq bigint GENERATED ALWAYS AS IDENTITY;\n" +
+		"COMMENT ON TABLE " + name + " IS " + quoteLiteral("kafka2pg backlog merge (batch.backlog_merge) of "+t.Ident().Sanitize()+
+		": rows staged and not merged yet; empty when nothing is staged, safe to drop while no kafka2pg runs")
+	for attempt := 0; ; attempt++ {
+		_, err := pool.Exec(ctx, sql)
+		var pgErr *pgconn.PgError
+		if err != nil && attempt == 0 && errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P07") {
+			continue // made at the same moment by another session: it exists now
+		}
+		if err != nil {
+			return fmt.Errorf("making the backlog staging table %s for %s: %w", name, t.Ident().Sanitize(), err)
+		}
+		b.ready = true
+		return nil
+	}
+}
+
+// quoteLiteral quotes s as an SQL string literal (COMMENT takes no
+// parameters); s is made by kafka2pg from identifiers.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Stage copies rows (Backloggable) into the staging table in tx; the first
+// rows of a run (Staged 0) first empty it of whatever an earlier owner or
+// run left. The caller adds len(rows) to Staged once tx has committed.
+func (b *Backlog) Stage(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if b.Staged == 0 {
+		if _, err := tx.Exec(ctx, "TRUNCATE "+b.name.Sanitize()); err != nil {
+			return err
+		}
+		b.set = rows[0].Set
+	}
+	idx := b.set.Indexes()
+	cols := append(b.w.columnNames(b.set), "kafka2pg_owner")
+	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: tx.Conn().TypeMap()}
+	for k, c := range idx {
+		cr.types[k] = b.w.spec.Table.Columns[c].Type
+	}
+	cr.tail = binary.BigEndian.AppendUint32(nil, 8)
+	cr.tail = binary.BigEndian.AppendUint64(cr.tail, uint64(b.owner))
+	cr.tailCols = 1
+	sql := "COPY " + b.name.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, cr, sql)
+	if e := cr.err.Load(); e != nil {
+		return *e
+	}
+	return err
+}
+
+// Set is the columns the staged rows carry (nil when nothing is staged).
+func (b *Backlog) Set() table.Bitset {
+	if b.Staged == 0 {
+		return nil
+	}
+	return b.set
+}
+
+// Merge applies the staged rows in tx: the last change of each key (the
+// highest version first, with a version column), with the writer's upsert
+// statement, then empties the table. extra is how many rows were staged in
+// tx itself (Stage before Merge). It fails with ErrBacklogLost when the
+// table does not hold the Staged + extra rows of this owner. It returns the
+// rows written (inserted or updated).
+func (b *Backlog) Merge(ctx context.Context, tx pgx.Tx, extra int64) (int64, error) {
+	want := b.Staged + extra
+	if want == 0 {
+		return 0, nil
+	}
+	pause("pause-before-merge") // a test build's failpoint; nothing otherwise
+	var n int64
+	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1", b.owner).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n != want {
+		return 0, fmt.Errorf("%w: %s holds %d rows of this worker, %d were staged (PostgreSQL restarted, or another consumer took the partition)",
+			ErrBacklogLost, b.name.Sanitize(), n, want)
+	}
+	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
+	cols := b.w.columnNames(b.set)
+	order := keys
+	if b.w.versionIdx >= 0 && slices.Contains(cols, b.w.spec.VersionCol) {
+		order += ", " + pgx.Identifier{b.w.spec.VersionCol}.Sanitize() + " DESC NULLS LAST"
+	}
+	from := "(SELECT DISTINCT ON (" + keys + ") " + ddl.QuoteList(cols, "") + " FROM " + b.name.Sanitize() +
+		" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " ORDER BY " + order + ", kafka2pg_seq DESC) AS s"
+	tag, err := tx.Exec(ctx, b.w.upsertFrom(cols, from))
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+b.name.Sanitize()); err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// Discard empties the staging table (after a merge that failed: its
+// records are written again batch by batch).
+func (b *Backlog) Discard(ctx context.Context, pool *pgxpool.Pool) error {
+	_, err := pool.Exec(ctx, "TRUNCATE "+b.name.Sanitize())
+	return err
+}

@@ -1,0 +1,147 @@
+package pgwrite_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/table"
+)
+
+// inTx runs fn in one committed transaction.
+func inTx(t *testing.T, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	t.Helper()
+	return pgx.BeginFunc(context.Background(), pool, fn)
+}
+
+// A backlog merge writes each key's last change — the highest version, the
+// latest of equal versions, NULL versions last — with the writer's upsert
+// statement (a stored higher version is kept), and empties its staging
+// table.
+func TestBacklogMerge(t *testing.T) {
+	ctx := context.Background()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text, v bigint)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}, VersionCol: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO kv VALUES (4, 'stored', 100), (5, 'stored', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	row := func(k int64, s string, v any) table.Row {
+		return rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", s, "v", v)
+	}
+	first := []table.Row{row(1, "a1", int64(1)), row(2, "b2", int64(2)), row(1, "a3", int64(3)), row(3, "c-null", nil)}
+	second := []table.Row{row(1, "a2-late", int64(2)), row(2, "b2-again", int64(2)), row(3, "c1", int64(1)),
+		row(4, "older than stored", int64(5)), row(5, "newer than stored", int64(2))}
+	if !w.Backloggable(first, nil) || !w.Backloggable(second, first[0].Set) {
+		t.Fatal("plain upsert rows are not backloggable")
+	}
+	b := w.NewBacklog("", "g", "topic", 0, 1)
+	if err := b.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	for _, rows := range [][]table.Row{first, second} {
+		if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
+			t.Fatal(err)
+		}
+		b.Staged += int64(len(rows))
+	}
+	if got := dump(t, pool, `SELECT count(*)::text FROM kv`); got != "2" {
+		t.Fatalf("staging wrote to the table: %s rows", got)
+	}
+	var written int64
+	extra := []table.Row{row(6, "in the merge's own transaction", int64(1))}
+	if err := inTx(t, pool, func(tx pgx.Tx) error {
+		if err := b.Stage(ctx, tx, extra); err != nil {
+			return err
+		}
+		var err error
+		written, err = b.Merge(ctx, tx, 1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := "1 a3 3\n2 b2-again 2\n3 c1 1\n4 stored 100\n5 newer than stored 2\n6 in the merge's own transaction 1"
+	if got := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`); got != want {
+		t.Errorf("after the merge:\n%s\nwant\n%s", got, want)
+	}
+	if written != 5 {
+		t.Errorf("merge wrote %d rows, want 5 (keys 1, 2, 3, 5, 6; 4's stored version is higher)", written)
+	}
+	if got := dump(t, pool, `SELECT count(*)::text FROM `+b.Table()); got != "0" {
+		t.Errorf("the staging table holds %s rows after the merge", got)
+	}
+	// Rows of another shape, a delete, or a version compared differently
+	// are not staged.
+	partial := rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(1), "v", int64(9))
+	del := rowOf(t, tbl, table.OpDelete, []string{"k"}, "k", int64(1))
+	for name, rows := range map[string][]table.Row{"other columns": {first[0], partial}, "delete": {del}} {
+		if w.Backloggable(rows, nil) {
+			t.Errorf("%s: backloggable", name)
+		}
+	}
+	if w.Backloggable([]table.Row{partial}, first[0].Set) {
+		t.Error("rows of other columns than the staged ones: backloggable")
+	}
+}
+
+// A merge refuses when the staging table does not hold what its owner
+// staged: emptied by a restart of PostgreSQL (unlogged), or by a new owner
+// of the partition, whose first staging empties it.
+func TestBacklogLost(t *testing.T) {
+	ctx := context.Background()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []table.Row{rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(1), "s", "x")}
+	old := w.NewBacklog("", "g", "topic", 3, 1)
+	taker := w.NewBacklog("", "g", "topic", 3, 2)
+	if old.Table() != taker.Table() {
+		t.Fatalf("one partition's staging tables differ by owner: %s, %s", old.Table(), taker.Table())
+	}
+	if other := w.NewBacklog("", "g", "topic", 4, 1); other.Table() == old.Table() {
+		t.Fatal("two partitions share a staging table")
+	}
+	stage := func(b *pgwrite.Backlog) {
+		t.Helper()
+		if err := b.Ensure(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
+			t.Fatal(err)
+		}
+		b.Staged += int64(len(rows))
+	}
+	merge := func(b *pgwrite.Backlog) error {
+		return inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Merge(ctx, tx, 0); return err })
+	}
+	stage(old)
+	stage(taker) // its first staging empties the table
+	if err := merge(old); !errors.Is(err, pgwrite.ErrBacklogLost) {
+		t.Errorf("merge of the old owner: %v, want ErrBacklogLost", err)
+	}
+	if got := dump(t, pool, `SELECT count(*)::text FROM kv`); got != "0" {
+		t.Errorf("the refused merge wrote %s rows", got)
+	}
+	if _, err := pool.Exec(ctx, "TRUNCATE "+taker.Table()); err != nil { // what a crash restart does
+		t.Fatal(err)
+	}
+	if err := merge(taker); !errors.Is(err, pgwrite.ErrBacklogLost) {
+		t.Errorf("merge of an emptied table: %v, want ErrBacklogLost", err)
+	}
+	taker.Staged = 0
+	stage(taker)
+	if err := merge(taker); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, pool, `SELECT k || ' ' || s FROM kv`); got != "1 x" {
+		t.Errorf("kv = %q", got)
+	}
+}

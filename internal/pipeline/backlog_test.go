@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kafka2pg/kafka2pg/internal/batch"
+	"github.com/kafka2pg/kafka2pg/internal/coerce"
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/route"
+	"github.com/kafka2pg/kafka2pg/internal/table"
+	"github.com/kafka2pg/kafka2pg/internal/transform"
+)
+
+// fakeBacklog stands in for the staging and merging transactions.
+type fakeBacklog struct {
+	behind   atomic.Int64
+	mu       sync.Mutex
+	staged   []int64 // offsets staged and not merged
+	merges   []commitCall
+	failNext error // the next merge fails with it
+	reads    [][2]int64
+}
+
+func (f *fakeBacklog) deps() *backlogDeps {
+	return &backlogDeps{
+		maxRows: 1000, maxAge: time.Hour,
+		behind: func(int64) int64 { return f.behind.Load() },
+		ensure: func(context.Context, *pgwrite.Backlog) error { return nil },
+		stage: func(_ context.Context, changes []pgwrite.Change, _ []*pgwrite.Backlog) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			for _, c := range changes {
+				for _, r := range c.Rows {
+					f.staged = append(f.staged, r.Offset)
+				}
+			}
+			return nil
+		},
+		discard: func(context.Context, []*pgwrite.Backlog) {},
+		merge: func(_ context.Context, changes []pgwrite.Change, _ []*pgwrite.Backlog, _, next int64) (int64, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if err := f.failNext; err != nil {
+				f.failNext = nil
+				return 0, err
+			}
+			c := commitCall{offsets: slices.Clone(f.staged), next: next}
+			for _, ch := range changes {
+				for _, r := range ch.Rows {
+					c.offsets = append(c.offsets, r.Offset)
+				}
+			}
+			f.staged = nil
+			f.merges = append(f.merges, c)
+			return int64(len(c.offsets)), nil
+		},
+		read: func(_ context.Context, from, to int64, fn func([]*kgo.Record) bool) error {
+			f.mu.Lock()
+			f.reads = append(f.reads, [2]int64{from, to})
+			f.staged = nil // what the merge found lost
+			f.mu.Unlock()
+			recs := records(from, to+1)
+			for len(recs) > 0 { // in fetches of 7
+				n := min(7, len(recs))
+				if !fn(recs[:n]) {
+					return nil
+				}
+				recs = recs[n:]
+			}
+			return nil
+		},
+	}
+}
+
+func (f *fakeBacklog) stagedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.staged)
+}
+
+// newBacklogHarness is a worker whose rows suit a backlog merge (upsert on
+// a bigint key), behind by a lot until the test says otherwise.
+func newBacklogHarness(t *testing.T, tolerate bool) (*harness, *fakeBacklog) {
+	t.Helper()
+	tbl := table.NewTable("", "t", []table.Column{{Name: "id", Type: &coerce.Type{Kind: coerce.KindInt8, OID: 20}}}, []string{"id"})
+	wr, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"id"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &fakeBacklog{}
+	fb.behind.Store(1 << 20)
+	h := newHarnessWith(t, batch.Policy{MaxRows: 10, MaxBytes: 1 << 30, MaxWait: time.Hour}, tolerate, func(d *workerDeps) {
+		d.backlog = fb.deps()
+		m := d.mapper.(*fakeMapper)
+		m.b = &route.Binding{Route: &route.Route{}, Writer: wr}
+		m.set = table.NewBitset(1)
+		m.set.Add(0)
+	})
+	return h, fb
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Behind, full batches are staged: nothing is committed or durable, and
+// their budget comes back. The batch that catches up is merged with them in
+// one transaction, which moves the partition past it.
+func TestBacklogStagesThenMerges(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	h.w.push(records(0, 30))
+	waitUntil(t, "30 rows staged", func() bool { return fb.stagedCount() == 30 })
+	if len(h.tx.committed()) > 0 || len(h.durableOffsets()) > 0 {
+		t.Fatalf("staged batches committed %v, durable %v", h.tx.committed(), h.durableOffsets())
+	}
+	waitUntil(t, "the staged budget released", func() bool { return h.budget.InUse() == 0 })
+	fb.behind.Store(0)
+	h.w.push(records(30, 35))
+	h.drain(t)
+	if len(fb.merges) != 1 || !slices.Equal(fb.merges[0].offsets, seq(0, 35)) || fb.merges[0].next != 35 {
+		t.Fatalf("merges %+v, want one of 0..34 moving to 35", fb.merges)
+	}
+	if len(h.tx.committed()) > 0 {
+		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
+	}
+	if got := h.durableOffsets(); !slices.Equal(got, []int64{35}) {
+		t.Errorf("durable %v, want [35]", got)
+	}
+	if h.budget.InUse() != 0 {
+		t.Errorf("budget in use %d after the merge", h.budget.InUse())
+	}
+}
+
+// A stop merges what is staged; so does a batch that cannot be staged (one
+// with a dead letter), before it is written on its own.
+func TestBacklogMergesBeforeOtherWrites(t *testing.T) {
+	t.Run("drain", func(t *testing.T) {
+		h, fb := newBacklogHarness(t, false)
+		h.w.push(records(0, 20))
+		waitUntil(t, "20 rows staged", func() bool { return fb.stagedCount() == 20 })
+		h.drain(t)
+		if len(fb.merges) != 1 || fb.merges[0].next != 20 || !slices.Equal(h.durableOffsets(), []int64{20}) {
+			t.Fatalf("merges %+v durable %v, want one merge to 20", fb.merges, h.durableOffsets())
+		}
+	})
+	t.Run("dead letter", func(t *testing.T) {
+		h, fb := newBacklogHarness(t, true)
+		h.m.fails[24] = []error{&transform.RecordError{Topic: "t", Offset: 24, Stage: transform.StageDecode, Reason: "bad"}}
+		h.w.push(records(0, 20))
+		waitUntil(t, "20 rows staged", func() bool { return fb.stagedCount() == 20 })
+		h.w.push(records(20, 30))
+		h.drain(t)
+		calls := h.tx.committed()
+		if len(fb.merges) != 1 || fb.merges[0].next != 20 {
+			t.Fatalf("merges %+v, want the staged 0..19 merged to 20 first", fb.merges)
+		}
+		if len(calls) != 1 || !slices.Equal(calls[0].offsets, seq(20, 30, 24)) || !slices.Equal(calls[0].letters, []int64{24}) {
+			t.Fatalf("batch commits %+v, want 20..29 without 24, with 24 a dead letter", calls)
+		}
+		if got := h.durableOffsets(); !slices.Equal(got, []int64{20, 30}) {
+			t.Errorf("durable %v, want [20 30]", got)
+		}
+	})
+}
+
+// A merge that finds its rows lost (or a row rejected) reads the staged
+// records again and writes them batch by batch, in order, then the batch
+// that was to be merged with them; every offset is written once after the
+// failure and the partition ends past all of them.
+func TestBacklogLostIsReadAgain(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	fb.failNext = pgwrite.ErrBacklogLost
+	h.w.push(records(0, 20))
+	waitUntil(t, "20 rows staged", func() bool { return fb.stagedCount() == 20 })
+	fb.behind.Store(0)
+	h.w.push(records(20, 33))
+	h.drain(t)
+	if !slices.Equal(fb.reads, [][2]int64{{0, 19}}) {
+		t.Fatalf("read again %v, want [0 19]", fb.reads)
+	}
+	if got := h.written(); !slices.Equal(got, seq(0, 33)) {
+		t.Fatalf("written after the failed merge %v, want 0..32 in order", got)
+	}
+	for _, c := range h.tx.committed() {
+		if len(c.offsets) > 10 {
+			t.Errorf("a batch of %d rows, over max_rows", len(c.offsets))
+		}
+	}
+	if d := h.durableOffsets(); len(d) == 0 || d[len(d)-1] != 33 || !slices.IsSorted(d) {
+		t.Errorf("durable %v, want rising to 33", d)
+	}
+	if h.w.stats.replays.Load() != 1 {
+		t.Errorf("replays %d, want 1", h.w.stats.replays.Load())
+	}
+	if h.budget.InUse() != 0 {
+		t.Errorf("budget in use %d", h.budget.InUse())
+	}
+}
+
+// A rejected row found by the batch-by-batch rewrite is a dead letter
+// (errors.tolerance: all), as without a backlog merge.
+func TestBacklogRejectedRowIsolated(t *testing.T) {
+	h, fb := newBacklogHarness(t, true)
+	fb.failNext = &pgwrite.WriteError{Class: pgwrite.Data, Err: errors.New("check violation")}
+	h.tx.fail = func(offsets []int64) error {
+		if slices.Contains(offsets, 7) {
+			return &pgwrite.WriteError{Class: pgwrite.Data, Err: errors.New("check violation")}
+		}
+		return nil
+	}
+	h.w.push(records(0, 20))
+	waitUntil(t, "20 rows staged", func() bool { return fb.stagedCount() == 20 })
+	h.drain(t)
+	if got := h.written(); !slices.Equal(got, seq(0, 20, 7)) {
+		t.Fatalf("written %v, want 0..19 without 7", got)
+	}
+	var letters []int64
+	for _, c := range h.tx.committed() {
+		letters = append(letters, c.letters...)
+	}
+	if !slices.Equal(letters, []int64{7}) {
+		t.Errorf("dead letters %v, want [7]", letters)
+	}
+}
