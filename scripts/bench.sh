@@ -29,6 +29,11 @@
 #             `postgres.pooler: transaction`: no prepared statements, staging
 #             tables created in each batch's transaction; reported as a ratio
 #             of the direct run of the same repetition
+#   kafka2pg backlog merge (upsert mode, BENCH_BACKLOG=1): the at-least-once
+#             run with `batch.backlog_merge: true` (the backlog staged in
+#             unlogged tables and merged once per partition when it has caught
+#             up); reported as a ratio of the ceiling and of the batch-by-batch
+#             run of the same repetition
 # Each run is checked: row count (insert: BENCH_COUNT; upsert: the distinct
 # order ids) and an order-independent fingerprint of the table's contents,
 # which must equal the ceiling's; an exactly-once run must also leave its
@@ -48,6 +53,7 @@
 #                        skips the exactly-once runs
 #   BENCH_TRANSFORM=1    0: skip the transform runs
 #   BENCH_POOLER=1       0: skip the runs through PgBouncer
+#   BENCH_BACKLOG=1      0: skip the upsert runs with batch.backlog_merge
 #   BENCH_PROFILE=0      1: after the measured runs, one extra (unmeasured)
 #                        kafka2pg run per mode under `perf record -a` with
 #                        pg_stat_activity wait events sampled; adds where the
@@ -73,6 +79,7 @@ DELIVERIES=${BENCH_DELIVERIES:-at-least-once exactly-once}
 PROFILE=${BENCH_PROFILE:-0}
 TRANSFORM=${BENCH_TRANSFORM:-1}
 POOLER=${BENCH_POOLER:-1}
+BACKLOG=${BENCH_BACKLOG:-1}
 ENFORCE=${BENCH_ENFORCE:-0}
 DOC=${BENCH_DOC:-docs/benchmarks.md}
 WORK=${BENCH_WORK:-bin/bench}
@@ -284,6 +291,10 @@ EOF
   sed -e 's|url: \${BENCH_DATABASE_URL}|url: ${BENCH_POOLER_URL}\n  pooler: transaction|' \
     "$WORK/pipeline-$mode.yaml.in" >"$WORK/pipeline-$mode-pool.yaml.in"
   grep -q 'pooler: transaction' "$WORK/pipeline-$mode-pool.yaml.in" || die "could not make the pooler variant of the config"
+  # The backlog merge variant (upsert): the same with batch.backlog_merge.
+  sed -e 's|^  max_wait: 100ms$|  max_wait: 100ms\n  backlog_merge: true|' \
+    "$WORK/pipeline-$mode.yaml.in" >"$WORK/pipeline-$mode-bl.yaml.in"
+  grep -q 'backlog_merge: true' "$WORK/pipeline-$mode-bl.yaml.in" || die "could not make the backlog merge variant of the config"
   # The transform variant: five computed columns and a filter, giving the
   # values the by-name mapping gives (so the table matches the ceiling's).
   cp "$WORK/pipeline-$mode.yaml.in" "$WORK/pipeline-$mode-cel.yaml.in"
@@ -352,6 +363,7 @@ run_kafka2pg() { # $1 = mode, $2 = run label, $3 = delivery; $4 = 1 for a profil
   if [ "$delivery" = exactly-once ]; then key+=,eo what+=" exactly-once" sfx=-eo; fi
   if [ "$delivery" = transform ]; then key+=,cel what+=" transform" sfx=-cel tmpl="$WORK/pipeline-$mode-cel.yaml.in"; fi
   if [ "$delivery" = pooler ]; then key+=,pool what+=" through PgBouncer" sfx=-pool tmpl="$WORK/pipeline-$mode-pool.yaml.in"; fi
+  if [ "$delivery" = backlog ]; then key+=,bl what+=" backlog merge" sfx=-bl tmpl="$WORK/pipeline-$mode-bl.yaml.in"; fi
   group="kafka2pg-bench-$mode-$run$sfx-$(date +%s%N)"
   cfg="$WORK/pipeline-$mode-$run$sfx.yaml"
   tf="$WORK/kafka2pg-$mode-$run$sfx.time"
@@ -528,6 +540,7 @@ repetition() { # $1 = mode, $2 = run
       if [ "$EO" = 1 ]; then run_kafka2pg "$mode" "$run" exactly-once; fi
       if [ "$TRANSFORM" = 1 ] && [ "$mode" = insert ]; then run_kafka2pg "$mode" "$run" transform; fi
       if [ "$POOLER" = 1 ]; then run_kafka2pg "$mode" "$run" pooler; fi
+      if [ "$BACKLOG" = 1 ] && [ "$mode" = upsert ]; then run_kafka2pg "$mode" "$run" backlog; fi
       declare -p C_SECS C_PGCPU K_SECS K_INPROC K_TAIL K_LAST K_RSS K_LOGRSS K_CPU K_PGCPU K_KCPU REF_FP EXPECTED_ROWS >"$state"
     ) &
     wait $! || rc=$?
@@ -719,6 +732,34 @@ MAX_RSS=0
       printf 'No prepared statements (every statement is sent unnamed), and the staging tables are created in every batch'"'"'s transaction (`ON COMMIT DROP`) instead of once per connection.\n\n'
       variant_table "$mode" pool PgBouncer "$TARGET_POOLER" "through a transaction-mode pooler"
     fi
+    if [ "$BACKLOG" = 1 ] && [ "$mode" = upsert ]; then
+      printf '<a id="backlog-merge"></a>\n\n#### upsert with `batch.backlog_merge: true`, same data, same repetitions\n\n'
+      printf 'The at-least-once config plus `backlog_merge: true`: while a partition is behind, its batches are copied into an unlogged staging table, and merged into the table once, each key with its last change, when the partition has caught up (docs/operations.md, "Backlog merge"). The table ends equal to the ceiling'"'"'s.\n\n'
+      printf '| run | ceiling rows/s | backlog merge rows/s | ÷ ceiling | ÷ batch by batch | kafka2pg CPU s (merge / batch by batch) | PostgreSQL backends CPU s (ceiling / batch by batch / merge) | peak RSS MiB |\n'
+      printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+      bratios=() bkratios=() brates=() crates=()
+      for run in $(seq 1 "$RUNS"); do
+        bs=${K_SECS[$mode,$run,bl]}
+        br=$(calc "$COUNT / $bs")
+        cr=$(calc "$COUNT / ${C_SECS[$mode,$run]}")
+        bratio=$(calc "${C_SECS[$mode,$run]} / $bs")
+        bkratio=$(calc "${K_SECS[$mode,$run]} / $bs")
+        bratios+=("$bratio") bkratios+=("$bkratio") brates+=("$br") crates+=("$cr")
+        rss=${K_RSS[$mode,$run,bl]}
+        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
+        pgc="${C_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run,bl]}"
+        [ "${K_PGCPU[$mode,$run,bl]}" = n/a ] || pgc="$(fmt "${C_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run,bl]}" 1)"
+        printf '| %s | %s | %s | %s | %s | %s / %s | %s | %s |\n' "$run" "$(fmt_rate "$cr")" "$(fmt_rate "$br")" \
+          "$(fmt "$bratio" 2)" "$(fmt "$bkratio" 2)" "$(fmt "${K_CPU[$mode,$run,bl]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)" "$pgc" "$(fmt "$rss")"
+      done
+      BL_MEDIAN=$(median "${bratios[@]}")
+      met=0
+      awk -v a="$BL_MEDIAN" -v b="${TARGET[$mode]}" 'BEGIN { exit !(a >= b) }' && met=1
+      printf '| **median** | **%s** | **%s** | **%s** | **%s** | | | |\n\n' "$(fmt_rate "$(median "${crates[@]}")")" \
+        "$(fmt_rate "$(median "${brates[@]}")")" "$(fmt "$BL_MEDIAN" 2)" "$(fmt "$(median "${bkratios[@]}")" 2)"
+      printf 'Target (issue #11): upsert ≥ %d%% of the ceiling; with the backlog merge, median %d%%: %s.\n\n' \
+        "$(fmt "$(calc "${TARGET[$mode]} * 100")")" "$(fmt "$(calc "$BL_MEDIAN * 100")")" "$(verdict "$met")"
+    fi
   done
 
   rss_met=0
@@ -735,6 +776,12 @@ MAX_RSS=0
     printf '| %s ≥ %d%% of the ceiling | %d%% (median of %s) | %s |\n' "$mode" \
       "$(fmt "$(calc "$target * 100")")" "$(fmt "$(calc "$mr * 100")")" "$RUNS" "$(verdict "$met")"
   done
+  if [ "$BACKLOG" = 1 ] && [ -n "${BL_MEDIAN:-}" ]; then
+    met=0
+    awk -v a="$BL_MEDIAN" -v b="${TARGET[upsert]}" 'BEGIN { exit !(a >= b) }' && met=1
+    printf '| upsert with `batch.backlog_merge: true` ≥ %d%% of the ceiling | %d%% (median of %s) | %s |\n' \
+      "$(fmt "$(calc "${TARGET[upsert]} * 100")")" "$(fmt "$(calc "$BL_MEDIAN * 100")")" "$RUNS" "$(verdict "$met")"
+  fi
   if [ "$EO" = 1 ]; then
     for mode in $MODES; do
       ratios=()

@@ -66,8 +66,9 @@ type Backlog struct {
 // carrying the same columns as the rows staged before it (set; nil when
 // none are).
 func (w *Writer) Backloggable(rows []table.Row, set table.Bitset) bool {
-	if w.spec.Mode != table.Upsert || len(w.replaceIdx) > 0 || w.describe.Load() || len(rows) == 0 {
-		return false
+	if w.spec.Mode != table.Upsert || len(w.replaceIdx) > 0 || w.describe.Load() || len(rows) == 0 ||
+		w.spec.Table.Column("kafka2pg_owner") >= 0 || w.spec.Table.Column("kafka2pg_seq") >= 0 {
+		return false // (the staging table's own columns would clash)
 	}
 	if set == nil {
 		set = rows[0].Set
