@@ -797,7 +797,7 @@ cmd_env="PEERS_COUNT=$COUNT PEERS_SAMPLE=$SAMPLE PEERS_RUNS=$RUNS"
       done
       read -r lo hi <<<"$(spread "${bd[@]}")"
       MED_BD=$(median "${bd[@]}")
-      printf '| **median** | **%s** | **%s** (%s–%s) | **%s** | **%s** | | |\n\n' "$(fmt_rate "$(median "${br[@]}")")" "$(fmt "$MED_BD" 1)" \
+      printf '| **median** | **%s** | **%s** (%s–%s) | **%s** | **%s** | | |\n' "$(fmt_rate "$(median "${br[@]}")")" "$(fmt "$MED_BD" 1)" \
         "$(fmt "$lo" 1)" "$(fmt "$hi" 1)" "$(fmt "$(median "${bc[@]}")" 2)" "$(fmt "$(median "${bk[@]}")" 2)"
     fi
     cpu_ratio=()
