@@ -45,6 +45,13 @@ import (
 // must be written again from Kafka.
 var ErrBacklogLost = errors.New("the staged backlog is not all there")
 
+// ErrMergeCanceled is a merge that the server cancelled (SQLSTATE 57014:
+// statement_timeout, or pg_cancel_backend). It is not retried as a
+// transient failure would be — a merge too big for statement_timeout would
+// be cancelled again on every attempt — and the worker writes the staged
+// records batch by batch instead.
+var ErrMergeCanceled = errors.New("the backlog merge was cancelled by the server (statement_timeout?)")
+
 // Backlog is one partition's staging table for one writer. It is used by
 // the partition's worker alone.
 type Backlog struct {
@@ -217,7 +224,7 @@ func (b *Backlog) Merge(ctx context.Context, tx pgx.Tx, extra int64) (int64, err
 	pause("pause-before-merge") // a test build's failpoint; nothing otherwise
 	var n int64
 	if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1", b.owner).Scan(&n); err != nil {
-		return 0, err
+		return 0, canceled(err)
 	}
 	if n != want {
 		return 0, fmt.Errorf("%w: %s holds %d rows of this worker, %d were staged (PostgreSQL restarted, or another consumer took the partition)",
@@ -233,7 +240,7 @@ func (b *Backlog) Merge(ctx context.Context, tx pgx.Tx, extra int64) (int64, err
 		" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " ORDER BY " + order + ", kafka2pg_seq DESC) AS s"
 	tag, err := tx.Exec(ctx, b.w.upsertFrom(cols, from))
 	if err != nil {
-		return 0, err
+		return 0, canceled(err)
 	}
 	if _, err := tx.Exec(ctx, "TRUNCATE "+b.name.Sanitize()); err != nil {
 		return 0, err
@@ -245,5 +252,16 @@ func (b *Backlog) Merge(ctx context.Context, tx pgx.Tx, extra int64) (int64, err
 // records are written again batch by batch).
 func (b *Backlog) Discard(ctx context.Context, pool *pgxpool.Pool) error {
 	_, err := pool.Exec(ctx, "TRUNCATE "+b.name.Sanitize())
+	return err
+}
+
+// canceled turns a server's cancel of a merge statement into
+// ErrMergeCanceled (keeping its text, not its SQLSTATE, so that Classify
+// does not take it for a transient failure).
+func canceled(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "57014" {
+		return fmt.Errorf("%w: %s", ErrMergeCanceled, err.Error())
+	}
 	return err
 }

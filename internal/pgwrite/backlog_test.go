@@ -145,3 +145,42 @@ func TestBacklogLost(t *testing.T) {
 		t.Errorf("kv = %q", got)
 	}
 }
+
+// A merge the server cancels (statement_timeout) is ErrMergeCanceled, which
+// is not a transient failure: retrying would be cancelled again.
+func TestBacklogMergeCanceled(t *testing.T) {
+	ctx := context.Background()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []table.Row
+	for k := range 50000 {
+		rows = append(rows, rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(k), "s", "some text to sort"))
+	}
+	b := w.NewBacklog("", "g", "topic", 0, 1)
+	if err := b.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
+		t.Fatal(err)
+	}
+	b.Staged = int64(len(rows))
+	err = inTx(t, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '1ms'"); err != nil {
+			return err
+		}
+		_, err := b.Merge(ctx, tx, 0)
+		return err
+	})
+	if !errors.Is(err, pgwrite.ErrMergeCanceled) {
+		t.Fatalf("merge under a 1 ms statement_timeout: %v, want ErrMergeCanceled", err)
+	}
+	if pgwrite.IsTransient(err) {
+		t.Error("a cancelled merge is classified transient: it would be retried forever")
+	}
+	if got := dump(t, pool, `SELECT count(*)::text FROM kv`); got != "0" {
+		t.Errorf("the cancelled merge wrote %s rows", got)
+	}
+}

@@ -237,3 +237,31 @@ func TestBacklogRejectedRowIsolated(t *testing.T) {
 		t.Errorf("dead letters %v, want [7]", letters)
 	}
 }
+
+// A merge the server cancelled (statement_timeout) is written batch by batch
+// and turns the backlog merge off for the partition: the next merge would be
+// cancelled too.
+func TestBacklogCanceledMergeTurnsItOff(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	fb.failNext = &pgwrite.WriteError{Class: pgwrite.Systemic, Err: pgwrite.ErrMergeCanceled}
+	h.w.push(records(0, 20))
+	waitUntil(t, "20 rows staged", func() bool { return fb.stagedCount() == 20 })
+	fb.behind.Store(0)
+	h.w.push(records(20, 30)) // a full batch that catches up: the merge, cancelled
+	waitUntil(t, "the staged records written again", func() bool { return len(h.written()) == 30 })
+	fb.behind.Store(1 << 20)
+	h.w.push(records(30, 45)) // behind again: not staged any more
+	h.drain(t)
+	if n := fb.stagedCount(); n != 0 {
+		t.Errorf("%d rows staged after a cancelled merge", n)
+	}
+	if got := h.written(); !slices.Equal(got, seq(0, 45)) {
+		t.Errorf("written %v, want 0..44 in order", got)
+	}
+	if len(fb.merges) != 0 {
+		t.Errorf("merges %+v after the cancelled one", fb.merges)
+	}
+	if !slices.Equal(fb.reads, [][2]int64{{0, 19}}) {
+		t.Errorf("read again %v, want [0 19]", fb.reads)
+	}
+}
