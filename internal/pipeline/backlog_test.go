@@ -265,3 +265,24 @@ func TestBacklogCanceledMergeTurnsItOff(t *testing.T) {
 		t.Errorf("read again %v, want [0 19]", fb.reads)
 	}
 }
+
+// A staging table that cannot be made (no CREATE right on the schema, say)
+// turns the backlog merge off for the partition: every batch is written
+// batch by batch, nothing is lost.
+func TestBacklogEnsureFails(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	h.w.bl.deps.ensure = func(context.Context, *pgwrite.Backlog) error {
+		return &pgwrite.WriteError{Class: pgwrite.Systemic, Err: errors.New("permission denied for schema public")}
+	}
+	h.w.push(records(0, 25))
+	h.drain(t)
+	if n := fb.stagedCount(); n != 0 || len(fb.merges) != 0 {
+		t.Errorf("staged %d, merges %+v", n, fb.merges)
+	}
+	if got := h.written(); !slices.Equal(got, seq(0, 25)) {
+		t.Errorf("written %v, want 0..24", got)
+	}
+	if !h.w.bl.off {
+		t.Error("the backlog merge is still on")
+	}
+}
