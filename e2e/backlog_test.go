@@ -78,26 +78,10 @@ routes:
     version_column: v
 `)
 			out := runToEnd(t, cfg)
-			rows, err := e.pool.Query(ctx, `SELECT k, n || '/' || v FROM kv`)
-			mustNoErr(t, err)
-			got := map[string]string{}
-			for rows.Next() {
-				var k, s string
-				mustNoErr(t, rows.Scan(&k, &s))
-				got[k] = s
-			}
-			mustNoErr(t, rows.Err())
-			if len(got) != len(want) {
-				t.Errorf("kv holds %d keys, want %d", len(got), len(want))
-			}
-			for k, w := range want {
-				if got[k] != w {
-					t.Errorf("kv[%s] = %q, want %q (n/version)", k, got[k], w)
-				}
-			}
+			checkKV(t, e, want)
 			var dead []string
 			if tc.bad > 0 {
-				rows, err = e.pool.Query(ctx, `SELECT convert_from(key, 'UTF8') FROM kafka2pg_dlq ORDER BY 1`)
+				rows, err := e.pool.Query(ctx, `SELECT convert_from(key, 'UTF8') FROM kafka2pg_dlq ORDER BY 1`)
 				mustNoErr(t, err)
 				for rows.Next() {
 					var k string
@@ -144,7 +128,7 @@ routes:
 			if stages != 2 {
 				t.Errorf("%d unlogged staging tables, want one per partition", stages)
 			}
-			rows, err = e.pool.Query(ctx, `SELECT relname FROM pg_class WHERE relname LIKE 'kafka2pg\_backlog\_%' AND relkind = 'r'`)
+			rows, err := e.pool.Query(ctx, `SELECT relname FROM pg_class WHERE relname LIKE 'kafka2pg\_backlog\_%' AND relkind = 'r'`)
 			mustNoErr(t, err)
 			var names []string
 			for rows.Next() {
@@ -195,14 +179,15 @@ func checkKV(t *testing.T, e *env, want map[string]string) {
 		}
 		return rows.Err() == nil
 	})
-	bad := 0
+	var bad []string
 	for k, w := range want {
 		if got[k] != w {
-			bad++
+			bad = append(bad, fmt.Sprintf("%s=%q want %q", k, got[k], w))
 		}
 	}
-	if bad > 0 || len(got) != len(want) {
-		t.Errorf("kv: %d of %d keys differ from the records (%d rows)", bad, len(want), len(got))
+	if len(bad) > 0 || len(got) != len(want) {
+		slices.Sort(bad)
+		t.Errorf("kv: %d of %d keys differ from the records (%d rows; n/version): %v", len(bad), len(want), len(got), bad[:min(len(bad), 10)])
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
+	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // backlogDeps are the collaborators of a worker's backlog merge
@@ -71,10 +72,11 @@ func (w *worker) stageable(b *pending) bool {
 		return false
 	}
 	for _, c := range b.changes {
-		var st *pgwrite.Backlog
-		if st = w.bl.stages[c.W]; st != nil && !c.W.Backloggable(c.Rows, st.Set()) {
-			return false
-		} else if st == nil && !c.W.Backloggable(c.Rows, nil) {
+		var set table.Bitset // the columns staged for c's table so far
+		if st := w.bl.stages[c.W]; st != nil {
+			set = st.Set()
+		}
+		if !c.W.Backloggable(c.Rows, set) {
 			return false
 		}
 	}
