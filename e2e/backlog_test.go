@@ -200,10 +200,19 @@ func checkKV(t *testing.T, e *env, want map[string]string) {
 // the failpoint holds. Sequential: it restarts PostgreSQL.
 func TestBacklogMergeInterrupted(t *testing.T) {
 	e := newEnv(t, 1)
-	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL, v bigint NOT NULL)`)
+	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL, v bigint NOT NULL, pad text)`)
 	want := map[string]string{}
 	cl := testenv.Client(t)
-	testenv.Produce(t, cl, upserts(e.topic, 20000, 2000, 0, want)...)
+	// Rows of about 400 bytes: 30,000 of them are several of the 2 MiB
+	// COPYs a worker sends while staging, so the restart below empties
+	// rows already sent.
+	padded := func(recs []*kgo.Record) []*kgo.Record {
+		for _, r := range recs {
+			r.Value = append(r.Value[:len(r.Value)-1], `, "pad": "`+strings.Repeat("p", 360)+`"}`...)
+		}
+		return recs
+	}
+	testenv.Produce(t, cl, padded(upserts(e.topic, 20000, 2000, 0, want))...)
 	cfg := e.config(`batch: {max_rows: 200, backlog_merge: true, backlog_max_age: 1h}
 errors:
   retry: {initial: 50ms, max: 1s}
@@ -241,7 +250,7 @@ routes:
 
 	// PostgreSQL restarted while a merge waits: the merge finds its
 	// staging table emptied and the records are written again.
-	testenv.Produce(t, cl, upserts(e.topic, 10000, 2000, 20000, want)...)
+	testenv.Produce(t, cl, padded(upserts(e.topic, 10000, 2000, 20000, want))...)
 	arm("4s")
 	p = startEnv(t, []string{"KAFKA2PG_FAILPOINT_DIR=" + fp}, "run", "--config", cfg, "--stop-at-end")
 	paused(p)

@@ -18,6 +18,20 @@ func inTx(t *testing.T, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(context.Background(), pool, fn)
 }
 
+// stageRows buffers rows and flushes them in a committed transaction.
+func stageRows(t *testing.T, pool *pgxpool.Pool, b *pgwrite.Backlog, rows []table.Row) {
+	t.Helper()
+	if err := b.Buffer(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Flush(context.Background(), tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Flushed(); n != int64(len(rows)) {
+		t.Fatalf("flushed %d rows, want %d", n, len(rows))
+	}
+}
+
 // A backlog merge writes each key's last change — the highest version, the
 // latest of equal versions, NULL versions last — with the writer's upsert
 // statement (a stored higher version is kept), and empties its staging
@@ -45,27 +59,50 @@ func TestBacklogMerge(t *testing.T) {
 	if err := b.Ensure(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	for _, rows := range [][]table.Row{first, second} {
-		if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
-			t.Fatal(err)
-		}
-		b.Staged += int64(len(rows))
+	stageRows(t, pool, b, first)
+	// A flush whose transaction rolls back keeps its rows buffered: the
+	// next flush sends them again.
+	if err := b.Buffer(second); err != nil {
+		t.Fatal(err)
 	}
+	rollback := errors.New("rolled back")
+	if err := inTx(t, pool, func(tx pgx.Tx) error {
+		if _, err := b.Flush(ctx, tx); err != nil {
+			return err
+		}
+		return rollback
+	}); !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	if n, _ := b.Buffered(); n != int64(len(second)) {
+		t.Fatalf("%d rows buffered after a rolled back flush, want %d", n, len(second))
+	}
+	if err := inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Flush(ctx, tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	b.Flushed()
 	if got := dump(t, pool, `SELECT count(*)::text FROM kv`); got != "2" {
 		t.Fatalf("staging wrote to the table: %s rows", got)
 	}
+	// Rows buffered and taken back are not staged.
+	m := b.Mark()
+	if err := b.Buffer([]table.Row{row(1, "taken back", int64(99))}); err != nil {
+		t.Fatal(err)
+	}
+	b.Rollback(m)
 	var written int64
 	extra := []table.Row{row(6, "in the merge's own transaction", int64(1))}
+	if err := b.Buffer(extra); err != nil {
+		t.Fatal(err)
+	}
 	if err := inTx(t, pool, func(tx pgx.Tx) error {
-		if err := b.Stage(ctx, tx, extra); err != nil {
-			return err
-		}
 		var err error
-		written, err = b.Merge(ctx, tx, 1)
+		written, err = b.Merge(ctx, tx)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	b.Reset()
 	want := "1 a3 3\n2 b2-again 2\n3 c1 1\n4 stored 100\n5 newer than stored 2\n6 in the merge's own transaction 1"
 	if got := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`); got != want {
 		t.Errorf("after the merge:\n%s\nwant\n%s", got, want)
@@ -114,13 +151,10 @@ func TestBacklogLost(t *testing.T) {
 		if err := b.Ensure(ctx, pool); err != nil {
 			t.Fatal(err)
 		}
-		if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
-			t.Fatal(err)
-		}
-		b.Staged += int64(len(rows))
+		stageRows(t, pool, b, rows)
 	}
 	merge := func(b *pgwrite.Backlog) error {
-		return inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Merge(ctx, tx, 0); return err })
+		return inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Merge(ctx, tx); return err })
 	}
 	stage(old)
 	stage(taker) // its first staging empties the table
@@ -136,7 +170,7 @@ func TestBacklogLost(t *testing.T) {
 	if err := merge(taker); !errors.Is(err, pgwrite.ErrBacklogLost) {
 		t.Errorf("merge of an emptied table: %v, want ErrBacklogLost", err)
 	}
-	taker.Staged = 0
+	taker.Reset()
 	stage(taker)
 	if err := merge(taker); err != nil {
 		t.Fatal(err)
@@ -163,15 +197,12 @@ func TestBacklogMergeCanceled(t *testing.T) {
 	if err := b.Ensure(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	if err := inTx(t, pool, func(tx pgx.Tx) error { return b.Stage(ctx, tx, rows) }); err != nil {
-		t.Fatal(err)
-	}
-	b.Staged = int64(len(rows))
+	stageRows(t, pool, b, rows)
 	err = inTx(t, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '1ms'"); err != nil {
 			return err
 		}
-		_, err := b.Merge(ctx, tx, 0)
+		_, err := b.Merge(ctx, tx)
 		return err
 	})
 	if !errors.Is(err, pgwrite.ErrMergeCanceled) {
@@ -182,5 +213,34 @@ func TestBacklogMergeCanceled(t *testing.T) {
 	}
 	if got := dump(t, pool, `SELECT count(*)::text FROM kv`); got != "0" {
 		t.Errorf("the cancelled merge wrote %s rows", got)
+	}
+}
+
+// A staging table made by an earlier kafka2pg, whose kafka2pg_seq is an
+// identity column, takes the sequence numbers kafka2pg now sends (COPY
+// writes identity columns as given), and merges in their order.
+func TestBacklogIdentitySeq(t *testing.T) {
+	ctx := context.Background()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.NewBacklog("", "g", "topic", 0, 1)
+	if _, err := pool.Exec(ctx, "CREATE UNLOGGED TABLE "+b.Table()+" AS SELECT * FROM kv WITH NO DATA; "+
+		"ALTER TABLE "+b.Table()+" ADD COLUMN kafka2pg_owner bigint, ADD COLUMN kafka2pg_seq bigint GENERATED ALWAYS AS IDENTITY"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	row := func(k int64, s string) table.Row { return rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", s) }
+	stageRows(t, pool, b, []table.Row{row(1, "first"), row(2, "x")})
+	stageRows(t, pool, b, []table.Row{row(1, "last")})
+	if err := inTx(t, pool, func(tx pgx.Tx) error { _, err := b.Merge(ctx, tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, pool, `SELECT k || ' ' || s FROM kv ORDER BY k`); got != "1 last\n2 x" {
+		t.Errorf("kv = %q, want 1 last, 2 x", got)
 	}
 }

@@ -707,14 +707,10 @@ type copyReader struct {
 	types []*coerce.Type
 	tm    *pgtype.Map // for a value whose Go type AppendBinary does not take
 	oids  []uint32    // the server's column types, when described (Writer.describe)
-	// tail is tailCols more fields, already encoded, after every row's
-	// (a backlog's owner).
-	tail     []byte
-	tailCols int
-	i        int // next row
-	buf      []byte
-	off      int
-	state    int // 0 header not written, 1 rows, 2 trailer written
+	i     int         // next row
+	buf   []byte
+	off   int
+	state int // 0 header not written, 1 rows, 2 trailer written
 	// err is why the reader failed the COPY; atomic, because pgconn may
 	// return before its reading goroutine does.
 	err atomic.Pointer[error]
@@ -743,8 +739,7 @@ func (r *copyReader) fill() error {
 	buf := r.buf[:0]
 	r.off = 0
 	if r.state == 0 {
-		buf = append(buf, "PGCOPY\n\377\r\n\000"...)
-		buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0) // flags, header extension length
+		buf = append(buf, copyHeader...)
 		r.state = 1
 	}
 	if failpoints && r.i > 0 && r.i == len(r.rows)/2 {
@@ -756,43 +751,59 @@ func (r *copyReader) fill() error {
 		if failpoints && r.i > 0 && r.i == len(r.rows)/2 && len(buf) > 0 {
 			break // end the chunk here, for the failpoint above
 		}
-		vals := r.rows[r.i].Vals
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.idx)+r.tailCols))
-		for k, c := range r.idx {
-			v := vals[c]
-			if v == nil {
-				buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL
-				continue
-			}
-			at := len(buf)
-			buf = append(buf, 0, 0, 0, 0)
-			oid, ok := r.types[k].OID, false
-			if r.oids != nil && r.oids[k] != oid {
-				oid = r.oids[k] // the server's type: pgx converts to it
-			} else {
-				buf, ok = r.types[k].AppendBinary(buf, v)
-			}
-			if !ok {
-				out, err := r.tm.Encode(oid, pgtype.BinaryFormatCode, v, buf)
-				if err != nil {
-					return fmt.Errorf("encoding column %d for COPY: %w", k+1, err)
-				}
-				if out == nil { // the value encodes as NULL
-					buf = binary.BigEndian.AppendUint32(buf[:at], 0xffffffff)
-					continue
-				}
-				buf = out
-			}
-			binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+		var err error
+		if buf, err = appendCopyRow(buf, r.rows[r.i].Vals, r.idx, r.types, r.oids, r.tm, 0); err != nil {
+			return err
 		}
-		buf = append(buf, r.tail...)
 	}
 	if r.i == len(r.rows) {
-		buf = binary.BigEndian.AppendUint16(buf, 0xffff) // trailer
+		buf = append(buf, copyTrailer...)
 		r.state = 2
 	}
 	r.buf = buf
 	return nil
+}
+
+// copyHeader and copyTrailer begin and end a binary COPY: the signature,
+// flags and header extension length; a tuple of -1 fields.
+const (
+	copyHeader  = "PGCOPY\n\377\r\n\000" + "\000\000\000\000" + "\000\000\000\000"
+	copyTrailer = "\377\377"
+)
+
+// appendCopyRow appends the binary COPY tuple of vals projected onto idx
+// (types[k] the type of column idx[k]; oids, when not nil, the server's) to
+// buf; the tuple counts tailCols more fields, which the caller appends.
+func appendCopyRow(buf []byte, vals []any, idx []int, types []*coerce.Type, oids []uint32, tm *pgtype.Map, tailCols int) ([]byte, error) {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(idx)+tailCols))
+	for k, c := range idx {
+		v := vals[c]
+		if v == nil {
+			buf = binary.BigEndian.AppendUint32(buf, 0xffffffff) // NULL
+			continue
+		}
+		at := len(buf)
+		buf = append(buf, 0, 0, 0, 0)
+		oid, ok := types[k].OID, false
+		if oids != nil && oids[k] != oid {
+			oid = oids[k] // the server's type: pgx converts to it
+		} else {
+			buf, ok = types[k].AppendBinary(buf, v)
+		}
+		if !ok {
+			out, err := tm.Encode(oid, pgtype.BinaryFormatCode, v, buf)
+			if err != nil {
+				return buf, fmt.Errorf("encoding column %d for COPY: %w", k+1, err)
+			}
+			if out == nil { // the value encodes as NULL
+				buf = binary.BigEndian.AppendUint32(buf[:at], 0xffffffff)
+				continue
+			}
+			buf = out
+		}
+		binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
+	}
+	return buf, nil
 }
 
 // rowSource feeds rows to COPY, projected onto the group's columns. pgx

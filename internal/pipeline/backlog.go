@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -22,16 +23,24 @@ type backlogDeps struct {
 	// behind is how many offsets the partition's high watermark is past
 	// next.
 	behind func(next int64) int64
+	// end is the offset the run stops at (--stop-at-end); false when it
+	// runs on.
+	end func() (int64, bool)
 	// ensure makes a staging table.
 	ensure func(ctx context.Context, st *pgwrite.Backlog) error
-	// stage copies each change's rows into its staging table in one
-	// transaction, moving no offset.
-	stage func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog) error
-	// merge copies changes' rows into their staging tables and merges
-	// every staging table in stages into its table, in one transaction
-	// that moves the partition to next (from is the first offset merged,
-	// for errors); it returns the rows written.
-	merge func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog, from, next int64) (int64, error)
+	// stage sends the rows buffered for stages (pgwrite.Backlog.Flush) in
+	// one transaction, moving no offset; from and last are the offsets
+	// staged so far (for errors).
+	stage func(ctx context.Context, stages []*pgwrite.Backlog, from, last int64) error
+	// merge sends what is buffered for stages and merges every staging
+	// table in stages into its table, in one transaction that moves the
+	// partition to next (from is the first offset merged, for errors); it
+	// returns the rows written.
+	merge func(ctx context.Context, stages []*pgwrite.Backlog, from, next int64) (int64, error)
+	// stageBytes is how many bytes a worker buffers before it sends them:
+	// the constant stageBytes, less when many partitions share the
+	// in-flight budget (buffers take at most half of it).
+	stageBytes func() int64
 	// discard empties staging tables whose merge failed.
 	discard func(ctx context.Context, stages []*pgwrite.Backlog)
 	// read reads the partition's records from offset from through to
@@ -45,7 +54,9 @@ type backlog struct {
 	owner  int64
 	stages map[*pgwrite.Writer]*pgwrite.Backlog
 	order  []*pgwrite.Backlog // the staging tables holding rows, in the order first staged
-	// records and rows staged; from is the first staged record's offset
+	// held is the budget taken by the stages' buffers (worker.buffer).
+	held int64
+	// records and rows staged or buffered; from is the first one's offset
 	// (the partition's durable offset while anything is staged), last and
 	// lastEpoch the last one's; since is when the first was staged.
 	records   int
@@ -83,10 +94,10 @@ func (w *worker) stageable(b *pending) bool {
 	return true
 }
 
-// flushBacklog is flush with a backlog merge: a batch that leaves the
-// partition behind by more than batch.max_rows records is staged, unless
-// the staged rows reached batch.backlog_max_rows or backlog_max_age; a
-// batch that catches up is merged with what is staged, in one transaction;
+// flushBacklog is flush with a backlog merge: a batch before the end of
+// the backlog (worker.before) is staged, unless the staged rows reached
+// batch.backlog_max_rows or backlog_max_age; a batch that catches up is
+// merged with what is staged, in one transaction;
 // a batch that cannot be staged (deletes, dead letters, other columns) is
 // written after the staged rows are merged.
 func (w *worker) flushBacklog(b *pending, final bool) bool {
@@ -99,7 +110,7 @@ func (w *worker) flushBacklog(b *pending, final bool) bool {
 	}
 	if w.stageable(b) {
 		full := bl.records > 0 && (bl.rows+b.rows > bl.deps.maxRows || time.Since(bl.since) >= bl.deps.maxAge)
-		if !final && !full && bl.deps.behind(b.lastOff+1) > int64(w.policy.MaxRows) {
+		if !final && !full && w.before(b) {
 			return w.stage(b)
 		}
 		if bl.records > 0 {
@@ -113,6 +124,22 @@ func (w *worker) flushBacklog(b *pending, final bool) bool {
 	return w.writeBatch(b)
 }
 
+// before reports whether b is staged rather than merged: the partition's
+// high watermark is more than batch.max_rows records past b (a backlog);
+// or the run stops at an end offset past b (a run to the end merges once,
+// at the end); or rows are staged and more records are at hand (taken or
+// queued).
+func (w *worker) before(b *pending) bool {
+	d, next := w.bl.deps, b.lastOff+1
+	if d.behind(next) > int64(w.policy.MaxRows) {
+		return true
+	}
+	if end, ok := d.end(); ok && next < end {
+		return true
+	}
+	return w.bl.records > 0 && (w.rest > 0 || w.queued())
+}
+
 // stageFor returns the staging table of c's writer, made if need be.
 func (w *worker) stageFor(c pgwrite.Change) (*pgwrite.Backlog, error) {
 	st := w.bl.stages[c.W]
@@ -124,33 +151,68 @@ func (w *worker) stageFor(c pgwrite.Change) (*pgwrite.Backlog, error) {
 	return st, w.bl.deps.ensure(w.ctx, st)
 }
 
-// stage copies b into the staging tables; no offset moves and b's budget
-// is released (its records are not needed again unless the merge fails:
-// then they are read again from Kafka).
-func (w *worker) stage(b *pending) bool {
+// stageBytes is how many bytes of COPY tuples a worker buffers before it
+// sends them to its staging tables in one COPY (pgwrite.Backlog): about
+// 14,000 rows of the benchmark's orders, held in the in-flight budget.
+// Measured on the peers' upsert run (1M events, 8 partitions): 1 MiB and 4
+// MiB were both slower than 2 MiB, and 8 MiB doubled kafka2pg's CPU (a
+// bigger heap under the same memory limit).
+const stageBytes = 2 << 20
+
+// buffer encodes b's rows for their staging tables (made if need be); on
+// an error nothing of b stays buffered. The encoded bytes take budget
+// until they are sent (the records' own budget is the caller's to
+// release).
+func (w *worker) buffer(b *pending) error {
 	bl := w.bl
-	stages := make([]*pgwrite.Backlog, len(b.changes))
+	type done struct {
+		st     *pgwrite.Backlog
+		mark   pgwrite.Mark
+		before int // bytes buffered before
+	}
+	var did []done
 	var err error
-	for i, c := range b.changes {
-		if stages[i], err = w.stageFor(c); err != nil {
+	for _, c := range b.changes {
+		var st *pgwrite.Backlog
+		if st, err = w.stageFor(c); err != nil {
+			break
+		}
+		_, n := st.Buffered()
+		did = append(did, done{st, st.Mark(), n})
+		if err = st.Buffer(c.Rows); err != nil {
 			break
 		}
 	}
-	if err == nil {
-		err = bl.deps.stage(w.ctx, b.changes, stages)
-	}
 	if err != nil {
+		for i := len(did) - 1; i >= 0; i-- {
+			did[i].st.Rollback(did[i].mark)
+		}
+		return err
+	}
+	w.m.BacklogStaged.Add(float64(b.rows))
+	w.stats.staged.Add(int64(b.rows))
+	for _, d := range did {
+		if !slices.Contains(bl.order, d.st) {
+			bl.order = append(bl.order, d.st)
+		}
+		_, n := d.st.Buffered()
+		bl.held += int64(n - d.before)
+		w.budget.Add(int64(n - d.before))
+	}
+	return nil
+}
+
+// stage buffers b for the staging tables and sends what is buffered once
+// it reaches stageBytes; no offset moves and b's budget is released (its
+// records are not needed again unless the merge fails: then they are read
+// again from Kafka).
+func (w *worker) stage(b *pending) bool {
+	bl := w.bl
+	if err := w.buffer(b); err != nil {
 		if !w.giveUpBacklog(err) {
 			return w.failed(err)
 		}
 		return w.flushBacklog(b, true)
-	}
-	for i, c := range b.changes {
-		st := stages[i]
-		if st.Staged == 0 {
-			bl.order = append(bl.order, st)
-		}
-		st.Staged += int64(len(c.Rows))
 	}
 	if bl.records == 0 {
 		bl.from, bl.since = b.firstOff, time.Now()
@@ -158,10 +220,22 @@ func (w *worker) stage(b *pending) bool {
 	bl.records += b.records
 	bl.rows += b.rows
 	bl.last, bl.lastEpoch = b.lastOff, b.lastEpoch
-	w.m.BacklogStaged.Add(float64(b.rows))
-	w.stats.staged.Add(int64(b.rows))
 	w.budget.Release(b.bytes)
 	b.reset()
+	if bl.held < bl.deps.stageBytes() {
+		return true
+	}
+	if err := bl.deps.stage(w.ctx, bl.order, bl.from, bl.last); err != nil {
+		if !w.giveUpBacklog(err) {
+			return w.failed(err)
+		}
+		return w.merge(nil) // which sends the buffered rows again, or reads them again
+	}
+	for _, st := range bl.order {
+		st.Flushed()
+	}
+	w.budget.Release(bl.held)
+	bl.held = 0
 	return true
 }
 
@@ -194,30 +268,27 @@ func (w *worker) giveUpBacklog(err error) bool {
 func (w *worker) merge(b *pending) bool {
 	bl := w.bl
 	next, epoch := bl.last+1, bl.lastEpoch
-	var changes []pgwrite.Change
-	stages := bl.order
 	if b != nil {
 		next, epoch = b.lastOff+1, b.lastEpoch
-		changes = b.changes
-		for _, c := range changes {
-			st, err := w.stageFor(c)
-			if err != nil {
-				if !w.giveUpBacklog(err) {
-					return w.failed(err)
-				}
-				return w.merge(nil) && w.writeBatch(b)
+		if err := w.buffer(b); err != nil {
+			if !w.giveUpBacklog(err) {
+				return w.failed(err)
 			}
-			if st.Staged == 0 {
-				stages = append(stages, st)
-			}
+			return w.merge(nil) && w.writeBatch(b)
 		}
+	}
+	stages := slices.Clone(bl.order)
+	rows := make([]int64, len(stages)) // per staging table, for the metrics
+	for i, st := range stages {
+		n, _ := st.Buffered()
+		rows[i] = st.Staged + n
 	}
 	start := time.Now()
 	from := bl.from
 	if bl.records == 0 {
 		from = b.firstOff
 	}
-	written, err := bl.deps.merge(w.ctx, changes, stages, from, next)
+	written, err := bl.deps.merge(w.ctx, stages, from, next)
 	if err != nil {
 		if !w.giveUpBacklog(err) {
 			return w.failed(err)
@@ -228,8 +299,9 @@ func (w *worker) merge(b *pending) bool {
 		w.m.BacklogReplays.Inc()
 		w.stats.replays.Add(1)
 		bl.deps.discard(w.ctx, stages)
-		w.clearBacklog()
-		if !w.replay(from, to) {
+		empty := bl.records == 0
+		w.clearBacklog() // b's rows too: b is written on its own below
+		if !empty && !w.replay(from, to) {
 			return false
 		}
 		if b == nil {
@@ -238,26 +310,19 @@ func (w *worker) merge(b *pending) bool {
 		return w.writeBatch(b)
 	}
 	took := time.Since(start)
-	records, rows := bl.records, bl.rows
+	records, all := bl.records, bl.rows
 	if b != nil {
 		records += b.records
-		rows += b.rows
+		all += b.rows
 	}
-	w.stats.observeBatch(rows, took)
-	for _, st := range stages {
+	w.stats.observeBatch(all, took)
+	for i, st := range stages {
 		name := st.Writer().Table().String()
 		w.m.Batches.WithLabelValues(name).Inc()
 		w.m.BatchSeconds.WithLabelValues(name).Observe(took.Seconds())
+		w.m.Rows.WithLabelValues(name).Add(float64(rows[i]))
 	}
 	w.m.BacklogMerged.Add(float64(written))
-	for _, st := range stages {
-		w.m.Rows.WithLabelValues(st.Writer().Table().String()).Add(float64(st.Staged))
-	}
-	if b != nil {
-		for _, c := range b.changes {
-			w.m.Rows.WithLabelValues(c.W.Table().String()).Add(float64(len(c.Rows)))
-		}
-	}
 	w.stats.records.Add(int64(records))
 	w.mRecords.Add(float64(records))
 	w.clearBacklog()
@@ -269,14 +334,17 @@ func (w *worker) merge(b *pending) bool {
 	return true
 }
 
-// clearBacklog forgets what was staged (merged, or to be read again).
+// clearBacklog forgets what was staged and buffered (merged, or to be read
+// again) and gives the buffers' budget back.
 func (w *worker) clearBacklog() {
 	bl := w.bl
 	for _, st := range bl.stages {
-		st.Staged = 0
+		st.Reset()
 	}
 	bl.order = bl.order[:0]
 	bl.records, bl.rows = 0, 0
+	w.budget.Release(bl.held)
+	bl.held = 0
 }
 
 // replay reads the records from offset from through to again and writes

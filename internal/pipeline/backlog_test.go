@@ -15,16 +15,22 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/route"
+	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
 )
 
+// mergeCall is one merge: the rows staged and buffered, and the offset it
+// moves the partition to.
+type mergeCall struct{ rows, next int64 }
+
 // fakeBacklog stands in for the staging and merging transactions.
 type fakeBacklog struct {
 	behind   atomic.Int64
+	end      atomic.Int64 // the run's end offset; 0: none
 	mu       sync.Mutex
-	staged   []int64 // offsets staged and not merged
-	merges   []commitCall
+	staged   int64 // rows staged (sent) and not merged
+	merges   []mergeCall
 	failNext error // the next merge fails with it
 	reads    [][2]int64
 }
@@ -32,40 +38,40 @@ type fakeBacklog struct {
 func (f *fakeBacklog) deps() *backlogDeps {
 	return &backlogDeps{
 		maxRows: 1000, maxAge: time.Hour,
-		behind: func(int64) int64 { return f.behind.Load() },
-		ensure: func(context.Context, *pgwrite.Backlog) error { return nil },
-		stage: func(_ context.Context, changes []pgwrite.Change, _ []*pgwrite.Backlog) error {
+		behind:     func(int64) int64 { return f.behind.Load() },
+		end:        func() (int64, bool) { e := f.end.Load(); return e, e > 0 },
+		ensure:     func(context.Context, *pgwrite.Backlog) error { return nil },
+		stageBytes: func() int64 { return 1 }, // every staged batch is sent
+		stage: func(_ context.Context, stages []*pgwrite.Backlog, _, _ int64) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			for _, c := range changes {
-				for _, r := range c.Rows {
-					f.staged = append(f.staged, r.Offset)
-				}
+			for _, st := range stages {
+				n, _ := st.Buffered()
+				f.staged += n
 			}
 			return nil
 		},
 		discard: func(context.Context, []*pgwrite.Backlog) {},
-		merge: func(_ context.Context, changes []pgwrite.Change, _ []*pgwrite.Backlog, _, next int64) (int64, error) {
+		merge: func(_ context.Context, stages []*pgwrite.Backlog, _, next int64) (int64, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if err := f.failNext; err != nil {
 				f.failNext = nil
 				return 0, err
 			}
-			c := commitCall{offsets: slices.Clone(f.staged), next: next}
-			for _, ch := range changes {
-				for _, r := range ch.Rows {
-					c.offsets = append(c.offsets, r.Offset)
-				}
+			c := mergeCall{rows: f.staged, next: next}
+			for _, st := range stages {
+				n, _ := st.Buffered()
+				c.rows += n
 			}
-			f.staged = nil
+			f.staged = 0
 			f.merges = append(f.merges, c)
-			return int64(len(c.offsets)), nil
+			return c.rows, nil
 		},
 		read: func(_ context.Context, from, to int64, fn func([]*kgo.Record) bool) error {
 			f.mu.Lock()
 			f.reads = append(f.reads, [2]int64{from, to})
-			f.staged = nil // what the merge found lost
+			f.staged = 0 // what the merge found lost
 			f.mu.Unlock()
 			recs := records(from, to+1)
 			for len(recs) > 0 { // in fetches of 7
@@ -83,7 +89,7 @@ func (f *fakeBacklog) deps() *backlogDeps {
 func (f *fakeBacklog) stagedCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.staged)
+	return int(f.staged)
 }
 
 // newBacklogHarness is a worker whose rows suit a backlog merge (upsert on
@@ -132,8 +138,8 @@ func TestBacklogStagesThenMerges(t *testing.T) {
 	fb.behind.Store(0)
 	h.w.push(records(30, 35))
 	h.drain(t)
-	if len(fb.merges) != 1 || !slices.Equal(fb.merges[0].offsets, seq(0, 35)) || fb.merges[0].next != 35 {
-		t.Fatalf("merges %+v, want one of 0..34 moving to 35", fb.merges)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
+		t.Fatalf("merges %+v, want one of 35 rows (0..34) moving to 35", fb.merges)
 	}
 	if len(h.tx.committed()) > 0 {
 		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
@@ -143,6 +149,82 @@ func TestBacklogStagesThenMerges(t *testing.T) {
 	}
 	if h.budget.InUse() != 0 {
 		t.Errorf("budget in use %d after the merge", h.budget.InUse())
+	}
+}
+
+// Once rows are staged, a batch caught up with the high watermark is
+// staged too while more records are at hand (here: taken in the same
+// push), so the backlog merges once, with its last batch.
+func TestBacklogStagesWhatIsAtHand(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	h.w.push(records(0, 10))
+	waitUntil(t, "10 rows staged", func() bool { return fb.stagedCount() == 10 })
+	fb.behind.Store(0)
+	h.w.push(records(10, 35))
+	h.drain(t)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
+		t.Fatalf("merges %+v, want one of 35 rows (0..34) moving to 35", fb.merges)
+	}
+	if len(h.tx.committed()) > 0 {
+		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
+	}
+}
+
+// A run to an end offset (--stop-at-end) stages every batch before the end,
+// however close to the high watermark, and merges with the batch that
+// reaches it.
+func TestBacklogStagesToTheEnd(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	fb.behind.Store(0)
+	fb.end.Store(30)
+	h.w.push(records(0, 10))
+	waitUntil(t, "0..9 staged", func() bool { return fb.stagedCount() == 10 })
+	h.w.push(records(10, 20))
+	waitUntil(t, "10..19 staged", func() bool { return fb.stagedCount() == 20 })
+	h.w.push(records(20, 30))
+	waitUntil(t, "the merge", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.merges) == 1 })
+	h.drain(t)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 30 || fb.merges[0].next != 30 {
+		t.Fatalf("merges %+v, want one of 30 rows (0..29) moving to 30", fb.merges)
+	}
+	if len(h.tx.committed()) > 0 || !slices.Equal(h.durableOffsets(), []int64{30}) {
+		t.Errorf("batch commits %+v, durable %v; want none and [30]", h.tx.committed(), h.durableOffsets())
+	}
+}
+
+// Staged batches are buffered until stageBytes: no staging transaction, the
+// records' budget released and the buffer's held instead; the merge sends
+// them all. A worker that aborts gives the buffer's budget back.
+func TestBacklogBuffers(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	h.w.bl.deps.stageBytes = func() int64 { return 1 << 30 }
+	h.w.push(records(0, 30))
+	waitUntil(t, "30 records buffered", func() bool { return h.w.stats.staged.Load() == 30 })
+	if fb.stagedCount() != 0 {
+		t.Fatalf("%d rows sent below stageBytes", fb.stagedCount())
+	}
+	held := h.budget.InUse()
+	if held <= 0 || held >= 30*source.RecordSize(records(0, 1)[0]) {
+		t.Fatalf("budget in use %d while 30 rows are buffered: want the buffer's bytes, less than the records'", held)
+	}
+	fb.behind.Store(0)
+	h.w.push(records(30, 35))
+	h.drain(t)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
+		t.Fatalf("merges %+v, want one of 35 rows moving to 35", fb.merges)
+	}
+	if n := h.budget.InUse(); n != 0 {
+		t.Errorf("budget in use %d after the merge", n)
+	}
+
+	h, _ = newBacklogHarness(t, false)
+	h.w.bl.deps.stageBytes = func() int64 { return 1 << 30 }
+	h.w.push(records(0, 30))
+	waitUntil(t, "30 records buffered", func() bool { return h.w.stats.staged.Load() == 30 })
+	h.w.stop(aborting)
+	<-h.w.done
+	if n := h.budget.InUse(); n != 0 {
+		t.Errorf("budget in use %d after an abort with rows buffered", n)
 	}
 }
 
@@ -190,8 +272,8 @@ func TestBacklogLostIsReadAgain(t *testing.T) {
 	fb.behind.Store(0)
 	h.w.push(records(20, 33))
 	h.drain(t)
-	if !slices.Equal(fb.reads, [][2]int64{{0, 19}}) {
-		t.Fatalf("read again %v, want [0 19]", fb.reads)
+	if !slices.Equal(fb.reads, [][2]int64{{0, 29}}) { // 20..29 staged: 30..32 were at hand
+		t.Fatalf("read again %v, want [0 29]", fb.reads)
 	}
 	if got := h.written(); !slices.Equal(got, seq(0, 33)) {
 		t.Fatalf("written after the failed merge %v, want 0..32 in order", got)

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -459,6 +458,13 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 		schema: schema, group: p.cfg.Kafka.Group,
 		maxRows: p.cfg.Batch.BacklogMaxRows, maxAge: time.Duration(p.cfg.Batch.BacklogMaxAge),
 		behind: func(next int64) int64 { return p.consumer.Committer().Behind(tp, next) },
+		end:    func() (int64, bool) { return p.consumer.Committer().End(tp) },
+		stageBytes: func() int64 {
+			p.mu.Lock()
+			n := int64(max(len(p.workers), 1))
+			p.mu.Unlock()
+			return min(stageBytes, int64(p.cfg.Batch.MaxInflightBytes)/(2*n))
+		},
 		ensure: func(ctx context.Context, st *pgwrite.Backlog) error {
 			hooks := p.m.RetryHooks(func(attempt int, wait time.Duration, err error) {
 				p.log.Warn("making a backlog staging table failed, retrying", "table", st.Table(), "attempt", attempt,
@@ -466,12 +472,11 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 			})
 			return retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(int) error { return st.Ensure(ctx, p.pool) })
 		},
-		stage: func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog) error {
-			first, last := offsetRange(changes, 0)
-			return t(ctx, nil, nil, -1, &extraTx{tables: changeTables(changes), first: first, last: last, fn: func(ctx context.Context, tx pgx.Tx) error {
-				for i, c := range changes {
-					if err := stages[i].Stage(ctx, tx, c.Rows); err != nil {
-						return fmt.Errorf("staging rows of %s in %s: %w", c.W.Table(), stages[i].Table(), err)
+		stage: func(ctx context.Context, stages []*pgwrite.Backlog, from, last int64) error {
+			return t(ctx, nil, nil, -1, &extraTx{tables: backlogTables(stages), first: from, last: last, fn: func(ctx context.Context, tx pgx.Tx) error {
+				for _, st := range stages {
+					if _, err := st.Flush(ctx, tx); err != nil {
+						return fmt.Errorf("staging rows of %s in %s: %w", st.Writer().Table(), st.Table(), err)
 					}
 				}
 				return nil
@@ -485,25 +490,13 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 				}
 			}
 		},
-		merge: func(ctx context.Context, changes []pgwrite.Change, stages []*pgwrite.Backlog, from, next int64) (int64, error) {
+		merge: func(ctx context.Context, stages []*pgwrite.Backlog, from, next int64) (int64, error) {
 			var written int64
-			var names []string
-			for _, st := range stages {
-				names = append(names, st.Writer().Table().String())
-			}
-			x := &extraTx{tables: strings.Join(names, ", "), first: from, last: next - 1}
+			x := &extraTx{tables: backlogTables(stages), first: from, last: next - 1}
 			x.fn = func(ctx context.Context, tx pgx.Tx) error {
 				written = 0
-				extra := make([]int64, len(stages))
-				for _, c := range changes {
-					i := slices.IndexFunc(stages, func(st *pgwrite.Backlog) bool { return st.Writer() == c.W })
-					if err := stages[i].Stage(ctx, tx, c.Rows); err != nil {
-						return fmt.Errorf("staging rows of %s in %s: %w", c.W.Table(), stages[i].Table(), err)
-					}
-					extra[i] += int64(len(c.Rows))
-				}
-				for i, st := range stages {
-					n, err := st.Merge(ctx, tx, extra[i])
+				for _, st := range stages {
+					n, err := st.Merge(ctx, tx)
 					if err != nil {
 						return fmt.Errorf("merging the backlog of %s from %s: %w", st.Writer().Table(), st.Table(), err)
 					}
@@ -518,6 +511,15 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 			return source.ReadRange(ctx, p.cfg.Kafka, tp, from, to, fn)
 		},
 	}
+}
+
+// backlogTables names the tables of stages, for errors.
+func backlogTables(stages []*pgwrite.Backlog) string {
+	names := make([]string, len(stages))
+	for i, st := range stages {
+		names[i] = st.Writer().Table().String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // transaction is the transaction stage of one partition: one batch part's

@@ -96,6 +96,9 @@ type worker struct {
 	mRecords, mSkipped prometheus.Counter
 
 	bl *backlog // what is staged for a backlog merge; nil when it is off
+	// rest is how many records the worker has taken beyond the batch it
+	// is flushing (records at hand: a backlog keeps staging).
+	rest int
 
 	mu     sync.Mutex
 	queue  []*kgo.Record
@@ -132,6 +135,13 @@ func (w *worker) push(recs []*kgo.Record) {
 	w.mu.Unlock()
 	w.budget.Add(n)
 	w.wake()
+}
+
+// queued reports whether records wait in the queue.
+func (w *worker) queued() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue) > 0
 }
 
 func (w *worker) wake() {
@@ -273,6 +283,10 @@ func (w *worker) run() {
 		held := w.held
 		w.queue, w.held = nil, 0
 		w.mu.Unlock()
+		if w.bl != nil {
+			held += w.bl.held // rows buffered for staging and not sent
+			w.bl.held = 0
+		}
 		w.budget.Release(held + b.bytes + spare)
 	}()
 	maxWait := w.policy.MaxWait
@@ -343,8 +357,13 @@ func (w *worker) run() {
 				return // the pipeline was told, or the worker is aborting
 			}
 			spare -= size
-			if w.policy.Full(b.rows, b.bytes) && !w.flush(&b) {
-				return
+			if w.policy.Full(b.rows, b.bytes) {
+				w.rest = len(recs) - i - 1
+				ok := w.flush(&b)
+				w.rest = 0
+				if !ok {
+					return
+				}
 			}
 		}
 		if maxWait == 0 || (b.records > 0 && time.Since(b.started) >= maxWait) {

@@ -212,6 +212,14 @@ func (c *Committer) StopAt(ends map[TP]int64) {
 	c.checkEnd()
 }
 
+// End is tp's StopAt end offset; false without one.
+func (c *Committer) End(tp TP) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	end, ok := c.ends[tp]
+	return end, ok
+}
+
 // AtEnd is closed when every StopAt end is committed.
 func (c *Committer) AtEnd() <-chan struct{} { return c.endCh }
 

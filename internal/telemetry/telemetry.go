@@ -114,7 +114,7 @@ func NewMetrics() *Metrics {
 	m.RegistryErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_schema_registry_retries_total",
 		Help: "Schema registry lookups retried because the registry could not be reached."})
 	m.BacklogStaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_staged_rows_total",
-		Help: "batch.backlog_merge: rows copied into backlog staging tables."})
+		Help: "batch.backlog_merge: rows staged for a merge (buffered, then copied into backlog staging tables) instead of written batch by batch."})
 	m.BacklogMerged = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_merged_rows_total",
 		Help: "batch.backlog_merge: rows inserted or updated by merges (each key once per merge)."})
 	m.BacklogReplays = prometheus.NewCounter(prometheus.CounterOpts{Name: "kafka2pg_backlog_replays_total",
