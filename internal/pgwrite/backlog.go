@@ -238,6 +238,9 @@ func (b *Backlog) Mark() Mark {
 	return Mark{n: len(b.buf), rows: b.bufRows, seq: b.seq, hadRows: !b.Empty()}
 }
 
+// Since is how many bytes were buffered since m.
+func (b *Backlog) Since(m Mark) int { return len(b.buf) - m.n }
+
 // Rollback takes back the rows buffered since m.
 func (b *Backlog) Rollback(m Mark) {
 	b.buf, b.bufRows, b.seq = b.buf[:m.n], m.rows, m.seq

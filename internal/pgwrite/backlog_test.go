@@ -18,6 +18,18 @@ func inTx(t *testing.T, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginFunc(context.Background(), pool, fn)
 }
 
+// kvUpserts is a table kv (k bigint key, s text) and a writer upserting
+// into it by k.
+func kvUpserts(t *testing.T) (*pgxpool.Pool, *table.Table, *pgwrite.Writer) {
+	t.Helper()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, tbl, w
+}
+
 // stageRows buffers rows and flushes them in a committed transaction.
 func stageRows(t *testing.T, pool *pgxpool.Pool, b *pgwrite.Backlog, rows []table.Row) {
 	t.Helper()
@@ -132,11 +144,7 @@ func TestBacklogMerge(t *testing.T) {
 // of the partition, whose first staging empties it.
 func TestBacklogLost(t *testing.T) {
 	ctx := context.Background()
-	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
-	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, tbl, w := kvUpserts(t)
 	rows := []table.Row{rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(1), "s", "x")}
 	old := w.NewBacklog("", "g", "topic", 3, 1)
 	taker := w.NewBacklog("", "g", "topic", 3, 2)
@@ -184,11 +192,7 @@ func TestBacklogLost(t *testing.T) {
 // is not a transient failure: retrying would be cancelled again.
 func TestBacklogMergeCanceled(t *testing.T) {
 	ctx := context.Background()
-	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
-	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, tbl, w := kvUpserts(t)
 	var rows []table.Row
 	for k := range 50000 {
 		rows = append(rows, rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(k), "s", "some text to sort"))
@@ -198,7 +202,7 @@ func TestBacklogMergeCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 	stageRows(t, pool, b, rows)
-	err = inTx(t, pool, func(tx pgx.Tx) error {
+	err := inTx(t, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '1ms'"); err != nil {
 			return err
 		}
@@ -221,11 +225,7 @@ func TestBacklogMergeCanceled(t *testing.T) {
 // writes identity columns as given), and merges in their order.
 func TestBacklogIdentitySeq(t *testing.T) {
 	ctx := context.Background()
-	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text)`, "kv")
-	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, tbl, w := kvUpserts(t)
 	b := w.NewBacklog("", "g", "topic", 0, 1)
 	if _, err := pool.Exec(ctx, "CREATE UNLOGGED TABLE "+b.Table()+" AS SELECT * FROM kv WITH NO DATA; "+
 		"ALTER TABLE "+b.Table()+" ADD COLUMN kafka2pg_owner bigint, ADD COLUMN kafka2pg_seq bigint GENERATED ALWAYS AS IDENTITY"); err != nil {

@@ -166,9 +166,8 @@ const stageBytes = 2 << 20
 func (w *worker) buffer(b *pending) error {
 	bl := w.bl
 	type done struct {
-		st     *pgwrite.Backlog
-		mark   pgwrite.Mark
-		before int // bytes buffered before
+		st   *pgwrite.Backlog
+		mark pgwrite.Mark
 	}
 	var did []done
 	var err error
@@ -177,8 +176,7 @@ func (w *worker) buffer(b *pending) error {
 		if st, err = w.stageFor(c); err != nil {
 			break
 		}
-		_, n := st.Buffered()
-		did = append(did, done{st, st.Mark(), n})
+		did = append(did, done{st, st.Mark()})
 		if err = st.Buffer(c.Rows); err != nil {
 			break
 		}
@@ -195,9 +193,9 @@ func (w *worker) buffer(b *pending) error {
 		if !slices.Contains(bl.order, d.st) {
 			bl.order = append(bl.order, d.st)
 		}
-		_, n := d.st.Buffered()
-		bl.held += int64(n - d.before)
-		w.budget.Add(int64(n - d.before))
+		n := int64(d.st.Since(d.mark))
+		bl.held += n
+		w.budget.Add(n)
 	}
 	return nil
 }

@@ -113,6 +113,18 @@ func newBacklogHarness(t *testing.T, tolerate bool) (*harness, *fakeBacklog) {
 	return h, fb
 }
 
+// oneMerge requires the backlog to have merged once, n rows moving the
+// partition to n, with no batch committed besides.
+func oneMerge(t *testing.T, h *harness, fb *fakeBacklog, n int64) {
+	t.Helper()
+	if len(fb.merges) != 1 || fb.merges[0].rows != n || fb.merges[0].next != n {
+		t.Fatalf("merges %+v, want one of %d rows (0..%d) moving to %d", fb.merges, n, n-1, n)
+	}
+	if len(h.tx.committed()) > 0 {
+		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
+	}
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -138,12 +150,7 @@ func TestBacklogStagesThenMerges(t *testing.T) {
 	fb.behind.Store(0)
 	h.w.push(records(30, 35))
 	h.drain(t)
-	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
-		t.Fatalf("merges %+v, want one of 35 rows (0..34) moving to 35", fb.merges)
-	}
-	if len(h.tx.committed()) > 0 {
-		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
-	}
+	oneMerge(t, h, fb, 35)
 	if got := h.durableOffsets(); !slices.Equal(got, []int64{35}) {
 		t.Errorf("durable %v, want [35]", got)
 	}
@@ -162,12 +169,7 @@ func TestBacklogStagesWhatIsAtHand(t *testing.T) {
 	fb.behind.Store(0)
 	h.w.push(records(10, 35))
 	h.drain(t)
-	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
-		t.Fatalf("merges %+v, want one of 35 rows (0..34) moving to 35", fb.merges)
-	}
-	if len(h.tx.committed()) > 0 {
-		t.Errorf("batch commits %+v besides the merge", h.tx.committed())
-	}
+	oneMerge(t, h, fb, 35)
 }
 
 // A run to an end offset (--stop-at-end) stages every batch before the end,
@@ -184,11 +186,9 @@ func TestBacklogStagesToTheEnd(t *testing.T) {
 	h.w.push(records(20, 30))
 	waitUntil(t, "the merge", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.merges) == 1 })
 	h.drain(t)
-	if len(fb.merges) != 1 || fb.merges[0].rows != 30 || fb.merges[0].next != 30 {
-		t.Fatalf("merges %+v, want one of 30 rows (0..29) moving to 30", fb.merges)
-	}
-	if len(h.tx.committed()) > 0 || !slices.Equal(h.durableOffsets(), []int64{30}) {
-		t.Errorf("batch commits %+v, durable %v; want none and [30]", h.tx.committed(), h.durableOffsets())
+	oneMerge(t, h, fb, 30)
+	if !slices.Equal(h.durableOffsets(), []int64{30}) {
+		t.Errorf("durable %v, want [30]", h.durableOffsets())
 	}
 }
 
@@ -210,9 +210,7 @@ func TestBacklogBuffers(t *testing.T) {
 	fb.behind.Store(0)
 	h.w.push(records(30, 35))
 	h.drain(t)
-	if len(fb.merges) != 1 || fb.merges[0].rows != 35 || fb.merges[0].next != 35 {
-		t.Fatalf("merges %+v, want one of 35 rows moving to 35", fb.merges)
-	}
+	oneMerge(t, h, fb, 35)
 	if n := h.budget.InUse(); n != 0 {
 		t.Errorf("budget in use %d after the merge", n)
 	}
