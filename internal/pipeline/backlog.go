@@ -159,6 +159,13 @@ func (w *worker) stageFor(c pgwrite.Change) (*pgwrite.Backlog, error) {
 // bigger heap under the same memory limit).
 const stageBytes = 2 << 20
 
+// stageLimit is how many bytes each of workers buffers before it sends
+// them: stageBytes, less when that would let the buffers of all workers
+// take more than half of the in-flight budget (budget bytes).
+func stageLimit(budget int64, workers int) int64 {
+	return min(stageBytes, budget/(2*int64(max(workers, 1))))
+}
+
 // buffer encodes b's rows for their staging tables (made if need be); on
 // an error nothing of b stays buffered. The encoded bytes take budget
 // until they are sent (the records' own budget is the caller's to

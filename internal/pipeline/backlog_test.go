@@ -366,3 +366,24 @@ func TestBacklogEnsureFails(t *testing.T) {
 		t.Error("the backlog merge is still on")
 	}
 }
+
+// Staging buffers take at most half of the in-flight budget, however many
+// partitions a worker has.
+func TestStageLimit(t *testing.T) {
+	for _, c := range []struct {
+		budget  int64
+		workers int
+		want    int64
+	}{
+		{64 << 20, 8, stageBytes}, // 8 × 2 MiB = 16 MiB of 64
+		{64 << 20, 0, stageBytes}, // before the first assignment
+		{64 << 20, 64, 512 << 10}, // 64 × 512 KiB = 32 MiB
+		{64 << 20, 1000, 33554},   // 1000 × 33,554 B < 32 MiB
+		{1 << 20, 1, 512 << 10},   // a small budget: half of it
+	} {
+		got := stageLimit(c.budget, c.workers)
+		if got != c.want || int64(max(c.workers, 1))*got > c.budget/2 {
+			t.Errorf("stageLimit(%d, %d) = %d, want %d (at most half the budget in all)", c.budget, c.workers, got, c.want)
+		}
+	}
+}

@@ -461,9 +461,9 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 		end:    func() (int64, bool) { return p.consumer.Committer().End(tp) },
 		stageBytes: func() int64 {
 			p.mu.Lock()
-			n := int64(max(len(p.workers), 1))
+			n := len(p.workers)
 			p.mu.Unlock()
-			return min(stageBytes, int64(p.cfg.Batch.MaxInflightBytes)/(2*n))
+			return stageLimit(int64(p.cfg.Batch.MaxInflightBytes), n)
 		},
 		ensure: func(ctx context.Context, st *pgwrite.Backlog) error {
 			hooks := p.m.RetryHooks(func(attempt int, wait time.Duration, err error) {
