@@ -21,6 +21,13 @@ const (
 	DeliveryExactlyOnce = "exactly-once" // offsets stored in PostgreSQL with the rows
 )
 
+// Values of Batch.BacklogMerge.
+const (
+	BacklogMergeAuto  = "auto" // merge in a run that stops at its end offsets
+	BacklogMergeTrue  = "true"
+	BacklogMergeFalse = "false"
+)
+
 // Values of Kafka.Start.
 const (
 	StartEarliest = "earliest"
@@ -252,8 +259,10 @@ type Batch struct {
 	// merges them into the table in one statement, each key once, when it
 	// has caught up (or at BacklogMaxRows / BacklogMaxAge): far less work
 	// for PostgreSQL when a backlog updates the same keys again and again.
-	// Rows become visible at the merge. Default false.
-	BacklogMerge bool `yaml:"backlog_merge"`
+	// Rows become visible at the merge. BacklogMergeAuto (the default),
+	// BacklogMergeTrue or BacklogMergeFalse; Batch.Merges says which runs
+	// merge.
+	BacklogMerge string `yaml:"backlog_merge"`
 	// BacklogMaxRows merges a partition's staged rows once this many are
 	// staged. Default 1000000, at least 1.
 	BacklogMaxRows int `yaml:"backlog_max_rows"`
@@ -269,6 +278,15 @@ type Batch struct {
 	// kafka.fetch_max_bytes + 24MiB. A GOMEMLIMIT environment variable
 	// wins (GOMEMLIMIT=off: no limit). At least max_inflight_bytes.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
+}
+
+// Merges reports whether a run merges backlogs (BacklogMerge): true and
+// false say so; auto merges in a run that stops at its end offsets
+// (--stop-at-end, kafka2pg.WithStopAtEnd): a catch-up job, whose rows are
+// meant to be all there when it exits, not visible batch by batch while
+// it runs.
+func (b *Batch) Merges(stopAtEnd bool) bool {
+	return b.BacklogMerge == BacklogMergeTrue || (b.BacklogMerge == BacklogMergeAuto && stopAtEnd)
 }
 
 // Errors says what happens to records that fail and to failed writes.

@@ -87,6 +87,7 @@ func TestParseMinimalFillsEveryDefault(t *testing.T) {
 			MaxBytes:         16 * MiB,
 			MaxWait:          Duration(100 * time.Millisecond),
 			GroupRows:        1000,
+			BacklogMerge:     "auto",
 			BacklogMaxRows:   1000000,
 			BacklogMaxAge:    Duration(30 * time.Second),
 			MaxInflightBytes: 64 * MiB,
@@ -147,6 +148,7 @@ var (
 			MaxBytes:         8 * MiB,
 			MaxWait:          Duration(250 * time.Millisecond),
 			GroupRows:        1000,
+			BacklogMerge:     "auto",
 			BacklogMaxRows:   1000000,
 			BacklogMaxAge:    Duration(30 * time.Second),
 			MaxInflightBytes: 128 * MiB,
@@ -501,6 +503,8 @@ func TestProblems(t *testing.T) {
 		// Enums and not supported yet.
 		{"delivery enum", with("delivery: twice"), nil,
 			"delivery", 9, `must be one of at-least-once, exactly-once; got "twice"`},
+		{"backlog_merge enum", with("batch: {backlog_merge: yes}"), nil,
+			"batch.backlog_merge", 9, `must be one of auto, true, false; got "yes"`},
 		{"offsets table quoted", lines("postgres:", "  offsets_table: 'a\"b'"), nil,
 			"postgres.offsets_table", 2, `must not contain '"': quoted identifiers are not supported; write schema.table`},
 		{"offsets table empty schema", lines("postgres:", "  offsets_table: .offsets"), nil,
@@ -830,6 +834,38 @@ func TestBatchLinger(t *testing.T) {
 	}
 	if _, err := Parse(lines(append(slices.Clone(minimal), "batch:", "  linger: 3")...), func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "batch.linger") {
 		t.Fatalf("linger: 3 gave %v, want an error naming batch.linger", err)
+	}
+}
+
+// batch.backlog_merge: auto unless set; YAML's spellings of true and false
+// are read; auto merges only in a run that stops at its end offsets.
+func TestBatchBacklogMerge(t *testing.T) {
+	for _, tc := range []struct {
+		set        string // "" leaves the default
+		want       string
+		end, onEnd bool // Merges(false), Merges(true)
+	}{
+		{"", "auto", false, true},
+		{"auto", "auto", false, true},
+		{"Auto", "auto", false, true},
+		{"true", "true", true, true},
+		{"True", "true", true, true},
+		{"'true'", "true", true, true},
+		{"false", "false", false, false},
+		{"FALSE", "false", false, false},
+	} {
+		doc := slices.Clone(minimal)
+		if tc.set != "" {
+			doc = append(doc, "batch:", "  backlog_merge: "+tc.set)
+		}
+		got := mustParse(t, lines(doc...), nil)
+		if got.Batch.BacklogMerge != tc.want {
+			t.Errorf("backlog_merge %q parsed as %q, want %q", tc.set, got.Batch.BacklogMerge, tc.want)
+		}
+		if got.Batch.Merges(false) != tc.end || got.Batch.Merges(true) != tc.onEnd {
+			t.Errorf("backlog_merge %q: Merges(running on) = %v, Merges(stop at end) = %v; want %v, %v",
+				tc.set, got.Batch.Merges(false), got.Batch.Merges(true), tc.end, tc.onEnd)
+		}
 	}
 }
 

@@ -67,6 +67,7 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 	size("batch.max_bytes", &c.Batch.MaxBytes, defaultMaxBytes)
 	dur("batch.max_wait", &c.Batch.MaxWait, defaultMaxWait)
 	num("batch.group_rows", &c.Batch.GroupRows, defaultGroupRows)
+	str("batch.backlog_merge", &c.Batch.BacklogMerge, BacklogMergeAuto)
 	num("batch.backlog_max_rows", &c.Batch.BacklogMaxRows, 1000000)
 	dur("batch.backlog_max_age", &c.Batch.BacklogMaxAge, Duration(30*time.Second))
 	size("batch.max_inflight_bytes", &c.Batch.MaxInflightBytes, defaultMaxInflightBytes)
@@ -96,6 +97,10 @@ func (c *Config) setDefaults(isSet func(path string) bool) {
 // normalise rewrites values that are accepted in more than one spelling into
 // the one the rest of the program compares against.
 func (c *Config) normalise() {
+	// backlog_merge: True, FALSE, Auto, as YAML's booleans are spelt.
+	if m := strings.ToLower(c.Batch.BacklogMerge); slices.Contains(backlogMerges, m) {
+		c.Batch.BacklogMerge = m
+	}
 	// An unknown mechanism stays as written, for Validate's message.
 	if s := c.Kafka.SASL; s != nil && slices.Contains(mechanisms, strings.ToUpper(s.Mechanism)) {
 		s.Mechanism = strings.ToUpper(s.Mechanism)

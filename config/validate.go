@@ -12,16 +12,17 @@ import (
 )
 
 var (
-	deliveries = []string{DeliveryAtLeastOnce, DeliveryExactlyOnce}
-	starts     = []string{StartEarliest, StartLatest}
-	mechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
-	modes      = []string{ModeInsert, ModeUpsert, ModeRaw}
-	poolers    = []string{PoolerNone, PoolerTransaction}
-	formats    = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
-	truncates  = []string{TruncateIgnore, TruncateFail}
-	tolerances = []string{ToleranceNone, ToleranceAll}
-	logFormats = []string{"text", "json"}
-	logLevels  = []string{"debug", "info", "warn", "error"}
+	deliveries    = []string{DeliveryAtLeastOnce, DeliveryExactlyOnce}
+	backlogMerges = []string{BacklogMergeAuto, BacklogMergeTrue, BacklogMergeFalse}
+	starts        = []string{StartEarliest, StartLatest}
+	mechanisms    = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
+	modes         = []string{ModeInsert, ModeUpsert, ModeRaw}
+	poolers       = []string{PoolerNone, PoolerTransaction}
+	formats       = []string{FormatJSON, FormatJSONConnect, FormatAvro, FormatProtobuf, FormatJSONSchema, FormatString, FormatBytes}
+	truncates     = []string{TruncateIgnore, TruncateFail}
+	tolerances    = []string{ToleranceNone, ToleranceAll}
+	logFormats    = []string{"text", "json"}
+	logLevels     = []string{"debug", "info", "warn", "error"}
 )
 
 // Validate checks the semantic rules of a Config whose defaults are filled in
@@ -177,6 +178,7 @@ func (v *validator) batch() {
 	if b.GroupRows < 0 {
 		v.add("batch.group_rows", "must not be negative (0 commits every batch on its own); got %d", b.GroupRows)
 	}
+	v.enum("batch.backlog_merge", b.BacklogMerge, backlogMerges)
 	if b.BacklogMaxRows < 1 {
 		v.add("batch.backlog_max_rows", "must be at least 1; got %d", b.BacklogMaxRows)
 	}

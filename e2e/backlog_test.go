@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -157,6 +159,107 @@ func upserts(topic string, events, keys, v int, want map[string]string) []*kgo.R
 		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(k), Value: fmt.Appendf(nil, `{"n": %d, "v": %d}`, n, v+i)})
 	}
 	return recs
+}
+
+// batch.backlog_merge: auto, the default, merges in a run with
+// --stop-at-end and in no other; false and a role without the right to
+// create tables write batch by batch. Each case checks the table against
+// the records, the offsets committed, what was staged (the totals line),
+// and whether staging tables were made.
+func TestBacklogMergeAuto(t *testing.T) {
+	parallel(t)
+	for _, tc := range []struct {
+		name    string
+		setting string // the batch section's extra key
+		toEnd   bool   // --stop-at-end
+		role    bool   // log in as a role that cannot create tables
+		on      bool   // the starting line's backlog_merge
+		merges  bool   // rows staged and merged
+	}{
+		{"a run to the end merges by default", "", true, false, true, true},
+		{"false writes a run to the end batch by batch", ", backlog_merge: false", true, false, false, false},
+		{"a run that goes on writes batch by batch by default", "", false, false, false, false},
+		{"without the right to create tables, batch by batch", "", true, true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, 2)
+			testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL, v bigint NOT NULL)`)
+			const events, keys = 3000, 300
+			want := map[string]string{}
+			var recs []*kgo.Record
+			for i := range events {
+				k := fmt.Sprintf("k%d", (i*7919)%keys)
+				want[k] = fmt.Sprintf("%d/%d", i%1000, i)
+				recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(len(k) % 2), Key: []byte(k),
+					Value: fmt.Appendf(nil, `{"n": %d, "v": %d}`, i%1000, i)})
+			}
+			testenv.Produce(t, testenv.Client(t), recs...)
+			cfg := e.config(`batch: {max_rows: 100` + tc.setting + `}
+routes:
+  - topic: {{topic}}
+    table: kv
+    mode: upsert
+    version_column: v
+`)
+			if tc.role {
+				// PostgreSQL 15 and later: only the database's owner may
+				// create tables in public.
+				role := testenv.Name("k2p_nocreate")
+				pw := newPassword(t, "backlog-auto")
+				ident := pgx.Identifier{role}.Sanitize()
+				testenv.Exec(t, e.pool, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, ident, pw)) // hex: no quoting needed
+				t.Cleanup(func() {
+					testenv.Exec(t, e.pool, `DROP OWNED BY `+ident)
+					testenv.Exec(t, e.pool, `DROP ROLE `+ident)
+				})
+				testenv.Exec(t, e.pool, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+				testenv.Exec(t, e.pool, `GRANT USAGE ON SCHEMA public TO `+ident)
+				testenv.Exec(t, e.pool, `GRANT SELECT, INSERT, UPDATE ON kv TO `+ident)
+				u, err := url.Parse(e.dbURL)
+				mustNoErr(t, err)
+				u.User = url.UserPassword(role, pw)
+				cfg = rewrite(t, cfg, fmt.Sprintf("url: %q\n", e.dbURL), fmt.Sprintf("url: %q\n", u.String()))
+			}
+			var out string
+			if tc.toEnd {
+				out = runToEnd(t, cfg)
+			} else {
+				p := start(t, "run", "--config", cfg)
+				eventually(t, 2*time.Minute, "every offset committed", func() bool { return e.committedTotal() == events })
+				p.signal(syscall.SIGTERM)
+				if code := p.wait(t, time.Minute); code != 0 {
+					t.Fatalf("kafka2pg run exited %d:\n%s", code, tail(p.out.String(), 40))
+				}
+				out = p.out.String()
+			}
+			checkKV(t, e, want)
+			if c := e.committedTotal(); c != events {
+				t.Errorf("committed offsets add up to %d, want %d", c, events)
+			}
+			if on := fmt.Sprintf("backlog_merge=%v", tc.on); !strings.Contains(out, on) {
+				t.Errorf("the starting line does not say %s:\n%s", on, tail(out, 40))
+			}
+			staged := 0
+			if m := backlogLine.FindStringSubmatch(out); m != nil {
+				staged, _ = strconv.Atoi(m[1])
+			} else if tc.merges || tc.role {
+				t.Fatalf("no backlog totals in:\n%s", tail(out, 5))
+			}
+			if (staged > 0) != tc.merges {
+				t.Errorf("backlog_staged=%d; want rows staged: %v", staged, tc.merges)
+			}
+			var tables int
+			mustNoErr(t, e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname LIKE 'kafka2pg\_backlog\_%'`).Scan(&tables))
+			if (tables > 0) != tc.merges {
+				t.Errorf("%d staging tables; want some: %v", tables, tc.merges)
+			}
+			warned := strings.Contains(out, "backlog merge is off for this partition")
+			if warned != tc.role {
+				t.Errorf("warning that the merge is off: %v, want %v:\n%s", warned, tc.role, tail(out, 20))
+			}
+		})
+	}
 }
 
 // checkKV requires kv to hold want exactly (retrying while the server

@@ -137,6 +137,10 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 			fmt.Fprintf(out, "  ok   dead-letter topic %s exists\n", cfg.Errors.DLQ.Topic)
 		}
 	}
+	if cfg.Batch.BacklogMerge != config.BacklogMergeFalse &&
+		slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.Mode == config.ModeUpsert }) {
+		checkBacklogSchema(ctx, conn, cfg, out)
+	}
 	formats := format.NewSet(cfg.SchemaRegistry)
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
@@ -168,6 +172,36 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 		if rc.AutoCreate || rc.AutoEvolve {
 			checkDDL(ctx, cfg, out, r, fail)
 		}
+	}
+}
+
+// checkBacklogSchema says where a backlog merge makes its staging tables
+// (the schema of postgres.offsets_table, or the first of the search path),
+// and warns when the role may not create tables there: the upsert backlogs
+// are then written batch by batch, which works, more slowly.
+func checkBacklogSchema(ctx context.Context, conn *pgx.Conn, cfg *config.Config, out io.Writer) {
+	when := "in runs with --stop-at-end (batch.backlog_merge: auto)"
+	if cfg.Batch.BacklogMerge == config.BacklogMergeTrue {
+		when = "in every run (batch.backlog_merge: true)"
+	}
+	const fallback = "upsert backlogs are written batch by batch"
+	schema, _ := cfg.Postgres.OffsetsTableName()
+	var name *string
+	var can bool
+	err := conn.QueryRow(ctx, `SELECT s, CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s)
+		THEN has_schema_privilege(s, 'CREATE') ELSE false END
+		FROM (SELECT coalesce(nullif($1::text, ''), current_schema()) AS s) x`, schema).Scan(&name, &can)
+	switch {
+	case err != nil:
+		fmt.Fprintf(out, "  warn backlog merge %s: cannot tell whether staging tables can be made: %v\n", when, cfg.RedactError(err))
+	case name == nil:
+		fmt.Fprintf(out, "  warn backlog merge %s: no schema of the search path exists to make staging tables in; %s (name a schema in postgres.offsets_table, or set batch.backlog_merge: false)\n", when, fallback)
+	case !can:
+		q := pgx.Identifier{*name}.Sanitize()
+		fmt.Fprintf(out, "  warn backlog merge %s: no right to create tables in schema %s; %s (GRANT CREATE ON SCHEMA %s to the role, name another schema in postgres.offsets_table, or set batch.backlog_merge: false)\n",
+			when, q, fallback, q)
+	default:
+		fmt.Fprintf(out, "  ok   backlog merge %s: staging tables in schema %s\n", when, pgx.Identifier{*name}.Sanitize())
 	}
 }
 

@@ -3,9 +3,13 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -81,5 +85,70 @@ check: ok
 `
 	if i := strings.Index(got, "routes[0]"); i < 0 || got[i:] != want {
 		t.Fatalf("check output:\n%s\nwant, from routes[0] on:\n%s", got, want)
+	}
+}
+
+// check says where a backlog merge makes its staging tables when an upsert
+// route may merge, and warns when the role may not create tables there;
+// with batch.backlog_merge: false, or no upsert route, it says nothing.
+func TestCheckBacklogSchema(t *testing.T) {
+	dbURL, pool := testenv.NewDatabase(t)
+	testenv.Exec(t, pool, `CREATE TABLE kv (k text PRIMARY KEY, v bigint)`)
+	testenv.Exec(t, pool, `CREATE SCHEMA staging`)
+	role := testenv.Name("k2p_check")
+	pw := make([]byte, 12)
+	_, _ = rand.Read(pw)
+	ident := pgx.Identifier{role}.Sanitize()
+	testenv.Exec(t, pool, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%x'`, ident, pw)) // hex: nothing to quote
+	t.Cleanup(func() {
+		testenv.Exec(t, pool, `DROP OWNED BY `+ident)
+		testenv.Exec(t, pool, `DROP ROLE `+ident)
+	})
+	testenv.Exec(t, pool, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
+	testenv.Exec(t, pool, `GRANT USAGE ON SCHEMA public, staging TO `+ident)
+	testenv.Exec(t, pool, `GRANT CREATE ON SCHEMA staging TO `+ident)
+	testenv.Exec(t, pool, `GRANT SELECT, INSERT, UPDATE ON kv TO `+ident)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, fmt.Sprintf("%x", pw))
+	asRole := u.String()
+	topic := testenv.Name("t")
+	testenv.CreateTopic(t, topic, 1)
+	for _, tc := range []struct {
+		name, url, extra, mode, want string
+	}{
+		{"owner", dbURL, "", "upsert",
+			`  ok   backlog merge in runs with --stop-at-end (batch.backlog_merge: auto): staging tables in schema "public"`},
+		{"no right", asRole, "", "upsert",
+			`  warn backlog merge in runs with --stop-at-end (batch.backlog_merge: auto): no right to create tables in schema "public"; upsert backlogs are written batch by batch (GRANT CREATE ON SCHEMA "public" to the role, name another schema in postgres.offsets_table, or set batch.backlog_merge: false)`},
+		{"another schema", asRole, ", offsets_table: staging.kafka2pg_offsets}\nbatch: {backlog_merge: true", "upsert",
+			`  ok   backlog merge in every run (batch.backlog_merge: true): staging tables in schema "staging"`},
+		{"false", asRole, "}\nbatch: {backlog_merge: false", "upsert", ""},
+		{"insert", asRole, "", "insert", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := fmt.Sprintf("kafka: {brokers: [%q], group: %s, topics: [%s]}\npostgres: {url: %q%s}\nroutes:\n  - {topic: %s, table: kv, mode: %s}\n",
+				testenv.Brokers(t), testenv.Name("g"), topic, tc.url, tc.extra, topic, tc.mode)
+			cfg, err := config.Parse([]byte(doc), nil)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, doc)
+			}
+			var out bytes.Buffer
+			ok, err := Check(context.Background(), cfg, &out)
+			if err != nil || !ok {
+				t.Fatalf("Check = %v, %v; want ok (a warning does not fail it):\n%s", ok, err, out.String())
+			}
+			var got string
+			for _, l := range strings.Split(out.String(), "\n") {
+				if strings.Contains(l, "backlog merge") {
+					got = l
+				}
+			}
+			if got != tc.want {
+				t.Errorf("backlog merge line:\n%s\nwant:\n%s\nin:\n%s", got, tc.want, out.String())
+			}
+		})
 	}
 }

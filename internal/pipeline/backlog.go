@@ -259,7 +259,8 @@ func (w *worker) giveUpBacklog(err error) bool {
 	if !data && !errors.Is(err, pgwrite.ErrBacklogLost) {
 		w.bl.off = true
 		w.log.Warn("backlog merge is off for this partition: writing batch by batch", "topic", w.tp.Topic,
-			"partition", w.tp.Partition, "err", err.Error())
+			"partition", w.tp.Partition, "err", err.Error(),
+			"hint", "batch.backlog_merge: false writes batch by batch without trying (docs/operations.md, \"Backlog merge\")")
 	}
 	return true
 }

@@ -223,7 +223,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (p *Pipeline) run(ctx context.Context) error {
 	defer p.pool.Close()
-	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted())
+	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted(), "backlog_merge", p.cfg.Batch.Merges(p.opts.StopAtEnd))
 	if l := source.ApplyMemoryLimit(p.cfg); l != math.MaxInt64 {
 		p.log.Debug("go runtime soft memory limit", "mib", l>>20)
 	}
@@ -430,7 +430,7 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	if p.dlqTopic != nil {
 		deps.produce = p.dlqTopic.Produce
 	}
-	if p.cfg.Batch.BacklogMerge {
+	if p.cfg.Batch.Merges(p.opts.StopAtEnd) {
 		deps.backlog = p.backlogDeps(tp, part)
 	}
 	w := newWorker(p.hardCtx, tp, deps)
@@ -775,7 +775,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	if known {
 		attrs = append(attrs, "lag", lag)
 	}
-	if p.cfg.Batch.BacklogMerge {
+	if p.cfg.Batch.Merges(p.opts.StopAtEnd) {
 		attrs = append(attrs, "backlog_staged", p.stats.staged.Load(), "backlog_replays", p.stats.replays.Load())
 	}
 	msg := "progress"
