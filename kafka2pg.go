@@ -24,7 +24,10 @@ type Option func(*pipeline.Options)
 func WithLogger(l *slog.Logger) Option { return func(o *pipeline.Options) { o.Logger = l } }
 
 // WithStopAtEnd makes Run return nil once everything up to the end offsets
-// seen at start is written and committed.
+// seen at start is written and committed. Such a run is a catch-up job: with
+// batch.backlog_merge at its default (auto), its upsert routes merge the
+// backlog instead of writing it batch by batch (docs/operations.md,
+// "Backlog merge").
 func WithStopAtEnd() Option { return func(o *pipeline.Options) { o.StopAtEnd = true } }
 
 // Pipeline is a running kafka2pg instance.

@@ -158,7 +158,7 @@ func newLogger(cfg config.Log, w io.Writer) (*slog.Logger, error) {
 func cmdRun(args []string, stderr io.Writer) int {
 	var c commonFlags
 	fs := newFlagSet("run", stderr, &c)
-	stopAtEnd := fs.Bool("stop-at-end", false, "exit 0 once everything up to the end offsets seen at start is written and committed")
+	stopAtEnd := fs.Bool("stop-at-end", false, "exit 0 once everything up to the end offsets seen at start is written and committed (upsert backlogs are merged unless batch.backlog_merge is false)")
 	pprofAddr := fs.String("pprof", "", "serve Go's /debug/pprof on this host:port (for diagnosing CPU and memory; keep it on loopback)")
 	if v, c, _ := buildStamp(); v != "" {
 		telemetry.BuildVersion, telemetry.BuildCommit = v, orUnknown(c)
