@@ -656,7 +656,9 @@ MAX_RSS=0
     [ "$met" = 1 ] || ALL_MET=0
     printf '| **median** | **%s** | **%s** | **%s** | |\n\n' \
       "$(fmt_rate "$(median "${crates[@]}")")" "$(fmt_rate "$(median "${krates[@]}")")" "$(fmt "$mr" 2)"
-    printf 'Target: kafka2pg ≥ %d%% of the ceiling; median ratio %d%%: %s.\n\n' \
+    who=kafka2pg
+    [ "$mode" = upsert ] && who='kafka2pg batch by batch'
+    printf 'Target: %s ≥ %d%% of the ceiling; median ratio %d%%: %s.\n\n' "$who" \
       "$(fmt "$(calc "$target * 100")")" "$(fmt "$(calc "$mr * 100")")" "$(verdict "$met")"
 
     printf 'Details (seconds; CPU = user + system):\n\n'
