@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -205,21 +203,10 @@ routes:
 			if tc.role {
 				// PostgreSQL 15 and later: only the database's owner may
 				// create tables in public.
-				role := testenv.Name("k2p_nocreate")
-				pw := newPassword(t, "backlog-auto")
-				ident := pgx.Identifier{role}.Sanitize()
-				testenv.Exec(t, e.pool, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, ident, pw)) // hex: no quoting needed
-				t.Cleanup(func() {
-					testenv.Exec(t, e.pool, `DROP OWNED BY `+ident)
-					testenv.Exec(t, e.pool, `DROP ROLE `+ident)
-				})
 				testenv.Exec(t, e.pool, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
-				testenv.Exec(t, e.pool, `GRANT USAGE ON SCHEMA public TO `+ident)
-				testenv.Exec(t, e.pool, `GRANT SELECT, INSERT, UPDATE ON kv TO `+ident)
-				u, err := url.Parse(e.dbURL)
-				mustNoErr(t, err)
-				u.User = url.UserPassword(role, pw)
-				cfg = rewrite(t, cfg, fmt.Sprintf("url: %q\n", e.dbURL), fmt.Sprintf("url: %q\n", u.String()))
+				asRole := testenv.NewRole(t, e.pool, e.dbURL, "k2p_nocreate",
+					`GRANT USAGE ON SCHEMA public TO %s`, `GRANT SELECT, INSERT, UPDATE ON kv TO %s`)
+				cfg = rewrite(t, cfg, fmt.Sprintf("url: %q\n", e.dbURL), fmt.Sprintf("url: %q\n", asRole))
 			}
 			var out string
 			if tc.toEnd {

@@ -3,13 +3,9 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -95,25 +91,9 @@ func TestCheckBacklogSchema(t *testing.T) {
 	dbURL, pool := testenv.NewDatabase(t)
 	testenv.Exec(t, pool, `CREATE TABLE kv (k text PRIMARY KEY, v bigint)`)
 	testenv.Exec(t, pool, `CREATE SCHEMA staging`)
-	role := testenv.Name("k2p_check")
-	pw := make([]byte, 12)
-	_, _ = rand.Read(pw)
-	ident := pgx.Identifier{role}.Sanitize()
-	testenv.Exec(t, pool, fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%x'`, ident, pw)) // hex: nothing to quote
-	t.Cleanup(func() {
-		testenv.Exec(t, pool, `DROP OWNED BY `+ident)
-		testenv.Exec(t, pool, `DROP ROLE `+ident)
-	})
 	testenv.Exec(t, pool, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`)
-	testenv.Exec(t, pool, `GRANT USAGE ON SCHEMA public, staging TO `+ident)
-	testenv.Exec(t, pool, `GRANT CREATE ON SCHEMA staging TO `+ident)
-	testenv.Exec(t, pool, `GRANT SELECT, INSERT, UPDATE ON kv TO `+ident)
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.User = url.UserPassword(role, fmt.Sprintf("%x", pw))
-	asRole := u.String()
+	asRole := testenv.NewRole(t, pool, dbURL, "k2p_check",
+		`GRANT USAGE ON SCHEMA public, staging TO %s`, `GRANT CREATE ON SCHEMA staging TO %s`, `GRANT SELECT, INSERT, UPDATE ON kv TO %s`)
 	topic := testenv.Name("t")
 	testenv.CreateTopic(t, topic, 1)
 	for _, tc := range []struct {

@@ -69,6 +69,7 @@ const appName = "kafka2pg"
 type Pipeline struct {
 	cfg      *config.Config
 	opts     Options
+	merges   bool // batch.backlog_merge in this run (config.Batch.Merges)
 	log      *slog.Logger
 	m        *telemetry.Metrics
 	pool     *pgxpool.Pool
@@ -116,7 +117,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.NewMetrics()
 	}
-	p := &Pipeline{cfg: cfg, opts: opts, log: opts.Logger, m: opts.Metrics,
+	p := &Pipeline{cfg: cfg, opts: opts, merges: cfg.Batch.Merges(opts.StopAtEnd), log: opts.Logger, m: opts.Metrics,
 		budget:  source.NewBudget(int64(cfg.Batch.MaxInflightBytes), opts.Metrics),
 		fatalCh: make(chan struct{}), workers: map[source.TP]*worker{}}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
@@ -223,7 +224,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (p *Pipeline) run(ctx context.Context) error {
 	defer p.pool.Close()
-	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted(), "backlog_merge", p.cfg.Batch.Merges(p.opts.StopAtEnd))
+	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted(), "backlog_merge", p.merges)
 	if l := source.ApplyMemoryLimit(p.cfg); l != math.MaxInt64 {
 		p.log.Debug("go runtime soft memory limit", "mib", l>>20)
 	}
@@ -430,7 +431,7 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	if p.dlqTopic != nil {
 		deps.produce = p.dlqTopic.Produce
 	}
-	if p.cfg.Batch.Merges(p.opts.StopAtEnd) {
+	if p.merges {
 		deps.backlog = p.backlogDeps(tp, part)
 	}
 	w := newWorker(p.hardCtx, tp, deps)
@@ -775,7 +776,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	if known {
 		attrs = append(attrs, "lag", lag)
 	}
-	if p.cfg.Batch.Merges(p.opts.StopAtEnd) {
+	if p.merges {
 		attrs = append(attrs, "backlog_staged", p.stats.staged.Load(), "backlog_replays", p.stats.replays.Load())
 	}
 	msg := "progress"

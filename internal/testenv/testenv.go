@@ -180,6 +180,34 @@ func NewDatabase(t testing.TB) (string, *pgxpool.Pool) {
 	return dbURL, pool
 }
 
+// NewRole creates a login role with a random password on the server of
+// dbURL, dropped at cleanup with what it owns, runs each grant on pool with
+// %s replaced by the role's quoted name ("GRANT SELECT ON t TO %s"), and
+// returns dbURL logging in as the role.
+func NewRole(t testing.TB, pool *pgxpool.Pool, dbURL, prefix string, grants ...string) string {
+	t.Helper()
+	role := Name(prefix)
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	pw := hex.EncodeToString(b)
+	ident := pgx.Identifier{role}.Sanitize()
+	// CREATE ROLE takes no bound parameters; the password is hex.
+	Exec(t, pool, "CREATE ROLE "+ident+" LOGIN PASSWORD '"+pw+"'")
+	t.Cleanup(func() {
+		Exec(t, pool, "DROP OWNED BY "+ident)
+		Exec(t, pool, "DROP ROLE "+ident)
+	})
+	for _, g := range grants {
+		Exec(t, pool, strings.ReplaceAll(g, "%s", ident))
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatalf("parsing the database URL: %v", err)
+	}
+	u.User = url.UserPassword(role, pw)
+	return u.String()
+}
+
 // Exec runs SQL statements on pool, failing the test on error.
 func Exec(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) {
 	t.Helper()
