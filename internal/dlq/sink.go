@@ -13,6 +13,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
@@ -57,14 +58,16 @@ func (d *Table) Count(ctx context.Context, db ddl.Execer) (int64, error) {
 }
 
 // Insert writes letters inside tx; a record already dead-lettered by an
-// earlier attempt (at-least-once replay) is not stored twice.
-func (d *Table) Insert(ctx context.Context, tx pgx.Tx, letters []Letter) error {
+// earlier attempt (at-least-once replay) is not stored twice. The inserts
+// are deferred: they travel with the transaction's next statement (at the
+// latest COMMIT), and that call returns their error.
+func (d *Table) Insert(tx *pgwrite.Tx, letters []Letter) {
 	if len(letters) == 0 {
-		return nil
+		return
 	}
 	sql := `INSERT INTO ` + d.Name() + ` ("group", "topic", "partition", "offset", "key", "value", "value_json", "headers", "timestamp", "stage", "error_class", "error")
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT ("group", "topic", "partition", "offset") DO NOTHING`
-	var b pgx.Batch
+	fail := func(err error) error { return fmt.Errorf("writing the dead-letter table %s: %w", d.Name(), err) }
 	var p fastjson.Parser
 	for _, dl := range letters {
 		r := dl.Rec
@@ -82,13 +85,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT ("group",
 				}
 			}
 		}
-		b.Queue(sql, d.group, r.Topic, r.Partition, r.Offset, r.Key, r.Value, valueJSON,
+		tx.Defer(sql, fail, d.group, r.Topic, r.Partition, r.Offset, r.Key, r.Value, valueJSON,
 			string(transform.HeadersJSON(r.Headers)), r.Timestamp, string(dl.Stage), dl.Class, dl.Reason)
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("writing the dead-letter table %s: %w", d.Name(), err)
-	}
-	return nil
 }
 
 // Topic is the dead-letter topic (errors.dlq.topic). Its letters are

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -146,9 +145,11 @@ type Partition struct {
 }
 
 // Advance moves the stored offset to next inside tx, the batch's
-// transaction; ErrFenced when another consumer has claimed the partition.
-func (p *Partition) Advance(ctx context.Context, tx pgx.Tx, next int64) error {
-	return p.c.store.Advance(ctx, tx, p.tp.Topic, p.tp.Partition, p.Epoch, p.Stored, next)
+// transaction (OffsetStore.Advance): the call that sends the update,
+// normally tx.Commit, fails with ErrFenced when another consumer has
+// claimed the partition.
+func (p *Partition) Advance(tx *pgwrite.Tx, next int64) {
+	p.c.store.Advance(tx, p.tp.Topic, p.tp.Partition, p.Epoch, p.Stored, next)
 }
 
 // Committed records that the transaction that moved the offset to next

@@ -32,14 +32,10 @@ func TestResolve(t *testing.T) {
 		t.Fatalf("before the commit: done=%v err=%v", done, err)
 	}
 	// It did commit (the acknowledgement was lost): do not write it again.
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Advance(ctx, tx, 100); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := pgwrite.Commit(ctx, pool, nil, func(_ context.Context, tx *pgwrite.Tx) error {
+		w.Advance(tx, 100)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if done, err := w.Resolve(ctx, 100); err != nil || !done {
@@ -52,13 +48,24 @@ func TestResolve(t *testing.T) {
 	if _, err := w.Resolve(ctx, 100); !errors.Is(err, pgwrite.ErrFenced) {
 		t.Fatalf("after another claim: err=%v, want ErrFenced", err)
 	}
-	// And the stale worker's next batch is refused.
-	tx, err = pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck
-	if err := store.Advance(ctx, tx, "t", 0, w.Epoch, 100, 200); !errors.Is(err, pgwrite.ErrFenced) {
+	// And the stale worker's next batch is refused: its transaction fails
+	// with ErrFenced and writes nothing.
+	testenv.Exec(t, pool, `CREATE TABLE rows (n int)`)
+	err = pgwrite.Commit(ctx, pool, nil, func(ctx context.Context, tx *pgwrite.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO rows VALUES (1)`); err != nil {
+			return err
+		}
+		store.Advance(tx, "t", 0, w.Epoch, 100, 200)
+		return nil
+	})
+	if !errors.Is(err, pgwrite.ErrFenced) {
 		t.Fatalf("stale Advance: %v, want ErrFenced", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM rows`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the fenced transaction left %d rows (err %v)", n, err)
+	}
+	if st, _, err := store.Read(ctx, pool, "t", 0); err != nil || st.Next != 100 {
+		t.Fatalf("offset row after the fenced transaction: %+v, %v; want next 100", st, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
@@ -79,21 +80,27 @@ RETURNING "next_offset", "owner_epoch"`, s.group, topic, partition, NoOffset, ow
 }
 
 // Advance moves the partition's next offset from expected to next, inside
-// the transaction that writes the rows. It fails with pgwrite.ErrFenced,
-// touching nothing, when the partition has been claimed by someone else
-// since epoch or the stored offset is not the expected one.
-func (s *OffsetStore) Advance(ctx context.Context, tx pgx.Tx, topic string, partition int32, epoch, expected, next int64) error {
-	tag, err := tx.Exec(ctx, `UPDATE `+s.Table()+` SET "next_offset" = $6, "updated_at" = now()
-WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3 AND "owner_epoch" = $4 AND "next_offset" = $5`,
-		s.group, topic, partition, epoch, expected, next)
-	if err != nil {
+// the transaction that writes the rows. The update is deferred (it travels
+// with the transaction's next statement, normally COMMIT, in one round
+// trip), so a refusal is an error rather than a row count: when the
+// partition has been claimed by someone else since epoch, or the stored
+// offset is not the expected one, the statement fails, the transaction
+// with it, and the call that sent it returns pgwrite.ErrFenced.
+func (s *OffsetStore) Advance(tx *pgwrite.Tx, topic string, partition int32, epoch, expected, next int64) {
+	// No row moved: 1 / 0 fails the statement, so the COMMIT sent after it
+	// in the same round trip is not run.
+	tx.Defer(`WITH moved AS (UPDATE `+s.Table()+` SET "next_offset" = $6, "updated_at" = now()
+WHERE "group" = $1 AND "topic" = $2 AND "partition" = $3 AND "owner_epoch" = $4 AND "next_offset" = $5 RETURNING 1)
+SELECT 1 / count(*) FROM moved`, func(err error) error {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == sqlstateDivisionByZero {
+			return fmt.Errorf("topic %s partition %d (epoch %d, expected offset %d): %w", topic, partition, epoch, expected, pgwrite.ErrFenced)
+		}
 		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("topic %s partition %d (epoch %d, expected offset %d): %w", topic, partition, epoch, expected, pgwrite.ErrFenced)
-	}
-	return nil
+	}, s.group, topic, partition, epoch, expected, next)
 }
+
+// sqlstateDivisionByZero is how Advance's statement says it moved no row.
+const sqlstateDivisionByZero = "22012"
 
 // Stored is one row of the offset table.
 type Stored struct {

@@ -261,19 +261,17 @@ func (b *Backlog) Empty() bool { return b.Staged == 0 && b.bufRows == 0 }
 // copied. Once tx has committed the caller calls Flushed; if tx fails,
 // the rows stay buffered and a Flush in a new transaction copies them
 // again.
-func (b *Backlog) Flush(ctx context.Context, tx pgx.Tx) (int64, error) {
+func (b *Backlog) Flush(ctx context.Context, tx *Tx) (int64, error) {
 	if b.bufRows == 0 {
 		return 0, nil
 	}
 	if b.Staged == 0 {
-		if _, err := tx.Exec(ctx, "TRUNCATE "+b.name.Sanitize()); err != nil {
-			return 0, err
-		}
+		tx.Defer("TRUNCATE "+b.name.Sanitize(), nil) // sent with the COPY
 	}
 	cols := append(b.w.columnNames(b.set), "kafka2pg_owner", "kafka2pg_seq")
 	sql := "COPY " + b.name.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	r := io.MultiReader(strings.NewReader(copyHeader), bytes.NewReader(b.buf), strings.NewReader(copyTrailer))
-	if _, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql); err != nil {
+	if err := tx.copyRaw(ctx, r, sql); err != nil {
 		// pgconn may still be reading b.buf from its own goroutine: keep
 		// the rows in a buffer of their own from now on.
 		b.buf = slices.Clone(b.buf)
@@ -312,7 +310,7 @@ func (b *Backlog) Set() table.Bitset {
 // the table. It fails with ErrBacklogLost when the table does not hold
 // every row of this owner staged and flushed. It returns the rows written
 // (inserted or updated); once tx has committed the caller calls Reset.
-func (b *Backlog) Merge(ctx context.Context, tx pgx.Tx) (int64, error) {
+func (b *Backlog) Merge(ctx context.Context, tx *Tx) (int64, error) {
 	extra, err := b.Flush(ctx, tx)
 	if err != nil {
 		return 0, err

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
@@ -33,8 +31,8 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 		}
 		return []pgwrite.Change{{W: w, Rows: rows}}
 	}
-	side := func(id int) func(context.Context, pgx.Tx) error {
-		return func(ctx context.Context, tx pgx.Tx) error {
+	side := func(id int) func(context.Context, *pgwrite.Tx) error {
+		return func(ctx context.Context, tx *pgwrite.Tx) error {
 			_, err := tx.Exec(ctx, "INSERT INTO side VALUES ($1)", id)
 			return err
 		}
@@ -53,7 +51,7 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 	hold := func(from int) (release func() error) {
 		started, rel, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
-			done <- g.Commit(ctx, change(from, 2), func(context.Context, pgx.Tx) error {
+			done <- g.Commit(ctx, change(from, 2), func(context.Context, *pgwrite.Tx) error {
 				close(started)
 				<-rel
 				return nil
@@ -114,7 +112,7 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 	for i := 1; i <= 3; i++ {
 		hook := side(300 + 10*i)
 		if i == 2 {
-			hook = func(context.Context, pgx.Tx) error { return boom }
+			hook = func(context.Context, *pgwrite.Tx) error { return boom }
 		}
 		go func() { res <- result{300 + 10*i, g.Commit(ctx, change(300+10*i, 2), hook)} }()
 	}
@@ -174,7 +172,7 @@ func TestGroupOff(t *testing.T) {
 	g := &pgwrite.Group{Pool: pool}
 	started, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- g.Commit(ctx, change(1), func(context.Context, pgx.Tx) error {
+		done <- g.Commit(ctx, change(1), func(context.Context, *pgwrite.Tx) error {
 			close(started)
 			<-release
 			return nil

@@ -114,7 +114,7 @@ func (w *Writer) Table() *table.Table { return w.spec.Table }
 // Write applies rows (in record order) in one transaction on a connection
 // from pool: Commit with this writer's rows alone. A nil *Writer writes no
 // rows: it runs before alone in a transaction.
-func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, pgx.Tx) error) error {
+func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, *Tx) error) error {
 	if w == nil {
 		if len(rows) > 0 {
 			return errors.New("pgwrite: rows without a table")
@@ -143,7 +143,7 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 // tables this plan uses: behind a transaction-mode pooler the next
 // transaction may run on another server session, where a table of this one
 // does not exist.
-func (p *plan) createStages(ctx context.Context, tx pgx.Tx) error {
+func (p *plan) createStages(ctx context.Context, tx *Tx) error {
 	w := p.w
 	stage := (w.spec.Mode == table.Upsert && len(p.writes) > 0) || (w.spec.Mode == table.Raw && len(p.rows) > 0)
 	del := len(p.deletes) > 0
@@ -190,7 +190,7 @@ func (w *Writer) stagesDDL(onCommit string, stage, del, replace bool) string {
 // applyReplace deletes the stored rows of the parents in replaced (their
 // replace_by values) whose keys are not among kept, the rows the batch
 // writes for them: a parent's rows become exactly its new set.
-func (w *Writer) applyReplace(ctx context.Context, tx pgx.Tx, replaced, kept []table.Row) error {
+func (w *Writer) applyReplace(ctx context.Context, tx *Tx, replaced, kept []table.Row) error {
 	for _, st := range []struct {
 		name string
 		cols []string
@@ -214,11 +214,9 @@ func (w *Writer) applyReplace(ctx context.Context, tx pgx.Tx, replaced, kept []t
 	replace, keep := pgx.Identifier{w.replaceStage}.Sanitize(), pgx.Identifier{w.keepStage}.Sanitize()
 	sql := "DELETE FROM " + w.spec.Table.Ident().Sanitize() + " AS t USING " + replace + " AS r WHERE " +
 		strings.Join(parent, " AND ") + " AND NOT EXISTS (SELECT 1 FROM " + keep + " AS k WHERE " + strings.Join(key, " AND ") + ")"
-	if _, err := tx.Exec(ctx, sql); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, "TRUNCATE "+replace+", "+keep)
-	return err
+	tx.Defer(sql, nil)
+	tx.Defer("TRUNCATE "+replace+", "+keep, nil)
+	return nil
 }
 
 // plan is what a writer does with one batch's rows, in two phases so that
@@ -264,7 +262,7 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 
 // deletePhase runs the plan's hard deletes (upsert mode), and the deletes
 // of rows replaced by a parent's new set.
-func (p *plan) deletePhase(ctx context.Context, tx pgx.Tx) error {
+func (p *plan) deletePhase(ctx context.Context, tx *Tx) error {
 	if len(p.replaced) > 0 {
 		if err := p.w.applyReplace(ctx, tx, p.replaced, p.writes); err != nil {
 			return err
@@ -277,7 +275,7 @@ func (p *plan) deletePhase(ctx context.Context, tx pgx.Tx) error {
 }
 
 // writePhase runs the plan's writes (and soft deletes after them).
-func (p *plan) writePhase(ctx context.Context, tx pgx.Tx) error {
+func (p *plan) writePhase(ctx context.Context, tx *Tx) error {
 	switch p.w.spec.Mode {
 	case table.Raw:
 		return p.w.applyGroups(ctx, tx, p.rows, p.w.rawSQL)
@@ -295,7 +293,7 @@ func (p *plan) writePhase(ctx context.Context, tx pgx.Tx) error {
 
 // applyInsert keeps record order between inserts and deletes: inserts are
 // copied in runs, and each run of deletes is applied where it stood.
-func (w *Writer) applyInsert(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
+func (w *Writer) applyInsert(ctx context.Context, tx *Tx, rows []table.Row) error {
 	for len(rows) > 0 {
 		n := 1
 		for n < len(rows) && rows[n].Op == rows[0].Op {
@@ -451,7 +449,7 @@ func mergeRows(prev, next *table.Row) *table.Row {
 // applyGroups writes rows grouped by the set of columns they carry. With
 // stmt nil rows are copied straight into the table; otherwise they are
 // copied into the staging table and stmt(cols) moves them.
-func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, stmt func(cols []string) string) error {
+func (w *Writer) applyGroups(ctx context.Context, tx *Tx, rows []table.Row, stmt func(cols []string) string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -462,18 +460,15 @@ func (w *Writer) applyGroups(ctx context.Context, tx pgx.Tx, rows []table.Row, s
 		if stmt != nil {
 			target = pgx.Identifier{w.stage}
 			if gi > 0 {
-				if _, err := tx.Exec(ctx, "TRUNCATE "+target.Sanitize()); err != nil {
-					return err
-				}
+				tx.Defer("TRUNCATE "+target.Sanitize(), nil)
 			}
 		}
-		if err := w.copyRows(ctx, tx.Conn(), tx.CopyFrom, target, cols, g.set.Indexes(), g.rows); err != nil {
+		if err := w.copyRows(ctx, tx, target, cols, g.set.Indexes(), g.rows); err != nil {
 			return err
 		}
 		if stmt != nil {
-			if _, err := tx.Exec(ctx, stmt(cols)); err != nil {
-				return err
-			}
+			// Sent with the next COPY, or with COMMIT.
+			tx.Defer(stmt(cols), nil)
 		}
 	}
 	return nil
@@ -548,7 +543,7 @@ func (w *Writer) rawSQL(cols []string) string {
 
 // applyDeletes copies the keys of delete rows into the delete staging table
 // and deletes (or soft-deletes) the matching rows.
-func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []table.Row) error {
+func (w *Writer) applyDeletes(ctx context.Context, tx *Tx, rows []table.Row) error {
 	stage := pgx.Identifier{w.delStage}
 	cols := append(slices.Clone(w.spec.KeyCols), "kafka2pg_deleted_at")
 	vals := make([]any, len(cols))
@@ -580,13 +575,11 @@ func (w *Writer) applyDeletes(ctx context.Context, tx pgx.Tx, rows []table.Row) 
 	} else {
 		sql = "DELETE FROM " + target + " AS t USING " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
 	}
-	if _, err := tx.Exec(ctx, sql); err != nil {
-		return err
-	}
+	tx.Defer(sql, nil)
 	// The staging table is emptied at commit; a later delete run in the
 	// same transaction must not see these keys again.
-	_, err := tx.Exec(ctx, "TRUNCATE "+stage.Sanitize())
-	return err
+	tx.Defer("TRUNCATE "+stage.Sanitize(), nil)
+	return nil
 }
 
 type rowGroup struct {
@@ -632,13 +625,14 @@ func groupBySet(rows []table.Row) []rowGroup {
 //
 // conn is the connection the COPY runs on (in a transaction or not), and
 // copyFrom is pgx's CopyFrom of the same transaction or connection.
-func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFromFunc, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
+func (w *Writer) copyRows(ctx context.Context, q copier, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
+	conn := q.Conn()
 	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: conn.TypeMap()}
 	for k, c := range idx {
 		t := w.spec.Table.Columns[c].Type
 		if t == nil || t.Kind == coerce.KindArray {
 			src := &rowSource{rows: rows, idx: idx, i: -1}
-			_, err := copyFrom(ctx, target, cols, src)
+			_, err := q.CopyFrom(ctx, target, cols, src)
 			return err
 		}
 		cr.types[k] = t
@@ -654,7 +648,7 @@ func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFrom
 		}
 	}
 	sql := "COPY " + target.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
-	_, err := conn.PgConn().CopyFrom(ctx, cr, sql)
+	err := q.copyRaw(ctx, cr, sql)
 	if e := cr.err.Load(); e != nil {
 		return *e // the COPY was failed on purpose: say why
 	}
@@ -669,8 +663,29 @@ func (w *Writer) copyRows(ctx context.Context, conn *pgx.Conn, copyFrom copyFrom
 	return err
 }
 
-// copyFromFunc is pgx's CopyFrom of a connection or a transaction.
-type copyFromFunc func(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+// copier is where a COPY runs: a Tx, or a connection by itself (connCopier).
+type copier interface {
+	Conn() *pgx.Conn
+	// CopyFrom is pgx's CopyFrom.
+	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+	// copyRaw runs the COPY … FROM STDIN statement sql with the data r.
+	copyRaw(ctx context.Context, r io.Reader, sql string) error
+}
+
+// connCopier runs a COPY on a connection outside a transaction: the COPY
+// is its own.
+type connCopier struct{ conn *pgx.Conn }
+
+func (c connCopier) Conn() *pgx.Conn { return c.conn }
+
+func (c connCopier) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	return c.conn.CopyFrom(ctx, table, cols, src)
+}
+
+func (c connCopier) copyRaw(ctx context.Context, r io.Reader, sql string) error {
+	_, err := c.conn.PgConn().CopyFrom(ctx, r, sql)
+	return err
+}
 
 // oneCopy reports whether rows are written by a single COPY and nothing
 // else (insert mode, no deletes, every row carrying the same columns), and
@@ -691,7 +706,7 @@ func (w *Writer) oneCopy(ctx context.Context, conn *pgx.Conn, rows []table.Row) 
 		return false, nil
 	}
 	g := groups[0]
-	return true, w.copyRows(ctx, conn, conn.CopyFrom, w.spec.Table.Ident(), w.columnNames(g.set), g.set.Indexes(), g.rows)
+	return true, w.copyRows(ctx, connCopier{conn}, w.spec.Table.Ident(), w.columnNames(g.set), g.set.Indexes(), g.rows)
 }
 
 // copyChunk is how much COPY data a copyReader encodes ahead.

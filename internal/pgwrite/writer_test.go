@@ -279,7 +279,7 @@ func TestNilWriterRunsHook(t *testing.T) {
 	_, pool := testenv.NewDatabase(t)
 	testenv.Exec(t, pool, `CREATE TABLE marks (n int)`)
 	var w *pgwrite.Writer
-	hook := func(ctx context.Context, tx pgx.Tx) error {
+	hook := func(ctx context.Context, tx *pgwrite.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO marks VALUES (1)`)
 		return err
 	}

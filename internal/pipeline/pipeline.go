@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -474,7 +473,7 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 			return retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(int) error { return st.Ensure(ctx, p.pool) })
 		},
 		stage: func(ctx context.Context, stages []*pgwrite.Backlog, from, last int64) error {
-			return t(ctx, nil, nil, -1, &extraTx{tables: backlogTables(stages), first: from, last: last, fn: func(ctx context.Context, tx pgx.Tx) error {
+			return t(ctx, nil, nil, -1, &extraTx{tables: backlogTables(stages), first: from, last: last, fn: func(ctx context.Context, tx *pgwrite.Tx) error {
 				for _, st := range stages {
 					if _, err := st.Flush(ctx, tx); err != nil {
 						return fmt.Errorf("staging rows of %s in %s: %w", st.Writer().Table(), st.Table(), err)
@@ -494,7 +493,7 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 		merge: func(ctx context.Context, stages []*pgwrite.Backlog, from, next int64) (int64, error) {
 			var written int64
 			x := &extraTx{tables: backlogTables(stages), first: from, last: next - 1}
-			x.fn = func(ctx context.Context, tx pgx.Tx) error {
+			x.fn = func(ctx context.Context, tx *pgwrite.Tx) error {
 				written = 0
 				for _, st := range stages {
 					n, err := st.Merge(ctx, tx)
@@ -540,7 +539,7 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 // extraTx is more work in a partition's transaction (txn): fn runs first in
 // its hook; tables and first..last say what it writes, for errors.
 type extraTx struct {
-	fn          func(context.Context, pgx.Tx) error
+	fn          func(context.Context, *pgwrite.Tx) error
 	tables      string
 	first, last int64
 }
@@ -551,20 +550,18 @@ type extraTx struct {
 func (p *Pipeline) txn(tp source.TP, part *eos.Partition) func(context.Context, []pgwrite.Change, []dlq.Letter, int64, *extraTx) error {
 	policy := retry.FromConfig(p.cfg.Errors.Retry)
 	return func(ctx context.Context, changes []pgwrite.Change, letters []dlq.Letter, next int64, extra *extraTx) error {
-		var hook func(context.Context, pgx.Tx) error
+		var hook func(context.Context, *pgwrite.Tx) error
 		advance := part != nil && next >= 0
 		if advance || len(letters) > 0 || extra != nil {
-			hook = func(ctx context.Context, tx pgx.Tx) error {
+			hook = func(ctx context.Context, tx *pgwrite.Tx) error {
 				if extra != nil {
 					if err := extra.fn(ctx, tx); err != nil {
 						return err
 					}
 				}
-				if err := p.dlqTable.Insert(ctx, tx, letters); err != nil {
-					return err
-				}
+				p.dlqTable.Insert(tx, letters)
 				if advance {
-					return part.Advance(ctx, tx, next)
+					part.Advance(tx, next)
 				}
 				return nil
 			}
