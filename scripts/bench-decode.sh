@@ -19,14 +19,14 @@
 #
 # Environment:
 #   DECODE_RUNS=5                  -count of go test
-#   DECODE_DOC=docs/benchmarks.md
+#   DECODE_DOC=$BENCH_DOC, else docs/benchmarks.md
 set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 RUNS=${DECODE_RUNS:-5}
-DOC=${DECODE_DOC:-docs/benchmarks.md}
+DOC=${DECODE_DOC:-${BENCH_DOC:-docs/benchmarks.md}}
 FORMATS="json json-connect avro protobuf json-schema" # table order; json is the reference
 
 log() { printf '[bench-decode] %s\n' "$*" >&2; }

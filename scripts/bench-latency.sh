@@ -28,7 +28,8 @@
 # docs/benchmarks.md (rewritten; the rest is kept).
 #
 # Environment: LATENCY_RATE=5000 LATENCY_SECONDS=30 LATENCY_RUNS=3 SHAPES_RUNS=3
-#   SHAPES_WIDE_COUNT=200000 SHAPES_JSONB_COUNT=20000 LATENCY_DOC=docs/benchmarks.md
+#   SHAPES_WIDE_COUNT=200000 SHAPES_JSONB_COUNT=20000
+#   LATENCY_DOC=$BENCH_DOC, else docs/benchmarks.md
 #   LATENCY_WORK=bin/bench-latency LATENCY_RETRIES=3
 set -euo pipefail
 export LC_ALL=C
@@ -41,7 +42,7 @@ SECS=${LATENCY_SECONDS:-30}
 RUNS=${SHAPES_RUNS:-3}
 WIDE_COUNT=${SHAPES_WIDE_COUNT:-200000}
 JSONB_COUNT=${SHAPES_JSONB_COUNT:-20000}
-DOC=${LATENCY_DOC:-docs/benchmarks.md}
+DOC=${LATENCY_DOC:-${BENCH_DOC:-docs/benchmarks.md}}
 WORK=${LATENCY_WORK:-bin/bench-latency}
 BIN=bin/kafka2pg
 DB=kafka2pg_bench_shapes
