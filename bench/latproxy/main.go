@@ -2,8 +2,8 @@
 // (PostgreSQL's answers) by a fixed latency: a database farther away than
 // loopback, where each round trip of a batch's transaction costs that much
 // more. It uses toxiproxy's Go module in-process, as the e2e fault suite
-// does, and runs until interrupted. docs/benchmarks.md ("Round trips") has
-// the figures it was used for.
+// does, and runs until interrupted. docs/benchmarks.md ("a batch in two
+// round trips") has the figures it was used for.
 //
 //	go run ./bench/latproxy -listen 127.0.0.1:55499 -upstream 127.0.0.1:55432 -latency 10ms
 package main
