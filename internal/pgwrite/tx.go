@@ -116,13 +116,14 @@ func (t *Tx) Conn() *pgx.Conn { return t.conn }
 // copyRaw runs the COPY statement sql (FROM STDIN) with the data r in this
 // transaction. BEGIN and deferred statements without arguments travel in
 // the same simple query, before the COPY; deferred statements with
-// arguments are sent first.
+// arguments or a fail function (whose error must be told apart from the
+// COPY's) are sent first.
 func (t *Tx) copyRaw(ctx context.Context, r io.Reader, sql string) error {
 	if t.closed {
 		return errTxClosed
 	}
 	for _, s := range t.queue {
-		if len(s.args) > 0 {
+		if len(s.args) > 0 || s.fail != nil {
 			if err := t.Flush(ctx); err != nil {
 				return err
 			}

@@ -167,6 +167,13 @@ func TestTxDeferredFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	staged := ups.NewBacklog("", "g", "topic", 0, 1)
+	if err := staged.Ensure(ctx, setupPool); err != nil {
+		t.Fatal(err)
+	}
+	if err := staged.Buffer([]table.Row{rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(9), "s", "staged")}); err != nil {
+		t.Fatal(err)
+	}
 	errMarked := errors.New("marked")
 	mark := func(err error) error { return fmt.Errorf("%w: %w", errMarked, err) }
 	sqlstate := func(err error) string {
@@ -225,8 +232,22 @@ func TestTxDeferredFailure(t *testing.T) {
 			return errMarked
 		},
 		marked: true,
+	}, {
+		// A statement with a fail function is not folded into a COPY's
+		// query, where its error could not be told from the COPY's.
+		name: "a statement with a fail function before a COPY",
+		hook: func(ctx context.Context, tx *pgwrite.Tx) error {
+			tx.Defer(`SELECT 1 / 0`, mark)
+			_, err := staged.Flush(ctx, tx)
+			return err
+		},
+		state: "22012", marked: true,
 	}} {
-		err := pgwrite.Commit(ctx, pool, []pgwrite.Change{{W: ups, Rows: c.rows}}, c.hook)
+		var changes []pgwrite.Change
+		if c.rows != nil {
+			changes = []pgwrite.Change{{W: ups, Rows: c.rows}}
+		}
+		err := pgwrite.Commit(ctx, pool, changes, c.hook)
 		if err == nil {
 			t.Fatalf("%s: committed", c.name)
 		}
@@ -238,6 +259,9 @@ func TestTxDeferredFailure(t *testing.T) {
 		}
 		if got := dump(t, setupPool, `SELECT (SELECT count(*) FROM kv) + (SELECT count(*) FROM side) || ''`); got != "0" {
 			t.Errorf("%s: %s rows committed, want 0", c.name, got)
+		}
+		if got := dump(t, setupPool, `SELECT count(*)::text FROM `+staged.Table()); got != "0" {
+			t.Errorf("%s: %s rows staged, want 0", c.name, got)
 		}
 		// The connection (the pool's only one) is idle and usable.
 		var n int
