@@ -37,6 +37,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/batch"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgdial"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
@@ -428,7 +429,7 @@ func (rp *replayer) commitPart(ctx context.Context, items, gone []replayItem, fa
 	}
 	tbl := rp.table.Name()
 	group := rp.table.group
-	hook := func(ctx context.Context, tx *pgwrite.Tx) error {
+	hook := func(ctx context.Context, tx *pgtx.Tx) error {
 		if len(del) > 0 {
 			tag, err := tx.Exec(ctx, `DELETE FROM `+tbl+` WHERE "group" = $1 AND "id" = ANY($2)`, group, del)
 			if err != nil {
@@ -473,7 +474,7 @@ WHERE d."group" = $1 AND d."id" = u.id`, group, ids, stages, classes, reasons)
 // writeTx writes one transaction, retrying transient failures with backoff
 // (errors.retry). A data error is returned as a *replayDataError; anything
 // else ends the replay.
-func (rp *replayer) writeTx(ctx context.Context, changes []pgwrite.Change, hook func(context.Context, *pgwrite.Tx) error, done func(context.Context) (bool, error)) error {
+func (rp *replayer) writeTx(ctx context.Context, changes []pgwrite.Change, hook func(context.Context, *pgtx.Tx) error, done func(context.Context) (bool, error)) error {
 	tables := changeTables(changes)
 	hooks := retry.Hooks{Retrying: func(attempt int, wait time.Duration, err error) {
 		rp.log.Warn("write failed, retrying", "table", tables, "attempt", attempt,

@@ -13,7 +13,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/config"
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
-	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/telemetry"
 	"github.com/kafka2pg/kafka2pg/internal/transform"
@@ -61,7 +61,7 @@ func (d *Table) Count(ctx context.Context, db ddl.Execer) (int64, error) {
 // earlier attempt (at-least-once replay) is not stored twice. The inserts
 // are deferred: they travel with the transaction's next statement (at the
 // latest COMMIT), and that call returns their error.
-func (d *Table) Insert(tx *pgwrite.Tx, letters []Letter) {
+func (d *Table) Insert(tx *pgtx.Tx, letters []Letter) {
 	if len(letters) == 0 {
 		return
 	}

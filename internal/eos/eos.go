@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kafka2pg/kafka2pg/config"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/source"
@@ -148,7 +149,7 @@ type Partition struct {
 // transaction (OffsetStore.Advance): the call that sends the update,
 // normally tx.Commit, fails with ErrFenced when another consumer has
 // claimed the partition.
-func (p *Partition) Advance(tx *pgwrite.Tx, next int64) {
+func (p *Partition) Advance(tx *pgtx.Tx, next int64) {
 	p.c.store.Advance(tx, p.tp.Topic, p.tp.Partition, p.Epoch, p.Stored, next)
 }
 

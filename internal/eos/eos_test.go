@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/source"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -32,7 +33,7 @@ func TestResolve(t *testing.T) {
 		t.Fatalf("before the commit: done=%v err=%v", done, err)
 	}
 	// It did commit (the acknowledgement was lost): do not write it again.
-	if err := pgwrite.Commit(ctx, pool, nil, func(_ context.Context, tx *pgwrite.Tx) error {
+	if err := pgwrite.Commit(ctx, pool, nil, func(_ context.Context, tx *pgtx.Tx) error {
 		w.Advance(tx, 100)
 		return nil
 	}); err != nil {
@@ -51,7 +52,7 @@ func TestResolve(t *testing.T) {
 	// And the stale worker's next batch is refused: its transaction fails
 	// with ErrFenced and writes nothing.
 	testenv.Exec(t, pool, `CREATE TABLE rows (n int)`)
-	err = pgwrite.Commit(ctx, pool, nil, func(ctx context.Context, tx *pgwrite.Tx) error {
+	err = pgwrite.Commit(ctx, pool, nil, func(ctx context.Context, tx *pgtx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO rows VALUES (1)`); err != nil {
 			return err
 		}

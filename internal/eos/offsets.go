@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 )
 
@@ -86,7 +87,7 @@ RETURNING "next_offset", "owner_epoch"`, s.group, topic, partition, NoOffset, ow
 // partition has been claimed by someone else since epoch, or the stored
 // offset is not the expected one, the statement fails, the transaction
 // with it, and the call that sent it returns pgwrite.ErrFenced.
-func (s *OffsetStore) Advance(tx *pgwrite.Tx, topic string, partition int32, epoch, expected, next int64) {
+func (s *OffsetStore) Advance(tx *pgtx.Tx, topic string, partition int32, epoch, expected, next int64) {
 	// No row moved: 1 / 0 fails the statement, so the COMMIT sent after it
 	// in the same round trip is not run.
 	tx.Defer(`WITH moved AS (UPDATE `+s.Table()+` SET "next_offset" = $6, "updated_at" = now()

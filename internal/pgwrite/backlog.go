@@ -19,6 +19,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -261,7 +262,7 @@ func (b *Backlog) Empty() bool { return b.Staged == 0 && b.bufRows == 0 }
 // copied. Once tx has committed the caller calls Flushed; if tx fails,
 // the rows stay buffered and a Flush in a new transaction copies them
 // again.
-func (b *Backlog) Flush(ctx context.Context, tx *Tx) (int64, error) {
+func (b *Backlog) Flush(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 	if b.bufRows == 0 {
 		return 0, nil
 	}
@@ -271,7 +272,7 @@ func (b *Backlog) Flush(ctx context.Context, tx *Tx) (int64, error) {
 	cols := append(b.w.columnNames(b.set), "kafka2pg_owner", "kafka2pg_seq")
 	sql := "COPY " + b.name.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	r := io.MultiReader(strings.NewReader(copyHeader), bytes.NewReader(b.buf), strings.NewReader(copyTrailer))
-	if err := tx.copyRaw(ctx, r, sql); err != nil {
+	if err := tx.CopyRaw(ctx, r, sql); err != nil {
 		// pgconn may still be reading b.buf from its own goroutine: keep
 		// the rows in a buffer of their own from now on.
 		b.buf = slices.Clone(b.buf)
@@ -310,7 +311,7 @@ func (b *Backlog) Set() table.Bitset {
 // the table. It fails with ErrBacklogLost when the table does not hold
 // every row of this owner staged and flushed. It returns the rows written
 // (inserted or updated); once tx has committed the caller calls Reset.
-func (b *Backlog) Merge(ctx context.Context, tx *Tx) (int64, error) {
+func (b *Backlog) Merge(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 	extra, err := b.Flush(ctx, tx)
 	if err != nil {
 		return 0, err

@@ -7,14 +7,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
 // inTx runs fn in one committed transaction.
-func inTx(t *testing.T, pool *pgxpool.Pool, fn func(tx *pgwrite.Tx) error) error {
+func inTx(t *testing.T, pool *pgxpool.Pool, fn func(tx *pgtx.Tx) error) error {
 	t.Helper()
-	return pgwrite.Commit(context.Background(), pool, nil, func(_ context.Context, tx *pgwrite.Tx) error { return fn(tx) })
+	return pgwrite.Commit(context.Background(), pool, nil, func(_ context.Context, tx *pgtx.Tx) error { return fn(tx) })
 }
 
 // kvUpserts is a table kv (k bigint key, s text) and a writer upserting
@@ -35,7 +36,7 @@ func stageRows(t *testing.T, pool *pgxpool.Pool, b *pgwrite.Backlog, rows []tabl
 	if err := b.Buffer(rows); err != nil {
 		t.Fatal(err)
 	}
-	if err := inTx(t, pool, func(tx *pgwrite.Tx) error { _, err := b.Flush(context.Background(), tx); return err }); err != nil {
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Flush(context.Background(), tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if n := b.Flushed(); n != int64(len(rows)) {
@@ -77,7 +78,7 @@ func TestBacklogMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	rollback := errors.New("rolled back")
-	if err := inTx(t, pool, func(tx *pgwrite.Tx) error {
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error {
 		if _, err := b.Flush(ctx, tx); err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func TestBacklogMerge(t *testing.T) {
 	if n, _ := b.Buffered(); n != int64(len(second)) {
 		t.Fatalf("%d rows buffered after a rolled back flush, want %d", n, len(second))
 	}
-	if err := inTx(t, pool, func(tx *pgwrite.Tx) error { _, err := b.Flush(ctx, tx); return err }); err != nil {
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Flush(ctx, tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	b.Flushed()
@@ -106,7 +107,7 @@ func TestBacklogMerge(t *testing.T) {
 	if err := b.Buffer(extra); err != nil {
 		t.Fatal(err)
 	}
-	if err := inTx(t, pool, func(tx *pgwrite.Tx) error {
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error {
 		var err error
 		written, err = b.Merge(ctx, tx)
 		return err
@@ -161,7 +162,7 @@ func TestBacklogLost(t *testing.T) {
 		stageRows(t, pool, b, rows)
 	}
 	merge := func(b *pgwrite.Backlog) error {
-		return inTx(t, pool, func(tx *pgwrite.Tx) error { _, err := b.Merge(ctx, tx); return err })
+		return inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Merge(ctx, tx); return err })
 	}
 	stage(old)
 	stage(taker) // its first staging empties the table
@@ -201,7 +202,7 @@ func TestBacklogMergeCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 	stageRows(t, pool, b, rows)
-	err := inTx(t, pool, func(tx *pgwrite.Tx) error {
+	err := inTx(t, pool, func(tx *pgtx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '1ms'"); err != nil {
 			return err
 		}
@@ -236,7 +237,7 @@ func TestBacklogIdentitySeq(t *testing.T) {
 	row := func(k int64, s string) table.Row { return rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", s) }
 	stageRows(t, pool, b, []table.Row{row(1, "first"), row(2, "x")})
 	stageRows(t, pool, b, []table.Row{row(1, "last")})
-	if err := inTx(t, pool, func(tx *pgwrite.Tx) error { _, err := b.Merge(ctx, tx); return err }); err != nil {
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Merge(ctx, tx); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if got := dump(t, pool, `SELECT k || ' ' || s FROM kv ORDER BY k`); got != "1 last\n2 x" {

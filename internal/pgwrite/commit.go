@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgdial"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -28,7 +29,7 @@ type Change struct {
 // is; hook's error rolls everything back. Commit does not retry: the caller
 // classifies the error (Classify) and decides. A connection that the failure
 // closed is reported as a *ConnLostError.
-func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func(context.Context, *Tx) error) error {
+func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func(context.Context, *pgtx.Tx) error) error {
 	// The plans (upsert mode: each key's last change) are made before a
 	// connection is taken: a connection is not held while this process
 	// works alone.
@@ -52,7 +53,7 @@ func Commit(ctx context.Context, pool *pgxpool.Pool, changes []Change, hook func
 	return err
 }
 
-func commit(ctx context.Context, conn *pgx.Conn, changes []Change, plans []*plan, hook func(context.Context, *Tx) error) error {
+func commit(ctx context.Context, conn *pgx.Conn, changes []Change, plans []*plan, hook func(context.Context, *pgtx.Tx) error) error {
 	pooler := pgdial.ThroughPooler(conn)
 	if !pooler {
 		for _, c := range changes {
@@ -71,7 +72,7 @@ func commit(ctx context.Context, conn *pgx.Conn, changes []Change, plans []*plan
 	// BEGIN travels with the first statement, and the statements whose
 	// answer is only success or failure (the upserts, the offset update,
 	// dead letters) with the next one that is read, at the latest COMMIT.
-	tx := Begin(conn)
+	tx := pgtx.Begin(conn)
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
 	if pooler {
 		for _, p := range plans {

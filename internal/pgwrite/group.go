@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 )
 
 // Group commits small transactions of several partitions as one: group
@@ -40,7 +42,7 @@ type Group struct {
 type groupReq struct {
 	ctx     context.Context
 	changes []Change
-	hook    func(context.Context, *Tx) error
+	hook    func(context.Context, *pgtx.Tx) error
 	// wake is sent on once: lead is then set (this request starts the
 	// next grouped transaction) or err is its outcome.
 	wake chan struct{}
@@ -54,7 +56,7 @@ var errAlone = errors.New("grouped transaction rolled back")
 
 // Commit commits changes and hook like Commit, grouped with other small
 // transactions when there are any waiting.
-func (g *Group) Commit(ctx context.Context, changes []Change, hook func(context.Context, *Tx) error) error {
+func (g *Group) Commit(ctx context.Context, changes []Change, hook func(context.Context, *pgtx.Tx) error) error {
 	if g.MaxRows <= 0 || countRows(changes) > g.MaxRows {
 		return Commit(ctx, g.Pool, changes, hook)
 	}
@@ -143,10 +145,10 @@ func (g *Group) commitMembers(members []*groupReq) error {
 			changes[i].Rows = append(changes[i].Rows, c.Rows...)
 		}
 	}
-	var hook func(context.Context, *Tx) error
+	var hook func(context.Context, *pgtx.Tx) error
 	for _, m := range members {
 		if m.hook != nil {
-			hook = func(ctx context.Context, tx *Tx) error {
+			hook = func(ctx context.Context, tx *pgtx.Tx) error {
 				for _, m := range members {
 					if m.hook != nil {
 						if err := m.hook(ctx, tx); err != nil {

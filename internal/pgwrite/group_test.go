@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
@@ -31,8 +32,8 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 		}
 		return []pgwrite.Change{{W: w, Rows: rows}}
 	}
-	side := func(id int) func(context.Context, *pgwrite.Tx) error {
-		return func(ctx context.Context, tx *pgwrite.Tx) error {
+	side := func(id int) func(context.Context, *pgtx.Tx) error {
+		return func(ctx context.Context, tx *pgtx.Tx) error {
 			_, err := tx.Exec(ctx, "INSERT INTO side VALUES ($1)", id)
 			return err
 		}
@@ -51,7 +52,7 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 	hold := func(from int) (release func() error) {
 		started, rel, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 		go func() {
-			done <- g.Commit(ctx, change(from, 2), func(context.Context, *pgwrite.Tx) error {
+			done <- g.Commit(ctx, change(from, 2), func(context.Context, *pgtx.Tx) error {
 				close(started)
 				<-rel
 				return nil
@@ -112,7 +113,7 @@ CREATE TABLE side (id int PRIMARY KEY);`, "ev")
 	for i := 1; i <= 3; i++ {
 		hook := side(300 + 10*i)
 		if i == 2 {
-			hook = func(context.Context, *pgwrite.Tx) error { return boom }
+			hook = func(context.Context, *pgtx.Tx) error { return boom }
 		}
 		go func() { res <- result{300 + 10*i, g.Commit(ctx, change(300+10*i, 2), hook)} }()
 	}
@@ -172,7 +173,7 @@ func TestGroupOff(t *testing.T) {
 	g := &pgwrite.Group{Pool: pool}
 	started, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- g.Commit(ctx, change(1), func(context.Context, *pgwrite.Tx) error {
+		done <- g.Commit(ctx, change(1), func(context.Context, *pgtx.Tx) error {
 			close(started)
 			<-release
 			return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kafka2pg/kafka2pg/internal/coerce"
 	"github.com/kafka2pg/kafka2pg/internal/ddl"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 )
 
@@ -114,7 +115,7 @@ func (w *Writer) Table() *table.Table { return w.spec.Table }
 // Write applies rows (in record order) in one transaction on a connection
 // from pool: Commit with this writer's rows alone. A nil *Writer writes no
 // rows: it runs before alone in a transaction.
-func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, *Tx) error) error {
+func (w *Writer) Write(ctx context.Context, pool *pgxpool.Pool, rows []table.Row, before func(context.Context, *pgtx.Tx) error) error {
 	if w == nil {
 		if len(rows) > 0 {
 			return errors.New("pgwrite: rows without a table")
@@ -143,7 +144,7 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 // tables this plan uses: behind a transaction-mode pooler the next
 // transaction may run on another server session, where a table of this one
 // does not exist.
-func (p *plan) createStages(ctx context.Context, tx *Tx) error {
+func (p *plan) createStages(ctx context.Context, tx *pgtx.Tx) error {
 	w := p.w
 	stage := (w.spec.Mode == table.Upsert && len(p.writes) > 0) || (w.spec.Mode == table.Raw && len(p.rows) > 0)
 	del := len(p.deletes) > 0
@@ -190,7 +191,7 @@ func (w *Writer) stagesDDL(onCommit string, stage, del, replace bool) string {
 // applyReplace deletes the stored rows of the parents in replaced (their
 // replace_by values) whose keys are not among kept, the rows the batch
 // writes for them: a parent's rows become exactly its new set.
-func (w *Writer) applyReplace(ctx context.Context, tx *Tx, replaced, kept []table.Row) error {
+func (w *Writer) applyReplace(ctx context.Context, tx *pgtx.Tx, replaced, kept []table.Row) error {
 	for _, st := range []struct {
 		name string
 		cols []string
@@ -262,7 +263,7 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 
 // deletePhase runs the plan's hard deletes (upsert mode), and the deletes
 // of rows replaced by a parent's new set.
-func (p *plan) deletePhase(ctx context.Context, tx *Tx) error {
+func (p *plan) deletePhase(ctx context.Context, tx *pgtx.Tx) error {
 	if len(p.replaced) > 0 {
 		if err := p.w.applyReplace(ctx, tx, p.replaced, p.writes); err != nil {
 			return err
@@ -275,7 +276,7 @@ func (p *plan) deletePhase(ctx context.Context, tx *Tx) error {
 }
 
 // writePhase runs the plan's writes (and soft deletes after them).
-func (p *plan) writePhase(ctx context.Context, tx *Tx) error {
+func (p *plan) writePhase(ctx context.Context, tx *pgtx.Tx) error {
 	switch p.w.spec.Mode {
 	case table.Raw:
 		return p.w.applyGroups(ctx, tx, p.rows, p.w.rawSQL)
@@ -293,7 +294,7 @@ func (p *plan) writePhase(ctx context.Context, tx *Tx) error {
 
 // applyInsert keeps record order between inserts and deletes: inserts are
 // copied in runs, and each run of deletes is applied where it stood.
-func (w *Writer) applyInsert(ctx context.Context, tx *Tx, rows []table.Row) error {
+func (w *Writer) applyInsert(ctx context.Context, tx *pgtx.Tx, rows []table.Row) error {
 	for len(rows) > 0 {
 		n := 1
 		for n < len(rows) && rows[n].Op == rows[0].Op {
@@ -449,7 +450,7 @@ func mergeRows(prev, next *table.Row) *table.Row {
 // applyGroups writes rows grouped by the set of columns they carry. With
 // stmt nil rows are copied straight into the table; otherwise they are
 // copied into the staging table and stmt(cols) moves them.
-func (w *Writer) applyGroups(ctx context.Context, tx *Tx, rows []table.Row, stmt func(cols []string) string) error {
+func (w *Writer) applyGroups(ctx context.Context, tx *pgtx.Tx, rows []table.Row, stmt func(cols []string) string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -543,7 +544,7 @@ func (w *Writer) rawSQL(cols []string) string {
 
 // applyDeletes copies the keys of delete rows into the delete staging table
 // and deletes (or soft-deletes) the matching rows.
-func (w *Writer) applyDeletes(ctx context.Context, tx *Tx, rows []table.Row) error {
+func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row) error {
 	stage := pgx.Identifier{w.delStage}
 	cols := append(slices.Clone(w.spec.KeyCols), "kafka2pg_deleted_at")
 	vals := make([]any, len(cols))
@@ -648,7 +649,7 @@ func (w *Writer) copyRows(ctx context.Context, q copier, target pgx.Identifier, 
 		}
 	}
 	sql := "COPY " + target.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
-	err := q.copyRaw(ctx, cr, sql)
+	err := q.CopyRaw(ctx, cr, sql)
 	if e := cr.err.Load(); e != nil {
 		return *e // the COPY was failed on purpose: say why
 	}
@@ -663,13 +664,14 @@ func (w *Writer) copyRows(ctx context.Context, q copier, target pgx.Identifier, 
 	return err
 }
 
-// copier is where a COPY runs: a Tx, or a connection by itself (connCopier).
+// copier is where a COPY runs: a pgtx.Tx, or a connection by itself
+// (connCopier).
 type copier interface {
 	Conn() *pgx.Conn
 	// CopyFrom is pgx's CopyFrom.
 	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
-	// copyRaw runs the COPY … FROM STDIN statement sql with the data r.
-	copyRaw(ctx context.Context, r io.Reader, sql string) error
+	// CopyRaw runs the COPY … FROM STDIN statement sql with the data r.
+	CopyRaw(ctx context.Context, r io.Reader, sql string) error
 }
 
 // connCopier runs a COPY on a connection outside a transaction: the COPY
@@ -682,7 +684,7 @@ func (c connCopier) CopyFrom(ctx context.Context, table pgx.Identifier, cols []s
 	return c.conn.CopyFrom(ctx, table, cols, src)
 }
 
-func (c connCopier) copyRaw(ctx context.Context, r io.Reader, sql string) error {
+func (c connCopier) CopyRaw(ctx context.Context, r io.Reader, sql string) error {
 	_, err := c.conn.PgConn().CopyFrom(ctx, r, sql)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -279,7 +280,7 @@ func TestNilWriterRunsHook(t *testing.T) {
 	_, pool := testenv.NewDatabase(t)
 	testenv.Exec(t, pool, `CREATE TABLE marks (n int)`)
 	var w *pgwrite.Writer
-	hook := func(ctx context.Context, tx *pgwrite.Tx) error {
+	hook := func(ctx context.Context, tx *pgtx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO marks VALUES (1)`)
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/kafka2pg/kafka2pg/internal/eos"
 	"github.com/kafka2pg/kafka2pg/internal/format"
 	"github.com/kafka2pg/kafka2pg/internal/pgdial"
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/retry"
 	"github.com/kafka2pg/kafka2pg/internal/route"
@@ -473,7 +474,7 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 			return retry.Do(ctx, policy, pgwrite.IsTransient, hooks, func(int) error { return st.Ensure(ctx, p.pool) })
 		},
 		stage: func(ctx context.Context, stages []*pgwrite.Backlog, from, last int64) error {
-			return t(ctx, nil, nil, -1, &extraTx{tables: backlogTables(stages), first: from, last: last, fn: func(ctx context.Context, tx *pgwrite.Tx) error {
+			return t(ctx, nil, nil, -1, &extraTx{tables: backlogTables(stages), first: from, last: last, fn: func(ctx context.Context, tx *pgtx.Tx) error {
 				for _, st := range stages {
 					if _, err := st.Flush(ctx, tx); err != nil {
 						return fmt.Errorf("staging rows of %s in %s: %w", st.Writer().Table(), st.Table(), err)
@@ -493,7 +494,7 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 		merge: func(ctx context.Context, stages []*pgwrite.Backlog, from, next int64) (int64, error) {
 			var written int64
 			x := &extraTx{tables: backlogTables(stages), first: from, last: next - 1}
-			x.fn = func(ctx context.Context, tx *pgwrite.Tx) error {
+			x.fn = func(ctx context.Context, tx *pgtx.Tx) error {
 				written = 0
 				for _, st := range stages {
 					n, err := st.Merge(ctx, tx)
@@ -539,7 +540,7 @@ func (p *Pipeline) transaction(tp source.TP, part *eos.Partition) func(context.C
 // extraTx is more work in a partition's transaction (txn): fn runs first in
 // its hook; tables and first..last say what it writes, for errors.
 type extraTx struct {
-	fn          func(context.Context, *pgwrite.Tx) error
+	fn          func(context.Context, *pgtx.Tx) error
 	tables      string
 	first, last int64
 }
@@ -550,10 +551,10 @@ type extraTx struct {
 func (p *Pipeline) txn(tp source.TP, part *eos.Partition) func(context.Context, []pgwrite.Change, []dlq.Letter, int64, *extraTx) error {
 	policy := retry.FromConfig(p.cfg.Errors.Retry)
 	return func(ctx context.Context, changes []pgwrite.Change, letters []dlq.Letter, next int64, extra *extraTx) error {
-		var hook func(context.Context, *pgwrite.Tx) error
+		var hook func(context.Context, *pgtx.Tx) error
 		advance := part != nil && next >= 0
 		if advance || len(letters) > 0 || extra != nil {
-			hook = func(ctx context.Context, tx *pgwrite.Tx) error {
+			hook = func(ctx context.Context, tx *pgtx.Tx) error {
 				if extra != nil {
 					if err := extra.fn(ctx, tx); err != nil {
 						return err

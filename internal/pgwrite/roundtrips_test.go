@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
 	"github.com/kafka2pg/kafka2pg/internal/testenv"
@@ -73,7 +74,7 @@ func (l *lockedBuffer) take() string {
 // one COPY — BEGIN travels with the COPY, and the deferred statements (the
 // upsert from the staging table, the offset update, dead letters) with
 // COMMIT — and a batch of inserts alone, one.
-func TestTxRoundTrips(t *testing.T) {
+func TestCommitRoundTrips(t *testing.T) {
 	dbURL, setupPool := testenv.NewDatabase(t)
 	testenv.Exec(t, setupPool, `CREATE TABLE kv (k bigint PRIMARY KEY, s text); CREATE TABLE side (n int)`)
 	tbl, err := table.LoadTable(context.Background(), setupPool, "", "kv")
@@ -93,8 +94,8 @@ func TestTxRoundTrips(t *testing.T) {
 		}
 		return out
 	}
-	side := func(n int) func(context.Context, *pgwrite.Tx) error {
-		return func(_ context.Context, tx *pgwrite.Tx) error {
+	side := func(n int) func(context.Context, *pgtx.Tx) error {
+		return func(_ context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO side VALUES ($1)`, nil, n)
 			return nil
 		}
@@ -121,14 +122,14 @@ func TestTxRoundTrips(t *testing.T) {
 		name  string
 		w     *pgwrite.Writer
 		rows  []table.Row
-		hook  func(context.Context, *pgwrite.Tx) error
+		hook  func(context.Context, *pgtx.Tx) error
 		trips int
 	}{
 		{"inserts alone", ins, rows(0, 100, false), nil, 1},
 		{"inserts and a deferred statement", ins, rows(100, 100, false), side(1), 2},
 		{"upserts", ups, rows(150, 100, true), nil, 2},
 		{"upserts and a deferred statement", ups, rows(200, 100, true), side(2), 2},
-		{"nothing", nil, nil, func(context.Context, *pgwrite.Tx) error { return nil }, 0},
+		{"nothing", nil, nil, func(context.Context, *pgtx.Tx) error { return nil }, 0},
 	} {
 		var changes []pgwrite.Change
 		if c.w != nil {
@@ -154,7 +155,7 @@ func TestTxRoundTrips(t *testing.T) {
 // in the COPY's query), with an Exec, or with COMMIT — and its error,
 // through its fail function, is what the caller gets. Nothing of the
 // transaction is committed and the connection is usable afterwards.
-func TestTxDeferredFailure(t *testing.T) {
+func TestCommitDeferredFailure(t *testing.T) {
 	dbURL, setupPool := testenv.NewDatabase(t)
 	testenv.Exec(t, setupPool, `CREATE TABLE kv (k bigint PRIMARY KEY, s text CHECK (s <> 'bad')); CREATE TABLE side (n int)`)
 	tbl, err := table.LoadTable(context.Background(), setupPool, "", "kv")
@@ -186,7 +187,7 @@ func TestTxDeferredFailure(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		rows   []table.Row
-		hook   func(context.Context, *pgwrite.Tx) error
+		hook   func(context.Context, *pgtx.Tx) error
 		state  string
 		marked bool
 	}{{
@@ -198,7 +199,7 @@ func TestTxDeferredFailure(t *testing.T) {
 	}, {
 		name: "an upsert sent with COMMIT",
 		rows: []table.Row{rowOf(t, tbl, table.OpWrite, key, "k", int64(1), "s", "bad")},
-		hook: func(_ context.Context, tx *pgwrite.Tx) error {
+		hook: func(_ context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO side VALUES ($1)`, mark, 1)
 			return nil
 		},
@@ -206,7 +207,7 @@ func TestTxDeferredFailure(t *testing.T) {
 	}, {
 		name: "a statement with arguments sent with COMMIT",
 		rows: []table.Row{rowOf(t, tbl, table.OpWrite, key, "k", int64(1), "s", "good")},
-		hook: func(_ context.Context, tx *pgwrite.Tx) error {
+		hook: func(_ context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO side VALUES ($1)`, nil, 1)
 			tx.Defer(`SELECT 1 / (count(*) - $1) FROM side`, mark, 1)
 			return nil
@@ -215,7 +216,7 @@ func TestTxDeferredFailure(t *testing.T) {
 	}, {
 		name: "a statement without arguments sent with COMMIT",
 		rows: []table.Row{rowOf(t, tbl, table.OpWrite, key, "k", int64(1), "s", "good")},
-		hook: func(_ context.Context, tx *pgwrite.Tx) error {
+		hook: func(_ context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO side VALUES (1)`, nil)
 			tx.Defer(`SELECT 1 / 0`, mark)
 			return nil
@@ -224,7 +225,7 @@ func TestTxDeferredFailure(t *testing.T) {
 	}, {
 		name: "a statement sent with an Exec",
 		rows: []table.Row{rowOf(t, tbl, table.OpWrite, key, "k", int64(1), "s", "good")},
-		hook: func(ctx context.Context, tx *pgwrite.Tx) error {
+		hook: func(ctx context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`SELECT 1 / 0`, mark)
 			if _, err := tx.Exec(ctx, `INSERT INTO side VALUES ($1)`, 1); !errors.Is(err, errMarked) {
 				return fmt.Errorf("the Exec returned %v, want the deferred statement's error", err)
@@ -236,7 +237,7 @@ func TestTxDeferredFailure(t *testing.T) {
 		// A statement with a fail function is not folded into a COPY's
 		// query, where its error could not be told from the COPY's.
 		name: "a statement with a fail function before a COPY",
-		hook: func(ctx context.Context, tx *pgwrite.Tx) error {
+		hook: func(ctx context.Context, tx *pgtx.Tx) error {
 			tx.Defer(`SELECT 1 / 0`, mark)
 			_, err := staged.Flush(ctx, tx)
 			return err

@@ -1,4 +1,7 @@
-package pgwrite
+// Package pgtx is a PostgreSQL transaction on one connection sent in as
+// few round trips as its statements allow (Tx): what every batch, backlog
+// merge and dead-letter replay of kafka2pg commits through.
+package pgtx
 
 import (
 	"context"
@@ -113,12 +116,12 @@ func (t *Tx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, 
 // statement run on it directly bypasses the transaction's order.
 func (t *Tx) Conn() *pgx.Conn { return t.conn }
 
-// copyRaw runs the COPY statement sql (FROM STDIN) with the data r in this
+// CopyRaw runs the COPY statement sql (FROM STDIN) with the data r in this
 // transaction. BEGIN and deferred statements without arguments travel in
 // the same simple query, before the COPY; deferred statements with
 // arguments or a fail function (whose error must be told apart from the
 // COPY's) are sent first.
-func (t *Tx) copyRaw(ctx context.Context, r io.Reader, sql string) error {
+func (t *Tx) CopyRaw(ctx context.Context, r io.Reader, sql string) error {
 	if t.closed {
 		return errTxClosed
 	}

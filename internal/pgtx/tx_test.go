@@ -1,0 +1,150 @@
+package pgtx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kafka2pg/kafka2pg/internal/pgtx"
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
+)
+
+// conn is a connection to a fresh database holding a table t (n int).
+func conn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	dbURL, pool := testenv.NewDatabase(t)
+	testenv.Exec(t, pool, `CREATE TABLE t (n int)`)
+	c, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func contents(t *testing.T, c *pgx.Conn) string {
+	t.Helper()
+	var s *string
+	if err := c.QueryRow(context.Background(), `SELECT string_agg(n::text, ',' ORDER BY n) FROM t`).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Deferred statements run in the order given, with the statement that
+// sends them, and commit with the transaction; Exec returns its own
+// statement's tag.
+func TestTxOrderAndCommit(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	tx := pgtx.Begin(c)
+	tx.Defer(`INSERT INTO t VALUES (1)`, nil)
+	tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 2)
+	tag, err := tx.Exec(ctx, `UPDATE t SET n = n * 10 WHERE n >= $1`, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != 2 {
+		t.Errorf("the Exec's tag says %d rows, want 2 (the deferred inserts ran first)", tag.RowsAffected())
+	}
+	tx.Defer(`INSERT INTO t VALUES (3)`, nil)
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 3 {
+		t.Errorf("QueryRow saw %d rows (%v), want 3: it sends what is deferred first", n, err)
+	}
+	tx.Defer(`INSERT INTO t VALUES (4)`, nil)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Errorf("Rollback after Commit: %v, want a no-op", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1`); !errors.Is(err, pgx.ErrTxClosed) {
+		t.Errorf("Exec after Commit: %v, want ErrTxClosed", err)
+	}
+	if got := contents(t, c); got != "3,4,10,20" {
+		t.Errorf("t = %q, want 3,4,10,20", got)
+	}
+	// A transaction that runs nothing commits nothing, and sends nothing.
+	if err := pgtx.Begin(c).Commit(ctx); err != nil {
+		t.Errorf("empty Commit: %v", err)
+	}
+}
+
+// A deferred statement's failure — sent with COMMIT in a pipelined batch
+// (arguments) or a simple query (none), or with an Exec — is returned
+// through its fail function by the call that sent it; the statements after
+// it, COMMIT included, do not run, Rollback ends the transaction and the
+// connection is idle and usable.
+func TestTxDeferredFailure(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	errMarked := errors.New("marked")
+	mark := func(err error) error { return fmt.Errorf("%w: %w", errMarked, err) }
+	for _, tc := range []struct {
+		name string
+		run  func(tx *pgtx.Tx) error
+	}{
+		{"with arguments, sent with COMMIT", func(tx *pgtx.Tx) error {
+			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 1)
+			tx.Defer(`SELECT 1 / (count(*) - $1) FROM t`, mark, 1)
+			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 2)
+			return tx.Commit(ctx)
+		}},
+		{"without arguments, sent with COMMIT", func(tx *pgtx.Tx) error {
+			tx.Defer(`INSERT INTO t VALUES (1)`, nil)
+			tx.Defer(`SELECT 1 / 0`, mark)
+			tx.Defer(`INSERT INTO t VALUES (2)`, nil)
+			return tx.Commit(ctx)
+		}},
+		{"sent with an Exec", func(tx *pgtx.Tx) error {
+			tx.Defer(`INSERT INTO t VALUES (1)`, nil)
+			tx.Defer(`SELECT 1 / 0`, mark)
+			_, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1)`, 2)
+			return err
+		}},
+		{"sent before a COPY", func(tx *pgtx.Tx) error {
+			tx.Defer(`SELECT 1 / 0`, mark)
+			return tx.CopyRaw(ctx, strings.NewReader("5\n"), `COPY t (n) FROM STDIN`)
+		}},
+	} {
+		tx := pgtx.Begin(c)
+		err := tc.run(tx)
+		if !errors.Is(err, errMarked) {
+			t.Errorf("%s: %v, want the error through the statement's fail function", tc.name, err)
+		}
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "22012" {
+			t.Errorf("%s: %v, want SQLSTATE 22012", tc.name, err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatalf("%s: Rollback: %v", tc.name, err)
+		}
+		if s := c.PgConn().TxStatus(); s != 'I' {
+			t.Fatalf("%s: the connection's transaction status is %q, want idle", tc.name, s)
+		}
+		if got := contents(t, c); got != "" {
+			t.Errorf("%s: t = %q, want nothing committed", tc.name, got)
+		}
+	}
+	// BEGIN and deferred statements without arguments travel in the COPY's
+	// query, and commit with it.
+	tx := pgtx.Begin(c)
+	tx.Defer(`INSERT INTO t VALUES (1)`, nil)
+	if err := tx.CopyRaw(ctx, strings.NewReader("5\n6\n"), `COPY t (n) FROM STDIN`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, c); got != "1,5,6" {
+		t.Errorf("t = %q, want 1,5,6", got)
+	}
+}
