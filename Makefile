@@ -9,7 +9,7 @@ SERVICES := scripts/services.sh
 TEST_TIMEOUT ?= 25m
 TEST_PARALLEL ?= 4
 
-.PHONY: all build test test-unit vet demo bench bench-peers bench-scaling backpressure chaos faults soak services-up services-down clean
+.PHONY: all build test test-unit vet demo bench bench-peers bench-rounds bench-scaling backpressure chaos faults soak services-up services-down clean
 
 all: build
 
@@ -94,6 +94,13 @@ bench: build
 # into the cache). Results in docs/benchmarks.md.
 bench-peers: build
 	@bash scripts/bench-peers.sh
+
+# Alternated whole-process rounds after a make bench: two or more variants
+# (delivery:binary) of kafka2pg over its 1M-order topic, their medians and
+# throughput ratios pair by pair (scripts/bench-rounds.sh; defaults:
+# at-least-once against exactly-once, 12 rounds of inserts, a few minutes).
+bench-rounds: build
+	@bash scripts/bench-rounds.sh
 
 # kafka2pg's rows/s by partitions (1, 2, 4, 8), by instances in one consumer
 # group (1, 2, 3) and by batch.max_rows (1k, 10k, 50k), on 3 M events

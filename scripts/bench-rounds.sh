@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Alternated whole-process rounds: a small difference between two kafka2pg
+# binaries or two deliveries, measured the way a shared, noisy machine
+# allows. Each round runs every variant once, in an order rotated from round
+# to round, as `kafka2pg run --stop-at-end` over make bench's 1 M-order
+# topic with make bench's configuration (a fresh consumer group and an
+# emptied table each run); the summary gives each variant's medians and
+# each variant's throughput ÷ the first variant's, pair by pair within a
+# round, median and range.
+#
+# Needs a make bench run before it (its topics bench_orders_insert and
+# bench_orders_upsert, and its generated configs in bin/bench). Writes to a
+# database of its own (kafka2pg_rounds_<kind>) and prints; docs/benchmarks.md
+# quotes its figures by hand.
+#
+# Environment:
+#   ROUNDS_KIND=insert             insert | upsert
+#   ROUNDS=12                      rounds
+#   ROUNDS_VARIANTS="at-least-once:bin/kafka2pg exactly-once:bin/kafka2pg"
+#                                  delivery:binary, space-separated; the
+#                                  first is the reference
+#   ROUNDS_MAX_ROWS=               batch.max_rows (default: make bench's)
+#   ROUNDS_PG_ADDR=                host:port to reach PostgreSQL through
+#                                  (e.g. bench/latproxy's), default the server's
+#
+#   make bench-rounds
+#   ROUNDS_KIND=upsert ROUNDS_VARIANTS="at-least-once:/tmp/old at-least-once:bin/kafka2pg" make bench-rounds
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+
+KIND=${ROUNDS_KIND:-insert}
+ROUNDS=${ROUNDS:-12}
+VARIANTS=${ROUNDS_VARIANTS:-"at-least-once:bin/kafka2pg exactly-once:bin/kafka2pg"}
+MAX_ROWS=${ROUNDS_MAX_ROWS:-}
+PG_ADDR=${ROUNDS_PG_ADDR:-}
+
+log() { printf '[bench-rounds] %s\n' "$*" >&2; }
+die() { printf '[bench-rounds] ERROR: %s\n' "$*" >&2; exit 1; }
+
+case "$KIND" in insert | upsert) ;; *) die "ROUNDS_KIND must be insert or upsert, not '$KIND'" ;; esac
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
+[ -z "$MAX_ROWS" ] || [[ "$MAX_ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS_MAX_ROWS must be a positive integer, not '$MAX_ROWS'"
+[ -x /usr/bin/time ] || die "/usr/bin/time is not installed (Debian package 'time')"
+SRC=bin/bench/pipeline-$KIND-1.yaml
+[ -f "$SRC" ] || die "$SRC is missing: run make bench first (its topics and configs are what the rounds replay)"
+read -r -a VARS <<<"$VARIANTS"
+[ "${#VARS[@]}" -ge 2 ] || die "ROUNDS_VARIANTS needs at least two delivery:binary variants"
+for v in "${VARS[@]}"; do
+  d=${v%%:*} b=${v#*:}
+  case "$d" in at-least-once | exactly-once) ;; *) die "variant '$v': delivery must be at-least-once or exactly-once" ;; esac
+  [ -x "$b" ] || die "variant '$v': $b is not an executable"
+done
+
+eval "$(scripts/services.sh up)"
+ADMIN_URL=$KAFKA2PG_TEST_DATABASE_URL
+DB=kafka2pg_rounds_$KIND
+URL="${ADMIN_URL%%/postgres\?*}/$DB?sslmode=disable"
+[ "$URL" != "$ADMIN_URL" ] || die "cannot derive the rounds database URL from $ADMIN_URL"
+RUN_URL=$URL
+if [ -n "$PG_ADDR" ]; then
+  RUN_URL=$(printf '%s' "$URL" | sed -E "s#@[^/]+/#@$PG_ADDR/#")
+fi
+pg() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+pg "$ADMIN_URL" -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+if [ "$KIND" = insert ]; then
+  sed 's/ PRIMARY KEY//' examples/orders/schema.sql | pg "$URL" -f -
+else
+  pg "$URL" -f examples/orders/schema.sql
+fi
+pg "$URL" -c "ALTER TABLE orders SET (autovacuum_enabled = off)"
+
+# PostgreSQL's CPU: the postmaster's reaped children (backends that have
+# exited) plus the live ones, in clock ticks.
+PM=$(pgrep -x postgres -o) || die "no postgres process"
+pgticks() {
+  local t p s
+  t=$(awk '{ print $16 + $17 }' "/proc/$PM/stat")
+  for p in $(pgrep -x postgres); do
+    s=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+    t=$((t + ${s:-0}))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
+WORK=$(mktemp -d /tmp/kafka2pg-rounds.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+OUT=$WORK/runs.txt
+n=${#VARS[@]}
+log "$ROUNDS rounds of ${VARS[*]} ($KIND${MAX_ROWS:+, max_rows $MAX_ROWS}${PG_ADDR:+, PostgreSQL through $PG_ADDR})"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for ((k = 0; k < n; k++)); do
+    i=$(((k + r) % n))
+    v=${VARS[$i]} d=${v%%:*} b=${v#*:}
+    cfg=$WORK/pipeline.yaml
+    edits=(-e "s/^  group: .*/  group: kafka2pg-rounds-$KIND-$r-$i-$RANDOM$RANDOM/")
+    [ -z "$MAX_ROWS" ] || edits+=(-e "s/max_rows: [0-9]*/max_rows: $MAX_ROWS/")
+    sed "${edits[@]}" "$SRC" >"$cfg"
+    grep -q '^delivery:' "$cfg" && die "$SRC sets delivery; the variants set it"
+    echo "delivery: $d" >>"$cfg"
+    pg "$URL" -c "TRUNCATE orders"
+    a=$(pgticks)
+    s=$(date +%s.%N)
+    BENCH_DATABASE_URL=$RUN_URL /usr/bin/time -f '%U %S' -o "$WORK/time" "$b" run --config "$cfg" --stop-at-end >"$WORK/log" 2>&1 ||
+      { tail -5 "$WORK/log" >&2; die "variant $v failed in round $r"; }
+    e=$(date +%s.%N)
+    z=$(pgticks)
+    rows=$(pg "$URL" -A -t -c "SELECT count(*) FROM orders")
+    want=${want:-$rows}
+    [ "$rows" = "$want" ] || die "variant $v left $rows rows in round $r, the first run left $want"
+    wall=$(echo "$e - $s" | bc)
+    cpu=$(awk '{ print $1 + $2 }' "$WORK/time")
+    pgcpu=$(echo "scale=2; ($z - $a) / $HZ" | bc)
+    printf '%d %d %s %s %s %s %s\n' "$r" "$i" "$v" "$wall" "$cpu" "$pgcpu" "$rows" >>"$OUT"
+    log "round $r: $v  wall ${wall}s  kafka2pg CPU ${cpu}s  PostgreSQL CPU ${pgcpu}s  rows $rows"
+  done
+done
+
+python3 - "$OUT" "$n" "${VARS[@]}" <<'PY'
+import statistics as st, sys
+out, n, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+runs = {}
+rows = {}
+for line in open(out):
+    r, i, v, wall, cpu, pgcpu, nrows = line.split()
+    runs[(int(r), int(i))] = (float(wall), float(cpu), float(pgcpu))
+    rows.setdefault(int(i), set()).add(nrows)
+rounds = sorted({r for r, _ in runs})
+print("| variant | wall s | kafka2pg CPU s | PostgreSQL CPU s | rows | throughput ÷ the first (median, range) |")
+print("|---|---:|---:|---:|---:|---:|")
+for i, name in enumerate(names):
+    w = [runs[(r, i)][0] for r in rounds]
+    c = [runs[(r, i)][1] for r in rounds]
+    p = [runs[(r, i)][2] for r in rounds]
+    ratio = "reference"
+    if i > 0:
+        rs = sorted(runs[(r, 0)][0] / runs[(r, i)][0] for r in rounds)
+        ratio = f"{st.median(rs):.3f} ({rs[0]:.3f}–{rs[-1]:.3f})"
+    print(f"| {i + 1}. {name} | {st.median(w):.2f} ({min(w):.2f}–{max(w):.2f}) | {st.median(c):.2f} | {st.median(p):.2f} | {'/'.join(sorted(rows[i]))} | {ratio} |")
+print(f"\n{len(rounds)} rounds, medians (range); the order of the variants rotated each round.")
+PY
