@@ -62,8 +62,6 @@ func (s *stmt) failed(err error) error {
 // statement.
 func Begin(conn *pgx.Conn) *Tx { return &Tx{conn: conn} }
 
-var errTxClosed = pgx.ErrTxClosed
-
 // Defer queues sql (with args) to be sent with the transaction's next
 // statement whose answer is read, at the latest with COMMIT. Its command
 // tag is not kept; its error, passed through fail when fail is not nil, is
@@ -76,7 +74,7 @@ func (t *Tx) Defer(sql string, fail func(error) error, args ...any) {
 // and returns its command tag.
 func (t *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if t.closed {
-		return pgconn.CommandTag{}, errTxClosed
+		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
 	return t.send(ctx, &stmt{sql: sql, args: args})
 }
@@ -85,7 +83,7 @@ func (t *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandT
 // for their answers.
 func (t *Tx) Flush(ctx context.Context) error {
 	if t.closed {
-		return errTxClosed
+		return pgx.ErrTxClosed
 	}
 	if t.begun && len(t.queue) == 0 {
 		return nil
@@ -123,7 +121,7 @@ func (t *Tx) Conn() *pgx.Conn { return t.conn }
 // COPY's) are sent first.
 func (t *Tx) CopyRaw(ctx context.Context, r io.Reader, sql string) error {
 	if t.closed {
-		return errTxClosed
+		return pgx.ErrTxClosed
 	}
 	for _, s := range t.queue {
 		if len(s.args) > 0 || s.fail != nil {
@@ -211,7 +209,7 @@ func (t *Tx) send(ctx context.Context, last *stmt) (pgconn.CommandTag, error) {
 // transaction is still open (aborted) and Rollback ends it.
 func (t *Tx) Commit(ctx context.Context) error {
 	if t.closed {
-		return errTxClosed
+		return pgx.ErrTxClosed
 	}
 	if !t.begun && len(t.queue) == 0 {
 		t.closed = true
