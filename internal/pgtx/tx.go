@@ -19,21 +19,29 @@ import (
 //     statement (Begin costs nothing, and a transaction that runs nothing
 //     sends nothing).
 //   - A statement whose only answer is success or failure can be deferred
-//     (Defer): it waits, in order, and travels with the next statement
-//     whose answer is read — a COPY, an Exec, a query — and at the latest
-//     with COMMIT.
+//     (Defer, and DeferCopy for a COPY and its data): it waits, in order,
+//     and travels with the next statement whose answer is read — an Exec, a
+//     query — and at the latest with COMMIT.
 //
-// Statements run in the order they were given. A deferred statement's
-// error is returned by the call that sent it, and aborts the transaction
-// exactly as it would have on its own: the statements after it in the same
-// message are not run, COMMIT included. So a batch of one table's inserts
-// with the exactly-once offset costs two round trips ("BEGIN; COPY …", then
-// the offset update with COMMIT) where pgx's Tx takes four, and an upsert
-// batch two ("BEGIN; COPY" into the staging table, then the upsert with
-// COMMIT) instead of four.
+// Everything that travels together is written as one stream of protocol
+// messages before any answer is read, so it costs one round trip: runs of
+// statements without arguments (and COPYs, followed by their data) as
+// simple-protocol queries, runs of statements with arguments as
+// extended-protocol messages ending in a Sync. A batch of one table's
+// inserts with the exactly-once offset is one round trip ("BEGIN; COPY …",
+// its data, the offset update, COMMIT) where pgx's Tx takes four, and so is
+// an upsert batch ("BEGIN; COPY" into the staging table, its data, the
+// upsert, COMMIT).
 //
-// Statements without arguments travel as one simple-protocol query;
-// statements with arguments as one pipelined batch (pgx.Batch).
+// Statements run in the order they were given. A statement's error is
+// returned by the call that sent it, passed through the statement's own
+// fail function, and aborts the transaction exactly as it would have on its
+// own: every statement after it fails or is skipped, COMMIT included, so
+// nothing of the transaction commits. The server answers what follows a
+// failed statement in the same stream without running it: the rest of a
+// simple query is discarded, extended messages are skipped up to their
+// Sync, a later query fails because the transaction is aborted, and copy
+// data outside a COPY is dropped.
 type Tx struct {
 	conn   *pgx.Conn
 	begun  bool // BEGIN has been sent
@@ -45,6 +53,8 @@ type Tx struct {
 type stmt struct {
 	sql  string
 	args []any
+	// data, when not nil, is the data of sql, a COPY … FROM STDIN.
+	data io.Reader
 	// fail, when not nil, makes the error the caller sees from the
 	// statement's error (for example: a fencing check's division by zero
 	// becomes ErrFenced).
@@ -114,27 +124,23 @@ func (t *Tx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, 
 // statement run on it directly bypasses the transaction's order.
 func (t *Tx) Conn() *pgx.Conn { return t.conn }
 
+// DeferCopy queues the COPY … FROM STDIN statement sql with its data r, to
+// be sent like a deferred statement: r is read then, and must stay valid
+// until the transaction's next statement whose answer is read (at the
+// latest Commit). A read error from r fails the COPY (CopyFail, with the
+// error's text, which the server's error repeats); like any error of the
+// COPY, it reaches the caller through fail.
+func (t *Tx) DeferCopy(sql string, r io.Reader, fail func(error) error) {
+	t.queue = append(t.queue, stmt{sql: sql, data: r, fail: fail})
+}
+
 // CopyRaw runs the COPY statement sql (FROM STDIN) with the data r in this
-// transaction. BEGIN and deferred statements without arguments travel in
-// the same simple query, before the COPY; deferred statements with
-// arguments or a fail function (whose error must be told apart from the
-// COPY's) are sent first.
+// transaction, after everything deferred, in one round trip.
 func (t *Tx) CopyRaw(ctx context.Context, r io.Reader, sql string) error {
 	if t.closed {
 		return pgx.ErrTxClosed
 	}
-	for _, s := range t.queue {
-		if len(s.args) > 0 || s.fail != nil {
-			if err := t.Flush(ctx); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	if pre := t.take(); len(pre) > 0 {
-		sql = joinSQL(pre) + ";\n" + sql
-	}
-	_, err := t.conn.PgConn().CopyFrom(ctx, r, sql)
+	_, err := t.send(ctx, &stmt{sql: sql, data: r})
 	return err
 }
 
@@ -161,47 +167,7 @@ func (t *Tx) send(ctx context.Context, last *stmt) (pgconn.CommandTag, error) {
 	if len(stmts) == 0 {
 		return pgconn.CommandTag{}, nil
 	}
-	simple := true
-	for _, s := range stmts {
-		if len(s.args) > 0 {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		results, err := t.conn.PgConn().Exec(ctx, joinSQL(stmts)).ReadAll()
-		if err != nil {
-			// The statements before the failed one each gave a result
-			// without an error; the failed one's result (if any) has it.
-			i := 0
-			for i < len(results) && results[i].Err == nil {
-				i++
-			}
-			if i < len(stmts) {
-				return pgconn.CommandTag{}, stmts[i].failed(err)
-			}
-			return pgconn.CommandTag{}, err
-		}
-		if len(results) == 0 {
-			return pgconn.CommandTag{}, nil
-		}
-		return results[len(results)-1].CommandTag, nil
-	}
-	var b pgx.Batch
-	for _, s := range stmts {
-		b.Queue(s.sql, s.args...)
-	}
-	br := t.conn.SendBatch(ctx, &b)
-	var tag pgconn.CommandTag
-	for i := range stmts {
-		ct, err := br.Exec()
-		if err != nil {
-			br.Close() //nolint:errcheck // err is the batch's first error
-			return pgconn.CommandTag{}, stmts[i].failed(err)
-		}
-		tag = ct
-	}
-	return tag, br.Close()
+	return exchange(ctx, t.conn, stmts)
 }
 
 // Commit sends everything deferred and COMMIT in one round trip. A

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,39 +92,60 @@ func TestTxDeferredFailure(t *testing.T) {
 	errMarked := errors.New("marked")
 	mark := func(err error) error { return fmt.Errorf("%w: %w", errMarked, err) }
 	for _, tc := range []struct {
-		name string
-		run  func(tx *pgtx.Tx) error
+		name  string
+		run   func(tx *pgtx.Tx) error
+		state string // SQLSTATE, 22012 when empty
 	}{
 		{"with arguments, sent with COMMIT", func(tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 1)
 			tx.Defer(`SELECT 1 / (count(*) - $1) FROM t`, mark, 1)
 			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 2)
 			return tx.Commit(ctx)
-		}},
+		}, ""},
 		{"without arguments, sent with COMMIT", func(tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO t VALUES (1)`, nil)
 			tx.Defer(`SELECT 1 / 0`, mark)
 			tx.Defer(`INSERT INTO t VALUES (2)`, nil)
 			return tx.Commit(ctx)
-		}},
+		}, ""},
 		{"sent with an Exec", func(tx *pgtx.Tx) error {
 			tx.Defer(`INSERT INTO t VALUES (1)`, nil)
 			tx.Defer(`SELECT 1 / 0`, mark)
 			_, err := tx.Exec(ctx, `INSERT INTO t VALUES ($1)`, 2)
 			return err
-		}},
+		}, ""},
 		{"sent before a COPY", func(tx *pgtx.Tx) error {
 			tx.Defer(`SELECT 1 / 0`, mark)
 			return tx.CopyRaw(ctx, strings.NewReader("5\n"), `COPY t (n) FROM STDIN`)
-		}},
+		}, ""},
+		{"with arguments, after a deferred COPY, sent with COMMIT", func(tx *pgtx.Tx) error {
+			tx.DeferCopy(`COPY t (n) FROM STDIN`, strings.NewReader("5\n6\n"), nil)
+			tx.Defer(`SELECT 1 / (count(*) - $1) FROM t`, mark, 2)
+			return tx.Commit(ctx)
+		}, ""},
+		{"a deferred COPY's data, sent with statements after it and COMMIT", func(tx *pgtx.Tx) error {
+			tx.Defer(`INSERT INTO t VALUES (1)`, nil)
+			tx.DeferCopy(`COPY t (n) FROM STDIN`, strings.NewReader("5\nx\n"), mark)
+			tx.Defer(`INSERT INTO t VALUES (2)`, nil)
+			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 3)
+			return tx.Commit(ctx)
+		}, "22P02"},
+		{"a deferred COPY's reader", func(tx *pgtx.Tx) error {
+			tx.DeferCopy(`COPY t (n) FROM STDIN`, io.MultiReader(strings.NewReader("5\n"), iotest.ErrReader(errors.New("no more rows"))), mark)
+			tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 3)
+			return tx.Commit(ctx)
+		}, "57014"},
 	} {
 		tx := pgtx.Begin(c)
 		err := tc.run(tx)
 		if !errors.Is(err, errMarked) {
 			t.Errorf("%s: %v, want the error through the statement's fail function", tc.name, err)
 		}
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "22012" {
-			t.Errorf("%s: %v, want SQLSTATE 22012", tc.name, err)
+		if tc.state == "" {
+			tc.state = "22012"
+		}
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != tc.state {
+			t.Errorf("%s: %v, want SQLSTATE %s", tc.name, err, tc.state)
 		}
 		if err := tx.Rollback(ctx); err != nil {
 			t.Fatalf("%s: Rollback: %v", tc.name, err)
@@ -147,4 +170,85 @@ func TestTxDeferredFailure(t *testing.T) {
 	if got := contents(t, c); got != "1,5,6" {
 		t.Errorf("t = %q, want 1,5,6", got)
 	}
+}
+
+// Deferred COPYs travel with what follows them: two COPYs, statements with
+// and without arguments between and after them, and COMMIT go in one
+// round trip, run in order and commit together.
+func TestTxDeferredCopies(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	tx := pgtx.Begin(c)
+	tx.DeferCopy(`COPY t (n) FROM STDIN`, strings.NewReader("1\n2\n"), nil)
+	tx.Defer(`UPDATE t SET n = n * 10`, nil)
+	tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 3)
+	tx.DeferCopy(`COPY t (n) FROM STDIN`, strings.NewReader("4\n"), nil)
+	tx.Defer(`DELETE FROM t WHERE n = $1`, nil, 20)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := contents(t, c); got != "3,4,10" {
+		t.Errorf("t = %q, want 3,4,10", got)
+	}
+}
+
+// The connection failing during an exchange (here the server ends the
+// session after the COPY) is a ConnError, never said to be safe to retry;
+// the connection is closed and nothing commits.
+func TestTxConnectionLost(t *testing.T) {
+	c := conn(t)
+	tx := pgtx.Begin(c)
+	tx.DeferCopy(`COPY t (n) FROM STDIN`, strings.NewReader("1\n2\n"), nil)
+	tx.Defer(`SELECT pg_terminate_backend(pg_backend_pid())`, nil)
+	tx.Defer(`INSERT INTO t VALUES ($1)`, nil, 3)
+	err := tx.Commit(context.Background())
+	if pgconn.SafeToRetry(err) {
+		t.Errorf("Commit: %v is said to be safe to retry", err)
+	}
+	closedEmpty(t, c, err)
+}
+
+// closedEmpty checks that err, a transaction's, is a ConnError, that its
+// connection c is closed and that t is empty.
+func closedEmpty(t *testing.T, c *pgx.Conn, err error) {
+	t.Helper()
+	if _, ok := errors.AsType[*pgtx.ConnError](err); !ok {
+		t.Errorf("%v (%T), want a ConnError", err, err)
+	}
+	if !c.IsClosed() {
+		t.Error("the connection is still open")
+	}
+	ctx := context.Background()
+	check, err := pgx.Connect(ctx, c.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close(ctx)
+	var n int
+	if err := check.QueryRow(ctx, `SELECT count(*) FROM t`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("t holds %d rows (%v), want 0", n, err)
+	}
+}
+
+// A context that ends while the stream is written ends the exchange: the
+// error says so, the connection is closed and nothing commits.
+func TestTxCancelledWhileWriting(t *testing.T) {
+	c := conn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tx := pgtx.Begin(c)
+	tx.DeferCopy(`COPY t (n) FROM STDIN`, &cancelReader{cancel: cancel}, nil)
+	err := tx.Commit(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Commit: %v, want context.Canceled", err)
+	}
+	closedEmpty(t, c, err)
+}
+
+// cancelReader gives rows forever and cancels its context on the first read.
+type cancelReader struct{ cancel func() }
+
+func (r *cancelReader) Read(p []byte) (int, error) {
+	r.cancel()
+	return copy(p, "1\n"), nil
 }

@@ -464,7 +464,7 @@ func (w *Writer) applyGroups(ctx context.Context, tx *pgtx.Tx, rows []table.Row,
 				tx.Defer("TRUNCATE "+target.Sanitize(), nil)
 			}
 		}
-		if err := w.copyRows(ctx, tx, target, cols, g.set.Indexes(), g.rows); err != nil {
+		if err := w.copyRows(ctx, txCopier{tx}, target, cols, g.set.Indexes(), g.rows); err != nil {
 			return err
 		}
 		if stmt != nil {
@@ -624,8 +624,10 @@ func groupBySet(rows []table.Row) []rowGroup {
 // A column kind without such an encoder (arrays) sends the rows through
 // pgx's CopyFrom instead.
 //
-// conn is the connection the COPY runs on (in a transaction or not), and
-// copyFrom is pgx's CopyFrom of the same transaction or connection.
+// In a transaction the COPY is deferred (pgtx.Tx.DeferCopy): it travels
+// with what follows it — the upsert from the staging table, the offset
+// update, COMMIT — and its error is returned by the call that sends it.
+// rows must stay unchanged until then.
 func (w *Writer) copyRows(ctx context.Context, q copier, target pgx.Identifier, cols []string, idx []int, rows []table.Row) error {
 	conn := q.Conn()
 	cr := &copyReader{rows: rows, idx: idx, types: make([]*coerce.Type, len(idx)), tm: conn.TypeMap()}
@@ -649,29 +651,39 @@ func (w *Writer) copyRows(ctx context.Context, q copier, target pgx.Identifier, 
 		}
 	}
 	sql := "COPY " + target.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
-	err := q.CopyRaw(ctx, cr, sql)
-	if e := cr.err.Load(); e != nil {
-		return *e // the COPY was failed on purpose: say why
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == sqlstateProtocolViolation {
-		// The server's column types are not the ones this writer knows (a
-		// widened column reads more bytes than were sent: "insufficient
-		// data left in message"). The error (class 08) is retried, and the
-		// next attempt describes the types.
-		w.describe.Store(true)
-	}
-	return err
+	return q.copyData(ctx, sql, cr, func(err error) error {
+		if e := cr.err.Load(); e != nil {
+			return *e // the COPY was failed on purpose: say why
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == sqlstateProtocolViolation {
+			// The server's column types are not the ones this writer
+			// knows (a widened column reads more bytes than were sent:
+			// "insufficient data left in message"). The error (class 08)
+			// is retried, and the next attempt describes the types.
+			w.describe.Store(true)
+		}
+		return err
+	})
 }
 
-// copier is where a COPY runs: a pgtx.Tx, or a connection by itself
-// (connCopier).
+// copier is where a COPY runs: a transaction (txCopier), or a connection
+// by itself (connCopier).
 type copier interface {
 	Conn() *pgx.Conn
 	// CopyFrom is pgx's CopyFrom.
 	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
-	// CopyRaw runs the COPY … FROM STDIN statement sql with the data r.
-	CopyRaw(ctx context.Context, r io.Reader, sql string) error
+	// copyData runs, or queues to run, the COPY … FROM STDIN statement sql
+	// with the data r. Its error, whenever it comes, goes through fail.
+	copyData(ctx context.Context, sql string, r io.Reader, fail func(error) error) error
+}
+
+// txCopier defers a COPY in a transaction.
+type txCopier struct{ *pgtx.Tx }
+
+func (c txCopier) copyData(_ context.Context, sql string, r io.Reader, fail func(error) error) error {
+	c.DeferCopy(sql, r, fail)
+	return nil
 }
 
 // connCopier runs a COPY on a connection outside a transaction: the COPY
@@ -684,9 +696,11 @@ func (c connCopier) CopyFrom(ctx context.Context, table pgx.Identifier, cols []s
 	return c.conn.CopyFrom(ctx, table, cols, src)
 }
 
-func (c connCopier) CopyRaw(ctx context.Context, r io.Reader, sql string) error {
-	_, err := c.conn.PgConn().CopyFrom(ctx, r, sql)
-	return err
+func (c connCopier) copyData(ctx context.Context, sql string, r io.Reader, fail func(error) error) error {
+	if _, err := c.conn.PgConn().CopyFrom(ctx, r, sql); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // oneCopy reports whether rows are written by a single COPY and nothing
