@@ -75,7 +75,8 @@ func Begin(conn *pgx.Conn) *Tx { return &Tx{conn: conn} }
 // Defer queues sql (with args) to be sent with the transaction's next
 // statement whose answer is read, at the latest with COMMIT. Its command
 // tag is not kept; its error, passed through fail when fail is not nil, is
-// returned by the call that sends it.
+// returned by the call that sends it. sql is one statement: answers are
+// matched to statements by counting them.
 func (t *Tx) Defer(sql string, fail func(error) error, args ...any) {
 	t.queue = append(t.queue, stmt{sql: sql, args: args, fail: fail})
 }
