@@ -836,7 +836,8 @@ func TestFaultPostgresSlow(t *testing.T) {
 		if maxRSS[r] > 600 {
 			t.Errorf("%s: RSS reached %.0f MiB with an in-flight budget of 1 MiB", r.mode, maxRSS[r])
 		}
-		// Every transaction has several round trips, each 200 ms longer.
+		// A batch's transaction is one round trip (200 ms longer) and its
+		// data crosses a 1 MB/s link: over a second a batch here.
 		if during[r].batchMs < 400 || during[r].batchMs < 2*before[r].batchMs {
 			t.Errorf("%s: %.0f ms a batch with the slow link, %.0f ms before: the link was not slow", r.mode, during[r].batchMs, before[r].batchMs)
 		}
