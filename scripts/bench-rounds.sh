@@ -20,6 +20,8 @@
 #                                  delivery:binary, space-separated; the
 #                                  first is the reference
 #   ROUNDS_MAX_ROWS=               batch.max_rows (default: make bench's)
+#   ROUNDS_BACKLOG_MERGE=          batch.backlog_merge for upsert (default:
+#                                  make bench's, false: batch by batch)
 #   ROUNDS_PG_ADDR=                host:port to reach PostgreSQL through
 #                                  (e.g. bench/latproxy's), default the server's
 #
@@ -33,6 +35,7 @@ KIND=${ROUNDS_KIND:-insert}
 ROUNDS=${ROUNDS:-12}
 VARIANTS=${ROUNDS_VARIANTS:-"at-least-once:bin/kafka2pg exactly-once:bin/kafka2pg"}
 MAX_ROWS=${ROUNDS_MAX_ROWS:-}
+MERGE=${ROUNDS_BACKLOG_MERGE:-}
 PG_ADDR=${ROUNDS_PG_ADDR:-}
 
 log() { printf '[bench-rounds] %s\n' "$*" >&2; }
@@ -41,6 +44,7 @@ die() { printf '[bench-rounds] ERROR: %s\n' "$*" >&2; exit 1; }
 case "$KIND" in insert | upsert) ;; *) die "ROUNDS_KIND must be insert or upsert, not '$KIND'" ;; esac
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 [ -z "$MAX_ROWS" ] || [[ "$MAX_ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS_MAX_ROWS must be a positive integer, not '$MAX_ROWS'"
+case "$MERGE" in "" | auto | true | false) ;; *) die "ROUNDS_BACKLOG_MERGE must be auto, true or false, not '$MERGE'" ;; esac
 [ -x /usr/bin/time ] || die "/usr/bin/time is not installed (Debian package 'time')"
 SRC=bin/bench/pipeline-$KIND-1.yaml
 [ -f "$SRC" ] || die "$SRC is missing: run make bench first (its topics and configs are what the rounds replay)"
@@ -88,7 +92,7 @@ WORK=$(mktemp -d /tmp/kafka2pg-rounds.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 OUT=$WORK/runs.txt
 n=${#VARS[@]}
-log "$ROUNDS rounds of ${VARS[*]} ($KIND${MAX_ROWS:+, max_rows $MAX_ROWS}${PG_ADDR:+, PostgreSQL through $PG_ADDR})"
+log "$ROUNDS rounds of ${VARS[*]} ($KIND${MAX_ROWS:+, max_rows $MAX_ROWS}${MERGE:+, backlog_merge $MERGE}${PG_ADDR:+, PostgreSQL through $PG_ADDR})"
 for ((r = 1; r <= ROUNDS; r++)); do
   for ((k = 0; k < n; k++)); do
     i=$(((k + r) % n))
@@ -96,7 +100,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     cfg=$WORK/pipeline.yaml
     edits=(-e "s/^  group: .*/  group: kafka2pg-rounds-$KIND-$r-$i-$RANDOM$RANDOM/")
     [ -z "$MAX_ROWS" ] || edits+=(-e "s/max_rows: [0-9]*/max_rows: $MAX_ROWS/")
+    [ -z "$MERGE" ] || edits+=(-e "s/backlog_merge: .*/backlog_merge: $MERGE/")
     sed "${edits[@]}" "$SRC" >"$cfg"
+    [ -z "$MERGE" ] || grep -q "backlog_merge: $MERGE" "$cfg" || die "$SRC has no batch.backlog_merge line to set"
     grep -q '^delivery:' "$cfg" && die "$SRC sets delivery; the variants set it"
     echo "delivery: $d" >>"$cfg"
     pg "$URL" -c "TRUNCATE orders"

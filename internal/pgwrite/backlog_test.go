@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kafka2pg/kafka2pg/internal/pgtx"
 	"github.com/kafka2pg/kafka2pg/internal/pgwrite"
 	"github.com/kafka2pg/kafka2pg/internal/table"
+	"github.com/kafka2pg/kafka2pg/internal/testenv"
 )
 
 // inTx runs fn in one committed transaction.
@@ -114,6 +116,9 @@ func TestBacklogMerge(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if b.Inserted() {
+		t.Error("a merge into a table holding rows inserted without ON CONFLICT")
+	}
 	b.Reset()
 	want := "1 a3 3\n2 b2-again 2\n3 c1 1\n4 stored 100\n5 newer than stored 2\n6 in the merge's own transaction 1"
 	if got := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`); got != want {
@@ -136,6 +141,138 @@ func TestBacklogMerge(t *testing.T) {
 	}
 	if w.Backloggable([]table.Row{partial}, first[0].Set) {
 		t.Error("rows of other columns than the staged ones: backloggable")
+	}
+}
+
+// A merge into an empty table inserts without ON CONFLICT. A row with a
+// staged key that another session commits after the merge found the table
+// empty (while the merge's INSERT waits for the table) fails that INSERT;
+// the merge then upserts, the version deciding as always. A table that is
+// empty but was written (its rows deleted) and a partitioned table are
+// told apart.
+func TestBacklogMergeIntoEmptyTable(t *testing.T) {
+	ctx := context.Background()
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text, v bigint)`, "kv")
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}, VersionCol: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(k int64, s string, v int64) table.Row {
+		return rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", s, "v", v)
+	}
+	staged := []table.Row{row(1, "a1", 1), row(2, "b5", 5), row(1, "a2", 2), row(3, "c5", 5)}
+	b := w.NewBacklog("", "g", "topic", 0, 1)
+	if err := b.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	merge := func() (int64, error) {
+		var n int64
+		err := inTx(t, pool, func(tx *pgtx.Tx) error {
+			var err error
+			n, err = b.Merge(ctx, tx)
+			return err
+		})
+		if err == nil {
+			b.Reset()
+		}
+		return n, err
+	}
+	stageRows(t, pool, b, staged)
+	if n, err := merge(); err != nil || n != 3 || !b.Inserted() {
+		t.Fatalf("merge into the empty table: %d rows, inserted %v, %v; want 3 rows inserted", n, b.Inserted(), err)
+	}
+	if got, want := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`), "1 a2 2\n2 b5 5\n3 c5 5"; got != want {
+		t.Fatalf("kv:\n%s\nwant\n%s", got, want)
+	}
+
+	// Deleted rows leave their pages: the table is not taken for empty.
+	testenv.Exec(t, pool, `DELETE FROM kv`)
+	stageRows(t, pool, b, staged)
+	if _, err := merge(); err != nil || b.Inserted() {
+		t.Fatalf("merge into a table whose rows were deleted: inserted %v, %v; want an upsert", b.Inserted(), err)
+	}
+
+	// Another session inserts key 2 (version 1: older than the staged 5)
+	// and key 3 (version 9: newer) while the merge waits for the table.
+	{
+		tc := struct{ name, with string }{"a concurrent writer", "(2, 'other', 1), (3, 'other', 9)"}
+		testenv.Exec(t, pool, `TRUNCATE kv`)
+		stageRows(t, pool, b, staged)
+		other, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Exec(ctx, `BEGIN; LOCK TABLE kv IN SHARE MODE`); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			n   int64
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { n, err := merge(); done <- result{n, err} }()
+		// The merge has found the table empty once its INSERT waits for
+		// the lock.
+		for i := 0; ; i++ {
+			var waiting bool
+			if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'kv'::regclass AND NOT granted)`).Scan(&waiting); err != nil {
+				t.Fatal(err)
+			}
+			if waiting {
+				break
+			}
+			if i == 500 {
+				t.Fatal("the merge never waited for the table")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, err := other.Exec(ctx, `INSERT INTO kv VALUES `+tc.with+`; COMMIT`); err != nil {
+			t.Fatal(err)
+		}
+		other.Release()
+		r := <-done
+		if r.err != nil {
+			t.Fatalf("%s: %v", tc.name, r.err)
+		}
+		if b.Inserted() {
+			t.Errorf("%s: the merge says it inserted without ON CONFLICT", tc.name)
+		}
+		if r.n != 2 {
+			t.Errorf("%s: merge wrote %d rows, want 2 (1 inserted, 2 updated; 3's stored version is newer)", tc.name, r.n)
+		}
+		if got, want := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`), "1 a2 2\n2 b5 5\n3 other 9"; got != want {
+			t.Errorf("%s: kv:\n%s\nwant\n%s", tc.name, got, want)
+		}
+		if got := dump(t, pool, `SELECT count(*)::text FROM `+b.Table()); got != "0" {
+			t.Errorf("%s: the staging table holds %s rows after the merge", tc.name, got)
+		}
+	}
+
+	// A partitioned table: empty while no partition has a page.
+	pool2, ptbl := setup(t, `CREATE TABLE pkv (k bigint PRIMARY KEY, s text) PARTITION BY RANGE (k);
+		CREATE TABLE pkv_lo PARTITION OF pkv FOR VALUES FROM (0) TO (10);
+		CREATE TABLE pkv_hi PARTITION OF pkv FOR VALUES FROM (10) TO (100)`, "pkv")
+	pw, err := pgwrite.NewWriter(pgwrite.Spec{Table: ptbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := pw.NewBacklog("", "g", "topic", 0, 1)
+	if err := pb.Ensure(ctx, pool2); err != nil {
+		t.Fatal(err)
+	}
+	prow := func(k int64, s string) table.Row { return rowOf(t, ptbl, table.OpWrite, []string{"k"}, "k", k, "s", s) }
+	for i, want := range []bool{true, false} {
+		stageRows(t, pool2, pb, []table.Row{prow(1, "lo"), prow(int64(20+i), "hi")})
+		if err := inTx(t, pool2, func(tx *pgtx.Tx) error { _, err := pb.Merge(ctx, tx); return err }); err != nil {
+			t.Fatal(err)
+		}
+		pb.Reset()
+		if pb.Inserted() != want {
+			t.Errorf("merge %d into the partitioned table: inserted %v, want %v", i+1, pb.Inserted(), want)
+		}
+	}
+	if got := dump(t, pool2, `SELECT k || ' ' || s FROM pkv ORDER BY k`); got != "1 lo\n20 hi\n21 hi" {
+		t.Errorf("pkv = %q", got)
 	}
 }
 

@@ -7,3 +7,7 @@ func (g *Group) Waiting() int {
 	defer g.mu.Unlock()
 	return len(g.queue)
 }
+
+// Inserted reports whether the last Merge found its table empty and
+// inserted without ON CONFLICT.
+func (b *Backlog) Inserted() bool { return b.inserted }

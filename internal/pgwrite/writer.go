@@ -491,10 +491,30 @@ func (w *Writer) upsertSQL(cols []string) string {
 	return w.upsertFrom(cols, pgx.Identifier{w.stage}.Sanitize())
 }
 
+// insertFrom is INSERT … SELECT cols FROM from ORDER BY key: upsertFrom
+// without its ON CONFLICT clause.
+func (w *Writer) insertFrom(cols []string, from string) string {
+	var b strings.Builder
+	w.writeInsert(&b, cols, from)
+	return b.String()
+}
+
+func (w *Writer) writeInsert(b *strings.Builder, cols []string, from string) {
+	b.WriteString("INSERT INTO ")
+	b.WriteString(w.spec.Table.Ident().Sanitize())
+	b.WriteString(" AS t (")
+	b.WriteString(ddl.QuoteList(cols, ""))
+	b.WriteString(") SELECT ")
+	b.WriteString(ddl.QuoteList(cols, ""))
+	b.WriteString(" FROM ")
+	b.WriteString(from)
+	b.WriteString(" ORDER BY ")
+	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
+}
+
 // upsertFrom is upsertSQL reading the rows from from (a table or a
 // subquery with its alias).
 func (w *Writer) upsertFrom(cols []string, from string) string {
-	t := w.spec.Table
 	var set []string
 	for _, c := range cols {
 		if !slices.Contains(w.spec.KeyCols, c) {
@@ -507,16 +527,7 @@ func (w *Writer) upsertFrom(cols []string, from string) string {
 		set = append(set, pgx.Identifier{w.spec.SoftDeleteCol}.Sanitize()+" = NULL")
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO ")
-	b.WriteString(t.Ident().Sanitize())
-	b.WriteString(" AS t (")
-	b.WriteString(ddl.QuoteList(cols, ""))
-	b.WriteString(") SELECT ")
-	b.WriteString(ddl.QuoteList(cols, ""))
-	b.WriteString(" FROM ")
-	b.WriteString(from)
-	b.WriteString(" ORDER BY ")
-	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
+	w.writeInsert(&b, cols, from)
 	b.WriteString(" ON CONFLICT (")
 	b.WriteString(ddl.QuoteList(w.spec.KeyCols, ""))
 	b.WriteString(") ")
