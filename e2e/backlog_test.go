@@ -27,17 +27,21 @@ var backlogLine = regexp.MustCompile(`msg=totals .*backlog_staged=(\d+) backlog_
 // tables empty. With rows the table's CHECK rejects among the staged ones,
 // the failed merge's records are read again from Kafka and written batch by
 // batch: the rejected records, and only they, are dead letters. Exactly-once
-// moves the stored offsets with the merges.
+// moves the stored offsets with the merges. Tombstones (delete_on_tombstone)
+// are staged and merged too: every batch carries some, and the deleted keys
+// are gone unless written again after their tombstone.
 func TestBacklogMerge(t *testing.T) {
 	parallel(t)
 	for _, tc := range []struct {
-		name     string
-		bad      int // records with n < 0, each the last change of its own key
-		delivery string
+		name       string
+		bad        int // records with n < 0, each the last change of its own key
+		delivery   string
+		tombstones bool // every 13th record a tombstone
 	}{
-		{"clean", 0, "at-least-once"},
-		{"rejected rows", 5, "at-least-once"},
-		{"exactly-once", 3, "exactly-once"},
+		{"clean", 0, "at-least-once", false},
+		{"rejected rows", 5, "at-least-once", false},
+		{"exactly-once", 3, "exactly-once", false},
+		{"tombstones", 0, "exactly-once", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -53,6 +57,10 @@ func TestBacklogMerge(t *testing.T) {
 				if tc.bad > 0 && i%(events/tc.bad) == 100 {
 					k, n = fmt.Sprintf("bad%d", i), -1
 					badKeys = append(badKeys, k)
+				} else if tc.tombstones && i%13 == 5 {
+					delete(want, k)
+					recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(len(k) % 2), Key: []byte(k)})
+					continue
 				} else {
 					want[k] = fmt.Sprintf("%d/%d", n, i)
 				}
@@ -61,8 +69,9 @@ func TestBacklogMerge(t *testing.T) {
 			}
 			// Versions rise, but the records are produced out of order
 			// within each run of ten: the highest version wins, not the
-			// last record.
-			for i := 0; i+10 <= len(recs); i += 10 {
+			// last record. (With tombstones they are produced in order:
+			// what follows a tombstone is then plainly its key's fate.)
+			for i := 0; i+10 <= len(recs) && !tc.tombstones; i += 10 {
 				slices.Reverse(recs[i : i+10])
 			}
 			testenv.Produce(t, testenv.Client(t), recs...)
@@ -76,7 +85,7 @@ routes:
     table: kv
     mode: upsert
     version_column: v
-`)
+` + map[bool]string{true: "    delete_on_tombstone: true\n"}[tc.tombstones])
 			out := runToEnd(t, cfg)
 			checkKV(t, e, want)
 			var dead []string

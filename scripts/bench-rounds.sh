@@ -22,6 +22,13 @@
 #   ROUNDS_MAX_ROWS=               batch.max_rows (default: make bench's)
 #   ROUNDS_BACKLOG_MERGE=          batch.backlog_merge for upsert (default:
 #                                  make bench's, false: batch by batch)
+#   ROUNDS_TOMBSTONES=             upsert only: a fraction (e.g. 0.05); the
+#                                  rounds then read a topic of their own
+#                                  (bench_orders_upsert_tomb, produced first:
+#                                  ROUNDS_TOMBSTONES_COUNT events, default
+#                                  1000000, over half as many order ids, 8
+#                                  partitions, that fraction of the events
+#                                  tombstones) with delete_on_tombstone: true
 #   ROUNDS_PG_ADDR=                host:port to reach PostgreSQL through
 #                                  (e.g. bench/latproxy's), default the server's
 #
@@ -36,6 +43,7 @@ ROUNDS=${ROUNDS:-12}
 VARIANTS=${ROUNDS_VARIANTS:-"at-least-once:bin/kafka2pg exactly-once:bin/kafka2pg"}
 MAX_ROWS=${ROUNDS_MAX_ROWS:-}
 MERGE=${ROUNDS_BACKLOG_MERGE:-}
+TOMB=${ROUNDS_TOMBSTONES:-}
 PG_ADDR=${ROUNDS_PG_ADDR:-}
 
 log() { printf '[bench-rounds] %s\n' "$*" >&2; }
@@ -45,6 +53,10 @@ case "$KIND" in insert | upsert) ;; *) die "ROUNDS_KIND must be insert or upsert
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 [ -z "$MAX_ROWS" ] || [[ "$MAX_ROWS" =~ ^[1-9][0-9]*$ ]] || die "ROUNDS_MAX_ROWS must be a positive integer, not '$MAX_ROWS'"
 case "$MERGE" in "" | auto | true | false) ;; *) die "ROUNDS_BACKLOG_MERGE must be auto, true or false, not '$MERGE'" ;; esac
+if [ -n "$TOMB" ]; then
+  [ "$KIND" = upsert ] || die "ROUNDS_TOMBSTONES needs ROUNDS_KIND=upsert"
+  [[ "$TOMB" =~ ^0?\.[0-9]+$ ]] || die "ROUNDS_TOMBSTONES must be a fraction such as 0.05, not '$TOMB'"
+fi
 [ -x /usr/bin/time ] || die "/usr/bin/time is not installed (Debian package 'time')"
 SRC=bin/bench/pipeline-$KIND-1.yaml
 [ -f "$SRC" ] || die "$SRC is missing: run make bench first (its topics and configs are what the rounds replay)"
@@ -74,6 +86,13 @@ else
 fi
 pg "$URL" -c "ALTER TABLE orders SET (autovacuum_enabled = off)"
 
+if [ -n "$TOMB" ]; then
+  count=${ROUNDS_TOMBSTONES_COUNT:-1000000}
+  log "producing $count events to bench_orders_upsert_tomb ($TOMB tombstones)"
+  go run ./examples/orders/produce -brokers "${KAFKA2PG_TEST_BROKERS:-127.0.0.1:9092}" -topic bench_orders_upsert_tomb \
+    -partitions 8 -count "$count" -keys $((count / 2)) -tombstones "$TOMB" -recreate >&2
+fi
+
 # PostgreSQL's CPU: the postmaster's reaped children (backends that have
 # exited) plus the live ones, in clock ticks.
 PM=$(pgrep -x postgres -o) || die "no postgres process"
@@ -87,6 +106,17 @@ pgticks() {
   echo "$t"
 }
 HZ=$(getconf CLK_TCK)
+# settle waits for the backends of the rounds' database to be gone and
+# reaped (their CPU then moves to the postmaster's children's count): a
+# backend ends after its client does.
+settle() {
+  local i
+  for i in $(seq 100); do
+    [ "$(pg "$ADMIN_URL" -A -t -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'")" = 0 ] && break
+    sleep 0.05
+  done
+  sleep 0.2
+}
 
 WORK=$(mktemp -d /tmp/kafka2pg-rounds.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
@@ -103,18 +133,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
     [ -z "$MERGE" ] || edits+=(-e "s/backlog_merge: .*/backlog_merge: $MERGE/")
     sed "${edits[@]}" "$SRC" >"$cfg"
     [ -z "$MERGE" ] || grep -q "backlog_merge: $MERGE" "$cfg" || die "$SRC has no batch.backlog_merge line to set"
+    if [ -n "$TOMB" ]; then
+      sed -i -e "s/bench_orders_upsert\b/bench_orders_upsert_tomb/g" -e "s/^    mode: upsert$/    mode: upsert\n    delete_on_tombstone: true/" "$cfg"
+      grep -q "delete_on_tombstone: true" "$cfg" || die "$SRC has no '    mode: upsert' line to add delete_on_tombstone to"
+    fi
     grep -q '^delivery:' "$cfg" && die "$SRC sets delivery; the variants set it"
     echo "delivery: $d" >>"$cfg"
     pg "$URL" -c "TRUNCATE orders"
+    settle
     a=$(pgticks)
     s=$(date +%s.%N)
     BENCH_DATABASE_URL=$RUN_URL /usr/bin/time -f '%U %S' -o "$WORK/time" "$b" run --config "$cfg" --stop-at-end >"$WORK/log" 2>&1 ||
       { tail -5 "$WORK/log" >&2; die "variant $v failed in round $r"; }
     e=$(date +%s.%N)
+    settle
     z=$(pgticks)
     rows=$(pg "$URL" -A -t -c "SELECT count(*) FROM orders")
-    want=${want:-$rows}
+    # The table's contents but ingested_at, order-independent.
+    fp=$(pg "$URL" -A -t -c "SELECT md5(string_agg(md5(row(order_id, customer_id, status, amount, currency, items, express, created_at, version)::text), '' ORDER BY order_id)) FROM orders")
+    want=${want:-$rows} wantfp=${wantfp:-$fp}
     [ "$rows" = "$want" ] || die "variant $v left $rows rows in round $r, the first run left $want"
+    [ "$fp" = "$wantfp" ] || die "variant $v left other contents in round $r than the first run (fingerprint $fp, first $wantfp)"
     wall=$(echo "$e - $s" | bc)
     cpu=$(awk '{ print $1 + $2 }' "$WORK/time")
     pgcpu=$(echo "scale=2; ($z - $a) / $HZ" | bc)

@@ -32,16 +32,19 @@ import (
 //
 // The staging table is an unlogged table per (consumer group, topic,
 // partition, target table and its columns), made like the target without
-// its constraints, plus kafka2pg_owner (who staged the row) and
-// kafka2pg_seq (an identity: the order rows were staged in, which is offset
-// order). Staging commits nothing else: no offset moves, so a crash, a
+// its constraints, plus kafka2pg_owner (who staged the row), kafka2pg_seq
+// (the order rows were staged in, which is offset order) and
+// kafka2pg_delete (true for a delete, which carries only the key; NULL for
+// a write). Staging commits nothing else: no offset moves, so a crash, a
 // restart of PostgreSQL (which empties unlogged tables) or a new owner of
 // the partition loses nothing — the records are consumed again from the
 // committed offset. A merge runs in one transaction: it checks that the
 // table still holds every row this owner staged (ErrBacklogLost
-// otherwise), applies the last change of each key with the writer's own
-// upsert statement, empties the table, and moves the offset (exactly-once)
-// with them.
+// otherwise), deletes the stored row of every key with a staged delete,
+// applies each key's last change after its last delete with the writer's
+// own upsert statement, empties the table, and moves the offset
+// (exactly-once) with them: the table ends as if each record had been
+// written in a batch of its own.
 
 // ErrBacklogLost is a merge that found fewer (or more) staged rows than
 // were staged: PostgreSQL restarted and emptied the unlogged table, or a
@@ -82,6 +85,9 @@ type Backlog struct {
 	buf     []byte
 	bufRows int64
 	seq     int64
+	// deletes counts the deletes among the rows staged and buffered.
+	deletes int64
+	delVals []any // a delete's values: its key, and NULL for the rest
 	// inserted: the last Merge found the table empty and inserted its
 	// rows without ON CONFLICT.
 	inserted bool
@@ -93,6 +99,7 @@ type Mark struct {
 	n       int
 	rows    int64
 	seq     int64
+	deletes int64
 	hadRows bool
 }
 
@@ -100,19 +107,36 @@ type Mark struct {
 // writer upserts (without replace_by) into columns whose binary encoding
 // kafka2pg writes itself, versions compare the same in SQL as in memory
 // (integers, timestamps), keys compare the same (integers, text, uuid,
-// dates and timestamps, booleans, enums), and every row is a write
-// carrying the same columns as the rows staged before it (set; nil when
-// none are).
+// dates and timestamps, booleans, enums), every write carries the same
+// columns as the rows staged before it (set; nil when none are: then the
+// first write's), and every other row is a hard delete (no
+// soft_delete_column). Deletes alone, with nothing staged, are not: the
+// staged columns are a write's.
 func (w *Writer) Backloggable(rows []table.Row, set table.Bitset) bool {
 	if w.spec.Mode != table.Upsert || len(w.replaceIdx) > 0 || w.describe.Load() || len(rows) == 0 ||
-		w.spec.Table.Column("kafka2pg_owner") >= 0 || w.spec.Table.Column("kafka2pg_seq") >= 0 {
+		w.spec.Table.Column("kafka2pg_owner") >= 0 || w.spec.Table.Column("kafka2pg_seq") >= 0 ||
+		w.spec.Table.Column("kafka2pg_delete") >= 0 {
 		return false // (the staging table's own columns would clash)
 	}
+	for i := 0; set == nil && i < len(rows); i++ {
+		if rows[i].Op == table.OpWrite {
+			set = rows[i].Set
+		}
+	}
 	if set == nil {
-		set = rows[0].Set
+		return false
 	}
 	for i := range rows {
-		if rows[i].Op != table.OpWrite || !rows[i].Set.Equal(set) {
+		switch rows[i].Op {
+		case table.OpWrite:
+			if !rows[i].Set.Equal(set) {
+				return false
+			}
+		case table.OpDelete:
+			if w.softIdx >= 0 {
+				return false
+			}
+		default:
 			return false
 		}
 	}
@@ -182,7 +206,8 @@ func (b *Backlog) Ensure(ctx context.Context, pool *pgxpool.Pool) error {
 	name := b.name.Sanitize()
 	sql := "CREATE UNLOGGED TABLE IF NOT EXISTS " + name + " WITH (autovacuum_enabled = false) AS SELECT * FROM " +
 		t.Ident().Sanitize() + " WITH NO DATA;\n" +
-		"ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS kafka2pg_owner bigint, ADD COLUMN IF NOT EXISTS kafka2pg_seq bigint;\n" +
+		"ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS kafka2pg_owner bigint, ADD COLUMN IF NOT EXISTS kafka2pg_seq bigint, " +
+		"ADD COLUMN IF NOT EXISTS kafka2pg_delete boolean;\n" +
 		"COMMENT ON TABLE " + name + " IS " + quoteLiteral("kafka2pg backlog merge (batch.backlog_merge) of "+t.Ident().Sanitize()+
 		": rows staged and not merged yet; empty when nothing is staged, safe to drop while no kafka2pg runs")
 	for attempt := 0; ; attempt++ {
@@ -210,7 +235,15 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 		return nil
 	}
 	if b.Empty() {
-		b.set = rows[0].Set
+		b.set = nil
+		for i := 0; b.set == nil && i < len(rows); i++ {
+			if rows[i].Op == table.OpWrite {
+				b.set = rows[i].Set
+			}
+		}
+		if b.set == nil {
+			return fmt.Errorf("staging rows of %s: only deletes, and nothing staged before them", b.w.spec.Table.Ident().Sanitize())
+		}
 		b.idx = b.set.Indexes()
 		b.types = make([]*coerce.Type, len(b.idx))
 		for k, c := range b.idx {
@@ -222,8 +255,18 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 	}
 	m := b.Mark()
 	for i := range rows {
+		vals, del := rows[i].Vals, rows[i].Op == table.OpDelete
+		if del {
+			if b.delVals == nil {
+				b.delVals = make([]any, len(b.w.spec.Table.Columns))
+			}
+			for _, c := range b.w.keyIdx {
+				b.delVals[c] = vals[c]
+			}
+			vals = b.delVals
+		}
 		var err error
-		if b.buf, err = appendCopyRow(b.buf, rows[i].Vals, b.idx, b.types, nil, b.tm, 2); err != nil {
+		if b.buf, err = appendCopyRow(b.buf, vals, b.idx, b.types, nil, b.tm, 3); err != nil {
 			b.Rollback(m)
 			return fmt.Errorf("staging a row of %s: %w", b.w.spec.Table.Ident().Sanitize(), err)
 		}
@@ -232,6 +275,12 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 		b.buf = binary.BigEndian.AppendUint64(b.buf, uint64(b.owner))
 		b.buf = binary.BigEndian.AppendUint32(b.buf, 8)
 		b.buf = binary.BigEndian.AppendUint64(b.buf, uint64(b.seq))
+		if del {
+			b.buf = append(b.buf, 0, 0, 0, 1, 1) // true
+			b.deletes++
+		} else {
+			b.buf = binary.BigEndian.AppendUint32(b.buf, 0xffffffff) // NULL
+		}
 	}
 	b.bufRows += int64(len(rows))
 	return nil
@@ -239,7 +288,7 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 
 // Mark is what is buffered now.
 func (b *Backlog) Mark() Mark {
-	return Mark{n: len(b.buf), rows: b.bufRows, seq: b.seq, hadRows: !b.Empty()}
+	return Mark{n: len(b.buf), rows: b.bufRows, seq: b.seq, deletes: b.deletes, hadRows: !b.Empty()}
 }
 
 // Since is how many bytes were buffered since m.
@@ -247,7 +296,7 @@ func (b *Backlog) Since(m Mark) int { return len(b.buf) - m.n }
 
 // Rollback takes back the rows buffered since m.
 func (b *Backlog) Rollback(m Mark) {
-	b.buf, b.bufRows, b.seq = b.buf[:m.n], m.rows, m.seq
+	b.buf, b.bufRows, b.seq, b.deletes = b.buf[:m.n], m.rows, m.seq, m.deletes
 	if !m.hadRows {
 		b.set = nil
 	}
@@ -272,7 +321,7 @@ func (b *Backlog) Flush(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 	if b.Staged == 0 {
 		tx.Defer("TRUNCATE "+b.name.Sanitize(), nil) // sent with the COPY
 	}
-	cols := append(b.w.columnNames(b.set), "kafka2pg_owner", "kafka2pg_seq")
+	cols := append(b.w.columnNames(b.set), "kafka2pg_owner", "kafka2pg_seq", "kafka2pg_delete")
 	sql := "COPY " + b.name.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	r := io.MultiReader(strings.NewReader(copyHeader), bytes.NewReader(b.buf), strings.NewReader(copyTrailer))
 	if err := tx.CopyRaw(ctx, r, sql); err != nil {
@@ -296,7 +345,7 @@ func (b *Backlog) Flushed() int64 {
 // Reset forgets what is staged and buffered (merged, or to be written
 // again from Kafka) and frees the buffer.
 func (b *Backlog) Reset() {
-	b.Staged, b.buf, b.bufRows, b.set = 0, nil, 0, nil
+	b.Staged, b.buf, b.bufRows, b.set, b.deletes = 0, nil, 0, nil, 0
 }
 
 // Set is the columns the staged rows carry (nil when nothing is staged or
@@ -308,42 +357,117 @@ func (b *Backlog) Set() table.Bitset {
 	return b.set
 }
 
-// Merge applies the staged rows in tx: it flushes what is buffered (Flush),
-// then writes the last change of each key (the highest version first,
-// with a version column) with the writer's upsert statement — without ON
-// CONFLICT when the target table is empty (emptySQL) — and empties the
-// staging table. It fails with ErrBacklogLost when the table does not hold
-// every row of this owner staged and flushed. It returns the rows written
-// (inserted or updated); once tx has committed the caller calls Reset.
+// Merge applies the staged rows in tx (MergeAll of b alone). It returns
+// the rows written (inserted, updated or deleted); once tx has committed
+// the caller calls Reset.
 func (b *Backlog) Merge(ctx context.Context, tx *pgtx.Tx) (int64, error) {
-	extra, err := b.Flush(ctx, tx)
-	if err != nil {
-		return 0, err
+	return MergeAll(ctx, tx, []*Backlog{b})
+}
+
+// MergeAll applies the staged rows of stages (one partition's staging
+// tables, in the order of its route's tables: parents first) in tx. For
+// each it flushes what is buffered (Flush) and checks that its table holds
+// every row of this owner staged and flushed (ErrBacklogLost otherwise).
+// Then it deletes, children first, the stored row of every key with a
+// staged delete; and writes, parents first, each key's last change after
+// its last delete (the highest version first, with a version column) with
+// the writer's upsert statement — without ON CONFLICT when the target
+// table was empty (emptySQL) — and empties the staging tables. It returns
+// the rows written (inserted, updated or deleted); once tx has committed
+// the caller calls Reset on each.
+func MergeAll(ctx context.Context, tx *pgtx.Tx, stages []*Backlog) (int64, error) {
+	type merge struct {
+		b     *Backlog
+		empty bool
 	}
-	want := b.Staged + extra
-	if want == 0 {
-		return 0, nil
+	var todo []merge
+	for _, b := range stages {
+		b.inserted = false
+		extra, err := b.Flush(ctx, tx)
+		if err != nil {
+			return 0, b.mergeError(err)
+		}
+		want := b.Staged + extra
+		if want == 0 {
+			continue
+		}
+		pause("pause-before-merge") // a test build's failpoint; nothing otherwise
+		var n int64
+		var empty bool
+		if err := tx.QueryRow(ctx, "SELECT count(*), "+emptySQL+" FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1",
+			b.owner, b.w.spec.Table.Ident().Sanitize()).Scan(&n, &empty); err != nil {
+			return 0, b.mergeError(canceled(err))
+		}
+		if n != want {
+			return 0, b.mergeError(fmt.Errorf("%w: %s holds %d rows of this worker, %d were staged (PostgreSQL restarted, or another consumer took the partition)",
+				ErrBacklogLost, b.name.Sanitize(), n, want))
+		}
+		todo = append(todo, merge{b, empty})
 	}
-	pause("pause-before-merge") // a test build's failpoint; nothing otherwise
-	var n int64
-	var empty bool
-	if err := tx.QueryRow(ctx, "SELECT count(*), "+emptySQL+" FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1",
-		b.owner, b.w.spec.Table.Ident().Sanitize()).Scan(&n, &empty); err != nil {
-		return 0, canceled(err)
+	var written int64
+	for i := len(todo) - 1; i >= 0; i-- {
+		b := todo[i].b
+		if b.deletes == 0 {
+			continue
+		}
+		tag, err := tx.Exec(ctx, b.deleteSQL())
+		if err != nil {
+			return 0, b.mergeError(canceled(err))
+		}
+		written += tag.RowsAffected()
 	}
-	if n != want {
-		return 0, fmt.Errorf("%w: %s holds %d rows of this worker, %d were staged (PostgreSQL restarted, or another consumer took the partition)",
-			ErrBacklogLost, b.name.Sanitize(), n, want)
+	for _, m := range todo {
+		n, err := m.b.upsert(ctx, tx, m.empty)
+		if err != nil {
+			return 0, m.b.mergeError(err)
+		}
+		written += n
 	}
+	return written, nil
+}
+
+// mergeError names the tables of a failed merge.
+func (b *Backlog) mergeError(err error) error {
+	return fmt.Errorf("merging the backlog of %s from %s: %w", b.w.spec.Table.Ident().Sanitize(), b.name.Sanitize(), err)
+}
+
+// match is the staging table's key columns (alias s) equal to the
+// table's (alias t).
+func (b *Backlog) match(s, t string) string {
+	var match []string
+	for _, k := range b.w.spec.KeyCols {
+		q := pgx.Identifier{k}.Sanitize()
+		match = append(match, t+"."+q+" = "+s+"."+q)
+	}
+	return strings.Join(match, " AND ")
+}
+
+// deleteSQL deletes the stored row of every key with a staged delete.
+func (b *Backlog) deleteSQL() string {
+	return "DELETE FROM " + b.w.spec.Table.Ident().Sanitize() + " AS t USING " + b.name.Sanitize() +
+		" AS d WHERE d.kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND d.kafka2pg_delete AND " + b.match("d", "t")
+}
+
+// upsert writes each key's last change after its last delete (after
+// deleteSQL), and empties the staging table.
+func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, error) {
 	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
 	cols := b.w.columnNames(b.set)
-	order := keys
+	owner := strconv.FormatInt(b.owner, 10)
+	order := ddl.QuoteList(b.w.spec.KeyCols, "s.")
 	if b.w.versionIdx >= 0 && slices.Contains(cols, b.w.spec.VersionCol) {
-		order += ", " + pgx.Identifier{b.w.spec.VersionCol}.Sanitize() + " DESC NULLS LAST"
+		order += ", s." + pgx.Identifier{b.w.spec.VersionCol}.Sanitize() + " DESC NULLS LAST"
 	}
-	from := "(SELECT DISTINCT ON (" + keys + ") " + ddl.QuoteList(cols, "") + " FROM " + b.name.Sanitize() +
-		" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " ORDER BY " + order + ", kafka2pg_seq DESC) AS s"
-	b.inserted = false
+	src := b.name.Sanitize() + " AS s WHERE s.kafka2pg_owner = " + owner
+	if b.deletes > 0 {
+		// The writes after each key's last delete: the delete made the
+		// stored row and the writes before it moot.
+		src = b.name.Sanitize() + " AS s LEFT JOIN (SELECT " + keys + ", max(kafka2pg_seq) AS kafka2pg_seq FROM " + b.name.Sanitize() +
+			" WHERE kafka2pg_owner = " + owner + " AND kafka2pg_delete GROUP BY " + keys + ") AS d ON " + b.match("d", "s") +
+			" WHERE s.kafka2pg_owner = " + owner + " AND s.kafka2pg_delete IS NULL AND (d.kafka2pg_seq IS NULL OR s.kafka2pg_seq > d.kafka2pg_seq)"
+	}
+	from := "(SELECT DISTINCT ON (" + ddl.QuoteList(b.w.spec.KeyCols, "s.") + ") " + ddl.QuoteList(cols, "s.") + " FROM " + src +
+		" ORDER BY " + order + ", s.kafka2pg_seq DESC) AS s"
 	if empty {
 		// Nothing to conflict with: a plain INSERT costs PostgreSQL about a
 		// quarter less than INSERT … ON CONFLICT, which takes every row

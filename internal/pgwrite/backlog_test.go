@@ -3,6 +3,8 @@ package pgwrite_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -130,14 +132,17 @@ func TestBacklogMerge(t *testing.T) {
 	if got := dump(t, pool, `SELECT count(*)::text FROM `+b.Table()); got != "0" {
 		t.Errorf("the staging table holds %s rows after the merge", got)
 	}
-	// Rows of another shape, a delete, or a version compared differently
-	// are not staged.
+	// Rows of another shape, or deletes with no write to take the staged
+	// columns from, are not staged; deletes among writes are.
 	partial := rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(1), "v", int64(9))
 	del := rowOf(t, tbl, table.OpDelete, []string{"k"}, "k", int64(1))
-	for name, rows := range map[string][]table.Row{"other columns": {first[0], partial}, "delete": {del}} {
+	for name, rows := range map[string][]table.Row{"other columns": {first[0], partial}, "deletes alone": {del}} {
 		if w.Backloggable(rows, nil) {
 			t.Errorf("%s: backloggable", name)
 		}
+	}
+	if !w.Backloggable([]table.Row{del, first[0]}, nil) || !w.Backloggable([]table.Row{del}, first[0].Set) {
+		t.Error("a delete among writes, or after staged writes: not backloggable")
 	}
 	if w.Backloggable([]table.Row{partial}, first[0].Set) {
 		t.Error("rows of other columns than the staged ones: backloggable")
@@ -273,6 +278,154 @@ func TestBacklogMergeIntoEmptyTable(t *testing.T) {
 	}
 	if got := dump(t, pool2, `SELECT k || ' ' || s FROM pkv ORDER BY k`); got != "1 lo\n20 hi\n21 hi" {
 		t.Errorf("pkv = %q", got)
+	}
+}
+
+// A merge of writes and deletes leaves the table as the records would,
+// each written in a batch of its own: a delete removes the stored row and
+// makes the writes before it moot, the writes after it start afresh
+// (whatever the stored version was), and versions decide among them.
+// Random histories over a few keys, staged in several flushes, into a
+// table holding rows and into an empty one, against the writer applying
+// the same records one by one — and against the writer applying them all
+// in one batch, which must agree too.
+func TestBacklogMergeDeletes(t *testing.T) {
+	ctx := context.Background()
+	const ddl = `CREATE TABLE kv (k bigint PRIMARY KEY, s text, v bigint)`
+	pool, tbl := setup(t, ddl, "kv")
+	refPool, refTbl := setup(t, ddl, "kv")
+	onePool, oneTbl := setup(t, ddl, "kv")
+	spec := func(tbl *table.Table) pgwrite.Spec {
+		return pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}, VersionCol: "v"}
+	}
+	w, err := pgwrite.NewWriter(spec(tbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := pgwrite.NewWriter(spec(refTbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := pgwrite.NewWriter(spec(oneTbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := w.NewBacklog("", "g", "topic", 0, 1)
+	if err := b.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(7, 11))
+	const keys = 6
+	deleted := 0
+	for round := range 40 {
+		testenv.Exec(t, pool, `TRUNCATE kv`)
+		testenv.Exec(t, refPool, `TRUNCATE kv`)
+		testenv.Exec(t, onePool, `TRUNCATE kv`)
+		if round%2 == 1 { // stored rows, some with versions above the staged ones
+			for k := range keys {
+				if rnd.IntN(3) > 0 {
+					sql := fmt.Sprintf(`INSERT INTO kv VALUES (%d, 'stored', %d)`, k, rnd.IntN(40))
+					testenv.Exec(t, pool, sql)
+					testenv.Exec(t, refPool, sql)
+					testenv.Exec(t, onePool, sql)
+				}
+			}
+		}
+		var recs []table.Row
+		versions := rnd.Perm(30) // unique versions: the order of equal versions is not at stake here
+		for i := range 12 + rnd.IntN(12) {
+			k := int64(rnd.IntN(keys))
+			if i > 0 && rnd.IntN(4) == 0 {
+				recs = append(recs, rowOf(t, tbl, table.OpDelete, []string{"k"}, "k", k))
+				deleted++
+				continue
+			}
+			v := int64(versions[i])
+			recs = append(recs, rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", fmt.Sprintf("r%d.%d", round, i), "v", v))
+		}
+		// The reference: each record in a batch of its own.
+		for _, r := range recs {
+			if err := ref.Write(ctx, refPool, []table.Row{r}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := one.Write(ctx, onePool, recs, nil); err != nil {
+			t.Fatal(err)
+		}
+		// The merge: staged in flushes of up to five records (the first
+		// record is a write: it gives the staged columns).
+		for at := 0; at < len(recs); {
+			n := min(1+rnd.IntN(5), len(recs)-at)
+			if !w.Backloggable(recs[at:at+n], b.Set()) {
+				t.Fatalf("round %d: records %d..%d are not backloggable", round, at, at+n-1)
+			}
+			stageRows(t, pool, b, recs[at:at+n])
+			at += n
+		}
+		var written int64
+		if err := inTx(t, pool, func(tx *pgtx.Tx) error {
+			var err error
+			written, err = b.Merge(ctx, tx)
+			return err
+		}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		b.Reset()
+		q := `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`
+		want := dump(t, refPool, q)
+		if got := dump(t, pool, q); got != want {
+			t.Errorf("round %d, %d records, the merge wrote %d rows:\n%s\nwant (one batch per record)\n%s", round, len(recs), written, got, want)
+		}
+		if got := dump(t, onePool, q); got != want {
+			t.Errorf("round %d, %d records in one batch:\n%s\nwant (one batch per record)\n%s", round, len(recs), got, want)
+		}
+	}
+	if deleted == 0 {
+		t.Fatal("no deletes were generated")
+	}
+}
+
+// Merging a partition's tables in one transaction deletes children first
+// and writes parents first, as a batch does: a foreign key from the child
+// to the parent holds at every statement.
+func TestBacklogMergeAllOrder(t *testing.T) {
+	ctx := context.Background()
+	pool, ptbl := setup(t, `CREATE TABLE p (k bigint PRIMARY KEY, s text);
+		CREATE TABLE c (k bigint PRIMARY KEY REFERENCES p, s text);
+		INSERT INTO p VALUES (1, 'stored'); INSERT INTO c VALUES (1, 'stored')`, "p")
+	ctbl, err := table.LoadTable(ctx, pool, "", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages []*pgwrite.Backlog
+	for _, tbl := range []*table.Table{ptbl, ctbl} {
+		w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := w.NewBacklog("", "g", "topic", 0, 1)
+		if err := b.Ensure(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		stageRows(t, pool, b, []table.Row{
+			rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", int64(2), "s", "new"),
+			rowOf(t, tbl, table.OpDelete, []string{"k"}, "k", int64(1)),
+		})
+		stages = append(stages, b)
+	}
+	var written int64
+	if err := inTx(t, pool, func(tx *pgtx.Tx) error {
+		var err error
+		written, err = pgwrite.MergeAll(ctx, tx, stages)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, pool, `SELECT 'p ' || k || ' ' || s FROM p UNION ALL SELECT 'c ' || k || ' ' || s FROM c ORDER BY 1`); got != "c 2 new\np 2 new" {
+		t.Errorf("after the merge:\n%s\nwant c 2 new, p 2 new", got)
+	}
+	if written != 4 {
+		t.Errorf("merge wrote %d rows, want 4 (two deleted, two inserted)", written)
 	}
 }
 

@@ -359,6 +359,11 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
 		deleted bool // the last change is a delete
+		// reborn: a hard delete came before the winning write, so the
+		// stored row goes first (deletes run before writes) and the write
+		// inserts afresh — as it would in a batch after the delete's, not
+		// updating what the delete removed.
+		reborn bool
 		// A write that omits columns (a partial update) keeps the values of
 		// the earlier writes to its key for them, as it would if each
 		// record had its own batch: merged is rows[write] with those filled
@@ -380,12 +385,16 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 			f.deleted, f.del = true, i
 			if w.softIdx < 0 {
 				f.write, f.prev, f.merged = -1, -1, nil // a hard delete makes earlier writes moot
+				f.reborn = false
 			}
 			continue
 		}
 		if f.write >= 0 && w.versionIdx >= 0 &&
 			compareVersions(rows[i].Vals[w.versionIdx], rows[f.write].Vals[w.versionIdx]) < 0 {
 			continue // an older version arriving later does not win
+		}
+		if f.deleted && w.softIdx < 0 {
+			f.reborn = true
 		}
 		f.write, f.deleted = i, false
 		if prev := f.merged; prev != nil || f.prev >= 0 {
@@ -406,7 +415,7 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 		case f.write >= 0:
 			writes = append(writes, rows[f.write])
 		}
-		if f.deleted {
+		if f.deleted || f.reborn {
 			deletes = append(deletes, rows[f.del])
 		}
 	}

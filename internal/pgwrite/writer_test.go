@@ -116,7 +116,7 @@ func TestInsertWithDeletesAndShapes(t *testing.T) {
 // column alone.
 func TestUpsertLastWins(t *testing.T) {
 	pool, tbl := setup(t, `CREATE TABLE kv (k text PRIMARY KEY, v int NOT NULL, note text)`, "kv")
-	testenv.Exec(t, pool, `INSERT INTO kv VALUES ('keep', 1, 'stored note'), ('gone', 1, NULL)`)
+	testenv.Exec(t, pool, `INSERT INTO kv VALUES ('keep', 1, 'stored note'), ('gone', 1, NULL), ('back', 1, 'stored note')`)
 	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}})
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +140,10 @@ func TestUpsertLastWins(t *testing.T) {
 		rowOf(t, tbl, table.OpWrite, k, "k", "d", "v", int32(1), "note", "deleted note"),
 		rowOf(t, tbl, table.OpDelete, k, "k", "d"),
 		rowOf(t, tbl, table.OpWrite, k, "k", "d", "v", int32(2)),
+		// A stored row deleted and written again is a new row: the
+		// deleted row's note is gone with it.
+		rowOf(t, tbl, table.OpDelete, k, "k", "back"),
+		rowOf(t, tbl, table.OpWrite, k, "k", "back", "v", int32(2)),
 	}
 	before := fmt.Sprint(rows)
 	for range 2 { // a retried batch gives the same state
@@ -147,7 +151,7 @@ func TestUpsertLastWins(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := dump(t, pool, `SELECT concat_ws('|', k, v, coalesce(note, 'NULL')) FROM kv ORDER BY k`)
-		want := "a|2|NULL\nc|3|NULL\nd|2|NULL\nkeep|9|stored note\nm|3|first note"
+		want := "a|2|NULL\nback|2|NULL\nc|3|NULL\nd|2|NULL\nkeep|9|stored note\nm|3|first note"
 		if got != want {
 			t.Fatalf("got\n%s\nwant\n%s", got, want)
 		}

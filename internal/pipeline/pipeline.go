@@ -495,15 +495,9 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 			var written int64
 			x := &extraTx{tables: backlogTables(stages), first: from, last: next - 1}
 			x.fn = func(ctx context.Context, tx *pgtx.Tx) error {
-				written = 0
-				for _, st := range stages {
-					n, err := st.Merge(ctx, tx)
-					if err != nil {
-						return fmt.Errorf("merging the backlog of %s from %s: %w", st.Writer().Table(), st.Table(), err)
-					}
-					written += n
-				}
-				return nil
+				var err error
+				written, err = pgwrite.MergeAll(ctx, tx, stages)
+				return err
 			}
 			err := t(ctx, nil, nil, next, x)
 			return written, err
