@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -243,6 +245,91 @@ func TestTxCancelledWhileWriting(t *testing.T) {
 		t.Errorf("Commit: %v, want context.Canceled", err)
 	}
 	closedEmpty(t, c, err)
+}
+
+// A write that blocks ends when the context does. The server waits for a
+// lock before it reads the COPY's data, the socket's buffers fill and the
+// write blocks; cancelling the context then sets a deadline in the past on
+// the socket (pgconn only watches reads), so the exchange returns at once
+// instead of waiting for the lock.
+func TestTxCancelledWhileBlocked(t *testing.T) {
+	ctx := context.Background()
+	c := conn(t)
+	locker, err := pgx.Connect(ctx, c.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	if _, err := locker.Exec(ctx, `BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &rowsReader{left: 1 << 30}
+	done := make(chan error, 1)
+	go func() {
+		tx := pgtx.Begin(c)
+		tx.DeferCopy(`COPY t (n) FROM STDIN`, r, nil)
+		done <- tx.Commit(wctx)
+	}()
+	// Blocked: nothing more is read for 300 ms, with most of the data
+	// still to send.
+	var last int64 = -1
+	for stalled := 0; stalled < 6; {
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("Commit returned before the write blocked: %v", err)
+		default:
+		}
+		n := r.sent.Load()
+		if n == last && n > 0 {
+			stalled++
+		} else {
+			stalled, last = 0, n
+		}
+	}
+	if r.sent.Load() >= 1<<30 {
+		t.Fatal("every row was read: the write never blocked")
+	}
+	at := time.Now()
+	cancel()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Commit still blocked 10 s after its context was cancelled")
+	}
+	if took := time.Since(at); took > 2*time.Second {
+		t.Errorf("Commit returned %v after the cancel", took)
+	}
+	if !errors.Is(werr, context.Canceled) {
+		t.Errorf("Commit: %v, want context.Canceled", werr)
+	}
+	if _, err := locker.Exec(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	closedEmpty(t, c, werr)
+}
+
+// rowsReader gives rows ("1\n") until left bytes are given, counting them.
+type rowsReader struct {
+	left int64
+	sent atomic.Int64
+}
+
+func (r *rowsReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for n+2 <= len(p) && int64(n) < r.left {
+		p[n], p[n+1] = '1', '\n'
+		n += 2
+	}
+	r.left -= int64(n)
+	r.sent.Add(int64(n))
+	return n, nil
 }
 
 // cancelReader gives rows forever and cancels its context on the first read.
