@@ -37,16 +37,18 @@ func TestBacklogMerge(t *testing.T) {
 		bad        int // records with n < 0, each the last change of its own key
 		delivery   string
 		tombstones bool // every 13th record a tombstone
+		soft       bool // which sets gone (soft_delete_column)
 	}{
-		{"clean", 0, "at-least-once", false},
-		{"rejected rows", 5, "at-least-once", false},
-		{"exactly-once", 3, "exactly-once", false},
-		{"tombstones", 0, "exactly-once", true},
+		{"clean", 0, "at-least-once", false, false},
+		{"rejected rows", 5, "at-least-once", false, false},
+		{"exactly-once", 3, "exactly-once", false, false},
+		{"tombstones", 0, "exactly-once", true, false},
+		{"soft tombstones", 0, "at-least-once", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			e := newEnv(t, 2)
-			testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL CHECK (n >= 0), v bigint NOT NULL)`)
+			testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL CHECK (n >= 0), v bigint NOT NULL, gone timestamptz)`)
 			const events, keys = 6000, 600
 			want := map[string]string{}
 			var recs []*kgo.Record
@@ -58,7 +60,11 @@ func TestBacklogMerge(t *testing.T) {
 					k, n = fmt.Sprintf("bad%d", i), -1
 					badKeys = append(badKeys, k)
 				} else if tc.tombstones && i%13 == 5 {
-					delete(want, k)
+					if w, ok := want[k]; ok && tc.soft && !strings.HasSuffix(w, "/gone") {
+						want[k] = w + "/gone"
+					} else if !tc.soft {
+						delete(want, k)
+					}
 					recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(len(k) % 2), Key: []byte(k)})
 					continue
 				} else {
@@ -85,7 +91,7 @@ routes:
     table: kv
     mode: upsert
     version_column: v
-` + map[bool]string{true: "    delete_on_tombstone: true\n"}[tc.tombstones])
+` + map[bool]string{true: "    delete_on_tombstone: true\n"}[tc.tombstones] + map[bool]string{true: "    soft_delete_column: gone\n"}[tc.soft])
 			out := runToEnd(t, cfg)
 			checkKV(t, e, want)
 			var dead []string
@@ -258,13 +264,14 @@ routes:
 	}
 }
 
-// checkKV requires kv to hold want exactly (retrying while the server
+// checkKV requires kv to hold want exactly, "n/v", with "/gone" when a
+// gone column is set (retrying while the server
 // comes back from a restart).
 func checkKV(t *testing.T, e *env, want map[string]string) {
 	t.Helper()
 	var got map[string]string
 	eventually(t, 30*time.Second, "reading kv", func() bool {
-		rows, err := e.pool.Query(context.Background(), `SELECT k, n || '/' || v FROM kv`)
+		rows, err := e.pool.Query(context.Background(), `SELECT k, n || '/' || v || CASE WHEN to_jsonb(kv) ->> 'gone' IS NULL THEN '' ELSE '/gone' END FROM kv`)
 		if err != nil {
 			return false
 		}

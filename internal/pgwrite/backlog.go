@@ -35,14 +35,15 @@ import (
 // its constraints, plus kafka2pg_owner (who staged the row), kafka2pg_seq
 // (the order rows were staged in, which is offset order) and
 // kafka2pg_delete (true for a delete, which carries only the key; NULL for
-// a write). Staging commits nothing else: no offset moves, so a crash, a
+// a write) and kafka2pg_deleted_at (a delete's Kafka timestamp, with a
+// soft_delete_column). Staging commits nothing else: no offset moves, so a crash, a
 // restart of PostgreSQL (which empties unlogged tables) or a new owner of
 // the partition loses nothing — the records are consumed again from the
 // committed offset. A merge runs in one transaction: it checks that the
 // table still holds every row this owner staged (ErrBacklogLost
-// otherwise), deletes the stored row of every key with a staged delete,
-// applies each key's last change after its last delete with the writer's
-// own upsert statement, empties the table, and moves the offset
+// otherwise), deletes (or stamps, with a soft_delete_column) the stored
+// row of every key with a staged delete, applies each key's last change
+// after its last delete with the writer's own upsert statement, empties the table, and moves the offset
 // (exactly-once) with them: the table ends as if each record had been
 // written in a batch of its own.
 
@@ -109,9 +110,9 @@ type Mark struct {
 // (integers, timestamps), keys compare the same (integers, text, uuid,
 // dates and timestamps, booleans, enums), every write carries the same
 // columns as the rows staged before it (set; nil when none are: then the
-// first write's), and every other row is a hard delete (no
-// soft_delete_column). Deletes alone, with nothing staged, are not: the
-// staged columns are a write's.
+// first write's), and every other row is a delete (with a
+// soft_delete_column, when the writes do not carry that column). Deletes
+// alone, with nothing staged, are not: the staged columns are a write's.
 func (w *Writer) Backloggable(rows []table.Row, set table.Bitset) bool {
 	if w.spec.Mode != table.Upsert || len(w.replaceIdx) > 0 || w.describe.Load() || len(rows) == 0 ||
 		w.spec.Table.Column("kafka2pg_owner") >= 0 || w.spec.Table.Column("kafka2pg_seq") >= 0 ||
@@ -133,7 +134,7 @@ func (w *Writer) Backloggable(rows []table.Row, set table.Bitset) bool {
 				return false
 			}
 		case table.OpDelete:
-			if w.softIdx >= 0 {
+			if w.softIdx >= 0 && set.Has(w.softIdx) {
 				return false
 			}
 		default:
@@ -207,7 +208,7 @@ func (b *Backlog) Ensure(ctx context.Context, pool *pgxpool.Pool) error {
 	sql := "CREATE UNLOGGED TABLE IF NOT EXISTS " + name + " WITH (autovacuum_enabled = false) AS SELECT * FROM " +
 		t.Ident().Sanitize() + " WITH NO DATA;\n" +
 		"ALTER TABLE " + name + " ADD COLUMN IF NOT EXISTS kafka2pg_owner bigint, ADD COLUMN IF NOT EXISTS kafka2pg_seq bigint, " +
-		"ADD COLUMN IF NOT EXISTS kafka2pg_delete boolean;\n" +
+		"ADD COLUMN IF NOT EXISTS kafka2pg_delete boolean, ADD COLUMN IF NOT EXISTS kafka2pg_deleted_at timestamptz;\n" +
 		"COMMENT ON TABLE " + name + " IS " + quoteLiteral("kafka2pg backlog merge (batch.backlog_merge) of "+t.Ident().Sanitize()+
 		": rows staged and not merged yet; empty when nothing is staged, safe to drop while no kafka2pg runs")
 	for attempt := 0; ; attempt++ {
@@ -266,7 +267,7 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 			vals = b.delVals
 		}
 		var err error
-		if b.buf, err = appendCopyRow(b.buf, vals, b.idx, b.types, nil, b.tm, 3); err != nil {
+		if b.buf, err = appendCopyRow(b.buf, vals, b.idx, b.types, nil, b.tm, b.tailCols()); err != nil {
 			b.Rollback(m)
 			return fmt.Errorf("staging a row of %s: %w", b.w.spec.Table.Ident().Sanitize(), err)
 		}
@@ -281,9 +282,31 @@ func (b *Backlog) Buffer(rows []table.Row) error {
 		} else {
 			b.buf = binary.BigEndian.AppendUint32(b.buf, 0xffffffff) // NULL
 		}
+		if b.w.softIdx >= 0 { // kafka2pg_deleted_at: a delete's Kafka timestamp
+			if del {
+				ts := rows[i].Timestamp
+				b.buf = binary.BigEndian.AppendUint32(b.buf, 8)
+				b.buf = binary.BigEndian.AppendUint64(b.buf, uint64(ts.Unix()*1000000+int64(ts.Nanosecond())/1000-pgEpochMicros))
+			} else {
+				b.buf = binary.BigEndian.AppendUint32(b.buf, 0xffffffff)
+			}
+		}
 	}
 	b.bufRows += int64(len(rows))
 	return nil
+}
+
+// pgEpochMicros is 2000-01-01 00:00:00 UTC in microseconds since 1970.
+const pgEpochMicros = 946684800 * 1000000
+
+// tailCols is how many of kafka2pg's own columns follow a staged row's
+// values: owner, sequence, delete flag, and with soft deletes the
+// delete's timestamp.
+func (b *Backlog) tailCols() int {
+	if b.w.softIdx >= 0 {
+		return 4
+	}
+	return 3
 }
 
 // Mark is what is buffered now.
@@ -322,6 +345,9 @@ func (b *Backlog) Flush(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 		tx.Defer("TRUNCATE "+b.name.Sanitize(), nil) // sent with the COPY
 	}
 	cols := append(b.w.columnNames(b.set), "kafka2pg_owner", "kafka2pg_seq", "kafka2pg_delete")
+	if b.w.softIdx >= 0 {
+		cols = append(cols, "kafka2pg_deleted_at")
+	}
 	sql := "COPY " + b.name.Sanitize() + " (" + ddl.QuoteList(cols, "") + ") FROM STDIN (FORMAT binary)"
 	r := io.MultiReader(strings.NewReader(copyHeader), bytes.NewReader(b.buf), strings.NewReader(copyTrailer))
 	if err := tx.CopyRaw(ctx, r, sql); err != nil {
@@ -368,8 +394,9 @@ func (b *Backlog) Merge(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 // tables, in the order of its route's tables: parents first) in tx. For
 // each it flushes what is buffered (Flush) and checks that its table holds
 // every row of this owner staged and flushed (ErrBacklogLost otherwise).
-// Then it deletes, children first, the stored row of every key with a
-// staged delete; and writes, parents first, each key's last change after
+// Then it deletes (deleteSQL: or stamps, with a soft_delete_column),
+// children first, the stored row of every key with a staged delete; and
+// writes, parents first, each key's last change after
 // its last delete (the highest version first, with a version column) with
 // the writer's upsert statement — without ON CONFLICT when the target
 // table was empty (emptySQL) — and empties the staging tables. It returns
@@ -442,15 +469,37 @@ func (b *Backlog) match(s, t string) string {
 	return strings.Join(match, " AND ")
 }
 
-// deleteSQL deletes the stored row of every key with a staged delete.
+// deleteSQL deletes the stored row of every key with a staged delete. With
+// a soft_delete_column it stamps instead the stored rows the staged writes
+// will not update (upsert: their version is not above the stored one, or
+// there is none) with the time of their key's last delete — as each
+// delete would have, in a batch of its own, with no write after it taking
+// the mark away; the upsert stamps the rows it writes itself.
 func (b *Backlog) deleteSQL() string {
-	return "DELETE FROM " + b.w.spec.Table.Ident().Sanitize() + " AS t USING " + b.name.Sanitize() +
-		" AS d WHERE d.kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND d.kafka2pg_delete AND " + b.match("d", "t")
+	owner := strconv.FormatInt(b.owner, 10)
+	target := b.w.spec.Table.Ident().Sanitize()
+	if b.w.softIdx < 0 {
+		return "DELETE FROM " + target + " AS t USING " + b.name.Sanitize() +
+			" AS d WHERE d.kafka2pg_owner = " + owner + " AND d.kafka2pg_delete AND " + b.match("d", "t")
+	}
+	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
+	last := "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_deleted_at FROM " + b.name.Sanitize() +
+		" WHERE kafka2pg_owner = " + owner + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC) AS d"
+	first := ddl.QuoteList(b.w.spec.KeyCols[:1], "w.")
+	applies := ""
+	if b.w.versionIdx >= 0 && slices.Contains(b.w.columnNames(b.set), b.w.spec.VersionCol) {
+		v := pgx.Identifier{b.w.spec.VersionCol}.Sanitize()
+		applies = " OR (w." + v + " > t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+	}
+	return "UPDATE " + target + " AS t SET " + pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize() + " = d.kafka2pg_deleted_at FROM " +
+		last + " LEFT JOIN " + b.winners(false) + " AS w ON " + b.match("w", "d") +
+		" WHERE " + b.match("d", "t") + " AND (" + first + " IS NULL" + applies + ")"
 }
 
-// upsert writes each key's last change after its last delete (after
-// deleteSQL), and empties the staging table.
-func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, error) {
+// winners is each key's winning staged write (the highest version, the
+// latest of equal ones), its columns and (with seq) its kafka2pg_seq; with
+// hard deletes, among the writes after the key's last delete.
+func (b *Backlog) winners(seq bool) string {
 	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
 	cols := b.w.columnNames(b.set)
 	owner := strconv.FormatInt(b.owner, 10)
@@ -460,14 +509,39 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 	}
 	src := b.name.Sanitize() + " AS s WHERE s.kafka2pg_owner = " + owner
 	if b.deletes > 0 {
+		src += " AND s.kafka2pg_delete IS NULL"
+	}
+	if b.deletes > 0 && b.w.softIdx < 0 {
 		// The writes after each key's last delete: the delete made the
 		// stored row and the writes before it moot.
 		src = b.name.Sanitize() + " AS s LEFT JOIN (SELECT " + keys + ", max(kafka2pg_seq) AS kafka2pg_seq FROM " + b.name.Sanitize() +
 			" WHERE kafka2pg_owner = " + owner + " AND kafka2pg_delete GROUP BY " + keys + ") AS d ON " + b.match("d", "s") +
 			" WHERE s.kafka2pg_owner = " + owner + " AND s.kafka2pg_delete IS NULL AND (d.kafka2pg_seq IS NULL OR s.kafka2pg_seq > d.kafka2pg_seq)"
 	}
-	from := "(SELECT DISTINCT ON (" + ddl.QuoteList(b.w.spec.KeyCols, "s.") + ") " + ddl.QuoteList(cols, "s.") + " FROM " + src +
-		" ORDER BY " + order + ", s.kafka2pg_seq DESC) AS s"
+	out := ddl.QuoteList(cols, "s.")
+	if seq {
+		out += ", s.kafka2pg_seq"
+	}
+	return "(SELECT DISTINCT ON (" + ddl.QuoteList(b.w.spec.KeyCols, "s.") + ") " + out + " FROM " + src +
+		" ORDER BY " + order + ", s.kafka2pg_seq DESC)"
+}
+
+// upsert writes each key's last change after its last delete (after
+// deleteSQL), and empties the staging table. With a soft_delete_column the
+// written row is stamped with its key's last delete when that delete came
+// after the write, and unstamped otherwise.
+func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, error) {
+	cols := b.w.columnNames(b.set)
+	from := b.winners(false) + " AS s"
+	if b.deletes > 0 && b.w.softIdx >= 0 {
+		keys := ddl.QuoteList(b.w.spec.KeyCols, "")
+		soft := pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize()
+		last := "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_seq, kafka2pg_deleted_at FROM " + b.name.Sanitize() +
+			" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC) AS d"
+		from = "(SELECT " + ddl.QuoteList(cols, "w.") + ", CASE WHEN d.kafka2pg_seq > w.kafka2pg_seq THEN d.kafka2pg_deleted_at END AS " + soft +
+			" FROM " + b.winners(true) + " AS w LEFT JOIN " + last + " ON " + b.match("d", "w") + ") AS s"
+		cols = append(slices.Clone(cols), b.w.spec.SoftDeleteCol)
+	}
 	if empty {
 		// Nothing to conflict with: a plain INSERT costs PostgreSQL about a
 		// quarter less than INSERT … ON CONFLICT, which takes every row

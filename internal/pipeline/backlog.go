@@ -98,7 +98,7 @@ func (w *worker) stageable(b *pending) bool {
 // the backlog (worker.before) is staged, unless the staged rows reached
 // batch.backlog_max_rows or backlog_max_age; a batch that catches up is
 // merged with what is staged, in one transaction;
-// a batch that cannot be staged (soft deletes, dead letters, other columns) is
+// a batch that cannot be staged (dead letters, other columns) is
 // written after the staged rows are merged.
 func (w *worker) flushBacklog(b *pending, final bool) bool {
 	bl := w.bl
