@@ -296,11 +296,7 @@ func TestBacklogMergeDeletes(t *testing.T) {
 }
 
 // mergeDeletes is TestBacklogMergeDeletes with hard deletes, or with a
-// soft_delete_column (gone), each delete at a time of its own. With soft
-// deletes the one-batch writer is not compared: a batch stamps a key
-// whose last change is a delete, and an older write after the delete
-// (which the stored row's version will refuse) takes the mark away there,
-// where on its own it would not.
+// soft_delete_column (gone), each delete at a time of its own.
 func mergeDeletes(t *testing.T, soft bool) {
 	ctx := context.Background()
 	const ddl = `CREATE TABLE kv (k bigint PRIMARY KEY, s text, v bigint, gone timestamptz)`
@@ -399,7 +395,7 @@ func mergeDeletes(t *testing.T, soft bool) {
 		if got := dump(t, pool, q); got != want {
 			t.Errorf("round %d, %d records, the merge wrote %d rows:\n%s\nwant (one batch per record)\n%s", round, len(recs), written, got, want)
 		}
-		if got := dump(t, onePool, q); got != want && !soft {
+		if got := dump(t, onePool, q); got != want {
 			t.Errorf("round %d, %d records in one batch:\n%s\nwant (one batch per record)\n%s", round, len(recs), got, want)
 		}
 	}

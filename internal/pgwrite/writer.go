@@ -147,7 +147,7 @@ func (w *Writer) ensureStages(ctx context.Context, conn *pgx.Conn) error {
 func (p *plan) createStages(ctx context.Context, tx *pgtx.Tx) error {
 	w := p.w
 	stage := (w.spec.Mode == table.Upsert && len(p.writes) > 0) || (w.spec.Mode == table.Raw && len(p.rows) > 0)
-	del := len(p.deletes) > 0
+	del := len(p.deletes) > 0 || len(p.prestamps) > 0
 	if w.spec.Mode == table.Insert {
 		for _, r := range p.rows {
 			if r.Op == table.OpDelete {
@@ -179,7 +179,11 @@ func (w *Writer) stagesDDL(onCommit string, stage, del, replace bool) string {
 		b.WriteString(create(w.stage, "*"))
 	}
 	if del && len(w.keyIdx) > 0 {
-		b.WriteString(create(w.delStage, ddl.QuoteList(w.spec.KeyCols, "")+", NULL::timestamptz AS kafka2pg_deleted_at"))
+		cols := ddl.QuoteList(w.spec.KeyCols, "") + ", NULL::timestamptz AS kafka2pg_deleted_at"
+		if w.versionIdx >= 0 {
+			cols += ", " + pgx.Identifier{w.spec.VersionCol}.Sanitize() + " AS kafka2pg_version"
+		}
+		b.WriteString(create(w.delStage, cols))
 	}
 	if replace && len(w.replaceIdx) > 0 {
 		b.WriteString(create(w.replaceStage, ddl.QuoteList(w.spec.ReplaceBy, "")))
@@ -230,6 +234,14 @@ type plan struct {
 	// sorted by key; replaced: the parents whose stored rows not in
 	// writes go (replace_by).
 	writes, deletes, replaced []table.Row
+	// prestamps (soft deletes with a version column): the last delete of
+	// each key written again after it in the batch, and that write's
+	// version (stampVersions). A write the stored row's version refuses
+	// leaves the row as the delete left it — stamped — so these are
+	// stamped before the writes, where the write will not apply; the
+	// writes unstamp the rows they do write.
+	prestamps     []table.Row
+	stampVersions []any
 	// insert and raw mode: the rows in record order.
 	rows []table.Row
 	// superseded counts the upsert rows folded into a later change of the
@@ -254,7 +266,7 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 	if len(w.replaceIdx) > 0 {
 		rows, p.replaced = w.latestSets(rows)
 	}
-	p.writes, p.deletes = w.fates(rows)
+	p.writes, p.deletes, p.prestamps, p.stampVersions = w.fates(rows)
 	// Every input row is a write or a delete of its key, unless a later
 	// change to the key took its place.
 	p.superseded = max(n-len(p.writes)-len(p.deletes), 0)
@@ -270,7 +282,7 @@ func (p *plan) deletePhase(ctx context.Context, tx *pgtx.Tx) error {
 		}
 	}
 	if p.w.softIdx < 0 && len(p.deletes) > 0 {
-		return p.w.applyDeletes(ctx, tx, p.deletes)
+		return p.w.applyDeletes(ctx, tx, p.deletes, nil)
 	}
 	return nil
 }
@@ -281,11 +293,16 @@ func (p *plan) writePhase(ctx context.Context, tx *pgtx.Tx) error {
 	case table.Raw:
 		return p.w.applyGroups(ctx, tx, p.rows, p.w.rawSQL)
 	case table.Upsert:
+		if len(p.prestamps) > 0 {
+			if err := p.w.applyDeletes(ctx, tx, p.prestamps, p.stampVersions); err != nil {
+				return err
+			}
+		}
 		if err := p.w.applyGroups(ctx, tx, p.writes, p.w.upsertSQL); err != nil {
 			return err
 		}
 		if p.w.softIdx >= 0 && len(p.deletes) > 0 {
-			return p.w.applyDeletes(ctx, tx, p.deletes)
+			return p.w.applyDeletes(ctx, tx, p.deletes, nil)
 		}
 		return nil
 	}
@@ -304,7 +321,7 @@ func (w *Writer) applyInsert(ctx context.Context, tx *pgtx.Tx, rows []table.Row)
 		rows = rows[n:]
 		var err error
 		if run[0].Op == table.OpDelete {
-			err = w.applyDeletes(ctx, tx, run)
+			err = w.applyDeletes(ctx, tx, run, nil)
 		} else {
 			err = w.applyGroups(ctx, tx, run, nil)
 		}
@@ -354,7 +371,7 @@ func (w *Writer) latestSets(rows []table.Row) (kept, parents []table.Row) {
 // fates keeps the last change per key (or the highest version) and returns
 // the writes, in the order of their keys' first appearance, and the
 // deletes, sorted by key (see the end for why only the deletes).
-func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
+func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row, stampVersions []any) {
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
@@ -418,6 +435,10 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 		if f.deleted || f.reborn {
 			deletes = append(deletes, rows[f.del])
 		}
+		if w.softIdx >= 0 && w.versionIdx >= 0 && f.del >= 0 && !f.deleted && rows[f.write].Set.Has(w.versionIdx) {
+			prestamps = append(prestamps, rows[f.del])
+			stampVersions = append(stampVersions, rows[f.write].Vals[w.versionIdx])
+		}
 	}
 	// Writes are not sorted here: the upsert statement reads the staging
 	// table ORDER BY the key, so the server takes row locks in key order
@@ -426,7 +447,7 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes []table.Row) {
 	// which is the order of their values in memory. Deletes join the
 	// staging table without an ORDER BY: they are copied in key order.
 	slices.SortFunc(deletes, func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) })
-	return writes, deletes
+	return writes, deletes, prestamps, stampVersions
 }
 
 // mergeRows returns next with the columns it does not carry taken from
@@ -563,10 +584,15 @@ func (w *Writer) rawSQL(cols []string) string {
 }
 
 // applyDeletes copies the keys of delete rows into the delete staging table
-// and deletes (or soft-deletes) the matching rows.
-func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row) error {
+// and deletes (or soft-deletes) the matching rows. With versions (soft
+// deletes: plan.prestamps) it stamps only the rows whose stored version a
+// write of that version will not replace, as the upsert decides.
+func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row, versions []any) error {
 	stage := pgx.Identifier{w.delStage}
 	cols := append(slices.Clone(w.spec.KeyCols), "kafka2pg_deleted_at")
+	if versions != nil {
+		cols = append(cols, "kafka2pg_version")
+	}
 	vals := make([]any, len(cols))
 	i := -1
 	src := pgx.CopyFromFunc(func() ([]any, error) {
@@ -577,7 +603,10 @@ func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row
 		for k, c := range w.keyIdx {
 			vals[k] = rows[i].Vals[c]
 		}
-		vals[len(vals)-1] = rows[i].Timestamp
+		vals[len(w.keyIdx)] = rows[i].Timestamp
+		if versions != nil {
+			vals[len(vals)-1] = versions[i]
+		}
 		return vals, nil
 	})
 	if _, err := tx.CopyFrom(ctx, stage, cols, src); err != nil {
@@ -593,6 +622,10 @@ func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row
 	if w.softIdx >= 0 {
 		sql = "UPDATE " + target + " AS t SET " + pgx.Identifier{w.spec.SoftDeleteCol}.Sanitize() +
 			" = d.kafka2pg_deleted_at FROM " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
+		if versions != nil {
+			v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
+			sql += " AND (d.kafka2pg_version > t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+		}
 	} else {
 		sql = "DELETE FROM " + target + " AS t USING " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
 	}

@@ -163,7 +163,7 @@ func TestUpsertLastWins(t *testing.T) {
 
 func TestUpsertVersionAndSoftDelete(t *testing.T) {
 	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, ver bigint, v text, deleted_at timestamptz)`, "kv")
-	testenv.Exec(t, pool, `INSERT INTO kv VALUES (1, 5, 'stored-5', NULL), (2, 1, 'stored-1', NULL)`)
+	testenv.Exec(t, pool, `INSERT INTO kv VALUES (1, 5, 'stored-5', NULL), (2, 1, 'stored-1', NULL), (4, 5, 'stored-5', NULL)`)
 	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}, VersionCol: "ver", SoftDeleteCol: "deleted_at"})
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +175,16 @@ func TestUpsertVersionAndSoftDelete(t *testing.T) {
 		rowOf(t, tbl, table.OpWrite, k, "k", int64(2), "ver", int64(2), "v", "v2-late"), // older in batch: ignored
 		rowOf(t, tbl, table.OpWrite, k, "k", int64(3), "ver", int64(1), "v", "new"),
 		rowOf(t, tbl, table.OpDelete, k, "k", int64(3)), // written, then soft-deleted
+		// Soft-deleted, then written with a version the stored row
+		// refuses: it stays deleted, as in two batches.
+		rowOf(t, tbl, table.OpDelete, k, "k", int64(4)),
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(4), "ver", int64(3), "v", "older after the delete"),
 	}
 	if err := w.Write(context.Background(), pool, rows, nil); err != nil {
 		t.Fatal(err)
 	}
 	got := dump(t, pool, `SELECT concat_ws('|', k, ver, v, coalesce(to_char(deleted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), 'NULL')) FROM kv ORDER BY k`)
-	want := "1|5|stored-5|NULL\n2|3|v3|NULL\n3|1|new|2026-01-02 03:04:05"
+	want := "1|5|stored-5|NULL\n2|3|v3|NULL\n3|1|new|2026-01-02 03:04:05\n4|5|stored-5|2026-01-02 03:04:05"
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
