@@ -458,8 +458,7 @@ func (b *Backlog) mergeError(err error) error {
 	return fmt.Errorf("merging the backlog of %s from %s: %w", b.w.spec.Table.Ident().Sanitize(), b.name.Sanitize(), err)
 }
 
-// match is the staging table's key columns (alias s) equal to the
-// table's (alias t).
+// match is "s.k = t.k" for every key column k, ANDed.
 func (b *Backlog) match(s, t string) string {
 	var match []string
 	for _, k := range b.w.spec.KeyCols {
@@ -482,9 +481,6 @@ func (b *Backlog) deleteSQL() string {
 		return "DELETE FROM " + target + " AS t USING " + b.name.Sanitize() +
 			" AS d WHERE d.kafka2pg_owner = " + owner + " AND d.kafka2pg_delete AND " + b.match("d", "t")
 	}
-	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
-	last := "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_deleted_at FROM " + b.name.Sanitize() +
-		" WHERE kafka2pg_owner = " + owner + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC) AS d"
 	first := ddl.QuoteList(b.w.spec.KeyCols[:1], "w.")
 	applies := ""
 	if b.w.versionIdx >= 0 && slices.Contains(b.w.columnNames(b.set), b.w.spec.VersionCol) {
@@ -492,8 +488,16 @@ func (b *Backlog) deleteSQL() string {
 		applies = " OR (w." + v + " > t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
 	}
 	return "UPDATE " + target + " AS t SET " + pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize() + " = d.kafka2pg_deleted_at FROM " +
-		last + " LEFT JOIN " + b.winners(false) + " AS w ON " + b.match("w", "d") +
+		b.lastDeletes() + " AS d LEFT JOIN " + b.winners(false) + " AS w ON " + b.match("w", "d") +
 		" WHERE " + b.match("d", "t") + " AND (" + first + " IS NULL" + applies + ")"
+}
+
+// lastDeletes is each key's last staged delete: its key columns,
+// kafka2pg_seq and kafka2pg_deleted_at.
+func (b *Backlog) lastDeletes() string {
+	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
+	return "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_seq, kafka2pg_deleted_at FROM " + b.name.Sanitize() +
+		" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC)"
 }
 
 // winners is each key's winning staged write (the highest version, the
@@ -534,12 +538,9 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 	cols := b.w.columnNames(b.set)
 	from := b.winners(false) + " AS s"
 	if b.deletes > 0 && b.w.softIdx >= 0 {
-		keys := ddl.QuoteList(b.w.spec.KeyCols, "")
 		soft := pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize()
-		last := "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_seq, kafka2pg_deleted_at FROM " + b.name.Sanitize() +
-			" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC) AS d"
 		from = "(SELECT " + ddl.QuoteList(cols, "w.") + ", CASE WHEN d.kafka2pg_seq > w.kafka2pg_seq THEN d.kafka2pg_deleted_at END AS " + soft +
-			" FROM " + b.winners(true) + " AS w LEFT JOIN " + last + " ON " + b.match("d", "w") + ") AS s"
+			" FROM " + b.winners(true) + " AS w LEFT JOIN " + b.lastDeletes() + " AS d ON " + b.match("d", "w") + ") AS s"
 		cols = append(slices.Clone(cols), b.w.spec.SoftDeleteCol)
 	}
 	if empty {
