@@ -33,6 +33,11 @@ import (
 // an upsert batch ("BEGIN; COPY" into the staging table, its data, the
 // upsert, COMMIT).
 //
+// A statement with arguments is prepared, on a connection that caches
+// statements, before its exchange is written: in a transaction a failed
+// statement aborted, send ROLLBACK TO SAVEPOINT on its own (Exec) before
+// one that is new to the connection.
+//
 // Statements run in the order they were given. A statement's error is
 // returned by the call that sent it, passed through the statement's own
 // fail function, and aborts the transaction exactly as it would have on its

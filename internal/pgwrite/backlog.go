@@ -437,7 +437,7 @@ func MergeAll(ctx context.Context, tx *pgtx.Tx, stages []*Backlog) (int64, error
 		if b.deletes == 0 {
 			continue
 		}
-		tag, err := tx.Exec(ctx, b.deleteSQL())
+		tag, err := tx.Exec(ctx, b.deleteSQL(), b.owner)
 		if err != nil {
 			return 0, b.mergeError(canceled(err))
 		}
@@ -468,6 +468,9 @@ func (b *Backlog) match(s, t string) string {
 	return strings.Join(match, " AND ")
 }
 
+// The statements of a merge read the staging table's rows of the owner
+// given as $1.
+
 // deleteSQL deletes the stored row of every key with a staged delete. With
 // a soft_delete_column it stamps instead the stored rows the staged writes
 // will not update (upsert: their version is not above the stored one, or
@@ -475,7 +478,7 @@ func (b *Backlog) match(s, t string) string {
 // delete would have, in a batch of its own, with no write after it taking
 // the mark away; the upsert stamps the rows it writes itself.
 func (b *Backlog) deleteSQL() string {
-	owner := strconv.FormatInt(b.owner, 10)
+	const owner = "$1" // b.owner, bound
 	target := b.w.spec.Table.Ident().Sanitize()
 	if b.w.softIdx < 0 {
 		return "DELETE FROM " + target + " AS t USING " + b.name.Sanitize() +
@@ -497,7 +500,7 @@ func (b *Backlog) deleteSQL() string {
 func (b *Backlog) lastDeletes() string {
 	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
 	return "(SELECT DISTINCT ON (" + keys + ") " + keys + ", kafka2pg_seq, kafka2pg_deleted_at FROM " + b.name.Sanitize() +
-		" WHERE kafka2pg_owner = " + strconv.FormatInt(b.owner, 10) + " AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC)"
+		" WHERE kafka2pg_owner = $1 AND kafka2pg_delete ORDER BY " + keys + ", kafka2pg_seq DESC)"
 }
 
 // winners is each key's winning staged write (the highest version, the
@@ -506,7 +509,7 @@ func (b *Backlog) lastDeletes() string {
 func (b *Backlog) winners(seq bool) string {
 	keys := ddl.QuoteList(b.w.spec.KeyCols, "")
 	cols := b.w.columnNames(b.set)
-	owner := strconv.FormatInt(b.owner, 10)
+	const owner = "$1" // b.owner, bound
 	order := ddl.QuoteList(b.w.spec.KeyCols, "s.")
 	if b.w.versionIdx >= 0 && slices.Contains(cols, b.w.spec.VersionCol) {
 		order += ", s." + pgx.Identifier{b.w.spec.VersionCol}.Sanitize() + " DESC NULLS LAST"
@@ -551,7 +554,7 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 		// since the check makes it fail (23505, after waiting for the
 		// writer's transaction); the merge then upserts as usual.
 		tx.Defer("SAVEPOINT kafka2pg_merge", nil)
-		tag, err := tx.Exec(ctx, b.w.insertFrom(cols, from))
+		tag, err := tx.Exec(ctx, b.w.insertFrom(cols, from), b.owner)
 		var pgErr *pgconn.PgError
 		if err == nil {
 			b.inserted = true
@@ -561,9 +564,13 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			return 0, canceled(err)
 		}
-		tx.Defer("ROLLBACK TO SAVEPOINT kafka2pg_merge", nil)
+		// On its own: the upsert is prepared (a caching connection) before
+		// its exchange is written, which an aborted transaction refuses.
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT kafka2pg_merge"); err != nil {
+			return 0, err
+		}
 	}
-	tag, err := tx.Exec(ctx, b.w.upsertFrom(cols, from))
+	tag, err := tx.Exec(ctx, b.w.upsertFrom(cols, from), b.owner)
 	if err != nil {
 		return 0, canceled(err)
 	}
