@@ -1182,6 +1182,10 @@ auth_file = $PGB_USERLIST
 admin_users = $PG_USER
 stats_users = $PG_USER
 pool_mode = transaction
+; SHOW STATS' totals are refreshed every stats_period (60 s by default):
+; e2e's TestPooler reads them right after its suite
+stats_period = 1
+log_stats = 0
 max_client_conn = 1000
 default_pool_size = 20
 ; at most this many server connections per user, below max_connections (200)
