@@ -48,6 +48,26 @@ func stageRows(t *testing.T, pool *pgxpool.Pool, b *pgwrite.Backlog, rows []tabl
 	}
 }
 
+// mergeTx merges stages (pgwrite.MergeAll) in one committed transaction
+// and returns the rows written.
+func mergeTx(t *testing.T, pool *pgxpool.Pool, stages ...*pgwrite.Backlog) (int64, error) {
+	t.Helper()
+	var written int64
+	err := inTx(t, pool, func(tx *pgtx.Tx) error {
+		var err error
+		written, err = pgwrite.MergeAll(context.Background(), tx, stages)
+		return err
+	})
+	return written, err
+}
+
+// mergeOnly is mergeTx's error.
+func mergeOnly(t *testing.T, pool *pgxpool.Pool, stages ...*pgwrite.Backlog) error {
+	t.Helper()
+	_, err := mergeTx(t, pool, stages...)
+	return err
+}
+
 // A backlog merge writes each key's last change — the highest version, the
 // latest of equal versions, NULL versions last — with the writer's upsert
 // statement (a stored higher version is kept), and empties its staging
@@ -268,7 +288,7 @@ func TestBacklogMergeIntoEmptyTable(t *testing.T) {
 	prow := func(k int64, s string) table.Row { return rowOf(t, ptbl, table.OpWrite, []string{"k"}, "k", k, "s", s) }
 	for i, want := range []bool{true, false} {
 		stageRows(t, pool2, pb, []table.Row{prow(1, "lo"), prow(int64(20+i), "hi")})
-		if err := inTx(t, pool2, func(tx *pgtx.Tx) error { _, err := pb.Merge(ctx, tx); return err }); err != nil {
+		if err := mergeOnly(t, pool2, pb); err != nil {
 			t.Fatal(err)
 		}
 		pb.Reset()
@@ -381,12 +401,8 @@ func mergeDeletes(t *testing.T, soft bool) {
 			stageRows(t, pool, b, recs[at:at+n])
 			at += n
 		}
-		var written int64
-		if err := inTx(t, pool, func(tx *pgtx.Tx) error {
-			var err error
-			written, err = b.Merge(ctx, tx)
-			return err
-		}); err != nil {
+		written, err := mergeTx(t, pool, b)
+		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 		b.Reset()
@@ -432,12 +448,8 @@ func TestBacklogMergeAllOrder(t *testing.T) {
 		})
 		stages = append(stages, b)
 	}
-	var written int64
-	if err := inTx(t, pool, func(tx *pgtx.Tx) error {
-		var err error
-		written, err = pgwrite.MergeAll(ctx, tx, stages)
-		return err
-	}); err != nil {
+	written, err := mergeTx(t, pool, stages...)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := dump(t, pool, `SELECT 'p ' || k || ' ' || s FROM p UNION ALL SELECT 'c ' || k || ' ' || s FROM c ORDER BY 1`); got != "c 2 new\np 2 new" {
@@ -471,7 +483,7 @@ func TestBacklogLost(t *testing.T) {
 		stageRows(t, pool, b, rows)
 	}
 	merge := func(b *pgwrite.Backlog) error {
-		return inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Merge(ctx, tx); return err })
+		return mergeOnly(t, pool, b)
 	}
 	stage(old)
 	stage(taker) // its first staging empties the table
@@ -546,7 +558,7 @@ func TestBacklogIdentitySeq(t *testing.T) {
 	row := func(k int64, s string) table.Row { return rowOf(t, tbl, table.OpWrite, []string{"k"}, "k", k, "s", s) }
 	stageRows(t, pool, b, []table.Row{row(1, "first"), row(2, "x")})
 	stageRows(t, pool, b, []table.Row{row(1, "last")})
-	if err := inTx(t, pool, func(tx *pgtx.Tx) error { _, err := b.Merge(ctx, tx); return err }); err != nil {
+	if err := mergeOnly(t, pool, b); err != nil {
 		t.Fatal(err)
 	}
 	if got := dump(t, pool, `SELECT k || ' ' || s FROM kv ORDER BY k`); got != "1 last\n2 x" {
