@@ -271,7 +271,8 @@ routes:
 	}
 }
 
-// version_column: a late or replayed event never overwrites newer state;
+// version_column: a late event never overwrites newer state, and of equal
+// versions the later record wins, in a batch and across batches;
 // soft_delete_column: a tombstone stamps the row instead of deleting it, and
 // a later write brings it back.
 func TestVersionAndSoftDelete(t *testing.T) {
@@ -286,6 +287,8 @@ func TestVersionAndSoftDelete(t *testing.T) {
 	testenv.Produce(t, cl,
 		val("a", 2, "a2"), val("a", 1, "a1-late"), // late event in the same batch
 		val("b", 1, "b1"), val("b", 3, "b3"),
+		val("e", 4, "e4"), val("e", 4, "e4-second"), // equal versions in one batch: the later
+		val("f", 4, "f4"),
 		val("c", 1, "c1"), &kgo.Record{Topic: e.topic, Key: []byte("c"), Timestamp: ts}, // soft delete
 		val("d", 1, "d1"), &kgo.Record{Topic: e.topic, Key: []byte("d")}, val("d", 2, "d2"), // deleted, then back
 	)
@@ -298,10 +301,11 @@ func TestVersionAndSoftDelete(t *testing.T) {
     soft_delete_column: deleted_at
 `)
 	runToEnd(t, cfg)
-	// Replays and late events in a later batch.
-	testenv.Produce(t, cl, val("b", 2, "b2-late"), val("a", 2, "a2-replay"))
+	// Late events, and an equal version, in a later batch.
+	testenv.Produce(t, cl, val("b", 2, "b2-late"), val("a", 1, "a1-replay"), val("f", 4, "f4-second"))
 	runToEnd(t, cfg)
-	want := map[string]string{"a": "2 a2 <nil>", "b": "3 b3 <nil>", "c": "1 c1 " + ts.Format(time.RFC3339), "d": "2 d2 <nil>"}
+	want := map[string]string{"a": "2 a2 <nil>", "b": "3 b3 <nil>", "c": "1 c1 " + ts.Format(time.RFC3339), "d": "2 d2 <nil>",
+		"e": "4 e4-second <nil>", "f": "4 f4-second <nil>"}
 	rows, err := e.pool.Query(context.Background(), `SELECT id, v, label, deleted_at FROM items`)
 	mustNoErr(t, err)
 	got := map[string]string{}

@@ -485,10 +485,14 @@ func (b *Backlog) deleteSQL() string {
 			" AS d WHERE d.kafka2pg_owner = " + owner + " AND d.kafka2pg_delete AND " + b.match("d", "t")
 	}
 	first := ddl.QuoteList(b.w.spec.KeyCols[:1], "w.")
-	applies := ""
-	if b.w.versionIdx >= 0 && slices.Contains(b.w.columnNames(b.set), b.w.spec.VersionCol) {
+	applies := "" // the upsert's version test (upsertFrom), negated
+	if b.w.versionIdx >= 0 {
 		v := pgx.Identifier{b.w.spec.VersionCol}.Sanitize()
-		applies = " OR (w." + v + " > t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+		if slices.Contains(b.w.columnNames(b.set), b.w.spec.VersionCol) {
+			applies = " OR (w." + v + " >= t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+		} else {
+			applies = " OR t." + v + " IS NOT NULL"
+		}
 	}
 	return "UPDATE " + target + " AS t SET " + pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize() + " = d.kafka2pg_deleted_at FROM " +
 		b.lastDeletes() + " AS d LEFT JOIN " + b.winners(false) + " AS w ON " + b.match("w", "d") +

@@ -407,7 +407,7 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 			continue
 		}
 		if f.write >= 0 && w.versionIdx >= 0 &&
-			compareVersions(rows[i].Vals[w.versionIdx], rows[f.write].Vals[w.versionIdx]) < 0 {
+			compareVersions(w.version(&rows[i]), w.version(&rows[f.write])) < 0 {
 			continue // an older version arriving later does not win
 		}
 		if f.deleted && w.softIdx < 0 {
@@ -435,9 +435,9 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 		if f.deleted || f.reborn {
 			deletes = append(deletes, rows[f.del])
 		}
-		if w.softIdx >= 0 && w.versionIdx >= 0 && f.del >= 0 && !f.deleted && rows[f.write].Set.Has(w.versionIdx) {
+		if w.softIdx >= 0 && w.versionIdx >= 0 && f.del >= 0 && !f.deleted {
 			prestamps = append(prestamps, rows[f.del])
-			stampVersions = append(stampVersions, rows[f.write].Vals[w.versionIdx])
+			stampVersions = append(stampVersions, w.version(&rows[f.write]))
 		}
 	}
 	// Writes are not sorted here: the upsert statement reads the staging
@@ -448,6 +448,15 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 	// staging table without an ORDER BY: they are copied in key order.
 	slices.SortFunc(deletes, func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) })
 	return writes, deletes, prestamps, stampVersions
+}
+
+// version is r's version column value; nil (NULL) when r does not carry
+// the column.
+func (w *Writer) version(r *table.Row) any {
+	if !r.Set.Has(w.versionIdx) {
+		return nil
+	}
+	return r.Vals[w.versionIdx]
 }
 
 // mergeRows returns next with the columns it does not carry taken from
@@ -516,7 +525,7 @@ func (w *Writer) columnNames(set table.Bitset) []string {
 
 // upsertSQL is INSERT … SELECT … ORDER BY key ON CONFLICT (key) DO UPDATE
 // SET every written non-key column; with a version column the update only
-// happens when the incoming version is greater than the stored one.
+// happens when the incoming version is at least the stored one.
 func (w *Writer) upsertSQL(cols []string) string {
 	return w.upsertFrom(cols, pgx.Identifier{w.stage}.Sanitize())
 }
@@ -568,9 +577,15 @@ func (w *Writer) upsertFrom(cols []string, from string) string {
 	b.WriteString("DO UPDATE SET ")
 	b.WriteString(strings.Join(set, ", "))
 	if w.versionIdx >= 0 {
+		// The record wins unless the stored version is higher (an equal
+		// version is a later change of the same version: the later record
+		// wins, as inside a batch); a record without the column carries
+		// NULL, which only a stored NULL lets in.
 		v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
 		if slices.Contains(cols, w.spec.VersionCol) {
-			b.WriteString(" WHERE t." + v + " IS NULL OR EXCLUDED." + v + " > t." + v)
+			b.WriteString(" WHERE t." + v + " IS NULL OR EXCLUDED." + v + " >= t." + v)
+		} else {
+			b.WriteString(" WHERE t." + v + " IS NULL")
 		}
 	}
 	return b.String()
@@ -624,7 +639,7 @@ func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row
 			" = d.kafka2pg_deleted_at FROM " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
 		if versions != nil {
 			v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
-			sql += " AND (d.kafka2pg_version > t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+			sql += " AND (d.kafka2pg_version >= t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
 		}
 	} else {
 		sql = "DELETE FROM " + target + " AS t USING " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")

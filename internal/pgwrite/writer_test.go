@@ -190,6 +190,39 @@ func TestUpsertVersionAndSoftDelete(t *testing.T) {
 	}
 }
 
+// Equal versions: the later record wins, against a stored row as inside a
+// batch (a later change of the same version, such as two updates in one
+// source transaction stamped with its time). A record that does not carry
+// the version column has a NULL version: only a stored NULL lets it in.
+func TestUpsertVersionTies(t *testing.T) {
+	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, ver bigint, v text)`, "kv")
+	testenv.Exec(t, pool, `INSERT INTO kv VALUES (1, 5, 'stored-5'), (2, 5, 'stored-5'), (3, NULL, 'stored-null'), (4, 5, 'stored-5')`)
+	w, err := pgwrite.NewWriter(pgwrite.Spec{Table: tbl, Mode: table.Upsert, KeyCols: []string{"k"}, VersionCol: "ver"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := []string{"k"}
+	write := func(rows ...table.Row) {
+		t.Helper()
+		if err := w.Write(context.Background(), pool, rows, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(rowOf(t, tbl, table.OpWrite, k, "k", int64(1), "ver", int64(5), "v", "equal"), // replaces the stored row
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(2), "v", "no version"), // refused by the stored 5
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(3), "v", "no version"), // a stored NULL lets it in
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(5), "ver", int64(7), "v", "first"),
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(5), "ver", int64(7), "v", "second"), // in a batch: the later
+		rowOf(t, tbl, table.OpWrite, k, "k", int64(5), "ver", int64(6), "v", "older"))
+	write(rowOf(t, tbl, table.OpWrite, k, "k", int64(4), "ver", int64(6), "v", "six"))
+	write(rowOf(t, tbl, table.OpWrite, k, "k", int64(4), "ver", int64(6), "v", "six again")) // across batches: the later
+	got := dump(t, pool, `SELECT concat_ws('|', k, coalesce(ver::text, 'NULL'), v) FROM kv ORDER BY k`)
+	want := "1|5|equal\n2|5|stored-5\n3|NULL|no version\n4|6|six again\n5|7|second"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
 func TestNewWriterChecks(t *testing.T) {
 	_, tbl := setup(t, `CREATE TABLE t (a int, b int UNIQUE, c int)`, "t")
 	cases := []struct {
