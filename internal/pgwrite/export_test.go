@@ -1,5 +1,7 @@
 package pgwrite
 
+import "github.com/kafka2pg/kafka2pg/internal/table"
+
 // Waiting is how many transactions wait for the grouped transaction
 // running now.
 func (g *Group) Waiting() int {
@@ -11,3 +13,12 @@ func (g *Group) Waiting() int {
 // Inserted reports whether the last Merge found its table empty and
 // inserted without ON CONFLICT.
 func (b *Backlog) Inserted() bool { return b.inserted }
+
+// Layers is how many rows of rows w writes in layers before its writes.
+func Layers(w *Writer, rows []table.Row) int {
+	n := 0
+	for _, l := range w.prepare(rows).layers {
+		n += len(l)
+	}
+	return n
+}

@@ -242,6 +242,14 @@ type plan struct {
 	// writes unstamp the rows they do write.
 	prestamps     []table.Row
 	stampVersions []any
+	// layers (with a version column): earlier writes of keys written
+	// again by a partial write of another version, which cannot be folded
+	// into one row (whether the earlier write applies depends on the
+	// stored version, which the batch does not know). Each layer holds at
+	// most one row per key and is upserted before the next, the writes
+	// last: the statements the records would run, each in a batch of its
+	// own, but one per layer.
+	layers [][]table.Row
 	// insert and raw mode: the rows in record order.
 	rows []table.Row
 	// superseded counts the upsert rows folded into a later change of the
@@ -266,10 +274,14 @@ func (w *Writer) prepare(rows []table.Row) *plan {
 	if len(w.replaceIdx) > 0 {
 		rows, p.replaced = w.latestSets(rows)
 	}
-	p.writes, p.deletes, p.prestamps, p.stampVersions = w.fates(rows)
+	p.fates(rows)
 	// Every input row is a write or a delete of its key, unless a later
 	// change to the key took its place.
-	p.superseded = max(n-len(p.writes)-len(p.deletes), 0)
+	p.superseded = n - len(p.writes) - len(p.deletes)
+	for _, l := range p.layers {
+		p.superseded -= len(l)
+	}
+	p.superseded = max(p.superseded, 0)
 	return p
 }
 
@@ -297,6 +309,12 @@ func (p *plan) writePhase(ctx context.Context, tx *pgtx.Tx) error {
 			if err := p.w.applyDeletes(ctx, tx, p.prestamps, p.stampVersions); err != nil {
 				return err
 			}
+		}
+		for _, l := range p.layers {
+			if err := p.w.applyGroups(ctx, tx, l, p.w.upsertSQL); err != nil {
+				return err
+			}
+			tx.Defer("TRUNCATE "+pgx.Identifier{p.w.stage}.Sanitize(), nil)
 		}
 		if err := p.w.applyGroups(ctx, tx, p.writes, p.w.upsertSQL); err != nil {
 			return err
@@ -368,10 +386,14 @@ func (w *Writer) latestSets(rows []table.Row) (kept, parents []table.Row) {
 	return kept, parents
 }
 
-// fates keeps the last change per key (or the highest version) and returns
-// the writes, in the order of their keys' first appearance, and the
-// deletes, sorted by key (see the end for why only the deletes).
-func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row, stampVersions []any) {
+// fates keeps the last change per key (or the highest version): it sets
+// p's writes, in the order of their keys' first appearance, and deletes,
+// sorted by key (see the end for why only the deletes), prestamps and
+// layers.
+func (p *plan) fates(rows []table.Row) {
+	w := p.w
+	var writes, deletes, prestamps []table.Row
+	var stampVersions []any
 	type fate struct {
 		write   int  // index of the winning write, -1 when none
 		del     int  // index of the last delete
@@ -387,6 +409,9 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 		// in (nil when nothing needed merging), prev the last write seen.
 		prev   int
 		merged *table.Row
+		// layers: earlier writes that had to stay rows of their own
+		// (plan.layers), in order.
+		layers []table.Row
 	}
 	last := make(map[string]int, len(rows)) // key → index in fates
 	fates := make([]fate, 0, len(rows))
@@ -402,7 +427,7 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 			f.deleted, f.del = true, i
 			if w.softIdx < 0 {
 				f.write, f.prev, f.merged = -1, -1, nil // a hard delete makes earlier writes moot
-				f.reborn = false
+				f.reborn, f.layers = false, nil
 			}
 			continue
 		}
@@ -414,6 +439,21 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 			f.reborn = true
 		}
 		f.write, f.deleted = i, false
+		if w.versionIdx >= 0 && (f.merged != nil || f.prev >= 0) {
+			acc := f.merged
+			if acc == nil {
+				acc = &rows[f.prev]
+			}
+			// Folding acc into this write is right when both apply or
+			// neither does: the same version, or this write covers every
+			// column of acc. Otherwise acc applies only if the stored
+			// version lets it in (this write, of a higher version, then
+			// too), so it stays a statement of its own, before this write.
+			if !covers(&rows[i], acc) && compareVersions(w.version(&rows[i]), w.version(acc)) != 0 {
+				f.layers = append(f.layers, *acc)
+				f.merged, f.prev = nil, -1
+			}
+		}
 		if prev := f.merged; prev != nil || f.prev >= 0 {
 			if prev == nil {
 				prev = &rows[f.prev]
@@ -424,6 +464,12 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 	}
 	writes = make([]table.Row, 0, len(last))
 	for _, f := range fates {
+		for j, r := range f.layers {
+			if j == len(p.layers) {
+				p.layers = append(p.layers, nil)
+			}
+			p.layers[j] = append(p.layers[j], r)
+		}
 		// With soft deletes a key written and then deleted in one batch is
 		// written, then stamped; a hard delete needs no write.
 		switch {
@@ -447,7 +493,17 @@ func (w *Writer) fates(rows []table.Row) (writes, deletes, prestamps []table.Row
 	// which is the order of their values in memory. Deletes join the
 	// staging table without an ORDER BY: they are copied in key order.
 	slices.SortFunc(deletes, func(a, b table.Row) int { return strings.Compare(a.Key, b.Key) })
-	return writes, deletes, prestamps, stampVersions
+	p.writes, p.deletes, p.prestamps, p.stampVersions = writes, deletes, prestamps, stampVersions
+}
+
+// covers reports whether r carries every column of prev.
+func covers(r, prev *table.Row) bool {
+	for _, i := range prev.Set.Indexes() {
+		if !r.Set.Has(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // version is r's version column value; nil (NULL) when r does not carry
@@ -464,14 +520,7 @@ func (w *Writer) version(r *table.Row) any {
 // isolation split writes them again). When next carries every column prev
 // does, it is returned as is.
 func mergeRows(prev, next *table.Row) *table.Row {
-	missing := false
-	for _, i := range prev.Set.Indexes() {
-		if !next.Set.Has(i) {
-			missing = true
-			break
-		}
-	}
-	if !missing {
+	if covers(next, prev) {
 		return next
 	}
 	out := *next
