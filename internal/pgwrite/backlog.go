@@ -89,8 +89,7 @@ type Backlog struct {
 	// deletes counts the deletes among the rows staged and buffered.
 	deletes int64
 	delVals []any // a delete's values: its key, and NULL for the rest
-	// inserted: the last Merge found the table empty and inserted its
-	// rows without ON CONFLICT.
+	// inserted: the last Merge inserted its rows without ON CONFLICT.
 	inserted bool
 }
 
@@ -398,14 +397,15 @@ func (b *Backlog) Merge(ctx context.Context, tx *pgtx.Tx) (int64, error) {
 // children first, the stored row of every key with a staged delete; and
 // writes, parents first, each key's last change after
 // its last delete (the highest version first, with a version column) with
-// the writer's upsert statement — without ON CONFLICT when the target
-// table was empty (emptySQL) — and empties the staging tables. It returns
+// the writer's upsert statement — tried first without ON CONFLICT unless
+// an earlier merge into the table met a stored key and the table is not
+// empty (emptySQL; upsert) — and empties the staging tables. It returns
 // the rows written (inserted, updated or deleted); once tx has committed
 // the caller calls Reset on each.
 func MergeAll(ctx context.Context, tx *pgtx.Tx, stages []*Backlog) (int64, error) {
 	type merge struct {
 		b     *Backlog
-		empty bool
+		plain bool // try a plain INSERT first
 	}
 	var todo []merge
 	for _, b := range stages {
@@ -420,16 +420,16 @@ func MergeAll(ctx context.Context, tx *pgtx.Tx, stages []*Backlog) (int64, error
 		}
 		pause("pause-before-merge") // a test build's failpoint; nothing otherwise
 		var n int64
-		var empty bool
-		if err := tx.QueryRow(ctx, "SELECT count(*), "+emptySQL+" FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1",
-			b.owner, b.w.spec.Table.Ident().Sanitize()).Scan(&n, &empty); err != nil {
+		var empty, isTable bool
+		if err := tx.QueryRow(ctx, "SELECT count(*), "+emptySQL+", "+tableSQL+" FROM "+b.name.Sanitize()+" WHERE kafka2pg_owner = $1",
+			b.owner, b.w.spec.Table.Ident().Sanitize()).Scan(&n, &empty, &isTable); err != nil {
 			return 0, b.mergeError(canceled(err))
 		}
 		if n != want {
 			return 0, b.mergeError(fmt.Errorf("%w: %s holds %d rows of this worker, %d were staged (PostgreSQL restarted, or another consumer took the partition)",
 				ErrBacklogLost, b.name.Sanitize(), n, want))
 		}
-		todo = append(todo, merge{b, empty})
+		todo = append(todo, merge{b, empty || (isTable && !b.w.conflicted.Load())})
 	}
 	var written int64
 	for i := len(todo) - 1; i >= 0; i-- {
@@ -444,7 +444,7 @@ func MergeAll(ctx context.Context, tx *pgtx.Tx, stages []*Backlog) (int64, error
 		written += tag.RowsAffected()
 	}
 	for _, m := range todo {
-		n, err := m.b.upsert(ctx, tx, m.empty)
+		n, err := m.b.upsert(ctx, tx, m.plain)
 		if err != nil {
 			return 0, m.b.mergeError(err)
 		}
@@ -540,8 +540,9 @@ func (b *Backlog) winners(seq bool) string {
 // upsert writes each key's last change after its last delete (after
 // deleteSQL), and empties the staging table. With a soft_delete_column the
 // written row is stamped with its key's last delete when that delete came
-// after the write, and unstamped otherwise.
-func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, error) {
+// after the write, and unstamped otherwise. With plain it first tries
+// without ON CONFLICT.
+func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, plain bool) (int64, error) {
 	cols := b.w.columnNames(b.set)
 	from := b.winners(false) + " AS s"
 	if b.deletes > 0 && b.w.softIdx >= 0 {
@@ -550,13 +551,19 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 			" FROM " + b.winners(true) + " AS w LEFT JOIN " + b.lastDeletes() + " AS d ON " + b.match("d", "w") + ") AS s"
 		cols = append(slices.Clone(cols), b.w.spec.SoftDeleteCol)
 	}
-	if empty {
-		// Nothing to conflict with: a plain INSERT costs PostgreSQL about a
-		// quarter less than INSERT … ON CONFLICT, which takes every row
-		// through a speculative insertion (docs/benchmarks.md, "the backlog
-		// merge into an empty table"). A row with a staged key written
-		// since the check makes it fail (23505, after waiting for the
-		// writer's transaction); the merge then upserts as usual.
+	if plain {
+		// A plain INSERT costs PostgreSQL about a quarter less than INSERT
+		// … ON CONFLICT, which takes every row through a speculative
+		// insertion (docs/benchmarks.md): a catch-up into a new table, or
+		// of keys the table does not hold (a partition's keys in a table
+		// the other partitions fill), goes this way. A staged key that is
+		// stored, or that another session writes meanwhile, makes it fail
+		// at that row (23505, after waiting for the writer's transaction):
+		// what it inserted before goes back to the savepoint and the merge
+		// upserts, as will every later merge into this table (of any
+		// partition) unless the table is empty. The rows are inserted in key order, so when many
+		// staged keys are stored the INSERT fails within its first rows;
+		// when a few are, it costs up to the statement once.
 		tx.Defer("SAVEPOINT kafka2pg_merge", nil)
 		tag, err := tx.Exec(ctx, b.w.insertFrom(cols, from), b.owner)
 		var pgErr *pgconn.PgError
@@ -568,6 +575,7 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 			return 0, canceled(err)
 		}
+		b.w.conflicted.Store(true)
 		// On its own: the upsert is prepared (a caching connection) before
 		// its exchange is written, which an aborted transaction refuses.
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT kafka2pg_merge"); err != nil {
@@ -592,6 +600,11 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, empty bool) (int64, e
 const emptySQL = `(SELECT coalesce(bool_and(c.relkind IN ('r', 'p')) AND
     sum(CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) ELSE 0 END) = 0, false)
   FROM pg_class AS c WHERE c.oid = $2::regclass OR c.oid IN (SELECT relid FROM pg_partition_tree($2::regclass)))`
+
+// tableSQL is true when the target named by $2 (text) is a table or a
+// partitioned table, whose unique index refuses a stored key to a plain
+// INSERT (not a view or a foreign table).
+const tableSQL = `(SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = $2::regclass)`
 
 // truncate empties the staging table in tx (sent with what follows, at
 // the latest with COMMIT).

@@ -169,12 +169,14 @@ func TestBacklogMerge(t *testing.T) {
 	}
 }
 
-// A merge into an empty table inserts without ON CONFLICT. A row with a
-// staged key that another session commits after the merge found the table
-// empty (while the merge's INSERT waits for the table) fails that INSERT;
-// the merge then upserts, the version deciding as always. A table that is
-// empty but was written (its rows deleted) and a partitioned table are
-// told apart.
+// A merge inserts without ON CONFLICT while none of its keys is stored:
+// into an empty table, or one whose rows were deleted. A stored key makes
+// that INSERT fail, even at its last row: what it inserted goes back, and
+// the merge upserts, the version deciding as always; later merges into
+// that table (of any partition) then upsert at once, unless it is empty. A row with
+// a staged key that another session commits while the merge's INSERT
+// waits for the table fails it too. A partitioned table is empty while no
+// partition has a page.
 func TestBacklogMergeIntoEmptyTable(t *testing.T) {
 	ctx := context.Background()
 	pool, tbl := setup(t, `CREATE TABLE kv (k bigint PRIMARY KEY, s text, v bigint)`, "kv")
@@ -210,11 +212,35 @@ func TestBacklogMergeIntoEmptyTable(t *testing.T) {
 		t.Fatalf("kv:\n%s\nwant\n%s", got, want)
 	}
 
-	// Deleted rows leave their pages: the table is not taken for empty.
+	// Deleted rows leave their pages, and no key is stored: inserted.
 	testenv.Exec(t, pool, `DELETE FROM kv`)
 	stageRows(t, pool, b, staged)
-	if _, err := merge(); err != nil || b.Inserted() {
-		t.Fatalf("merge into a table whose rows were deleted: inserted %v, %v; want an upsert", b.Inserted(), err)
+	if n, err := merge(); err != nil || n != 3 || !b.Inserted() {
+		t.Fatalf("merge into a table whose rows were deleted: %d rows, inserted %v, %v; want 3 rows inserted", n, b.Inserted(), err)
+	}
+
+	// Keys 0 and -1 are new, 3 (the last in key order) is stored: the
+	// INSERT fails after inserting the new ones, which go back with it.
+	stageRows(t, pool, b, []table.Row{row(0, "z1", 1), row(3, "c9", 9), row(-1, "y1", 1)})
+	if n, err := merge(); err != nil || n != 3 || b.Inserted() || !b.Conflicted() {
+		t.Fatalf("merge meeting a stored key: %d rows, inserted %v, conflicted %v, %v; want 3 rows upserted", n, b.Inserted(), b.Conflicted(), err)
+	}
+	if got, want := dump(t, pool, `SELECT k || ' ' || s || ' ' || v FROM kv ORDER BY k`), "-1 y1 1\n0 z1 1\n1 a2 2\n2 b5 5\n3 c9 9"; got != want {
+		t.Fatalf("kv:\n%s\nwant\n%s", got, want)
+	}
+	// Then new keys are upserted at once, by another partition's merge
+	// too: the table is not empty.
+	b2 := w.NewBacklog("", "g", "topic", 1, 1)
+	if err := b2.Ensure(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	stageRows(t, pool, b2, []table.Row{row(7, "g1", 1)})
+	if err := mergeOnly(t, pool, b2); err != nil || b2.Inserted() {
+		t.Fatalf("merge after a conflict: inserted %v, %v; want an upsert", b2.Inserted(), err)
+	}
+	b2.Reset()
+	if got := dump(t, pool, `SELECT s FROM kv WHERE k = 7`); got != "g1" {
+		t.Fatalf("kv row 7 = %q, want g1", got)
 	}
 
 	// Another session inserts key 2 (version 1: older than the staged 5)

@@ -10,9 +10,12 @@ func (g *Group) Waiting() int {
 	return len(g.queue)
 }
 
-// Inserted reports whether the last Merge found its table empty and
-// inserted without ON CONFLICT.
+// Inserted reports whether the last Merge inserted without ON CONFLICT.
 func (b *Backlog) Inserted() bool { return b.inserted }
+
+// Conflicted reports whether a Merge's plain INSERT into b's table met a
+// stored key.
+func (b *Backlog) Conflicted() bool { return b.w.conflicted.Load() }
 
 // Layers is how many rows of rows w writes in layers before its writes.
 func Layers(w *Writer, rows []table.Row) int {

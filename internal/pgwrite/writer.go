@@ -55,6 +55,10 @@ type Writer struct {
 	// route's auto_evolve widened a column): from then on, a value whose
 	// column has another type on the server is encoded for that type.
 	describe atomic.Bool
+	// conflicted: a backlog merge's plain INSERT met a stored key of this
+	// table (Backlog.upsert); later merges upsert at once unless the table
+	// is empty.
+	conflicted atomic.Bool
 }
 
 // writerGen numbers writers, for their staging tables' names.
