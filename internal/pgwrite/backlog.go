@@ -561,9 +561,10 @@ func (b *Backlog) upsert(ctx context.Context, tx *pgtx.Tx, plain bool) (int64, e
 		// at that row (23505, after waiting for the writer's transaction):
 		// what it inserted before goes back to the savepoint and the merge
 		// upserts, as will every later merge into this table (of any
-		// partition) unless the table is empty. The rows are inserted in key order, so when many
-		// staged keys are stored the INSERT fails within its first rows;
-		// when a few are, it costs up to the statement once.
+		// partition) unless the table is empty. The rows are inserted in
+		// key order, so when many staged keys are stored the INSERT fails
+		// within its first rows; when a few are, it costs up to the
+		// statement once.
 		tx.Defer("SAVEPOINT kafka2pg_merge", nil)
 		tag, err := tx.Exec(ctx, b.w.insertFrom(cols, from), b.owner)
 		var pgErr *pgconn.PgError
