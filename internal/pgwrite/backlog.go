@@ -485,14 +485,13 @@ func (b *Backlog) deleteSQL() string {
 			" AS d WHERE d.kafka2pg_owner = " + owner + " AND d.kafka2pg_delete AND " + b.match("d", "t")
 	}
 	first := ddl.QuoteList(b.w.spec.KeyCols[:1], "w.")
-	applies := "" // the upsert's version test (upsertFrom), negated
+	applies := "" // the upsert's version test, negated
 	if b.w.versionIdx >= 0 {
-		v := pgx.Identifier{b.w.spec.VersionCol}.Sanitize()
+		src := ""
 		if slices.Contains(b.w.columnNames(b.set), b.w.spec.VersionCol) {
-			applies = " OR (w." + v + " >= t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
-		} else {
-			applies = " OR t." + v + " IS NOT NULL"
+			src = "w." + pgx.Identifier{b.w.spec.VersionCol}.Sanitize()
 		}
+		applies = " OR (" + b.w.versionTest(src) + ") IS NOT TRUE"
 	}
 	return "UPDATE " + target + " AS t SET " + pgx.Identifier{b.w.spec.SoftDeleteCol}.Sanitize() + " = d.kafka2pg_deleted_at FROM " +
 		b.lastDeletes() + " AS d LEFT JOIN " + b.winners(false) + " AS w ON " + b.match("w", "d") +

@@ -424,12 +424,7 @@ func mergeDeletes(t *testing.T, soft bool) {
 			r.Timestamp = at.Add(time.Duration(i) * time.Second)
 			recs = append(recs, r)
 		}
-		// The reference: each record in a batch of its own.
-		for _, r := range recs {
-			if err := ref.Write(ctx, refPool, []table.Row{r}, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeEach(t, ref, refPool, recs)
 		if err := one.Write(ctx, onePool, recs, nil); err != nil {
 			t.Fatal(err)
 		}

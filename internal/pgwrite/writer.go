@@ -630,18 +630,28 @@ func (w *Writer) upsertFrom(cols []string, from string) string {
 	b.WriteString("DO UPDATE SET ")
 	b.WriteString(strings.Join(set, ", "))
 	if w.versionIdx >= 0 {
-		// The record wins unless the stored version is higher (an equal
-		// version is a later change of the same version: the later record
-		// wins, as inside a batch); a record without the column carries
-		// NULL, which only a stored NULL lets in.
-		v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
+		src := ""
 		if slices.Contains(cols, w.spec.VersionCol) {
-			b.WriteString(" WHERE t." + v + " IS NULL OR EXCLUDED." + v + " >= t." + v)
-		} else {
-			b.WriteString(" WHERE t." + v + " IS NULL")
+			src = "EXCLUDED." + pgx.Identifier{w.spec.VersionCol}.Sanitize()
 		}
+		b.WriteString(" WHERE " + w.versionTest(src))
 	}
 	return b.String()
+}
+
+// versionTest is the one rule of a version column, for the stored row t: a
+// write of version src (an expression; "" for a write without the column)
+// replaces it unless the stored version is higher. An equal version is a
+// later change of the same version: the later record wins, as inside a
+// batch. A write without the column carries NULL, which only a stored NULL
+// lets in. The soft-delete stamps negate it (IS NOT TRUE) to stamp the rows
+// a write will not replace.
+func (w *Writer) versionTest(src string) string {
+	v := "t." + pgx.Identifier{w.spec.VersionCol}.Sanitize()
+	if src == "" {
+		return v + " IS NULL"
+	}
+	return v + " IS NULL OR " + src + " >= " + v
 }
 
 // rawSQL moves staged raw rows into the table, skipping (topic, partition,
@@ -691,8 +701,7 @@ func (w *Writer) applyDeletes(ctx context.Context, tx *pgtx.Tx, rows []table.Row
 		sql = "UPDATE " + target + " AS t SET " + pgx.Identifier{w.spec.SoftDeleteCol}.Sanitize() +
 			" = d.kafka2pg_deleted_at FROM " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")
 		if versions != nil {
-			v := pgx.Identifier{w.spec.VersionCol}.Sanitize()
-			sql += " AND (d.kafka2pg_version >= t." + v + " OR t." + v + " IS NULL) IS NOT TRUE"
+			sql += " AND (" + w.versionTest("d.kafka2pg_version") + ") IS NOT TRUE"
 		}
 	} else {
 		sql = "DELETE FROM " + target + " AS t USING " + stage.Sanitize() + " AS d WHERE " + strings.Join(match, " AND ")

@@ -38,6 +38,17 @@ func rowOf(t *testing.T, tbl *table.Table, op table.Op, keyCols []string, kv ...
 	return r
 }
 
+// writeEach writes rows with w, each in a batch of its own: the reference
+// the differential tests hold one batch and a merge to.
+func writeEach(t *testing.T, w *pgwrite.Writer, pool *pgxpool.Pool, rows []table.Row) {
+	t.Helper()
+	for _, r := range rows {
+		if err := w.Write(context.Background(), pool, []table.Row{r}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func setup(t *testing.T, ddl string, name string) (*pgxpool.Pool, *table.Table) {
 	t.Helper()
 	_, pool := testenv.NewDatabase(t)
@@ -299,11 +310,7 @@ func TestUpsertPartialVersions(t *testing.T) {
 					r.Timestamp = at.Add(time.Duration(i) * time.Second)
 					recs = append(recs, r)
 				}
-				for _, r := range recs {
-					if err := ref.Write(ctx, refPool, []table.Row{r}, nil); err != nil {
-						t.Fatal(err)
-					}
-				}
+				writeEach(t, ref, refPool, recs)
 				if err := w.Write(ctx, pool, recs, nil); err != nil {
 					t.Fatal(err)
 				}
