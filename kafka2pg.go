@@ -27,7 +27,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *pipeline.Options) { o.Lo
 // seen at start is written and committed. Such a run is a catch-up job: with
 // batch.backlog_merge at its default (auto), its upsert routes merge the
 // backlog instead of writing it batch by batch (docs/operations.md,
-// "Backlog merge").
+// "Backlog merge"); a run that goes on merges only a backlog already
+// batch.backlog_max_age late.
 func WithStopAtEnd() Option { return func(o *pipeline.Options) { o.StopAtEnd = true } }
 
 // Pipeline is a running kafka2pg instance.

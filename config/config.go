@@ -23,7 +23,7 @@ const (
 
 // Values of Batch.BacklogMerge.
 const (
-	BacklogMergeAuto  = "auto" // merge in a run that stops at its end offsets
+	BacklogMergeAuto  = "auto" // merge in a run that stops at its end offsets, and late backlogs in others
 	BacklogMergeTrue  = "true"
 	BacklogMergeFalse = "false"
 )
@@ -260,14 +260,15 @@ type Batch struct {
 	// has caught up (or at BacklogMaxRows / BacklogMaxAge): far less work
 	// for PostgreSQL when a backlog updates the same keys again and again.
 	// Rows become visible at the merge. BacklogMergeAuto (the default),
-	// BacklogMergeTrue or BacklogMergeFalse; Batch.Merges says which runs
-	// merge.
+	// BacklogMergeTrue or BacklogMergeFalse; Batch.Merging says which runs
+	// merge which backlogs.
 	BacklogMerge string `yaml:"backlog_merge"`
 	// BacklogMaxRows merges a partition's staged rows once this many are
 	// staged. Default 1000000, at least 1.
 	BacklogMaxRows int `yaml:"backlog_max_rows"`
 	// BacklogMaxAge merges a partition's staged rows this long after the
-	// first was staged at the latest. Default 30s, > 0.
+	// first was staged at the latest; with MergeLate, a batch's first
+	// record must be this old for a backlog to be staged. Default 30s, > 0.
 	BacklogMaxAge Duration `yaml:"backlog_max_age"`
 	// MaxInflightBytes bounds record data fetched but not yet committed;
 	// fetching pauses above it. Default 64MiB, at least MaxBytes.
@@ -280,13 +281,47 @@ type Batch struct {
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
-// Merges reports whether a run merges backlogs (BacklogMerge): true and
-// false say so; auto merges in a run that stops at its end offsets
-// (--stop-at-end, kafka2pg.WithStopAtEnd): a catch-up job, whose rows are
-// meant to be all there when it exits, not visible batch by batch while
-// it runs.
-func (b *Batch) Merges(stopAtEnd bool) bool {
-	return b.BacklogMerge == BacklogMergeTrue || (b.BacklogMerge == BacklogMergeAuto && stopAtEnd)
+// MergeMode is how a run merges upsert backlogs (Batch.Merging).
+type MergeMode int
+
+const (
+	// MergeNone writes every batch as it comes (false).
+	MergeNone MergeMode = iota
+	// MergeLate merges a backlog only when it is late: a partition behind
+	// by more than MaxRows records whose next batch's first record is at
+	// least BacklogMaxAge old (by its Kafka timestamp). The merge then
+	// holds rows back for at most as long as that record had already
+	// waited, and a backlog that far behind is drained faster. auto in a
+	// run that goes on.
+	MergeLate
+	// MergeAll merges every backlog (true; auto in a run that stops at its
+	// end offsets: a catch-up job, whose rows are meant to be all there
+	// when it exits, not visible batch by batch while it runs).
+	MergeAll
+)
+
+// String is the mode as the starting log line shows it.
+func (m MergeMode) String() string {
+	switch m {
+	case MergeLate:
+		return "late"
+	case MergeAll:
+		return "on"
+	}
+	return "off"
+}
+
+// Merging reports how a run merges backlogs (BacklogMerge): true and false
+// say so; auto merges every backlog in a run that stops at its end offsets
+// (--stop-at-end, kafka2pg.WithStopAtEnd) and late ones in other runs.
+func (b *Batch) Merging(stopAtEnd bool) MergeMode {
+	switch {
+	case b.BacklogMerge == BacklogMergeFalse:
+		return MergeNone
+	case b.BacklogMerge == BacklogMergeTrue || stopAtEnd:
+		return MergeAll
+	}
+	return MergeLate
 }
 
 // Errors says what happens to records that fail and to failed writes.

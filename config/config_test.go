@@ -838,21 +838,22 @@ func TestBatchLinger(t *testing.T) {
 }
 
 // batch.backlog_merge: auto unless set; YAML's spellings of true and false
-// are read; auto merges only in a run that stops at its end offsets.
+// are read; auto merges every backlog in a run that stops at its end
+// offsets and late ones in others.
 func TestBatchBacklogMerge(t *testing.T) {
 	for _, tc := range []struct {
-		set        string // "" leaves the default
-		want       string
-		end, onEnd bool // Merges(false), Merges(true)
+		set       string // "" leaves the default
+		want      string
+		on, onEnd MergeMode // Merging(false), Merging(true)
 	}{
-		{"", "auto", false, true},
-		{"auto", "auto", false, true},
-		{"Auto", "auto", false, true},
-		{"true", "true", true, true},
-		{"True", "true", true, true},
-		{"'true'", "true", true, true},
-		{"false", "false", false, false},
-		{"FALSE", "false", false, false},
+		{"", "auto", MergeLate, MergeAll},
+		{"auto", "auto", MergeLate, MergeAll},
+		{"Auto", "auto", MergeLate, MergeAll},
+		{"true", "true", MergeAll, MergeAll},
+		{"True", "true", MergeAll, MergeAll},
+		{"'true'", "true", MergeAll, MergeAll},
+		{"false", "false", MergeNone, MergeNone},
+		{"FALSE", "false", MergeNone, MergeNone},
 	} {
 		doc := slices.Clone(minimal)
 		if tc.set != "" {
@@ -862,9 +863,9 @@ func TestBatchBacklogMerge(t *testing.T) {
 		if got.Batch.BacklogMerge != tc.want {
 			t.Errorf("backlog_merge %q parsed as %q, want %q", tc.set, got.Batch.BacklogMerge, tc.want)
 		}
-		if got.Batch.Merges(false) != tc.end || got.Batch.Merges(true) != tc.onEnd {
-			t.Errorf("backlog_merge %q: Merges(running on) = %v, Merges(stop at end) = %v; want %v, %v",
-				tc.set, got.Batch.Merges(false), got.Batch.Merges(true), tc.end, tc.onEnd)
+		if got.Batch.Merging(false) != tc.on || got.Batch.Merging(true) != tc.onEnd {
+			t.Errorf("backlog_merge %q: Merging(running on) = %v, Merging(stop at end) = %v; want %v, %v",
+				tc.set, got.Batch.Merging(false), got.Batch.Merging(true), tc.on, tc.onEnd)
 		}
 	}
 }

@@ -174,25 +174,29 @@ func upserts(topic string, events, keys, v int, want map[string]string) []*kgo.R
 	return recs
 }
 
-// batch.backlog_merge: auto, the default, merges in a run with
-// --stop-at-end and in no other; false and a role without the right to
-// create tables write batch by batch. Each case checks the table against
-// the records, the offsets committed, what was staged (the totals line),
-// and whether staging tables were made.
+// batch.backlog_merge: auto, the default, merges every backlog in a run
+// with --stop-at-end, and in a run that goes on only a late one (its
+// records at least backlog_max_age old); false and a role without the
+// right to create tables write batch by batch. Each case checks the table
+// against the records, the offsets committed, what was staged (the totals
+// line), and whether staging tables were made.
 func TestBacklogMergeAuto(t *testing.T) {
 	parallel(t)
 	for _, tc := range []struct {
 		name    string
-		setting string // the batch section's extra key
-		toEnd   bool   // --stop-at-end
-		role    bool   // log in as a role that cannot create tables
-		on      bool   // the starting line's backlog_merge
-		merges  bool   // rows staged and merged
+		setting string        // the batch section's extra keys
+		wait    time.Duration // between producing and starting kafka2pg
+		toEnd   bool          // --stop-at-end
+		role    bool          // log in as a role that cannot create tables
+		on      string        // the starting line's backlog_merge
+		merges  bool          // rows staged and merged
 	}{
-		{"a run to the end merges by default", "", true, false, true, true},
-		{"false writes a run to the end batch by batch", ", backlog_merge: false", true, false, false, false},
-		{"a run that goes on writes batch by batch by default", "", false, false, false, false},
-		{"without the right to create tables, batch by batch", "", true, true, true, false},
+		{"a run to the end merges by default", "", 0, true, false, "on", true},
+		{"false writes a run to the end batch by batch", ", backlog_merge: false", 0, true, false, "off", false},
+		{"a run that goes on writes a fresh backlog batch by batch by default", "", 0, false, false, "late", false},
+		{"a run that goes on merges a late backlog by default", ", backlog_max_age: 3s", 4 * time.Second, false, false, "late", true},
+		{"a run that goes on writes a backlog not yet late batch by batch", ", backlog_max_age: 1h", 4 * time.Second, false, false, "late", false},
+		{"without the right to create tables, batch by batch", "", 0, true, true, "on", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -223,6 +227,7 @@ routes:
 					`GRANT USAGE ON SCHEMA public TO %s`, `GRANT SELECT, INSERT, UPDATE ON kv TO %s`)
 				cfg = rewrite(t, cfg, fmt.Sprintf("url: %q\n", e.dbURL), fmt.Sprintf("url: %q\n", asRole))
 			}
+			time.Sleep(tc.wait)
 			var out string
 			if tc.toEnd {
 				out = runToEnd(t, cfg)
@@ -239,7 +244,7 @@ routes:
 			if c := e.committedTotal(); c != events {
 				t.Errorf("committed offsets add up to %d, want %d", c, events)
 			}
-			if on := fmt.Sprintf("backlog_merge=%v", tc.on); !strings.Contains(out, on) {
+			if on := "backlog_merge=" + tc.on; !strings.Contains(out, on) {
 				t.Errorf("the starting line does not say %s:\n%s", on, tail(out, 40))
 			}
 			staged := 0

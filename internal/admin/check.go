@@ -180,7 +180,7 @@ func check(ctx context.Context, cfg *config.Config, progs []*route.Programs, out
 // and warns when the role may not create tables there: the upsert backlogs
 // are then written batch by batch, which works, more slowly.
 func checkBacklogSchema(ctx context.Context, conn *pgx.Conn, cfg *config.Config, out io.Writer) {
-	when := "in runs with --stop-at-end (batch.backlog_merge: auto)"
+	when := "in runs with --stop-at-end, and of late backlogs in others (batch.backlog_merge: auto)"
 	if cfg.Batch.BacklogMerge == config.BacklogMergeTrue {
 		when = "in every run (batch.backlog_merge: true)"
 	}

@@ -100,9 +100,9 @@ func TestCheckBacklogSchema(t *testing.T) {
 		name, url, extra, mode, want string
 	}{
 		{"owner", dbURL, "", "upsert",
-			`  ok   backlog merge in runs with --stop-at-end (batch.backlog_merge: auto): staging tables in schema "public"`},
+			`  ok   backlog merge in runs with --stop-at-end, and of late backlogs in others (batch.backlog_merge: auto): staging tables in schema "public"`},
 		{"no right", asRole, "", "upsert",
-			`  warn backlog merge in runs with --stop-at-end (batch.backlog_merge: auto): no right to create tables in schema "public"; upsert backlogs are written batch by batch (GRANT CREATE ON SCHEMA "public" to the role, name another schema in postgres.offsets_table, or set batch.backlog_merge: false)`},
+			`  warn backlog merge in runs with --stop-at-end, and of late backlogs in others (batch.backlog_merge: auto): no right to create tables in schema "public"; upsert backlogs are written batch by batch (GRANT CREATE ON SCHEMA "public" to the role, name another schema in postgres.offsets_table, or set batch.backlog_merge: false)`},
 		{"another schema", asRole, ", offsets_table: staging.kafka2pg_offsets}\nbatch: {backlog_merge: true", "upsert",
 			`  ok   backlog merge in every run (batch.backlog_merge: true): staging tables in schema "staging"`},
 		{"false", asRole, "}\nbatch: {backlog_merge: false", "upsert", ""},

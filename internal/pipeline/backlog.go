@@ -20,6 +20,9 @@ type backlogDeps struct {
 	schema, group string
 	maxRows       int
 	maxAge        time.Duration
+	// lateOnly stages a backlog only when it is late: its first record is
+	// at least maxAge old (config.MergeLate).
+	lateOnly bool
 	// behind is how many offsets the partition's high watermark is past
 	// next.
 	behind func(next int64) int64
@@ -128,9 +131,15 @@ func (w *worker) flushBacklog(b *pending, final bool) bool {
 // high watermark is more than batch.max_rows records past b (a backlog);
 // or the run stops at an end offset past b (a run to the end merges once,
 // at the end); or rows are staged and more records are at hand (taken or
-// queued).
+// queued). With lateOnly, nothing staged and b's first record less than
+// batch.backlog_max_age old by its Kafka timestamp (or without one), b is
+// written as it comes: a merge would hold its rows back for up to that
+// long, which is worth it only to a backlog already late by as much.
 func (w *worker) before(b *pending) bool {
 	d, next := w.bl.deps, b.lastOff+1
+	if d.lateOnly && w.bl.records == 0 && (b.firstTime.IsZero() || time.Since(b.firstTime) < d.maxAge) {
+		return false
+	}
 	if d.behind(next) > int64(w.policy.MaxRows) {
 		return true
 	}

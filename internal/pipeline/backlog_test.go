@@ -387,3 +387,40 @@ func TestStageLimit(t *testing.T) {
 		}
 	}
 }
+
+// A run that goes on with backlog_merge: auto (lateOnly) stages a backlog
+// only when the first record of its batch is at least backlog_max_age old
+// by its Kafka timestamp: younger records, and records without a
+// timestamp, are written batch by batch however far behind the partition
+// is. Once staging, later batches are staged while the partition is
+// behind, whatever their age, and merge with the batch that catches up.
+func TestBacklogLateOnly(t *testing.T) {
+	h, fb := newBacklogHarness(t, false)
+	h.w.bl.deps.lateOnly = true
+	h.w.bl.deps.maxAge = time.Minute
+	stamp := func(recs []*kgo.Record, ts time.Time) []*kgo.Record {
+		for _, r := range recs {
+			r.Timestamp = ts
+		}
+		return recs
+	}
+	h.w.push(stamp(records(0, 10), time.Now().Add(-50*time.Second)))
+	h.w.push(records(10, 20))
+	waitUntil(t, "two batches durable", func() bool { return slices.Equal(h.durableOffsets(), []int64{10, 20}) })
+	if n := fb.stagedCount(); n != 0 {
+		t.Fatalf("%d rows staged of records younger than backlog_max_age or without a timestamp", n)
+	}
+	h.w.push(stamp(records(20, 30), time.Now().Add(-2*time.Minute)))
+	waitUntil(t, "20..29 staged", func() bool { return fb.stagedCount() == 10 })
+	h.w.push(stamp(records(30, 40), time.Now()))
+	waitUntil(t, "30..39 staged", func() bool { return fb.stagedCount() == 20 })
+	fb.behind.Store(0)
+	h.w.push(stamp(records(40, 45), time.Now()))
+	h.drain(t)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 25 || fb.merges[0].next != 45 {
+		t.Fatalf("merges %+v, want one of 25 rows (20..44) moving to 45", fb.merges)
+	}
+	if got := h.durableOffsets(); !slices.Equal(got, []int64{10, 20, 45}) {
+		t.Errorf("durable %v, want [10 20 45]", got)
+	}
+}

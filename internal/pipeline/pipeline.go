@@ -69,7 +69,7 @@ const appName = "kafka2pg"
 type Pipeline struct {
 	cfg      *config.Config
 	opts     Options
-	merges   bool // batch.backlog_merge in this run (config.Batch.Merges)
+	merging  config.MergeMode // batch.backlog_merge in this run (config.Batch.Merging)
 	log      *slog.Logger
 	m        *telemetry.Metrics
 	pool     *pgxpool.Pool
@@ -117,7 +117,7 @@ func newPipeline(ctx context.Context, cfg *config.Config, opts Options) (*Pipeli
 	if opts.Metrics == nil {
 		opts.Metrics = telemetry.NewMetrics()
 	}
-	p := &Pipeline{cfg: cfg, opts: opts, merges: cfg.Batch.Merges(opts.StopAtEnd), log: opts.Logger, m: opts.Metrics,
+	p := &Pipeline{cfg: cfg, opts: opts, merging: cfg.Batch.Merging(opts.StopAtEnd), log: opts.Logger, m: opts.Metrics,
 		budget:  source.NewBudget(int64(cfg.Batch.MaxInflightBytes), opts.Metrics),
 		fatalCh: make(chan struct{}), workers: map[source.TP]*worker{}}
 	p.hardCtx, p.hardStop = context.WithCancel(context.Background())
@@ -224,7 +224,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 func (p *Pipeline) run(ctx context.Context) error {
 	defer p.pool.Close()
-	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted(), "backlog_merge", p.merges)
+	p.log.Info("kafka2pg starting", "config", p.cfg.Redacted(), "backlog_merge", p.merging.String())
 	if l := source.ApplyMemoryLimit(p.cfg); l != math.MaxInt64 {
 		p.log.Debug("go runtime soft memory limit", "mib", l>>20)
 	}
@@ -431,7 +431,7 @@ func (p *Pipeline) worker(tp source.TP) (*worker, error) {
 	if p.dlqTopic != nil {
 		deps.produce = p.dlqTopic.Produce
 	}
-	if p.merges {
+	if p.merging != config.MergeNone {
 		deps.backlog = p.backlogDeps(tp, part)
 	}
 	w := newWorker(p.hardCtx, tp, deps)
@@ -458,8 +458,9 @@ func (p *Pipeline) backlogDeps(tp source.TP, part *eos.Partition) *backlogDeps {
 	return &backlogDeps{
 		schema: schema, group: p.cfg.Kafka.Group,
 		maxRows: p.cfg.Batch.BacklogMaxRows, maxAge: time.Duration(p.cfg.Batch.BacklogMaxAge),
-		behind: func(next int64) int64 { return p.consumer.Committer().Behind(tp, next) },
-		end:    func() (int64, bool) { return p.consumer.Committer().End(tp) },
+		lateOnly: p.merging == config.MergeLate,
+		behind:   func(next int64) int64 { return p.consumer.Committer().Behind(tp, next) },
+		end:      func() (int64, bool) { return p.consumer.Committer().End(tp) },
 		stageBytes: func() int64 {
 			p.mu.Lock()
 			n := len(p.workers)
@@ -768,7 +769,7 @@ func (p *Pipeline) logProgress(final bool, since time.Time, prevRecords, prevRow
 	if known {
 		attrs = append(attrs, "lag", lag)
 	}
-	if p.merges {
+	if p.merging != config.MergeNone {
 		attrs = append(attrs, "backlog_staged", p.stats.staged.Load(), "backlog_replays", p.stats.replays.Load())
 	}
 	msg := "progress"

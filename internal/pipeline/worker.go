@@ -191,9 +191,11 @@ type pending struct {
 	rows     int
 	records  int // records taken into the batch: with rows, skipped or dead
 	bytes    int64
-	// firstOff is the first record taken's offset, lastOff and lastEpoch
-	// the last one's offset and leader epoch (valid when records > 0).
+	// firstOff and firstTime are the first record taken's offset and
+	// Kafka timestamp, lastOff and lastEpoch the last one's offset and
+	// leader epoch (valid when records > 0).
 	firstOff  int64
+	firstTime time.Time
 	lastOff   int64
 	lastEpoch int32
 	started   time.Time
@@ -400,7 +402,7 @@ func (w *worker) takeRecord(b *pending, r *kgo.Record, rest []*kgo.Record, size 
 	}
 	if b.records == 0 {
 		b.started = time.Now()
-		b.firstOff = r.Offset
+		b.firstOff, b.firstTime = r.Offset, r.Timestamp
 	}
 	b.records++
 	b.bytes += size
