@@ -39,6 +39,13 @@
 #             merges it once per partition when it has caught up); reported
 #             as a ratio of the ceiling and of the batch-by-batch run of the
 #             same repetition
+#   kafka2pg live (upsert mode, BENCH_BACKLOG=1): the same config in a run
+#             that goes on (no --stop-at-end), started once the backlog is
+#             at least batch.backlog_max_age (30 s) old, as a live pipeline
+#             meets a backlog after an outage (auto merges a late backlog);
+#             timed until kafka2pg_records_total on its metrics endpoint
+#             reaches BENCH_COUNT (bench/waitrecords, polling every 10 ms),
+#             then stopped with SIGTERM; reported like the backlog merge
 # Each run is checked: row count (insert: BENCH_COUNT; upsert: the distinct
 # order ids) and an order-independent fingerprint of the table's contents,
 # which must equal the ceiling's; an exactly-once run must also leave its
@@ -97,6 +104,7 @@ TARGET_EO=0.97 # exactly-once rows/s ÷ at-least-once rows/s
 TARGET_CEL=0.80 # CEL-mapped rows/s ÷ by-name rows/s
 TARGET_POOLER=0.80 # through PgBouncer (transaction mode) rows/s ÷ direct rows/s
 OFFSETS_TABLE=kafka2pg_offsets # postgres.offsets_table's default
+LIVE_AGE=31 # seconds: batch.backlog_max_age's default (30 s), and one more
 COLS="order_id, customer_id, status, amount, currency, items, express, created_at, version"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -135,9 +143,11 @@ export BENCH_POOLER_URL="${KAFKA2PG_TEST_PGBOUNCER_URL%%/postgres\?*}/$DB?sslmod
 case "$WORK" in "" | / | . | .. | "$HOME") die "BENCH_WORK='$WORK' is not a scratch directory" ;; esac
 rm -rf "$WORK"
 mkdir -p "$WORK"
-log "building the producer and bench/dumpcsv"
+LIVE_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log "building the producer, bench/dumpcsv and bench/waitrecords"
 go build -o "$WORK/produce" ./examples/orders/produce
 go build -o "$WORK/dumpcsv" ./bench/dumpcsv
+go build -o "$WORK/waitrecords" ./bench/waitrecords
 
 psql_admin() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$ADMIN_URL" "$@"; }
 pg() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 "$BENCH_DATABASE_URL" "$@"; }
@@ -225,7 +235,7 @@ fingerprint() {
 checkpoint() { pg -c CHECKPOINT; }
 
 # ---- datasets -----------------------------------------------------------------
-declare -A EXPECTED_ROWS=() REF_FP=()
+declare -A EXPECTED_ROWS=() REF_FP=() PRODUCED_AT=()
 declare -A C_SECS=() C_PGCPU=() K_SECS=() K_INPROC=() K_TAIL=() K_LAST=() K_RSS=() K_LOGRSS=() K_CPU=() K_PGCPU=() K_KCPU=()
 
 prepare_dataset() { # $1 = mode
@@ -235,6 +245,7 @@ prepare_dataset() { # $1 = mode
   log "[$mode] producing $COUNT events ($keys possible order ids, no tombstones) to $topic ($PARTITIONS partitions)"
   "$WORK/produce" -brokers "$BROKERS" -topic "$topic" -partitions "$PARTITIONS" \
     -count "$COUNT" -keys "$keys" -tombstones 0 -recreate >&2
+  PRODUCED_AT[$mode]=$EPOCHREALTIME # after the newest record's timestamp
   log "[$mode] dumping the rows to $WORK/$mode.csv (untimed)"
   out=$("$WORK/dumpcsv" -brokers "$BROKERS" -topic "$topic" -out "$WORK/$mode.csv")
   log "[$mode] $out"
@@ -302,6 +313,8 @@ EOF
   sed -e '/^  backlog_merge: false$/d' -e '/^$/d' \
     "$WORK/pipeline-$mode.yaml.in" >"$WORK/pipeline-$mode-bl.yaml.in"
   ! grep -q 'backlog_merge' "$WORK/pipeline-$mode-bl.yaml.in" || die "could not make the backlog merge variant of the config"
+  # The live variant: the same with a metrics endpoint to time it by.
+  { cat "$WORK/pipeline-$mode-bl.yaml.in"; printf 'http:\n  listen: 127.0.0.1:%s\n' "$LIVE_PORT"; } >"$WORK/pipeline-$mode-live.yaml.in"
   # The transform variant: five computed columns and a filter, giving the
   # values the by-name mapping gives (so the table matches the ceiling's).
   cp "$WORK/pipeline-$mode.yaml.in" "$WORK/pipeline-$mode-cel.yaml.in"
@@ -371,6 +384,7 @@ run_kafka2pg() { # $1 = mode, $2 = run label, $3 = delivery; $4 = 1 for a profil
   if [ "$delivery" = transform ]; then key+=,cel what+=" transform" sfx=-cel tmpl="$WORK/pipeline-$mode-cel.yaml.in"; fi
   if [ "$delivery" = pooler ]; then key+=,pool what+=" through PgBouncer" sfx=-pool tmpl="$WORK/pipeline-$mode-pool.yaml.in"; fi
   if [ "$delivery" = backlog ]; then key+=,bl what+=" backlog merge" sfx=-bl tmpl="$WORK/pipeline-$mode-bl.yaml.in"; fi
+  if [ "$delivery" = live ]; then key+=,live what+=" backlog merge, a run that goes on" sfx=-live tmpl="$WORK/pipeline-$mode-live.yaml.in"; fi
   group="kafka2pg-bench-$mode-$run$sfx-$(date +%s%N)"
   cfg="$WORK/pipeline-$mode-$run$sfx.yaml"
   tf="$WORK/kafka2pg-$mode-$run$sfx.time"
@@ -381,15 +395,34 @@ run_kafka2pg() { # $1 = mode, $2 = run label, $3 = delivery; $4 = 1 for a profil
     # A fresh group has no stored offset; one would make the run resume from it.
     [ "$(stored_offsets "$group")" = 0:0 ] || die "[$mode] $OFFSETS_TABLE already holds offsets for group $group"
   fi
+  if [ "$delivery" = live ]; then
+    # A live pipeline meeting a backlog at least backlog_max_age late.
+    local age
+    age=$(calc "$EPOCHREALTIME - ${PRODUCED_AT[$mode]}")
+    if awk -v a="$age" -v b="$LIVE_AGE" 'BEGIN { exit !(a < b) }'; then
+      log "[$mode] waiting $(fmt "$(calc "$LIVE_AGE - $age")" 1) s until the backlog is $LIVE_AGE s old (untimed)"
+      sleep "$(calc "$LIVE_AGE - $age")"
+    fi
+  fi
   create_table "$mode"
   checkpoint
   wait_backends_gone
   if [ "$profiled" = 1 ]; then profile_start "$mode"; fi
   c0=$(proc_ticks "$POSTMASTER_PID" children)
   k0=$(proc_ticks "$KAFKA_PID" self)
-  t0=$EPOCHREALTIME
-  /usr/bin/time -v -o "$tf" "$BIN" run --config "$cfg" --stop-at-end 2>"$lf" || rc=$?
-  t1=$EPOCHREALTIME
+  if [ "$delivery" = live ]; then
+    t0=$EPOCHREALTIME
+    /usr/bin/time -v -o "$tf" "$BIN" run --config "$cfg" 2>"$lf" &
+    local tpid=$! kpid
+    t1=$("$WORK/waitrecords" -url "http://127.0.0.1:$LIVE_PORT/metrics" -want "$COUNT" -timeout 600s) || rc=$?
+    kpid=$(pgrep -P "$tpid" || true)
+    [ -z "$kpid" ] || kill -TERM "$kpid"
+    wait "$tpid" || rc=$?
+  else
+    t0=$EPOCHREALTIME
+    /usr/bin/time -v -o "$tf" "$BIN" run --config "$cfg" --stop-at-end 2>"$lf" || rc=$?
+    t1=$EPOCHREALTIME
+  fi
   k1=$(proc_ticks "$KAFKA_PID" self)
   if [ "$profiled" = 1 ]; then profile_stop "$mode"; fi
   if [ "$rc" != 0 ]; then
@@ -551,7 +584,10 @@ repetition() { # $1 = mode, $2 = run
       if [ "$EO" = 1 ] && [ $((run % 2)) = 1 ]; then run_kafka2pg "$mode" "$run" exactly-once; fi
       if [ "$TRANSFORM" = 1 ] && [ "$mode" = insert ]; then run_kafka2pg "$mode" "$run" transform; fi
       if [ "$POOLER" = 1 ]; then run_kafka2pg "$mode" "$run" pooler; fi
-      if [ "$BACKLOG" = 1 ] && [ "$mode" = upsert ]; then run_kafka2pg "$mode" "$run" backlog; fi
+      if [ "$BACKLOG" = 1 ] && [ "$mode" = upsert ]; then
+        run_kafka2pg "$mode" "$run" backlog
+        run_kafka2pg "$mode" "$run" live
+      fi
       declare -p C_SECS C_PGCPU K_SECS K_INPROC K_TAIL K_LAST K_RSS K_LOGRSS K_CPU K_PGCPU K_KCPU REF_FP EXPECTED_ROWS >"$state"
     ) &
     wait $! || rc=$?
@@ -616,6 +652,34 @@ variant_table() {
   printf 'Target: %s ≥ %d%% of the by-name run'"'"'s throughput; median %d%%: %s.\n\n' \
     "$what" "$(fmt "$(calc "$target * 100")")" "$(fmt "$(calc "$mv * 100")")" "$(verdict "$met")"
 }
+# backlog_table mode key name: the runs of variant key (bl, live) against
+# the ceiling and the batch-by-batch run; sets TABLE_MEDIAN (÷ ceiling) and
+# TABLE_MET.
+backlog_table() {
+  local mode=$1 key=$2 name=$3 run bs br cr bratio bkratio rss pgc
+  local bratios=() bkratios=() brates=() crates=()
+  printf '| run | ceiling rows/s | %s rows/s | ÷ ceiling | ÷ batch by batch | kafka2pg CPU s (%s / batch by batch) | PostgreSQL backends CPU s (ceiling / batch by batch / %s) | peak RSS MiB |\n' "$name" "$name" "$name"
+  printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+  for run in $(seq 1 "$RUNS"); do
+    bs=${K_SECS[$mode,$run,$key]}
+    br=$(calc "$COUNT / $bs")
+    cr=$(calc "$COUNT / ${C_SECS[$mode,$run]}")
+    bratio=$(calc "${C_SECS[$mode,$run]} / $bs")
+    bkratio=$(calc "${K_SECS[$mode,$run]} / $bs")
+    bratios+=("$bratio") bkratios+=("$bkratio") brates+=("$br") crates+=("$cr")
+    rss=${K_RSS[$mode,$run,$key]}
+    if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
+    pgc="${C_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run,$key]}"
+    [ "${K_PGCPU[$mode,$run,$key]}" = n/a ] || pgc="$(fmt "${C_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run,$key]}" 1)"
+    printf '| %s | %s | %s | %s | %s | %s / %s | %s | %s |\n' "$run" "$(fmt_rate "$cr")" "$(fmt_rate "$br")" \
+      "$(fmt "$bratio" 2)" "$(fmt "$bkratio" 2)" "$(fmt "${K_CPU[$mode,$run,$key]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)" "$pgc" "$(fmt "$rss")"
+  done
+  TABLE_MEDIAN=$(median "${bratios[@]}")
+  TABLE_MET=0
+  awk -v a="$TABLE_MEDIAN" -v b="${TARGET[$mode]}" 'BEGIN { exit !(a >= b) }' && TABLE_MET=1
+  printf '| **median** | **%s** | **%s** | **%s** | **%s** | | | |\n\n' "$(fmt_rate "$(median "${crates[@]}")")" \
+    "$(fmt_rate "$(median "${brates[@]}")")" "$(fmt "$TABLE_MEDIAN" 2)" "$(fmt "$(median "${bkratios[@]}")" 2)"
+}
 ALL_MET=1
 MAX_RSS=0
 {
@@ -641,7 +705,7 @@ MAX_RSS=0
     else
       printf '### upsert: %s events, %s distinct order ids (primary key order_id, version_column: version)\n\n' "$COUNT" "${EXPECTED_ROWS[$mode]}"
       printf 'Ceiling: `\\copy` into a temp table + `INSERT … SELECT DISTINCT ON (order_id) … ON CONFLICT (order_id) DO UPDATE`, one transaction.\n\n'
-      printf 'kafka2pg batch by batch: `batch.backlog_merge: false`, each batch upserted as it comes; the defaults of a `--stop-at-end` run merge the backlog instead ([below](#backlog-merge)).\n\n'
+      printf 'kafka2pg batch by batch: `batch.backlog_merge: false`, each batch upserted as it comes, as the defaults write a steady stream, or a backlog younger than `batch.backlog_max_age` (30 s) in a run that goes on; the defaults merge the backlog instead in a `--stop-at-end` run ([below](#backlog-merge)) and in a run that goes on once the backlog is that late ([below](#backlog-merge-live)).\n\n'
     fi
     printf '| run | ceiling rows/s | kafka2pg rows/s | ratio | kafka2pg peak RSS MiB |\n|---:|---:|---:|---:|---:|\n'
     ratios=() crates=() krates=() outside=() tails=()
@@ -750,30 +814,16 @@ MAX_RSS=0
     if [ "$BACKLOG" = 1 ] && [ "$mode" = upsert ]; then
       printf '<a id="backlog-merge"></a>\n\n#### upsert with the defaults (`batch.backlog_merge: auto`: a `--stop-at-end` run merges), same data, same repetitions\n\n'
       printf 'The at-least-once config without `backlog_merge: false`: while a partition is behind, its batches are copied into an unlogged staging table, and merged into the table once, each key with its last change, when the partition has caught up (docs/operations.md, "Backlog merge"). The table ends equal to the ceiling'"'"'s.\n\n'
-      printf '| run | ceiling rows/s | backlog merge rows/s | ÷ ceiling | ÷ batch by batch | kafka2pg CPU s (merge / batch by batch) | PostgreSQL backends CPU s (ceiling / batch by batch / merge) | peak RSS MiB |\n'
-      printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
-      bratios=() bkratios=() brates=() crates=()
-      for run in $(seq 1 "$RUNS"); do
-        bs=${K_SECS[$mode,$run,bl]}
-        br=$(calc "$COUNT / $bs")
-        cr=$(calc "$COUNT / ${C_SECS[$mode,$run]}")
-        bratio=$(calc "${C_SECS[$mode,$run]} / $bs")
-        bkratio=$(calc "${K_SECS[$mode,$run]} / $bs")
-        bratios+=("$bratio") bkratios+=("$bkratio") brates+=("$br") crates+=("$cr")
-        rss=${K_RSS[$mode,$run,bl]}
-        if awk -v a="$rss" -v b="$MAX_RSS" 'BEGIN { exit !(a > b) }'; then MAX_RSS=$rss; fi
-        pgc="${C_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run]} / ${K_PGCPU[$mode,$run,bl]}"
-        [ "${K_PGCPU[$mode,$run,bl]}" = n/a ] || pgc="$(fmt "${C_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run]}" 1) / $(fmt "${K_PGCPU[$mode,$run,bl]}" 1)"
-        printf '| %s | %s | %s | %s | %s | %s / %s | %s | %s |\n' "$run" "$(fmt_rate "$cr")" "$(fmt_rate "$br")" \
-          "$(fmt "$bratio" 2)" "$(fmt "$bkratio" 2)" "$(fmt "${K_CPU[$mode,$run,bl]}" 1)" "$(fmt "${K_CPU[$mode,$run]}" 1)" "$pgc" "$(fmt "$rss")"
-      done
-      BL_MEDIAN=$(median "${bratios[@]}")
-      met=0
-      awk -v a="$BL_MEDIAN" -v b="${TARGET[$mode]}" 'BEGIN { exit !(a >= b) }' && met=1
-      printf '| **median** | **%s** | **%s** | **%s** | **%s** | | | |\n\n' "$(fmt_rate "$(median "${crates[@]}")")" \
-        "$(fmt_rate "$(median "${brates[@]}")")" "$(fmt "$BL_MEDIAN" 2)" "$(fmt "$(median "${bkratios[@]}")" 2)"
+      backlog_table "$mode" bl "backlog merge"
+      BL_MEDIAN=$TABLE_MEDIAN
       printf 'Target (issue #11): upsert ≥ %d%% of the ceiling; with the backlog merge, median %d%%: %s.\n\n' \
-        "$(fmt "$(calc "${TARGET[$mode]} * 100")")" "$(fmt "$(calc "$BL_MEDIAN * 100")")" "$(verdict "$met")"
+        "$(fmt "$(calc "${TARGET[$mode]} * 100")")" "$(fmt "$(calc "$BL_MEDIAN * 100")")" "$(verdict "$TABLE_MET")"
+      printf '<a id="backlog-merge-live"></a>\n\n#### upsert with the defaults in a run that goes on, meeting a late backlog, same data, same repetitions\n\n'
+      printf 'The same config in a run without `--stop-at-end` (a live pipeline), started once the newest record is at least %s s old: with `auto`, a run that goes on merges a backlog whose records are at least `batch.backlog_max_age` (30 s) old, as after an outage or a deploy, and writes a steady stream batch by batch (docs/operations.md, "Which runs merge by default"). Timed from the start until `kafka2pg_records_total` reached %s (bench/waitrecords polls the metrics endpoint every 10 ms), then stopped with SIGTERM; CPU and RSS include the stop. The table ends equal to the ceiling'"'"'s.\n\n' "$LIVE_AGE" "$COUNT"
+      backlog_table "$mode" live "live"
+      LIVE_MEDIAN=$TABLE_MEDIAN
+      printf 'Target (issue #11): upsert ≥ %d%% of the ceiling; a live pipeline with the defaults meeting a late backlog, median %d%%: %s.\n\n' \
+        "$(fmt "$(calc "${TARGET[$mode]} * 100")")" "$(fmt "$(calc "$LIVE_MEDIAN * 100")")" "$(verdict "$TABLE_MET")"
     fi
   done
 
@@ -798,6 +848,10 @@ MAX_RSS=0
     awk -v a="$BL_MEDIAN" -v b="${TARGET[upsert]}" 'BEGIN { exit !(a >= b) }' && met=1
     printf '| upsert with the defaults (a `--stop-at-end` run merges the backlog) ≥ %d%% of the ceiling | %d%% (median of %s) | %s |\n' \
       "$(fmt "$(calc "${TARGET[upsert]} * 100")")" "$(fmt "$(calc "$BL_MEDIAN * 100")")" "$RUNS" "$(verdict "$met")"
+    met=0
+    awk -v a="$LIVE_MEDIAN" -v b="${TARGET[upsert]}" 'BEGIN { exit !(a >= b) }' && met=1
+    printf '| upsert with the defaults, a run that goes on meeting a late backlog ≥ %d%% of the ceiling | %d%% (median of %s) | %s |\n' \
+      "$(fmt "$(calc "${TARGET[upsert]} * 100")")" "$(fmt "$(calc "$LIVE_MEDIAN * 100")")" "$RUNS" "$(verdict "$met")"
   fi
   if [ "$EO" = 1 ]; then
     for mode in $MODES; do
