@@ -269,6 +269,57 @@ routes:
 	}
 }
 
+// With the defaults, a run that goes on merges a late backlog, then writes
+// the steady stream that follows batch by batch: records produced after
+// it caught up, however many, are younger than backlog_max_age and are
+// not staged (kafka2pg_backlog_staged_rows_total does not move), and the
+// table ends with every key's last change.
+func TestBacklogMergeLateThenSteady(t *testing.T) {
+	parallel(t)
+	e := newEnv(t, 2)
+	testenv.Exec(t, e.pool, `CREATE TABLE kv (k text PRIMARY KEY, n int NOT NULL, v bigint NOT NULL)`)
+	const events, keys = 3000, 300
+	want := map[string]string{}
+	produce := func(from int) {
+		var recs []*kgo.Record
+		for i := from; i < from+events; i++ {
+			k := fmt.Sprintf("k%d", (i*7919)%keys)
+			want[k] = fmt.Sprintf("%d/%d", i%1000, i)
+			recs = append(recs, &kgo.Record{Topic: e.topic, Partition: int32(len(k) % 2), Key: []byte(k),
+				Value: fmt.Appendf(nil, `{"n": %d, "v": %d}`, i%1000, i)})
+		}
+		testenv.Produce(t, testenv.Client(t), recs...)
+	}
+	produce(0)
+	time.Sleep(6 * time.Second) // the backlog becomes late: older than backlog_max_age
+	cfg := e.config(`http: {listen: "127.0.0.1:0"}
+batch: {max_rows: 100, backlog_max_age: 5s}
+routes:
+  - topic: {{topic}}
+    table: kv
+    mode: upsert
+    version_column: v
+`)
+	p := start(t, "run", "--config", cfg)
+	addr := servingAddr(t, p)
+	eventually(t, 2*time.Minute, "the backlog committed", func() bool { return e.committedTotal() == events })
+	staged, ok := metric(t, addr, "kafka2pg_backlog_staged_rows_total")
+	if !ok || staged == 0 {
+		t.Fatalf("kafka2pg_backlog_staged_rows_total = %v (found: %v) after a late backlog; want rows staged:\n%s", staged, ok, tail(p.out.String(), 20))
+	}
+	checkKV(t, e, want)
+	produce(events)
+	eventually(t, 2*time.Minute, "the stream committed", func() bool { return e.committedTotal() == 2*events })
+	if after, _ := metric(t, addr, "kafka2pg_backlog_staged_rows_total"); after != staged {
+		t.Errorf("kafka2pg_backlog_staged_rows_total went from %v to %v: records of a steady stream were staged", staged, after)
+	}
+	checkKV(t, e, want)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("kafka2pg run exited %d:\n%s", code, tail(p.out.String(), 40))
+	}
+}
+
 // checkKV requires kv to hold want exactly, "n/v", with "/gone" when a
 // gone column is set (retrying while the server
 // comes back from a restart).
