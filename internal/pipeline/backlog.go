@@ -132,12 +132,13 @@ func (w *worker) flushBacklog(b *pending, final bool) bool {
 // or the run stops at an end offset past b (a run to the end merges once,
 // at the end); or rows are staged and more records are at hand (taken or
 // queued). With lateOnly, nothing staged and b's first record less than
-// batch.backlog_max_age old by its Kafka timestamp (or without one), b is
+// batch.backlog_max_age old by its Kafka timestamp (or without one: none
+// was set, or -1 from an old message format), b is
 // written as it comes: a merge would hold its rows back for up to that
 // long, which is worth it only to a backlog already late by as much.
 func (w *worker) before(b *pending) bool {
 	d, next := w.bl.deps, b.lastOff+1
-	if d.lateOnly && w.bl.records == 0 && (b.firstTime.IsZero() || time.Since(b.firstTime) < d.maxAge) {
+	if d.lateOnly && w.bl.records == 0 && (b.firstTime.UnixMilli() <= 0 || time.Since(b.firstTime) < d.maxAge) {
 		return false
 	}
 	if d.behind(next) > int64(w.policy.MaxRows) {

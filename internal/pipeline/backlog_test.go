@@ -406,21 +406,22 @@ func TestBacklogLateOnly(t *testing.T) {
 	}
 	h.w.push(stamp(records(0, 10), time.Now().Add(-50*time.Second)))
 	h.w.push(records(10, 20))
-	waitUntil(t, "two batches durable", func() bool { return slices.Equal(h.durableOffsets(), []int64{10, 20}) })
+	h.w.push(stamp(records(20, 30), time.UnixMilli(-1))) // Kafka's "no timestamp"
+	waitUntil(t, "three batches durable", func() bool { return slices.Equal(h.durableOffsets(), []int64{10, 20, 30}) })
 	if n := fb.stagedCount(); n != 0 {
 		t.Fatalf("%d rows staged of records younger than backlog_max_age or without a timestamp", n)
 	}
-	h.w.push(stamp(records(20, 30), time.Now().Add(-2*time.Minute)))
-	waitUntil(t, "20..29 staged", func() bool { return fb.stagedCount() == 10 })
-	h.w.push(stamp(records(30, 40), time.Now()))
-	waitUntil(t, "30..39 staged", func() bool { return fb.stagedCount() == 20 })
+	h.w.push(stamp(records(30, 40), time.Now().Add(-2*time.Minute)))
+	waitUntil(t, "30..39 staged", func() bool { return fb.stagedCount() == 10 })
+	h.w.push(stamp(records(40, 50), time.Now()))
+	waitUntil(t, "40..49 staged", func() bool { return fb.stagedCount() == 20 })
 	fb.behind.Store(0)
-	h.w.push(stamp(records(40, 45), time.Now()))
+	h.w.push(stamp(records(50, 55), time.Now()))
 	h.drain(t)
-	if len(fb.merges) != 1 || fb.merges[0].rows != 25 || fb.merges[0].next != 45 {
-		t.Fatalf("merges %+v, want one of 25 rows (20..44) moving to 45", fb.merges)
+	if len(fb.merges) != 1 || fb.merges[0].rows != 25 || fb.merges[0].next != 55 {
+		t.Fatalf("merges %+v, want one of 25 rows (30..54) moving to 55", fb.merges)
 	}
-	if got := h.durableOffsets(); !slices.Equal(got, []int64{10, 20, 45}) {
-		t.Errorf("durable %v, want [10 20 45]", got)
+	if got := h.durableOffsets(); !slices.Equal(got, []int64{10, 20, 30, 55}) {
+		t.Errorf("durable %v, want [10 20 30 55]", got)
 	}
 }
